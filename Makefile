@@ -1,0 +1,33 @@
+# Everything a user or CI runs. `make setup` is implied by the others.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+FANOUT ?= queued
+
+.PHONY: setup test lint serve-django serve-fastapi bench bench-quick bench-harness ui clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	@touch $@
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(PY) -m ruff check .
+
+serve-django: setup
+	$(PY) -m django_chat.serve --host $(HOST) --port $(PORT)
+
+serve-fastapi: setup
+	CHAT_FANOUT=$(FANOUT) $(PY) -m fastapi_chat.serve --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) reports

@@ -1,0 +1,123 @@
+"""Start a target's server processes on loopback, wait for /healthz, stop them by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.targets import Target
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerFailed(RuntimeError):
+    """A server process exited or never became ready; the message carries its log tail."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+@dataclass
+class ServerProcess:
+    """One running server process of a target."""
+
+    target: Target
+    host: str
+    port: int
+    popen: subprocess.Popen
+    log_path: Path
+    command: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stats(self) -> dict:
+        return json.loads(http_get(self.base_url + "/stats"))
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ServerFailed(
+                    f"{self.target.name} exited with {self.popen.returncode} before it was ready:\n"
+                    + self.log_tail()
+                )
+            try:
+                if http_get(self.base_url + "/healthz", timeout=1.0).strip() == b"ok":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)  # poll interval of the readiness probe, not a wait for readiness
+        raise ServerFailed(f"{self.target.name} not ready after {timeout:.0f}s:\n" + self.log_tail())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout)
+
+
+def start(
+    target: Target,
+    log_dir: Path,
+    host: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
+    cpus: set[int] | None = None,
+) -> list[ServerProcess]:
+    """Start every process of `target`, each on its own free port, and wait until all are ready."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: list[ServerProcess] = []
+    try:
+        for index in range(target.processes):
+            port = free_port(host)
+            command = target.command(host, port)
+            log_path = log_dir / f"{target.name}-{index}.log"
+            full_env = {**os.environ, **target.env, **(env or {}), "PYTHONUNBUFFERED": "1"}
+            with open(log_path, "wb") as log:
+                popen = subprocess.Popen(
+                    command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                    preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+                )
+            procs.append(ServerProcess(target, host, port, popen, log_path, command))
+        for proc in procs:
+            proc.wait_ready()
+    except BaseException:
+        for proc in procs:
+            proc.stop()
+        raise
+    return procs

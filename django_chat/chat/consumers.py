@@ -1,0 +1,58 @@
+import re
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from django_chat.chat.stats import STATS
+
+ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """The Channels tutorial's chat consumer, relaying text and binary frames verbatim."""
+
+    accepted = False
+
+    async def connect(self):
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        if not ROOM_NAME.fullmatch(self.room_name):
+            STATS.connections_refused += 1
+            await self.close()  # before accept: daphne answers the handshake with 403
+            return
+        self.room_group_name = f"chat_{self.room_name}"
+        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        await self.accept()
+        self.accepted = True
+        STATS.connections_open += 1
+        STATS.connections_total += 1
+        STATS.members_by_room[self.room_group_name] += 1
+
+    async def disconnect(self, code):
+        if not self.accepted:
+            return
+        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+        STATS.connections_open -= 1
+        STATS.members_by_room[self.room_group_name] -= 1
+        if not STATS.members_by_room[self.room_group_name]:
+            del STATS.members_by_room[self.room_group_name]
+        STATS.close_codes[code] += 1
+
+    async def receive(self, text_data=None, bytes_data=None):
+        STATS.messages_in += 1
+        STATS.bytes_in += len(bytes_data) if bytes_data is not None else len(text_data.encode())
+        await self.channel_layer.group_send(
+            self.room_group_name, {"type": "chat.message", "text": text_data, "bytes": bytes_data}
+        )
+
+    async def chat_message(self, event):
+        text, data = event["text"], event["bytes"]
+        await self.send(text_data=text, bytes_data=data)
+        STATS.deliveries += 1
+        STATS.bytes_out += len(data) if data is not None else len(text.encode())
+
+
+class RefuseConsumer(AsyncWebsocketConsumer):
+    """Any path other than /ws/{room}: refused like a bad room."""
+
+    async def connect(self):
+        STATS.connections_refused += 1
+        await self.close()

@@ -1,0 +1,59 @@
+"""The process's /stats counters (schema in CONTRACT.md)."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import channels
+import daphne
+import psutil
+from django.conf import settings
+
+_process = psutil.Process()
+
+
+@dataclass
+class ChatStats:
+    connections_open: int = 0
+    connections_total: int = 0
+    connections_refused: int = 0
+    members_by_room: Counter = field(default_factory=Counter)
+    messages_in: int = 0
+    bytes_in: int = 0
+    deliveries: int = 0
+    bytes_out: int = 0
+    drops: Counter = field(
+        default_factory=lambda: Counter(backlog_full=0, send_failed=0, expired=0, redis_unavailable=0)
+    )
+    close_codes: Counter = field(default_factory=Counter)
+
+    def as_json(self, layer: str) -> dict:
+        cpu = _process.cpu_times()
+        return {
+            "backend": "django",
+            "server": f"daphne {daphne.__version__} (channels {channels.__version__})",
+            "fanout": "channels",
+            "layer": layer,
+            "pid": _process.pid,
+            "config": {
+                "max_message_bytes": settings.CHAT_MAX_MESSAGE_BYTES,
+                "member_backlog": settings.CHAT_MEMBER_BACKLOG,
+                "allowed_origins": settings.CHAT_ALLOWED_ORIGINS,
+            },
+            "connections": {
+                "open": self.connections_open,
+                "total": self.connections_total,
+                "refused": self.connections_refused,
+            },
+            "rooms": sum(1 for n in self.members_by_room.values() if n > 0),
+            "messages_in": self.messages_in,
+            "bytes_in": self.bytes_in,
+            "deliveries": self.deliveries,
+            "bytes_out": self.bytes_out,
+            "drops": dict(self.drops),
+            "close_codes": {str(code): n for code, n in self.close_codes.items()},
+            "rss_bytes": _process.memory_info().rss,
+            "cpu_seconds": cpu.user + cpu.system,
+        }
+
+
+STATS = ChatStats()

@@ -1,0 +1,49 @@
+"""Run the Django chat backend on daphne: `python -m django_chat.serve --host H --port P`.
+
+It is daphne's own command line with two things set from settings: the message-size limit
+(daphne's default is 1 MiB), and close frames for protocol failures. Stock daphne (autobahn's
+`failByDrop`) aborts the TCP connection on an oversize message or bad UTF-8, so the client
+sees 1006; the contract wants 1009 and 1007 (CONTRACT.md, findings).
+"""
+
+import argparse
+import os
+import sys
+
+from daphne import server as daphne_server
+from daphne.cli import CommandLineInterface
+from daphne.ws_protocol import WebSocketFactory
+
+
+class CloseFrameWebSocketFactory(WebSocketFactory):
+    def setProtocolOptions(self, **options):
+        super().setProtocolOptions(failByDrop=False, **options)
+
+
+def daphne_args(host: str, port: int, max_message_bytes: int) -> list[str]:
+    return [
+        "--bind", host, "--port", str(port),
+        "--websocket-max-message-size", str(max_message_bytes),
+        "--websocket-max-frame-size", str(max_message_bytes),
+        "-v", "0",  # no access log: one line per connection on the hot path
+        "django_chat.asgi:application",
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_chat.settings")
+    from django.conf import settings
+
+    daphne_server.WebSocketFactory = CloseFrameWebSocketFactory
+    argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES)
+    print("daphne " + " ".join(argv), file=sys.stderr, flush=True)
+    CommandLineInterface().run(argv)
+
+
+if __name__ == "__main__":
+    main()

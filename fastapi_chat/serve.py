@@ -1,0 +1,37 @@
+"""Run the FastAPI chat backend on uvicorn: `python -m fastapi_chat.serve --host H --port P`.
+
+It is uvicorn's own command line, set up as uvicorn's docs recommend for production
+(uvloop, httptools, no access log) and with the contract's message-size limit.
+"""
+
+import argparse
+import sys
+
+from uvicorn.main import main as uvicorn_cli
+
+from fastapi_chat import config
+
+
+def uvicorn_args(host: str, port: int, max_message_bytes: int) -> list[str]:
+    return [
+        "fastapi_chat.app:app",
+        "--host", host, "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+        "--ws-max-size", str(max_message_bytes),
+        "--ws-per-message-deflate", "false",  # daphne does not compress either
+        "--no-access-log", "--log-level", "warning", "--lifespan", "off",
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES)
+    print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
+    uvicorn_cli(argv)
+
+
+if __name__ == "__main__":
+    main()
