@@ -41,7 +41,7 @@ async def healthz() -> str:
 
 @app.get("/stats")
 async def stats() -> JSONResponse:
-    return JSONResponse(STATS.as_json())
+    return JSONResponse(STATS.as_json(backlog=fanout.backlog_now()))
 
 
 @app.websocket("/ws/{room:path}")

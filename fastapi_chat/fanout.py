@@ -31,6 +31,10 @@ class Rooms:
         STATS.rooms = len(self.members)
         return member
 
+    def backlog_now(self) -> int:
+        """Messages waiting in members' outbound queues right now."""
+        return 0
+
     def leave(self, member: Member) -> None:
         members = self.members.get(member.room)
         if members is not None:
@@ -73,6 +77,9 @@ class QueuedFanout(Rooms):
         member.queue = asyncio.Queue(maxsize=self.backlog)
         member.writer = asyncio.create_task(self._write(member))
         return member
+
+    def backlog_now(self) -> int:
+        return sum(m.queue.qsize() for members in self.members.values() for m in members)
 
     def leave(self, member: Member) -> None:
         super().leave(member)

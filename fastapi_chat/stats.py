@@ -27,7 +27,7 @@ class ChatStats:
     )
     close_codes: Counter = field(default_factory=Counter)
 
-    def as_json(self) -> dict:
+    def as_json(self, backlog: int) -> dict:
         cpu = _process.cpu_times()
         return {
             "backend": "fastapi",
@@ -51,6 +51,7 @@ class ChatStats:
             "deliveries": self.deliveries,
             "bytes_out": self.bytes_out,
             "drops": dict(self.drops),
+            "backlog": backlog,
             "close_codes": {str(code): n for code, n in self.close_codes.items()},
             "rss_bytes": _process.memory_info().rss,
             "cpu_seconds": cpu.user + cpu.system,

@@ -9,6 +9,12 @@ from django_chat.chat.stats import STATS
 class CountingInMemoryChannelLayer(InMemoryChannelLayer):
     """Channels' in-memory layer; its group_send swallows ChannelFull, so count it on the way."""
 
+    layer_kind = "memory"
+
+    def backlog_now(self) -> int:
+        """Messages waiting in consumers' channels right now."""
+        return sum(q.qsize() for q in self.channels.values())
+
     async def send(self, channel, message):
         try:
             await super().send(channel, message)

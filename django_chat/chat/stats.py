@@ -26,7 +26,7 @@ class ChatStats:
     )
     close_codes: Counter = field(default_factory=Counter)
 
-    def as_json(self, layer: str) -> dict:
+    def as_json(self, layer: str, backlog: int) -> dict:
         cpu = _process.cpu_times()
         return {
             "backend": "django",
@@ -50,6 +50,7 @@ class ChatStats:
             "deliveries": self.deliveries,
             "bytes_out": self.bytes_out,
             "drops": dict(self.drops),
+            "backlog": backlog,
             "close_codes": {str(code): n for code, n in self.close_codes.items()},
             "rss_bytes": _process.memory_info().rss,
             "cpu_seconds": cpu.user + cpu.system,

@@ -1,4 +1,4 @@
-from django.conf import settings
+from channels.layers import get_channel_layer
 from django.http import HttpResponse, JsonResponse
 
 from django_chat.chat.stats import STATS
@@ -9,4 +9,5 @@ async def healthz(request):
 
 
 async def stats(request):
-    return JsonResponse(STATS.as_json(layer="redis" if settings.CHAT_REDIS_URL else "memory"))
+    layer = get_channel_layer()
+    return JsonResponse(STATS.as_json(layer=type(layer).layer_kind, backlog=layer.backlog_now()))

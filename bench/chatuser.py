@@ -1,0 +1,187 @@
+"""The Locust chat member: joins a room, sends at a fixed rate with a random phase, reads everything.
+
+Rooms live inside one load-generator process, so a room's ledger closes where it was
+measured. Each room keeps one clock: it starts when its last member has connected, then
+runs a warm-up, the measurement window (only messages sent inside it are counted) and a
+drain, the same for every member. The ledger counts every message; the window scopes the
+rates and latencies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+import uuid
+
+import gevent
+from gevent.event import Event
+from locust import User, constant, task
+
+from bench import wsclient
+from bench.framing import BINARY, CLOSE, TEXT
+from bench.ledger import Member, account_room
+from bench.message import encode_header, filler
+from bench.tally import Tally
+
+TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
+_PROCESS_TOKEN = uuid.uuid4().hex[:8]  # room names unique to this process
+_NS = 1_000_000_000
+
+
+class Room:
+    """A room's members and its shared clock."""
+
+    _numbers = itertools.count()
+
+    def __init__(self, size: int, prefix: str) -> None:
+        self.name = f"{prefix}{_PROCESS_TOKEN}-{next(self._numbers)}"
+        self.size = size
+        self.members: list[Member] = []
+        self.seats_taken = 0  # taken when assigned, before the member's connect() yields
+        self.full = Event()
+        self.finished = 0
+        self.window_start_ns = self.window_end_ns = self.drain_end_ns = 0
+
+    def join(self, member: Member, warmup: float, window: float, drain: float) -> None:
+        self.members.append(member)
+        if len(self.members) == self.size:
+            start = time.time_ns() + int(warmup * _NS)
+            self.window_start_ns, self.window_end_ns = start, start + int(window * _NS)
+            self.drain_end_ns = self.window_end_ns + int(drain * _NS)
+            TALLY.saw_window(self.window_start_ns, self.window_end_ns)
+            self.full.set()
+
+    def finish(self) -> None:
+        """Called once by each member after the drain; the last one settles the room."""
+        self.finished += 1
+        if self.finished == len(self.members):
+            TALLY.counters.update(account_room(self.members))
+
+
+class RoomAssigner:
+    """Fills rooms one after another, in the order users start in this process."""
+
+    def __init__(self) -> None:
+        self.current: Room | None = None
+
+    def next_room(self, size: int, prefix: str) -> Room:
+        if self.current is None or self.current.seats_taken >= size:
+            self.current = Room(size, prefix)
+        self.current.seats_taken += 1
+        return self.current
+
+
+ROOMS = RoomAssigner()
+_senders = itertools.count(1)
+
+
+class ChatUser(User):
+    """Base chat member; concrete users set nothing, the scenario comes from Locust options."""
+
+    abstract = True
+    wait_time = constant(0)  # the one task runs the member's whole session
+
+    def on_start(self) -> None:
+        o = self.environment.parsed_options
+        self.rate, self.kind = o.chat_rate, o.chat_kind
+        self.body = filler(o.chat_size, binary=o.chat_kind == "binary")
+        self.room = ROOMS.next_room(o.chat_room_size, o.chat_room_prefix)
+        self.member = Member(sender=next(_senders))
+        hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
+        base = hosts[self.member.sender % len(hosts)].replace("http://", "ws://", 1)
+        start = time.perf_counter()
+        try:
+            self.client = wsclient.connect(f"{base}/ws/{self.room.name}")
+        except Exception as e:
+            self.environment.events.request.fire(
+                request_type="WS", name="connect", response_time=(time.perf_counter() - start) * 1000,
+                response_length=0, exception=e, context={})
+            raise
+        self.fire_events = o.chat_locust_events
+        self.reader = gevent.spawn(self._receive)
+        self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
+        self.done = False
+
+    @task
+    def chat(self) -> None:
+        room, member = self.room, self.member
+        room.full.wait()
+        send = self.client.send_binary if self.kind == "binary" else self.client.send_text
+        interval = 1.0 / self.rate
+        next_send = time.monotonic() + random.uniform(0, interval)
+        seq = 0
+        while member.closed_code is None:
+            gevent.sleep(max(0.0, next_send - time.monotonic()))
+            now = time.time_ns()
+            if now >= room.window_end_ns:
+                break
+            try:
+                send(encode_header(member.sender, seq, now) + self.body)
+            except OSError:
+                break  # the receive side records how the connection ended
+            TALLY.counters["client_sent"] += 1
+            member.sent_ns.append(now)
+            if now >= room.window_start_ns:
+                TALLY.counters["window_sent"] += 1
+            seq += 1
+            next_send += interval
+        gevent.sleep(max(0.0, (room.drain_end_ns - time.time_ns()) / _NS))
+        self._finish()
+        gevent.sleep(3600)  # idle until Locust stops the run: the member's work is done
+
+    def on_stop(self) -> None:
+        self._finish()  # a run cut short still accounts for what was measured
+        self.reader.kill(block=True, timeout=2)
+        try:
+            self.client.close()
+        except OSError:
+            pass
+
+    def _finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self.room.finish()
+
+    def _receive(self) -> None:
+        """Reads everything; per message only the header is looked at."""
+        member, book, room = self.member, self.member.book, self.room
+        me, counters, timeline = member.sender, TALLY.counters, TALLY.timeline
+        rtts: list[int] = []
+        lats: list[int] = []
+        while True:
+            try:
+                events = self.client.recv_batch()
+            except (OSError, ValueError):
+                events = [(CLOSE, 1006, "")]
+            now = time.time_ns()
+            received = 0
+            for op, length, prefix in events:
+                if op == TEXT or op == BINARY:
+                    sender, seq, sent = int(prefix[0:8], 16), int(prefix[8:16], 16), int(prefix[16:32], 16)
+                    book.record(sender, seq)
+                    received += 1
+                    if room.window_start_ns <= sent < room.window_end_ns:
+                        (rtts if sender == me else lats).append((now - sent) // 1000)
+                        timeline[str((now - room.window_start_ns) // _NS)] += 1
+                elif op == CLOSE:
+                    if not self.done:
+                        member.closed_code, member.closed_ns = length, now
+                        counters[f"closed:{length}"] += 1
+                    return
+            counters["client_received"] += received
+            if rtts:
+                TALLY.record_latencies("rtt", rtts)
+                if self.fire_events:
+                    for rtt in rtts:
+                        self.environment.events.request.fire(
+                            request_type="WS", name=f"round trip {self.kind}", response_time=rtt / 1000,
+                            response_length=len(self.body), exception=None, context={})
+                rtts.clear()
+            if lats:
+                TALLY.record_latencies("latency", lats)
+                lats.clear()
+
+
+class ChatMember(ChatUser):
+    """A chat member as the scenario options describe it."""

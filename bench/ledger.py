@@ -1,0 +1,137 @@
+"""The loss ledger: every expected delivery ends in exactly one bucket.
+
+Expected deliveries are every message the run sent (warm-up and drain included, so that the
+server's /stats difference covers exactly the same messages) times the room's members
+connected when it was sent (the sender included). On the recipients' side each
+(recipient, sender) pair keeps the next sequence number it expects and the holes below it,
+so gaps, duplicates and reordering are exact. `settle` then splits what is missing:
+
+  expected = delivered + dropped by the server (by cause, from /stats)
+           + lost with a closed connection (by close code) + in flight + unexplained
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+class RecipientBook:
+    """What one member received, per sender: `[next expected seq, holes below it]`."""
+
+    __slots__ = ("by_sender", "duplicates", "reordered", "total")
+
+    def __init__(self) -> None:
+        self.by_sender: dict[int, list] = {}
+        self.duplicates = 0
+        self.reordered = 0
+        self.total = 0  # every message received, duplicates included
+
+    def record(self, sender: int, seq: int) -> None:
+        self.total += 1
+        book = self.by_sender.get(sender)
+        if book is None:
+            book = self.by_sender[sender] = [0, set()]
+        expected = book[0]
+        if seq == expected:
+            book[0] = seq + 1
+        elif seq > expected:
+            book[1].update(range(expected, seq))
+            book[0] = seq + 1
+        elif seq in book[1]:
+            book[1].remove(seq)
+            self.reordered += 1
+        else:
+            self.duplicates += 1
+
+    def received(self, sender: int, first: int, end: int) -> int:
+        """How many distinct seqs in [first, end) arrived from `sender`."""
+        book = self.by_sender.get(sender)
+        if book is None:
+            return 0
+        top = min(book[0], end)
+        if top <= first:
+            return 0
+        return top - first - sum(1 for h in book[1] if first <= h < top)
+
+
+@dataclass
+class Member:
+    """One chat member's part in the ledger: when it sent each message (seq = index), how it ended."""
+
+    sender: int
+    book: RecipientBook = field(default_factory=RecipientBook)
+    sent_ns: list[int] = field(default_factory=list)
+    closed_code: int | None = None  # None: open until the end, or closed by the bench itself
+    closed_ns: int | None = None
+
+    def sent_before(self, before_ns: int | None = None) -> int:
+        if before_ns is None:
+            return len(self.sent_ns)
+        return bisect_left(self.sent_ns, before_ns)
+
+
+def account_room(members: list[Member]) -> Counter:
+    """Ledger counters of one room, every pair (recipient, sender) settled once."""
+    c: Counter[str] = Counter()
+    for recipient in members:
+        c["received_at_settle"] += recipient.book.total
+        c["duplicates"] += recipient.book.duplicates
+        c["reordered"] += recipient.book.reordered
+        for sender in members:
+            expected = sender.sent_before(recipient.closed_ns)
+            got = recipient.book.received(sender.sender, 0, expected)
+            c["expected"] += expected
+            c["delivered"] += got
+            missing = expected - got
+            if not missing:
+                continue
+            if sender.closed_code is not None:
+                c[f"lost_sender_closed:{sender.closed_code}"] += missing
+            elif recipient.closed_code is not None:
+                c[f"lost_recipient_closed:{recipient.closed_code}"] += missing
+            else:
+                c["missing_open"] += missing
+    return c
+
+
+def settle(counters: Counter | dict, server: dict) -> dict:
+    """The final ledger from the merged room counters and the server's /stats difference.
+
+    `server` holds the run's /stats deltas: `drops` by cause, `deliveries`, `messages_in`, and
+    the `backlog` gauge at the end, plus the clients' `client_sent` and `room_size`.
+    Missing deliveries of members still open at the end are explained first by the server's
+    counted drops, then as in flight, but only as far as the counters show messages that
+    were still on their way when the rooms settled (sent but not read by the server, in a
+    backlog, or handed to the transport but not yet read by the member); the rest is
+    unexplained.
+    """
+    c = Counter(counters)
+    remaining = c["missing_open"]
+    dropped: dict[str, int] = {}
+    for cause, n in sorted(server.get("drops", {}).items()):
+        dropped[cause] = min(n, remaining)
+        remaining -= dropped[cause]
+    on_the_way = (
+        max(0, server.get("client_sent", 0) - server.get("messages_in", 0)) * server.get("room_size", 1)
+        + max(0, server.get("deliveries", 0) - c["received_at_settle"])
+        + server.get("backlog", 0)
+    )
+    in_flight = min(remaining, on_the_way)
+    lost = {k.split(":", 1)[1] + (" (sender)" if "sender" in k else " (recipient)"): n
+            for k, n in sorted(c.items()) if k.startswith("lost_") and n}
+    unexplained = remaining - in_flight
+    return {
+        "expected": c["expected"],
+        "delivered": c["delivered"],
+        "dropped_by_server": dropped,
+        "lost_with_close": lost,
+        "in_flight": in_flight,
+        "unexplained": unexplained,
+        "duplicates": c["duplicates"],
+        "reordered": c["reordered"],
+        # in flight is late, not lost: loss is what will never arrive
+        "loss_pct": 100.0 * (c["expected"] - c["delivered"] - in_flight) / c["expected"] if c["expected"] else 0.0,
+        "in_flight_pct": 100.0 * in_flight / c["expected"] if c["expected"] else 0.0,
+    }

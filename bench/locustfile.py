@@ -1,0 +1,80 @@
+"""Locust entry point: the chat user, its options, and the merge of every worker's measurements.
+
+    locust -f bench/locustfile.py --host http://127.0.0.1:8000 --chat-room-size 10 ...
+
+Workers send their measurements as deltas with each report to the master; the master (or a
+single local process) writes the merged result to --chat-results when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from bench.chatuser import TALLY, ChatMember  # noqa: F401  (Locust finds the user class here)
+from bench.live import install_live_view
+from bench.tally import Tally
+
+MERGED = Tally()
+
+
+@events.init_command_line_parser.add_listener
+def chat_options(parser) -> None:
+    parser.add_argument("--chat-room-size", type=int, default=10, env_var="CHAT_ROOM_SIZE",
+                       help="members per room (the sender is one of them)")
+    parser.add_argument("--chat-rate", type=float, default=1.0, env_var="CHAT_RATE",
+                       help="messages per second each member sends")
+    parser.add_argument("--chat-size", type=int, default=128, env_var="CHAT_SIZE",
+                       help="bytes per message (at least the 33-byte header)")
+    parser.add_argument("--chat-kind", choices=["text", "binary"], default="text", env_var="CHAT_KIND",
+                       help="frame type of every message")
+    parser.add_argument("--chat-warmup", type=float, default=2.0, env_var="CHAT_WARMUP",
+                       help="seconds a room chats before its measurement window opens")
+    parser.add_argument("--chat-window", type=float, default=3600.0, env_var="CHAT_WINDOW",
+                       help="seconds of the measurement window")
+    parser.add_argument("--chat-drain", type=float, default=3.0, env_var="CHAT_DRAIN",
+                       help="seconds to wait for messages still on their way after the window")
+    parser.add_argument("--chat-hosts", default="", env_var="CHAT_HOSTS",
+                       help="comma-separated base URLs of every server process (default: --host)")
+    parser.add_argument("--chat-room-prefix", default="bench-", env_var="CHAT_ROOM_PREFIX",
+                       help="prefix of the room names this run creates")
+    parser.add_argument("--chat-locust-events", type=lambda s: s.lower() in ("1", "true", "yes"),
+                       default=True, env_var="CHAT_LOCUST_EVENTS",
+                       help="also report each round trip to Locust's own statistics (costs client CPU)")
+    parser.add_argument("--chat-results", default="", env_var="CHAT_RESULTS", include_in_web_ui=False,
+                       help="where the master writes the merged measurements (JSON)")
+
+
+@events.init.add_listener
+def on_init(environment, **_kw) -> None:
+    if not isinstance(environment.runner, WorkerRunner):
+        install_live_view(environment, merged)
+
+
+def merged() -> Tally:
+    """Everything measured so far, as the master (or the only process) sees it."""
+    MERGED.merge(TALLY.take())  # a local run measures into TALLY directly
+    return MERGED
+
+
+@events.report_to_master.add_listener
+def ship(client_id, data, **_kw) -> None:
+    data["chat"] = TALLY.take()
+
+
+@events.worker_report.add_listener
+def receive(client_id, data, **_kw) -> None:
+    if "chat" in data:
+        MERGED.merge(data["chat"])
+
+
+@events.quitting.add_listener
+def write_results(environment, **_kw) -> None:
+    path = environment.parsed_options.chat_results
+    if path and not isinstance(environment.runner, WorkerRunner):
+        result = merged()
+        workers = environment.runner.worker_count if isinstance(environment.runner, MasterRunner) else 0
+        Path(path).write_text(json.dumps({**result.take(), "workers": workers}))

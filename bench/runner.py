@@ -1,0 +1,165 @@
+"""One measured run: a scenario step against a target's running servers, driven by Locust."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.ledger import settle
+from bench.machine import CpuPlan
+from bench.sampler import Sampler
+from bench.scenarios import Scenario
+from bench.serverproc import ROOT, ServerProcess
+from bench.tally import Tally, percentiles
+
+REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last deltas reach the master
+
+
+def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Path, processes: int) -> list[str]:
+    spawn_allowance = 2.0 + scenario.users / 250
+    run_time = spawn_allowance + scenario.warmup + scenario.window + scenario.drain + REPORT_MARGIN_S
+    command = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+        "--only-summary", "--loglevel", "WARNING",
+        "-u", str(scenario.users), "-r", str(scenario.users), "--run-time", f"{run_time:.0f}s",
+        "--stop-timeout", "2",
+        "--host", servers[0].base_url, "--chat-hosts", ",".join(s.base_url for s in servers),
+        "--chat-room-size", str(scenario.room_size), "--chat-rate", str(scenario.rate),
+        "--chat-size", str(scenario.size), "--chat-kind", scenario.kind,
+        "--chat-warmup", str(scenario.warmup), "--chat-window", str(scenario.window),
+        "--chat-drain", str(scenario.drain), "--chat-locust-events", "false",
+        "--chat-results", str(results),
+    ]
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    return command
+
+
+def _sum_stats(snapshots: list[dict]) -> dict:
+    total: Counter = Counter()
+    drops: Counter = Counter()
+    closes: Counter = Counter()
+    for s in snapshots:
+        for key in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds", "backlog", "rss_bytes"):
+            total[key] += s[key]
+        drops.update(s["drops"])
+        closes.update(s["close_codes"])
+    return {**total, "drops": dict(drops), "close_codes": dict(closes)}
+
+
+def _diff(after: dict, before: dict) -> dict:
+    d = {k: after[k] - before[k] for k in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds")}
+    d["drops"] = {k: v - before["drops"].get(k, 0) for k, v in after["drops"].items()}
+    d["close_codes"] = {k: v - before["close_codes"].get(k, 0) for k, v in after["close_codes"].items()
+                        if v - before["close_codes"].get(k, 0)}
+    d["backlog"] = after["backlog"]
+    return d
+
+
+def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> dict:
+    """The servers' summed /stats once they have finished with every message the run sent
+    (nothing changes between two reads), so the difference covers the ledger's messages."""
+    progress = lambda s: (s["messages_in"], s["deliveries"], sum(s["drops"].values()))  # noqa: E731
+    last = _sum_stats([s.stats() for s in servers])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)  # the interval between two reads that must agree
+        now = _sum_stats([s.stats() for s in servers])
+        if progress(now) == progress(last):
+            return now
+        last = now
+    return last
+
+
+def run_step(
+    scenario: Scenario,
+    servers: list[ServerProcess],
+    plan: CpuPlan,
+    work_dir: Path,
+    label: str,
+    fault: str | None = None,
+) -> dict:
+    """Run Locust once against `servers`; everything measured comes back, even when a server dies."""
+    results_path = work_dir / f"{label}.locust.json"
+    log_path = work_dir / f"{label}.locust.log"
+    processes = max(1, len(plan.client))
+    command = locust_command(scenario, servers, results_path, processes)
+    before = _sum_stats([s.stats() for s in servers])
+    failure = None
+    with open(log_path, "wb") as log:
+        locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
+    sampler = Sampler([s.pid for s in servers], locust.pid)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        while locust.poll() is None:
+            if fault == "kill-server" and time.monotonic() - started > scenario.warmup + 3 and servers[0].alive():
+                servers[0].popen.kill()  # fault injection: the first server process dies mid-run
+            dead = [s for s in servers if not s.alive()]
+            if dead and failure is None:
+                s = dead[0]
+                failure = (f"server process {s.pid} of {s.target.name} exited with code {s.popen.returncode} "
+                           f"{time.monotonic() - started:.1f}s into the run; its log ends:\n{s.log_tail(8)}")
+            time.sleep(0.2)
+    finally:
+        if locust.poll() is None:
+            locust.terminate()
+        samples = sampler.stop()
+    after = quiescent_stats(servers) if all(s.alive() for s in servers) else None
+    tally = Tally()
+    if results_path.exists():
+        tally.merge(json.loads(results_path.read_text()))
+    elif failure is None:
+        failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
+    return summarize(scenario, tally, before, after, samples, failure, command)
+
+
+def _tail(path: Path, lines: int = 12) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None, samples: list[dict],
+              failure: str | None, command: list[str]) -> dict:
+    c = tally.counters
+    server = _diff(after, before) if after else None
+    ledger = settle(c, {
+        **(server or {}),
+        "client_sent": c["client_sent"], "room_size": scenario.room_size,
+    })
+    start_ns, end_ns = tally.window_ns
+    window_samples = [s for s in samples if start_ns / 1e9 <= s["wall"] <= end_ns / 1e9] or samples
+    mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
+    client_busiest = mean("client_busiest_pct")
+    seconds = sorted(int(k) for k in tally.timeline if 0 <= int(k) < scenario.window)
+    return {
+        "scenario": scenario.name,
+        "params": scenario.params(),
+        "status": "failed" if failure else "ok",
+        "failure": failure,
+        "offered_send_rate": scenario.offered_send_rate,
+        "achieved_send_rate": c["window_sent"] / scenario.window,
+        "deliveries_per_s": ledger["delivered"] / scenario.window,
+        "rtt_ms": percentiles(tally.histograms["rtt"]),
+        "latency_ms": percentiles(tally.histograms["latency"]),
+        "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
+        "ledger": ledger,
+        "server": {
+            "delta": server,
+            "cpu_us_per_delivery": (1e6 * server["cpu_seconds"] / server["deliveries"])
+            if server and server["deliveries"] else None,
+            "cpu_pct_mean": mean("server_cpu_pct"),
+            "rss_before_bytes": before["rss_bytes"],
+            "rss_peak_bytes": max([s["server_rss"] for s in samples] + [before["rss_bytes"]]),
+        },
+        "client": {"busiest_process_cpu_pct": client_busiest,
+                   "client_bound": client_busiest is not None and client_busiest >= 90.0},
+        "steal_pct": {"mean": mean("steal_pct"), "max": max((s["steal_pct"] for s in samples), default=None)},
+        "samples": samples,
+        "locust_command": command,
+    }

@@ -1,0 +1,78 @@
+"""Samples, during a run: server CPU and RSS, the load generator's CPU, and the machine's steal."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+
+from bench.machine import StealMeter
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _rss(procs: list[psutil.Process]) -> int:
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class Sampler(threading.Thread):
+    """Every `interval` seconds: one sample row. CPU is a percentage of one core."""
+
+    def __init__(self, server_pids: list[int], client_pid: int, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.server = [p for pid in server_pids for p in _tree(pid)]
+        self.client_pid = client_pid
+        self.interval = interval
+        self.samples: list[dict] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        steal = StealMeter()
+        start = last_t = time.monotonic()
+        last_server = _cpu_seconds(self.server)
+        last_client: dict[int, float] = {}
+        while not self._halt.wait(self.interval):
+            now = time.monotonic()
+            dt = now - last_t
+            server_cpu = _cpu_seconds(self.server)
+            client = {p.pid: _cpu_seconds([p]) for p in _tree(self.client_pid)}  # workers fork late
+            client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
+            self.samples.append({
+                "t": round(now - start, 2),
+                "wall": time.time(),
+                "server_cpu_pct": round(100 * (server_cpu - last_server) / dt, 1),
+                "server_rss": _rss(self.server),
+                "client_cpu_pct": round(sum(client_pct.values()), 1),
+                "client_busiest_pct": round(max(client_pct.values(), default=0.0), 1),
+                "steal_pct": round(steal.percent(), 2),
+            })
+            last_t, last_server, last_client = now, server_cpu, client
+
+    def stop(self) -> list[dict]:
+        self._halt.set()
+        self.join(5)
+        return self.samples

@@ -1,0 +1,65 @@
+"""What one load-generator process measured, in a form that merges across Locust workers.
+
+Histograms are HDR (microseconds); counters are plain ints keyed by str, so a delta travels
+in Locust's `report_to_master` message as is and adds up on the master.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hdrh.histogram import HdrHistogram
+
+LATENCY_MAX_US = 600_000_000  # 10 minutes: nothing a run measures is slower
+HISTOGRAMS = ("rtt", "latency")  # sender round trip through the broadcast; each delivery
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(1, LATENCY_MAX_US, 3)
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.histograms = {name: new_histogram() for name in HISTOGRAMS}
+        self.counters: Counter[str] = Counter()
+        self.timeline: Counter[str] = Counter()  # whole second since the window opened -> deliveries
+        self.window_ns = [0, 0]  # earliest window start and latest window end of any room
+
+    def saw_window(self, start_ns: int, end_ns: int) -> None:
+        first, last = self.window_ns
+        self.window_ns = [min(first, start_ns) if first else start_ns, max(last, end_ns)]
+
+    def record_latencies(self, name: str, values_us: list[int]) -> None:
+        hist = self.histograms[name]
+        for value in values_us:
+            hist.record_value(min(max(value, 1), LATENCY_MAX_US))
+
+    def take(self) -> dict:
+        """The delta since the last take, ready to send; this tally starts again from zero."""
+        delta = {
+            "histograms": {n: h.encode().decode() for n, h in self.histograms.items() if h.get_total_count()},
+            "counters": dict(self.counters),
+            "timeline": dict(self.timeline),
+            "window_ns": self.window_ns,
+        }
+        self.__init__()
+        return delta
+
+    def merge(self, delta: dict) -> None:
+        for name, encoded in delta.get("histograms", {}).items():
+            self.histograms[name].add(HdrHistogram.decode(encoded))
+        self.counters.update(delta.get("counters", {}))
+        self.timeline.update(delta.get("timeline", {}))
+        if any(delta.get("window_ns", [0, 0])):
+            self.saw_window(*delta["window_ns"])
+
+
+def percentiles(hist: HdrHistogram) -> dict:
+    """p50/p95/p99/max in milliseconds, or None when nothing was recorded."""
+    if not hist.get_total_count():
+        return {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
+    return {
+        "count": hist.get_total_count(),
+        **{f"p{p}": hist.get_value_at_percentile(p) / 1000 for p in (50, 95, 99)},
+        "max": hist.get_max_value() / 1000,
+    }
