@@ -29,5 +29,17 @@ serve-django: setup
 serve-fastapi: setup
 	CHAT_FANOUT=$(FANOUT) $(PY) -m fastapi_chat.serve --host $(HOST) --port $(PORT)
 
+bench: setup
+	$(PY) -m bench
+
+bench-quick: setup
+	$(PY) -m bench --quick
+
+bench-harness: setup
+	$(PY) -m bench.harness
+
+ui: setup
+	$(PY) -m bench.ui
+
 clean:
 	rm -rf $(VENV) reports

@@ -17,6 +17,7 @@ import uuid
 import gevent
 from gevent.event import Event
 from locust import User, constant, task
+from locust.runners import LocalRunner
 
 from bench import wsclient
 from bench.framing import BINARY, CLOSE, TEXT
@@ -64,6 +65,7 @@ class RoomAssigner:
 
     def __init__(self) -> None:
         self.current: Room | None = None
+        self.members_finished = 0
 
     def next_room(self, size: int, prefix: str) -> Room:
         if self.current is None or self.current.seats_taken >= size:
@@ -128,6 +130,9 @@ class ChatUser(User):
             next_send += interval
         gevent.sleep(max(0.0, (room.drain_end_ns - time.time_ns()) / _NS))
         self._finish()
+        runner = self.environment.runner
+        if isinstance(runner, LocalRunner) and ROOMS.members_finished >= runner.target_user_count:
+            gevent.spawn(runner.quit)  # every room has settled: end the run now, not at --run-time
         gevent.sleep(3600)  # idle until Locust stops the run: the member's work is done
 
     def on_stop(self) -> None:
@@ -142,6 +147,7 @@ class ChatUser(User):
         if not self.done:
             self.done = True
             self.room.finish()
+            ROOMS.members_finished += 1
 
     def _receive(self) -> None:
         """Reads everything; per message only the header is looked at."""
@@ -155,15 +161,17 @@ class ChatUser(User):
             except (OSError, ValueError):
                 events = [(CLOSE, 1006, "")]
             now = time.time_ns()
+            second = str((now - room.window_start_ns) // _NS)  # the timeline's bin for this batch
             received = 0
             for op, length, prefix in events:
                 if op == TEXT or op == BINARY:
-                    sender, seq, sent = int(prefix[0:8], 16), int(prefix[8:16], 16), int(prefix[16:32], 16)
+                    head = int(prefix[:32], 16)  # one parse for the three fields (bench/message.py)
+                    sender, seq, sent = head >> 96, (head >> 64) & 0xFFFFFFFF, head & 0xFFFFFFFFFFFFFFFF
                     book.record(sender, seq)
                     received += 1
                     if room.window_start_ns <= sent < room.window_end_ns:
                         (rtts if sender == me else lats).append((now - sent) // 1000)
-                        timeline[str((now - room.window_start_ns) // _NS)] += 1
+                        timeline[second] += 1
                 elif op == CLOSE:
                     if not self.done:
                         member.closed_code, member.closed_ns = length, now

@@ -18,11 +18,13 @@ from bench.serverproc import ROOT, ServerProcess
 from bench.tally import Tally, percentiles
 
 REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last deltas reach the master
+# A local run ends by itself once every room has settled; --run-time is the cap.
 
 
 def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Path, processes: int) -> list[str]:
     spawn_allowance = 2.0 + scenario.users / 250
-    run_time = spawn_allowance + scenario.warmup + scenario.window + scenario.drain + REPORT_MARGIN_S
+    margin = REPORT_MARGIN_S if processes > 1 else 1.0
+    run_time = spawn_allowance + scenario.warmup + scenario.window + scenario.drain + margin
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
         "--only-summary", "--loglevel", "WARNING",
@@ -97,10 +99,11 @@ def run_step(
     sampler = Sampler([s.pid for s in servers], locust.pid)
     sampler.start()
     started = time.monotonic()
+    kill_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 2)
     try:
         while locust.poll() is None:
-            if fault == "kill-server" and time.monotonic() - started > scenario.warmup + 3 and servers[0].alive():
-                servers[0].popen.kill()  # fault injection: the first server process dies mid-run
+            if fault == "kill-server" and servers[0].alive() and servers[0].stats()["messages_in"] >= kill_at:
+                servers[0].popen.kill()  # fault injection: the first server dies mid-window
             dead = [s for s in servers if not s.alive()]
             if dead and failure is None:
                 s = dead[0]
@@ -144,11 +147,12 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "failure": failure,
         "offered_send_rate": scenario.offered_send_rate,
         "achieved_send_rate": c["window_sent"] / scenario.window,
-        "deliveries_per_s": ledger["delivered"] / scenario.window,
+        "deliveries_per_s": sum(tally.timeline.values()) / scenario.window,  # messages sent in the window
         "rtt_ms": percentiles(tally.histograms["rtt"]),
         "latency_ms": percentiles(tally.histograms["latency"]),
         "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
         "ledger": ledger,
+        "client_closes": {k.split(":", 1)[1]: n for k, n in sorted(c.items()) if k.startswith("closed:")},
         "server": {
             "delta": server,
             "cpu_us_per_delivery": (1e6 * server["cpu_seconds"] / server["deliveries"])

@@ -30,9 +30,11 @@ class Tally:
         self.window_ns = [min(first, start_ns) if first else start_ns, max(last, end_ns)]
 
     def record_latencies(self, name: str, values_us: list[int]) -> None:
-        hist = self.histograms[name]
-        for value in values_us:
-            hist.record_value(min(max(value, 1), LATENCY_MAX_US))
+        """Record a batch: one record_value per distinct value (exactly the same histogram as one
+        call per message, at a twentieth of the cost; see bench/harness.py)."""
+        record = self.histograms[name].record_value
+        for value, count in Counter(values_us).items():
+            record(min(max(value, 1), LATENCY_MAX_US), count)
 
     def take(self) -> dict:
         """The delta since the last take, ready to send; this tally starts again from zero."""

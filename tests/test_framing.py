@@ -1,0 +1,427 @@
+"""bench.framing / bench.wsclient against the websockets library as the reference implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed, ProtocolError
+from websockets.frames import Close, Frame, Opcode
+from websockets.streams import StreamReader
+
+from bench.framing import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    TEXT,
+    FrameError,
+    FrameReader,
+    HandshakeRefused,
+    accept_key,
+    encode_frame,
+)
+from bench.harness import Tally, run_harness
+from bench.message import HEADER_LEN, encode_header
+from bench.wsclient import connect
+
+MIB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def time_limit() -> Iterator[None]:
+    """A parser that stops making progress must fail the test, not hang the suite."""
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("test took more than 20 s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, 20)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def frame(op: Opcode, data: bytes = b"", fin: bool = True) -> bytes:
+    return Frame(op, data, fin).serialize(mask=False)
+
+
+def parse_all(stream: bytes, mask: bool = False) -> list[Frame]:
+    """Every frame in `stream`, parsed by websockets' own parser (raises ProtocolError if malformed)."""
+    reader = StreamReader()
+    reader.feed_data(stream)
+    reader.feed_eof()
+    frames = []
+    while reader.buffer:
+        parser = Frame.parse(reader.read_exact, mask=mask)
+        try:
+            next(parser)
+        except StopIteration as done:
+            frames.append(done.value)
+        else:
+            raise AssertionError("reference parser wanted more bytes than the stream has")
+    return frames
+
+
+def reference_events(stream: bytes, keep_payload: bool) -> list[tuple]:
+    """What FrameReader must produce, assembled from the reference parser's frames."""
+    events: list[tuple] = []
+    message: list[Frame] = []
+    for f in parse_all(stream):
+        if f.opcode in (Opcode.PING, Opcode.PONG):
+            events.append((int(f.opcode), len(f.data), bytes(f.data)))
+        elif f.opcode is Opcode.CLOSE:
+            close = Close.parse(bytes(f.data))
+            events.append((CLOSE, close.code, close.reason))
+        else:
+            message.append(f)
+            if f.fin:
+                payload = b"".join(bytes(m.data) for m in message)
+                events.append((int(message[0].opcode), len(payload),
+                               payload if keep_payload else payload[:HEADER_LEN]))
+                message = []
+    return events
+
+
+def whole(data: bytes) -> Iterator[bytes]:
+    yield data
+
+
+def bytewise(data: bytes) -> Iterator[bytes]:
+    for i in range(len(data)):
+        yield data[i:i + 1]
+
+
+def random_chunks(data: bytes, seed: int = 1, top: int = 300_000) -> Iterator[memoryview]:
+    """Chunks of random size written into one reused buffer, as a client's recv_into would: any
+    reference FrameReader kept into a previous chunk would see it overwritten."""
+    rng = random.Random(seed)
+    buf = bytearray(top)
+    view = memoryview(buf)
+    p = 0
+    while p < len(data):
+        n = min(rng.choice((1, 2, 3, 7, 13, 100, 4096, 9000, rng.randint(1, top))), len(data) - p)
+        buf[:n] = data[p:p + n]
+        yield view[:n]
+        buf[:n] = b"\xff" * n
+        p += n
+
+
+def decode(chunks: Iterator, keep_payload: bool) -> list[tuple]:
+    reader = FrameReader(keep_payload=keep_payload)
+    events: list[tuple] = []
+    for chunk in chunks:
+        events += reader.feed(chunk)
+    assert reader._left == 0 and not reader._pending and reader._op == 0, "stream ended mid-frame"
+    return events
+
+
+def header(i: int) -> bytes:
+    return b"%08x%08x%016x|" % (i, i * 7, 10**18 + i)
+
+
+SMALL_STREAMS = {
+    "text": frame(Opcode.TEXT, "héllo wörld チャット".encode()),
+    "binary": frame(Opcode.BINARY, bytes(range(256)) * 2),
+    "empty": frame(Opcode.TEXT) + frame(Opcode.BINARY),
+    "header_exactly": frame(Opcode.BINARY, header(1)) + frame(Opcode.TEXT, header(2)[:32]),
+    "lengths": b"".join(frame(Opcode.BINARY, os.urandom(n)) for n in (1, 125, 126, 127, 128, 65535, 65536)),
+    "fragmented_with_control": (
+        frame(Opcode.TEXT, b"frag-one-", fin=False) + frame(Opcode.PING, b"are you there")
+        + frame(Opcode.CONT, b"", fin=False) + frame(Opcode.PONG)
+        + frame(Opcode.CONT, header(3), fin=False) + frame(Opcode.PING)
+        + frame(Opcode.CONT, b"end", fin=True) + frame(Opcode.BINARY, b"after")),
+    "fragmented_binary_tiny_pieces": (
+        frame(Opcode.BINARY, b"a", fin=False)
+        + b"".join(frame(Opcode.CONT, bytes([i]), fin=False) for i in range(40))
+        + frame(Opcode.CONT, b"z")),
+    "empty_fragments": frame(Opcode.BINARY, b"", fin=False) + frame(Opcode.CONT, b""),
+    "many_small": b"".join(frame(Opcode.BINARY if i % 3 else Opcode.TEXT, header(i) + b"x" * (i % 200))
+                           for i in range(3000)),
+    "window_edges": b"".join(frame(Opcode.BINARY, os.urandom(n))
+                             for n in (*range(8150, 8200), 3, *range(16370, 16390), 1, 2)),
+    "close_with_reason": frame(Opcode.TEXT, b"last") + frame(Opcode.CLOSE, Close(4001, "bye ✓").serialize()),
+    "close_empty": frame(Opcode.CLOSE),
+}
+BIG = os.urandom(5 * MIB + 3)
+LARGE_STREAMS = {
+    "five_mib": frame(Opcode.BINARY, BIG) + frame(Opcode.TEXT, b"small after big"),
+    "five_mib_fragmented": (frame(Opcode.BINARY, BIG[:3 * MIB], fin=False) + frame(Opcode.PING, b"mid")
+                            + frame(Opcode.CONT, BIG[3 * MIB:]) + frame(Opcode.BINARY, header(9))),
+    "mixed_sizes": b"".join(frame(Opcode.BINARY, os.urandom(n))
+                            for n in (10, 70_000, 3, 1_000_000, 200, 9000)),
+}
+
+
+@pytest.mark.parametrize("keep_payload", [False, True])
+@pytest.mark.parametrize("name", sorted(SMALL_STREAMS))
+@pytest.mark.parametrize("chunking", [whole, bytewise, random_chunks])
+def test_small_streams_match_reference(name: str, chunking: Callable, keep_payload: bool) -> None:
+    stream = SMALL_STREAMS[name]
+    if chunking is bytewise and len(stream) > 100_000:
+        pytest.skip("bytewise only for small streams")
+    assert decode(chunking(stream), keep_payload) == reference_events(stream, keep_payload)
+
+
+@pytest.mark.parametrize("keep_payload", [False, True])
+@pytest.mark.parametrize("name", sorted(LARGE_STREAMS))
+@pytest.mark.parametrize("chunk", [None, 256 * 1024, 1000, 7001])
+def test_large_streams_match_reference(name: str, chunk: int | None, keep_payload: bool) -> None:
+    stream = LARGE_STREAMS[name]
+    if chunk is None:
+        chunks: Iterator = random_chunks(stream, seed=7)
+    else:
+        chunks = (memoryview(stream)[i:i + chunk] for i in range(0, len(stream), chunk))
+    assert decode(chunks, keep_payload) == reference_events(stream, keep_payload)
+
+
+def test_large_payload_is_not_copied() -> None:
+    """Only the prefix of a big payload is ever materialised: a 5 MiB frame yields a 33-byte prefix."""
+    reader = FrameReader()
+    events = []
+    for chunk in random_chunks(LARGE_STREAMS["five_mib"], seed=3):
+        events += reader.feed(chunk)
+        assert sum(len(p) for p in reader._parts) <= HEADER_LEN
+    assert events[0] == (BINARY, len(BIG), BIG[:HEADER_LEN])
+
+
+def test_event_layout() -> None:
+    stream = (frame(Opcode.BINARY, header(5) + b"tail") + frame(Opcode.PING, b"p")
+              + frame(Opcode.PONG, b"q") + frame(Opcode.CLOSE, Close(1000, "ok").serialize()))
+    reader = FrameReader()
+    assert reader.feed(stream) == [
+        (BINARY, 37, header(5)), (PING, 1, b"p"), (PONG, 1, b"q"), (CLOSE, 1000, "ok")]
+    assert reader.has_control and reader.closed
+    with pytest.raises(FrameError, match="after a close"):
+        reader.feed(frame(Opcode.TEXT, b"late"))
+
+
+MALFORMED = {
+    "rsv_bit": (b"\xc1\x02hi", True),
+    "bad_opcode": (b"\x83\x00", True),
+    "bad_control_opcode": (b"\x8b\x00", True),
+    "masked_server_frame": (b"\x81\x82abcd\x00\x00", True),
+    "oversized_control": (b"\x89\x7e\x00\x7e" + b"x" * 126, True),
+    "fragmented_control": (b"\x09\x01p", True),
+    "orphan_continuation": (frame(Opcode.CONT, b"x"), False),
+    "data_during_fragmentation": (frame(Opcode.TEXT, b"a", fin=False) + frame(Opcode.TEXT, b"b"), False),
+    "binary_during_fragmentation": (frame(Opcode.BINARY, b"a", fin=False) + frame(Opcode.BINARY, b""), False),
+    "length_msb": (b"\x82\x7f" + struct.pack("!Q", 1 << 63) + b"x" * 16, False),
+    "close_one_byte": (b"\x88\x01\x03", True),
+    "close_bad_code": (b"\x88\x02" + struct.pack("!H", 1005), True),
+    "close_code_999": (b"\x88\x02" + struct.pack("!H", 999), True),
+    "close_bad_utf8_reason": (b"\x88\x04\x03\xe8\xff\xfe", False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+@pytest.mark.parametrize("chunking", [whole, bytewise])
+def test_malformed_raises(name: str, chunking: Callable) -> None:
+    stream, reference_rejects_frame = MALFORMED[name]
+    if reference_rejects_frame:
+        with pytest.raises(ProtocolError):
+            Close.parse(parse_all(stream)[0].data) if stream[0] & 15 == 8 else parse_all(stream)
+    reader = FrameReader()
+    with pytest.raises(FrameError):
+        for chunk in chunking(frame(Opcode.BINARY, b"ok") + stream):
+            reader.feed(chunk)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 3 * MIB])
+@pytest.mark.parametrize("op", [Opcode.TEXT, Opcode.BINARY])
+def test_encode_frame_decodes_with_reference(op: Opcode, size: int) -> None:
+    payload = os.urandom(size)
+    encoded = encode_frame(int(op), payload)
+    wire = encoded if isinstance(encoded, bytes) else b"".join(encoded)
+    [parsed] = parse_all(wire, mask=True)
+    assert (parsed.opcode, parsed.fin, bytes(parsed.data)) == (op, True, payload)
+    assert wire[1] & 0x80
+
+
+def test_encode_frame_uses_fresh_mask_keys() -> None:
+    keys = {encode_frame(BINARY, b"same")[2:6] for _ in range(8)}
+    assert len(keys) > 1
+
+
+def test_encode_fragment_and_control() -> None:
+    [first, ping, last] = parse_all(encode_frame(TEXT, b"ab", fin=False) + encode_frame(PING, b"p")
+                                    + encode_frame(0, b"cd"), mask=True)
+    assert (first.fin, first.data, ping.opcode, last.opcode, last.fin, last.data) == (
+        False, b"ab", Opcode.PING, Opcode.CONT, True, b"cd")
+    with pytest.raises(ValueError):
+        encode_frame(PING, b"x" * 126)
+
+
+class Server:
+    """A websockets asyncio server in a background thread: echo, plus commands to test control frames."""
+
+    def __init__(self, host: str = "127.0.0.1", refuse: bool = False) -> None:
+        self.host, self.refuse = host, refuse
+        self.started = threading.Event()
+        self.closes: list[tuple[int | None, str | None]] = []
+        self.origins: list[str | None] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+
+    async def _handler(self, ws) -> None:
+        self.origins.append(ws.request.headers.get("Origin"))
+        try:
+            async for msg in ws:
+                if msg == "ping-me":
+                    await (await ws.ping(b"ping-data"))
+                    await ws.send("ponged")
+                elif msg == "close-me":
+                    await ws.close(4001, "bye")
+                else:
+                    await ws.send(msg)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closes.append((ws.close_code, ws.close_reason))
+
+    def _process_request(self, connection, request):
+        if self.refuse:
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "no\n")
+        return None
+
+    async def _main(self) -> None:
+        try:
+            async with serve(self._handler, self.host, 0, process_request=self._process_request,
+                             max_size=None, compression=None, close_timeout=2) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                self.loop = asyncio.get_running_loop()
+                self.stop = self.loop.create_future()
+                self.started.set()
+                await self.stop
+        except BaseException as exc:
+            self.error = exc
+            self.started.set()
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        assert self.started.wait(5)
+        if self.error:
+            raise self.error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set_result, None)
+        self.thread.join(5)
+
+    def url(self, path: str = "/chat") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{path}"
+
+
+def next_message(ws) -> tuple:
+    while True:
+        for event in ws.recv_batch():
+            if event[0] in (TEXT, BINARY, CLOSE):
+                return event
+
+
+def test_client_interoperates_with_websockets_server() -> None:
+    with Server() as server:
+        ws = connect(server.url(), origin="http://localhost", keep_payload=True)
+        assert ws.sock.gettimeout() is None, "reads block by default: a quiet room is not an error"
+        assert ws.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        ws.send_text("héllo")
+        assert next_message(ws) == (TEXT, len("héllo".encode()), "héllo".encode())
+        big = os.urandom(2 * MIB)
+        ws.send_binary(big)
+        assert next_message(ws) == (BINARY, len(big), big)
+        ws.send_text("ping-me")
+        assert next_message(ws) == (TEXT, 6, b"ponged")
+        ws.close(1000)
+        assert ws.close_code == 1000
+        server.thread.join(0.5)
+        assert server.closes == [(1000, "")]
+        assert server.origins == ["http://localhost"]
+
+
+def test_client_answers_server_close() -> None:
+    with Server() as server:
+        ws = connect(server.url(), recv_timeout=5)
+        ws.send_text("close-me")
+        assert next_message(ws) == (CLOSE, 4001, "bye")
+        assert ws.close_code == 4001
+        with pytest.raises(ConnectionError):
+            ws.recv_batch()
+    assert server.closes == [(4001, "")]
+
+
+def test_client_over_ipv6() -> None:
+    try:
+        server = Server("::1").__enter__()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    try:
+        ws = connect(server.url(), recv_timeout=5)
+        ws.send_binary(header(1))
+        assert next_message(ws) == (BINARY, HEADER_LEN, header(1))
+        ws.close()
+        assert ws.close_code == 1000
+    finally:
+        server.__exit__()
+
+
+def test_refused_handshake_raises_with_status() -> None:
+    with Server(refuse=True) as server:
+        with pytest.raises(HandshakeRefused) as refused:
+            connect(server.url(), timeout=5)
+        assert refused.value.status == 403
+
+
+def test_frames_in_handshake_segment_then_eof_is_1006() -> None:
+    """Frames sent in the same segment as the 101 are delivered; a TCP end without close frame is 1006."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve_once() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                key = re.search(rb"Sec-WebSocket-Key: (\S+)", request)[1].decode()
+                accept = accept_key(key).encode()
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                             b"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % accept
+                             + frame(Opcode.BINARY, header(1)) + frame(Opcode.PING, b"x"))
+                conn.recv(100)
+        thread = threading.Thread(target=serve_once, daemon=True)
+        thread.start()
+        ws = connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/", recv_timeout=5)
+        events = []
+        while ws.close_code is None:
+            events += ws.recv_batch()
+        assert events == [(BINARY, HEADER_LEN, header(1)), (PING, 1, b"x"), (CLOSE, 1006, "")]
+        assert ws.close_code == 1006
+        thread.join(5)
+
+
+def test_tally_counts_gaps_dups_and_latency() -> None:
+    now = 10**18
+    events = [(BINARY, 100, encode_header(1, seq, now - 5_000)) for seq in (0, 1, 4, 2, 5)]
+    events += [(TEXT, 40, encode_header(2, 7, now - 2_000_000)), (PING, 0, b""), (BINARY, 5, b"short")]
+    tally = Tally()
+    tally.add(events, now)
+    tally.flush()
+    assert (tally.messages, tally.bytes, tally.gaps, tally.dups, tally.foreign) == (6, 540, 2, 1, 1)
+    assert tally.expected == {1: 6, 2: 8}
+    assert tally.hist.get_total_count() == 6
+    assert tally.hist.get_value_at_percentile(50) == 5
+    assert 1999 <= tally.hist.get_max_value() <= 2001
+
+
+def test_harness_smoke() -> None:
+    result = run_harness(seconds=0.3, repeats=1)
+    [run] = result["runs"]
+    assert run["deliveries"] > 1000 and run["gaps"] == run["dups"] == run["foreign"] == 0
+    assert result["deliveries_per_core_s"]["median"] == run["per_core_s"] > 0

@@ -1,0 +1,94 @@
+"""The loss ledger on constructed histories: exact counts for gaps, duplicates, reorders, closes."""
+
+from bench.ledger import Member, RecipientBook, account_room, settle
+
+
+def test_in_order_stream_counts_every_message_once():
+    book = RecipientBook()
+    for seq in range(5):
+        book.record(7, seq)
+    assert book.received(7, 0, 5) == 5
+    assert (book.duplicates, book.reordered, book.total) == (0, 0, 5)
+
+
+def test_gap_then_late_arrival_is_a_reorder_not_a_loss():
+    book = RecipientBook()
+    for seq in (0, 1, 4, 2):
+        book.record(1, seq)
+    assert book.received(1, 0, 5) == 4  # 3 never came
+    assert book.reordered == 1
+    book.record(1, 3)
+    assert book.received(1, 0, 5) == 5 and book.reordered == 2
+
+
+def test_duplicates_are_counted_and_not_delivered_twice():
+    book = RecipientBook()
+    for seq in (0, 1, 1, 0, 2):
+        book.record(1, seq)
+    assert book.duplicates == 2
+    assert book.received(1, 0, 3) == 3
+    assert book.total == 5
+
+
+def test_received_is_limited_to_the_range_asked():
+    book = RecipientBook()
+    for seq in (0, 2, 3, 4):
+        book.record(9, seq)
+    assert book.received(9, 2, 4) == 2
+    assert book.received(9, 0, 2) == 1
+    assert book.received(5, 0, 10) == 0  # a sender never heard from
+
+
+def _member(sender, sent_times, received=None, closed=None):
+    m = Member(sender=sender, sent_ns=list(sent_times))
+    for s, seq in received or []:
+        m.book.record(s, seq)
+    if closed:
+        m.closed_code, m.closed_ns = closed
+    return m
+
+
+def test_room_with_a_closed_recipient_and_a_closed_sender():
+    # a sends 4 messages at t=10..40, b sends 2 at t=15, 25; c only listens.
+    # b's connection was closed with 1009 at t=30: its second message never reached anyone.
+    # c's connection closed with 1006 at t=35: messages sent after that are not expected for it.
+    a = _member(1, [10, 20, 30, 40], received=[(1, 0), (1, 1), (1, 2), (1, 3), (2, 0)])
+    b = _member(2, [15, 25], received=[(1, 0), (1, 1), (1, 2), (1, 3), (2, 0)], closed=(1009, 30))
+    c = _member(3, [], received=[(1, 0), (1, 2), (2, 0)], closed=(1006, 35))
+    counters = account_room([a, b, c])
+    # expected from a: a 4, b 2 (sent before b closed at 30), c 3; from b: 2 each
+    assert counters["expected"] == (4 + 2 + 3) + (2 + 2 + 2)
+    # from a: a got 4, b got 2 of 2 expected, c got 2 of 3 (seq 1 missing)
+    # from b: each of a, b, c got seq 0 only: 3 missing, all attributed to the sender's 1009
+    assert counters["delivered"] == (4 + 2 + 2) + 3
+    assert counters["lost_sender_closed:1009"] == 3
+    assert counters["lost_recipient_closed:1006"] == 1
+    assert counters["missing_open"] == 0
+    assert counters["received_at_settle"] == 5 + 5 + 3
+
+
+def test_settle_splits_missing_into_drops_in_flight_and_unexplained():
+    counters = {"expected": 1000, "delivered": 900, "missing_open": 100, "received_at_settle": 900}
+    server = {"drops": {"backlog_full": 60, "expired": 0}, "messages_in": 100, "deliveries": 925,
+              "backlog": 5, "client_sent": 100, "room_size": 10}
+    ledger = settle(counters, server)
+    assert ledger["dropped_by_server"] == {"backlog_full": 60, "expired": 0}
+    assert ledger["in_flight"] == 30  # 25 handed to the transport but unread + 5 in a backlog
+    assert ledger["unexplained"] == 10
+    assert ledger["loss_pct"] == 7.0  # dropped + unexplained; in flight is late, not lost
+    total = (ledger["delivered"] + sum(ledger["dropped_by_server"].values())
+             + sum(ledger["lost_with_close"].values()) + ledger["in_flight"] + ledger["unexplained"])
+    assert total == ledger["expected"]
+
+
+def test_settle_never_lets_drops_explain_more_than_is_missing():
+    counters = {"expected": 100, "delivered": 95, "missing_open": 5, "received_at_settle": 95}
+    ledger = settle(counters, {"drops": {"backlog_full": 50}, "messages_in": 10, "deliveries": 95,
+                               "backlog": 0, "client_sent": 10, "room_size": 10})
+    assert ledger["dropped_by_server"]["backlog_full"] == 5
+    assert ledger["unexplained"] == 0 and ledger["in_flight"] == 0
+
+
+def test_settle_without_server_figures_leaves_open_losses_unexplained():
+    ledger = settle({"expected": 10, "delivered": 7, "missing_open": 3, "lost_recipient_closed:1006": 0}, {})
+    assert ledger["unexplained"] == 3
