@@ -1,9 +1,8 @@
 """Run the Django chat backend on daphne: `python -m django_chat.serve --host H --port P`.
 
-It is daphne's own command line with two things set from settings: the message-size limit
-(daphne's default is 1 MiB), and close frames for protocol failures. Stock daphne (autobahn's
-`failByDrop`) aborts the TCP connection on an oversize message or bad UTF-8, so the client
-sees 1006; the contract wants 1009 and 1007 (CONTRACT.md, findings).
+It is daphne's own command line with the contract's message-size limit from settings
+(daphne's default is 1 MiB) and the protocol fixes in daphne_fixes.py: close frames instead
+of TCP aborts (1009 / 1007, not 1006), empty messages relayed, request paths kept whole.
 """
 
 import argparse
@@ -12,12 +11,8 @@ import sys
 
 from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
-from daphne.ws_protocol import WebSocketFactory
 
-
-class CloseFrameWebSocketFactory(WebSocketFactory):
-    def setProtocolOptions(self, **options):
-        super().setProtocolOptions(failByDrop=False, **options)
+from django_chat.daphne_fixes import ContractWebSocketFactory
 
 
 def daphne_args(host: str, port: int, max_message_bytes: int) -> list[str]:
@@ -39,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_chat.settings")
     from django.conf import settings
 
-    daphne_server.WebSocketFactory = CloseFrameWebSocketFactory
+    daphne_server.WebSocketFactory = ContractWebSocketFactory  # daphne's Server builds its factory from this name
     argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES)
     print("daphne " + " ".join(argv), file=sys.stderr, flush=True)
     CommandLineInterface().run(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from urllib.parse import urlsplit
 
@@ -72,6 +73,9 @@ async def chat(websocket: WebSocket, room: str) -> None:
             STATS.messages_in += 1
             STATS.bytes_in += size
             await fanout.publish(room, outgoing, size)
+            # One socket read can hold hundreds of messages, which receive() then returns without
+            # ever suspending: yield so the members' writers drain their queues between messages.
+            await asyncio.sleep(0)
     finally:
         fanout.leave(member)
         STATS.connections_open -= 1
