@@ -74,7 +74,8 @@ def run_target(target, chosen, plan, out, results, args) -> None:
     servers = None
     try:
         for scenario in chosen:
-            for step in scenario.steps():
+            for overrides, step in scenario.expand():
+                label = " ".join(f"{k}={v:g}" for k, v in overrides.items())
                 for repeat in range(args.repeats or scenario.repeats):
                     if servers is None or not all(s.alive() for s in servers):
                         if servers:
@@ -82,11 +83,12 @@ def run_target(target, chosen, plan, out, results, args) -> None:
                                 s.stop()
                         servers = serverproc.start(target, out / "logs", cpus=set(plan.server))
                         results.add_target(target.name, describe_target(target, servers))
-                    label = f"{target.name}-{scenario.name}-{step.rate:g}-{repeat}"
-                    print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members, "
-                          f"{step.rate:g} msg/s each, {step.size} B {step.kind} (run {repeat + 1})", flush=True)
-                    run = run_step(step, servers, plan, out, label, fault=args.fault)
-                    run.update(target=target.name, step=step.rate, repeat=repeat)
+                    name = "-".join([target.name, scenario.name, label.replace("=", "").replace(" ", "-"), str(repeat)])
+                    print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
+                          f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
+                          f"(run {repeat + 1})", flush=True)
+                    run = run_step(step, servers, plan, out, name, fault=args.fault)
+                    run.update(target=target.name, step=label, step_params=overrides, repeat=repeat)
                     results.add_run(run)
                     print("bench:   " + one_line(run), flush=True)
                 if scenario.slo_p95_ms and over_slo(results.data["runs"], target.name, scenario):

@@ -10,8 +10,10 @@ rates and latencies.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import time
+import urllib.request
 import uuid
 
 import gevent
@@ -60,6 +62,22 @@ class Room:
             TALLY.counters.update(account_room(self.members))
 
 
+def read_servers(hosts: list[str]) -> dict | None:
+    """The servers' /stats counters summed, or None if one cannot be read (it died)."""
+    total: dict = {"at_ns": time.time_ns(), "drops": {}}
+    try:
+        for host in hosts:
+            with urllib.request.urlopen(host + "/stats", timeout=5) as r:
+                stats = json.load(r)
+            for key in ("messages_in", "deliveries", "backlog"):
+                total[key] = total.get(key, 0) + stats[key]
+            for cause, n in stats["drops"].items():
+                total["drops"][cause] = total["drops"].get(cause, 0) + n
+    except (OSError, ValueError):
+        return None
+    return total
+
+
 class RoomAssigner:
     """Fills rooms one after another, in the order users start in this process."""
 
@@ -86,12 +104,14 @@ class ChatUser(User):
 
     def on_start(self) -> None:
         o = self.environment.parsed_options
-        self.rate, self.kind = o.chat_rate, o.chat_kind
+        self.rate, self.kind, self.burst = o.chat_rate, o.chat_kind, o.chat_burst
         self.body = filler(o.chat_size, binary=o.chat_kind == "binary")
         self.room = ROOMS.next_room(o.chat_room_size, o.chat_room_prefix)
+        # the first seats of a room never read and never send: the slow-consumer experiment
+        self.reads = self.room.seats_taken > o.chat_nonreading
         self.member = Member(sender=next(_senders))
-        hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
-        base = hosts[self.member.sender % len(hosts)].replace("http://", "ws://", 1)
+        self.hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
+        base = self.hosts[self.member.sender % len(self.hosts)].replace("http://", "ws://", 1)
         start = time.perf_counter()
         try:
             self.client = wsclient.connect(f"{base}/ws/{self.room.name}")
@@ -101,7 +121,7 @@ class ChatUser(User):
                 response_length=0, exception=e, context={})
             raise
         self.fire_events = o.chat_locust_events
-        self.reader = gevent.spawn(self._receive)
+        self.reader = gevent.spawn(self._receive) if self.reads else None
         self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
         self.done = False
 
@@ -110,24 +130,30 @@ class ChatUser(User):
         room, member = self.room, self.member
         room.full.wait()
         send = self.client.send_binary if self.kind == "binary" else self.client.send_text
-        interval = 1.0 / self.rate
-        next_send = time.monotonic() + random.uniform(0, interval)
+        interval = 1.0 / self.rate if self.rate > 0 and self.reads else float("inf")
+        next_send = time.monotonic() + random.uniform(0, min(interval, 3600.0))
+        burst = self.burst if self.reads else 0
         seq = 0
-        while member.closed_code is None:
-            gevent.sleep(max(0.0, next_send - time.monotonic()))
+        while member.closed_code is None and next_send < float("inf"):
+            if burst:
+                burst -= 1  # back-to-back: no pacing until the burst is out
+            else:
+                gevent.sleep(max(0.0, next_send - time.monotonic()))
+                next_send += interval
             now = time.time_ns()
             if now >= room.window_end_ns:
                 break
+            # counted as sent before the attempt: a message the server refuses mid-write (too big)
+            # is still one the room expected, and the ledger must say where it went
+            TALLY.counters["client_sent"] += 1
+            member.sent_ns.append(now)
             try:
                 send(encode_header(member.sender, seq, now) + self.body)
             except OSError:
                 break  # the receive side records how the connection ended
-            TALLY.counters["client_sent"] += 1
-            member.sent_ns.append(now)
             if now >= room.window_start_ns:
                 TALLY.counters["window_sent"] += 1
             seq += 1
-            next_send += interval
         gevent.sleep(max(0.0, (room.drain_end_ns - time.time_ns()) / _NS))
         self._finish()
         runner = self.environment.runner
@@ -137,7 +163,8 @@ class ChatUser(User):
 
     def on_stop(self) -> None:
         self._finish()  # a run cut short still accounts for what was measured
-        self.reader.kill(block=True, timeout=2)
+        if self.reader is not None:
+            self.reader.kill(block=True, timeout=2)
         try:
             self.client.close()
         except OSError:
@@ -148,6 +175,8 @@ class ChatUser(User):
             self.done = True
             self.room.finish()
             ROOMS.members_finished += 1
+            if ROOMS.members_finished == self.environment.runner.target_user_count:
+                TALLY.settle_stats = read_servers(self.hosts)  # before any member closes
 
     def _receive(self) -> None:
         """Reads everything; per message only the header is looked at."""

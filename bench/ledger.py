@@ -100,7 +100,8 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     """The final ledger from the merged room counters and the server's /stats difference.
 
     `server` holds the run's /stats deltas: `drops` by cause, `deliveries`, `messages_in`, and
-    the `backlog` gauge at the end, plus the clients' `client_sent` and `room_size`.
+    the `backlog` gauge at the end, plus the clients' `client_sent` and `room_size`; with
+    `message_bytes` over `max_message_bytes`, a sender's close is the size limit refusing it.
     Missing deliveries of members still open at the end are explained first by the server's
     counted drops, then as in flight, but only as far as the counters show messages that
     were still on their way when the rooms settled (sent but not read by the server, in a
@@ -119,8 +120,15 @@ def settle(counters: Counter | dict, server: dict) -> dict:
         + server.get("backlog", 0)
     )
     in_flight = min(remaining, on_the_way)
-    lost = {k.split(":", 1)[1] + (" (sender)" if "sender" in k else " (recipient)"): n
-            for k, n in sorted(c.items()) if k.startswith("lost_") and n}
+    oversize = server.get("message_bytes", 0) > server.get("max_message_bytes", float("inf"))
+    lost = {}
+    for key, n in sorted(c.items()):
+        if key.startswith("lost_") and n:
+            code = key.split(":", 1)[1]
+            if key.startswith("lost_sender_closed") and oversize:
+                lost[f"{code} (refused by size limit)"] = n
+            else:
+                lost[f"{code} ({'sender' if 'sender' in key else 'recipient'} closed)"] = n
     unexplained = remaining - in_flight
     return {
         "expected": c["expected"],

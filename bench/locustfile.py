@@ -31,6 +31,10 @@ def chat_options(parser) -> None:
                        help="bytes per message (at least the 33-byte header)")
     parser.add_argument("--chat-kind", choices=["text", "binary"], default="text", env_var="CHAT_KIND",
                        help="frame type of every message")
+    parser.add_argument("--chat-burst", type=int, default=0, env_var="CHAT_BURST",
+                        help="messages each member sends back-to-back as soon as its room is full")
+    parser.add_argument("--chat-nonreading", type=int, default=0, env_var="CHAT_NONREADING",
+                        help="members per room that never read and never send (slow consumers)")
     parser.add_argument("--chat-warmup", type=float, default=2.0, env_var="CHAT_WARMUP",
                        help="seconds a room chats before its measurement window opens")
     parser.add_argument("--chat-window", type=float, default=3600.0, env_var="CHAT_WINDOW",

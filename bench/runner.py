@@ -16,25 +16,28 @@ from bench.sampler import Sampler
 from bench.scenarios import Scenario
 from bench.serverproc import ROOT, ServerProcess
 from bench.tally import Tally, percentiles
+from bench.tcpstate import counter_delta, tcp_counters
 
 REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last deltas reach the master
 # A local run ends by itself once every room has settled; --run-time is the cap.
 
 
 def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Path, processes: int) -> list[str]:
-    spawn_allowance = 2.0 + scenario.users / 250
+    spawn_rate = scenario.spawn_rate or scenario.users
+    spawn_allowance = 2.0 + scenario.users / spawn_rate + scenario.users / 250
     margin = REPORT_MARGIN_S if processes > 1 else 1.0
     run_time = spawn_allowance + scenario.warmup + scenario.window + scenario.drain + margin
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
         "--only-summary", "--loglevel", "WARNING",
-        "-u", str(scenario.users), "-r", str(scenario.users), "--run-time", f"{run_time:.0f}s",
+        "-u", str(scenario.users), "-r", str(spawn_rate), "--run-time", f"{run_time:.0f}s",
         "--stop-timeout", "2",
         "--host", servers[0].base_url, "--chat-hosts", ",".join(s.base_url for s in servers),
         "--chat-room-size", str(scenario.room_size), "--chat-rate", str(scenario.rate),
         "--chat-size", str(scenario.size), "--chat-kind", scenario.kind,
         "--chat-warmup", str(scenario.warmup), "--chat-window", str(scenario.window),
         "--chat-drain", str(scenario.drain), "--chat-locust-events", "false",
+        "--chat-burst", str(scenario.burst), "--chat-nonreading", str(scenario.nonreading),
         "--chat-results", str(results),
     ]
     if processes > 1:
@@ -92,11 +95,13 @@ def run_step(
     processes = max(1, len(plan.client))
     command = locust_command(scenario, servers, results_path, processes)
     before = _sum_stats([s.stats() for s in servers])
+    tcp_before = tcp_counters()
+    log_offsets = [s.log_path.stat().st_size for s in servers]
     failure = None
     with open(log_path, "wb") as log:
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
-    sampler = Sampler([s.pid for s in servers], locust.pid)
+    sampler = Sampler([s.pid for s in servers], {s.port for s in servers}, locust.pid)
     sampler.start()
     started = time.monotonic()
     kill_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 2)
@@ -115,12 +120,17 @@ def run_step(
             locust.terminate()
         samples = sampler.stop()
     after = quiescent_stats(servers) if all(s.alive() for s in servers) else None
+    evidence = {
+        "tcp_counters": counter_delta(tcp_counters(), tcp_before),
+        "server_log": [line for s, offset in zip(servers, log_offsets, strict=True) for line in s.log_since(offset)],
+    }
     tally = Tally()
     if results_path.exists():
         tally.merge(json.loads(results_path.read_text()))
     elif failure is None:
         failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
-    return summarize(scenario, tally, before, after, samples, failure, command)
+    limit = servers[0].config["max_message_bytes"]
+    return {**summarize(scenario, tally, before, after, samples, failure, command, limit), "evidence": evidence}
 
 
 def _tail(path: Path, lines: int = 12) -> str:
@@ -128,15 +138,20 @@ def _tail(path: Path, lines: int = 12) -> str:
 
 
 def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None, samples: list[dict],
-              failure: str | None, command: list[str]) -> dict:
+              failure: str | None, command: list[str], max_message_bytes: int) -> dict:
     c = tally.counters
     server = _diff(after, before) if after else None
+    # the ledger reads the servers as they were when the rooms settled, before members closed
+    at_settle = _diff({**tally.settle_stats, "bytes_in": 0, "bytes_out": 0, "cpu_seconds": 0, "close_codes": {}},
+                      before) if tally.settle_stats else server
     ledger = settle(c, {
-        **(server or {}),
+        **(at_settle or {}),
         "client_sent": c["client_sent"], "room_size": scenario.room_size,
+        "message_bytes": scenario.size, "max_message_bytes": max_message_bytes,
     })
     start_ns, end_ns = tally.window_ns
     window_samples = [s for s in samples if start_ns / 1e9 <= s["wall"] <= end_ns / 1e9] or samples
+    peak = lambda key: max((s[key] for s in samples), default=0)  # noqa: E731
     mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
     client_busiest = mean("client_busiest_pct")
     seconds = sorted(int(k) for k in tally.timeline if 0 <= int(k) < scenario.window)
@@ -160,7 +175,12 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
             "cpu_pct_mean": mean("server_cpu_pct"),
             "rss_before_bytes": before["rss_bytes"],
             "rss_peak_bytes": max([s["server_rss"] for s in samples] + [before["rss_bytes"]]),
+            # what each connection costs the server while the room is up (the idle scenario's figure)
+            "rss_per_connection_bytes": (max([s["server_rss"] for s in samples] + [before["rss_bytes"]])
+                                         - before["rss_bytes"]) / scenario.users,
         },
+        "socket_queues_peak": {k: peak(k) for k in ("server_send_q", "server_send_q_max", "server_recv_q",
+                                                     "client_recv_q", "client_recv_q_max")},
         "client": {"busiest_process_cpu_pct": client_busiest,
                    "client_bound": client_busiest is not None and client_busiest >= 90.0},
         "steal_pct": {"mean": mean("steal_pct"), "max": max((s["steal_pct"] for s in samples), default=None)},

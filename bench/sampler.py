@@ -1,4 +1,5 @@
-"""Samples, during a run: server CPU and RSS, the load generator's CPU, and the machine's steal."""
+"""Samples, during a run: server CPU and RSS, the load generator's CPU, the machine's steal, and
+the socket queues of the servers' connections."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import psutil
 
 from bench.machine import StealMeter
+from bench.tcpstate import socket_queues
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -42,9 +44,11 @@ def _rss(procs: list[psutil.Process]) -> int:
 class Sampler(threading.Thread):
     """Every `interval` seconds: one sample row. CPU is a percentage of one core."""
 
-    def __init__(self, server_pids: list[int], client_pid: int, interval: float = 0.5) -> None:
+    def __init__(self, server_pids: list[int], server_ports: set[int], client_pid: int,
+                 interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.server = [p for pid in server_pids for p in _tree(pid)]
+        self.server_ports = server_ports
         self.client_pid = client_pid
         self.interval = interval
         self.samples: list[dict] = []
@@ -69,6 +73,7 @@ class Sampler(threading.Thread):
                 "client_cpu_pct": round(sum(client_pct.values()), 1),
                 "client_busiest_pct": round(max(client_pct.values(), default=0.0), 1),
                 "steal_pct": round(steal.percent(), 2),
+                **socket_queues(self.server_ports),
             })
             last_t, last_server, last_client = now, server_cpu, client
 

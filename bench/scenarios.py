@@ -22,19 +22,26 @@ class Scenario:
     window: float
     drain: float
     repeats: int
-    rate_steps: tuple[float, ...] = ()  # a step ramp: one step per rate
-    slo_p95_ms: float | None = None
+    steps: tuple[dict, ...] = ()  # one run per entry, each overriding some fields (a ramp, a sweep)
+    slo_p95_ms: float | None = None  # a ramp stops at the first step over it
+    nonreading: int = 0  # members per room that never read (and never send)
+    burst: int = 0  # messages each member sends back-to-back the moment its room is full
+    spawn_rate: float = 0.0  # members connecting per second; 0: all at once
 
-    def steps(self) -> list[Scenario]:
-        """The runs this scenario is made of: itself, or one per ramp step."""
-        return [replace(self, rate=r, rate_steps=()) for r in self.rate_steps] or [self]
+    def expand(self) -> list[tuple[dict, Scenario]]:
+        """The runs this scenario is made of, each with what its step overrides: itself, or one per step."""
+        return [(step, replace(self, steps=(), **step)) for step in self.steps] or [({}, self)]
 
     @property
     def offered_send_rate(self) -> float:
-        return self.users * self.rate
+        return self.users * self.rate + (self.users * self.burst / self.window if self.burst else 0.0)
+
+    @property
+    def offered_deliveries_per_s(self) -> float:
+        return self.offered_send_rate * self.room_size
 
     def params(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
 
 
 def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], list[str]]:
@@ -48,7 +55,6 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
         unknown = set(merged) - known
         if unknown:
             raise ValueError(f"{path.name}: scenario {name!r} has unknown keys {sorted(unknown)}")
-        if "rate_steps" in merged:
-            merged["rate_steps"] = tuple(merged["rate_steps"])
+        merged["steps"] = tuple(merged.get("steps", ()))
         scenarios[name] = Scenario(name=name, **merged)
     return scenarios, list(data["suite"]["default"])

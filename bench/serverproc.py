@@ -11,6 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.redisctl import redis_url as default_redis_url
 from bench.targets import Target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,7 @@ class ServerProcess:
     popen: subprocess.Popen
     log_path: Path
     command: list[str] = field(default_factory=list)
+    ready_stats: dict = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -66,6 +68,20 @@ class ServerProcess:
         except OSError:
             return ""
 
+    def log_since(self, offset: int, limit: int = 40) -> list[str]:
+        """Lines the server logged after byte `offset` (its first `limit`): evidence for a run."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace").splitlines()[:limit]
+        except OSError:
+            return []
+
+    @property
+    def config(self) -> dict:
+        """The limits the server reported when it became ready (CONTRACT.md /stats `config`)."""
+        return self.ready_stats["config"]
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -76,6 +92,7 @@ class ServerProcess:
                 )
             try:
                 if http_get(self.base_url + "/healthz", timeout=1.0).strip() == b"ok":
+                    self.ready_stats = self.stats()
                     return
             except OSError:
                 pass
@@ -98,16 +115,24 @@ def start(
     host: str = "127.0.0.1",
     env: dict[str, str] | None = None,
     cpus: set[int] | None = None,
+    redis_url: str | None = None,
 ) -> list[ServerProcess]:
-    """Start every process of `target`, each on its own free port, and wait until all are ready."""
+    """Start every process of `target`, each on its own free port, and wait until all are ready.
+
+    A target that needs Redis gets CHAT_REDIS_URL = `redis_url`, else bench.redisctl.redis_url()
+    (the caller checks it first: bench.redisctl.check); the others never inherit one, so an
+    exported CHAT_REDIS_URL cannot turn an in-memory target into a Redis one.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
+    inherited = {k: v for k, v in os.environ.items() if k != "CHAT_REDIS_URL"}
+    target_env = target.server_env((redis_url or default_redis_url()) if target.needs_redis else None)
     procs: list[ServerProcess] = []
     try:
         for index in range(target.processes):
             port = free_port(host)
             command = target.command(host, port)
             log_path = log_dir / f"{target.name}-{index}.log"
-            full_env = {**os.environ, **target.env, **(env or {}), "PYTHONUNBUFFERED": "1"}
+            full_env = {**inherited, **target_env, **(env or {}), "PYTHONUNBUFFERED": "1"}
             with open(log_path, "wb") as log:
                 popen = subprocess.Popen(
                     command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,

@@ -24,6 +24,7 @@ class Tally:
         self.counters: Counter[str] = Counter()
         self.timeline: Counter[str] = Counter()  # whole second since the window opened -> deliveries
         self.window_ns = [0, 0]  # earliest window start and latest window end of any room
+        self.settle_stats: dict | None = None  # the servers' /stats when this process's rooms settled
 
     def saw_window(self, start_ns: int, end_ns: int) -> None:
         first, last = self.window_ns
@@ -43,6 +44,7 @@ class Tally:
             "counters": dict(self.counters),
             "timeline": dict(self.timeline),
             "window_ns": self.window_ns,
+            "settle_stats": self.settle_stats,
         }
         self.__init__()
         return delta
@@ -54,6 +56,9 @@ class Tally:
         self.timeline.update(delta.get("timeline", {}))
         if any(delta.get("window_ns", [0, 0])):
             self.saw_window(*delta["window_ns"])
+        theirs = delta.get("settle_stats")
+        if theirs and (self.settle_stats is None or theirs["at_ns"] > self.settle_stats["at_ns"]):
+            self.settle_stats = theirs  # /stats is global: the latest reading covers every worker
 
 
 def percentiles(hist: HdrHistogram) -> dict:

@@ -12,13 +12,14 @@ Outgoing = tuple[dict, int]  # (ASGI websocket.send message, payload bytes)
 
 
 class Member:
-    __slots__ = ("websocket", "room", "queue", "writer")
+    __slots__ = ("websocket", "room", "queue", "writer", "sending")
 
     def __init__(self, websocket: WebSocket, room: str):
         self.websocket = websocket
         self.room = room
         self.queue: asyncio.Queue[Outgoing] | None = None
         self.writer: asyncio.Task | None = None
+        self.sending = 0  # 1 while the writer waits for the transport to take a message
 
 
 class Rooms:
@@ -32,7 +33,7 @@ class Rooms:
         return member
 
     def backlog_now(self) -> int:
-        """Messages waiting in members' outbound queues right now."""
+        """Deliveries accepted for members but not yet handed to their transport, right now."""
         return 0
 
     def leave(self, member: Member) -> None:
@@ -53,8 +54,15 @@ class SeedFanout(Rooms):
     counted instead of crashing the sender's handler.
     """
 
+    pending = 0  # deliveries of the message being broadcast that are not done yet
+
+    def backlog_now(self) -> int:
+        return self.pending
+
     async def publish(self, room: str, message: dict, size: int) -> None:
-        for member in list(self.members.get(room, ())):
+        members = list(self.members.get(room, ()))
+        self.pending += len(members)
+        for member in members:
             try:
                 await member.websocket.send(message)
             except Exception:  # the member has gone
@@ -62,6 +70,8 @@ class SeedFanout(Rooms):
             else:
                 STATS.deliveries += 1
                 STATS.bytes_out += size
+            finally:
+                self.pending -= 1
 
 
 class QueuedFanout(Rooms):
@@ -79,7 +89,7 @@ class QueuedFanout(Rooms):
         return member
 
     def backlog_now(self) -> int:
-        return sum(m.queue.qsize() for members in self.members.values() for m in members)
+        return sum(m.queue.qsize() + m.sending for members in self.members.values() for m in members)
 
     def leave(self, member: Member) -> None:
         super().leave(member)
@@ -97,10 +107,13 @@ class QueuedFanout(Rooms):
         send, queue = member.websocket.send, member.queue
         while True:
             message, size = await queue.get()
+            member.sending = 1
             try:
                 await send(message)
             except Exception:  # the member has gone: stop taking messages for it
                 super().leave(member)
                 return
+            finally:
+                member.sending = 0
             STATS.deliveries += 1
             STATS.bytes_out += size
