@@ -52,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.harness:
             from bench.harness import run_harness
+            from bench.harness import summary as harness_summary
 
             print("bench: measuring the load generator itself (harness)...", flush=True)
             environment["harness"] = run_harness(seconds=2.0, repeats=3)
             results.save()
-            print(f"bench: harness {environment['harness']['summary']}", flush=True)
+            print("bench: " + harness_summary(environment["harness"]), flush=True)
         for target in targets:
             run_target(target, [all_scenarios[n] for n in names], plan, out, results, args)
     except KeyboardInterrupt:

@@ -22,9 +22,10 @@ from locust import User, constant, task
 from locust.runners import LocalRunner
 
 from bench import wsclient
-from bench.framing import BINARY, CLOSE, TEXT
+from bench.framing import CLOSE
 from bench.ledger import Member, account_room
 from bench.message import encode_header, filler
+from bench.receiver import Receiver
 from bench.tally import Tally
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
@@ -120,7 +121,8 @@ class ChatUser(User):
                 request_type="WS", name="connect", response_time=(time.perf_counter() - start) * 1000,
                 response_length=0, exception=e, context={})
             raise
-        self.fire_events = o.chat_locust_events
+        self.receiver = Receiver(self.member, self.room, TALLY,
+                                 on_rtts=self._fire_round_trips if o.chat_locust_events else None)
         self.reader = gevent.spawn(self._receive) if self.reads else None
         self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
         self.done = False
@@ -165,6 +167,7 @@ class ChatUser(User):
         self._finish()  # a run cut short still accounts for what was measured
         if self.reader is not None:
             self.reader.kill(block=True, timeout=2)
+        self.receiver.flush()
         try:
             self.client.close()
         except OSError:
@@ -173,51 +176,32 @@ class ChatUser(User):
     def _finish(self) -> None:
         if not self.done:
             self.done = True
+            self.receiver.flush()
             self.room.finish()
             ROOMS.members_finished += 1
             if ROOMS.members_finished == self.environment.runner.target_user_count:
                 TALLY.settle_stats = read_servers(self.hosts)  # before any member closes
 
     def _receive(self) -> None:
-        """Reads everything; per message only the header is looked at."""
-        member, book, room = self.member, self.member.book, self.room
-        me, counters, timeline = member.sender, TALLY.counters, TALLY.timeline
-        rtts: list[int] = []
-        lats: list[int] = []
+        """Reads everything until the connection closes; bench/receiver.py does the accounting."""
+        recv, take = self.client.recv_batch, self.receiver.take
         while True:
             try:
-                events = self.client.recv_batch()
+                events = recv()
             except (OSError, ValueError):
                 events = [(CLOSE, 1006, "")]
-            now = time.time_ns()
-            second = str((now - room.window_start_ns) // _NS)  # the timeline's bin for this batch
-            received = 0
-            for op, length, prefix in events:
-                if op == TEXT or op == BINARY:
-                    head = int(prefix[:32], 16)  # one parse for the three fields (bench/message.py)
-                    sender, seq, sent = head >> 96, (head >> 64) & 0xFFFFFFFF, head & 0xFFFFFFFFFFFFFFFF
-                    book.record(sender, seq)
-                    received += 1
-                    if room.window_start_ns <= sent < room.window_end_ns:
-                        (rtts if sender == me else lats).append((now - sent) // 1000)
-                        timeline[second] += 1
-                elif op == CLOSE:
-                    if not self.done:
-                        member.closed_code, member.closed_ns = length, now
-                        counters[f"closed:{length}"] += 1
-                    return
-            counters["client_received"] += received
-            if rtts:
-                TALLY.record_latencies("rtt", rtts)
-                if self.fire_events:
-                    for rtt in rtts:
-                        self.environment.events.request.fire(
-                            request_type="WS", name=f"round trip {self.kind}", response_time=rtt / 1000,
-                            response_length=len(self.body), exception=None, context={})
-                rtts.clear()
-            if lats:
-                TALLY.record_latencies("latency", lats)
-                lats.clear()
+            closed = take(events, time.time_ns())
+            if closed is not None:
+                if not self.done:
+                    self.member.closed_code, self.member.closed_ns = closed, time.time_ns()
+                    TALLY.counters[f"closed:{closed}"] += 1
+                return
+
+    def _fire_round_trips(self, rtts_us: list[int]) -> None:
+        for rtt in rtts_us:
+            self.environment.events.request.fire(
+                request_type="WS", name=f"round trip {self.kind}", response_time=rtt / 1000,
+                response_length=len(self.body), exception=None, context={})
 
 
 class ChatMember(ChatUser):

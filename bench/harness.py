@@ -3,7 +3,7 @@
 A raw-socket server process (pinned to its own core when there are two) completes the handshake,
 then writes pre-formatted chunks of small binary messages with bench/message.py headers as fast as
 the socket takes them. A client process pinned to one core reads them with bench.wsclient and does
-the bench's real per-message accounting (Tally). The result is deliveries per client CPU second,
+the Locust user's own per-message accounting (bench/receiver.py). The result is deliveries per client CPU second,
 so it stays meaningful when the server or CPU steal slows the wall clock rate.
 
     python -m bench.harness [--seconds S] [--repeats N] [--json out.json]
@@ -22,74 +22,20 @@ import socket
 import statistics
 import struct
 import time
-from collections import Counter
 from multiprocessing.connection import Connection
+from types import SimpleNamespace
 
-from hdrh.histogram import HdrHistogram
-
-from bench.framing import BINARY, TEXT, accept_key
+from bench.framing import accept_key
+from bench.ledger import Member
 from bench.message import HEADER_LEN, filler
+from bench.receiver import Receiver
+from bench.tally import Tally
 from bench.wsclient import connect
 
 MESSAGE_BYTES = 128
 SENDERS = 16
 CHUNK_MESSAGES = 512
-_FLUSH_AT = 65536
-_NS64 = (1 << 64) - 1
-_SEQ = 0xFFFFFFFF
-
-
-class Tally:
-    """The bench's per-message accounting: count, bytes, per-sender gaps/dups, latency histogram (us).
-
-    Latencies are appended to a plain list and recorded into the HdrHistogram in batches with
-    record_value(value, count): the same histogram as one record_value per message (values are whole
-    microseconds either way) at a fraction of the cost of hdrh's pure-Python per-value path.
-    """
-
-    def __init__(self) -> None:
-        self.hist = HdrHistogram(1, 3_600_000_000, 3)
-        self.expected: dict[int, int] = {}
-        self.messages = self.bytes = self.gaps = self.dups = self.foreign = 0
-        self._lat: list[int] = []
-
-    def add(self, events: list, now_ns: int) -> None:
-        expected = self.expected
-        lat = self._lat.append
-        count = nbytes = gaps = dups = foreign = 0
-        for op, n, pre in events:
-            if op != BINARY and op != TEXT:
-                continue
-            if n < HEADER_LEN or pre[32] != 124:
-                foreign += 1
-                continue
-            v = int(pre[:32], 16)
-            sender = v >> 96
-            seq = v >> 64 & _SEQ
-            want = expected.get(sender, seq)
-            if seq == want:
-                expected[sender] = seq + 1
-            elif seq > want:
-                gaps += seq - want
-                expected[sender] = seq + 1
-            else:
-                dups += 1
-            lat((now_ns - (v & _NS64)) // 1000)
-            count += 1
-            nbytes += n
-        self.messages += count
-        self.bytes += nbytes
-        self.gaps += gaps
-        self.dups += dups
-        self.foreign += foreign
-        if len(self._lat) >= _FLUSH_AT:
-            self.flush()
-
-    def flush(self) -> None:
-        record = self.hist.record_value
-        for value, count in Counter(self._lat).items():
-            record(value if value > 0 else 0, count)
-        self._lat.clear()
+_FOREVER = 1 << 62
 
 
 def _pin(core: int) -> None:
@@ -177,8 +123,9 @@ def _measure(core: int, port: int, seconds: float, repeats: int) -> list[dict]:
     samples = []
     for _ in range(repeats):
         ws = connect(f"ws://127.0.0.1:{port}/firehose", timeout=5.0, recv_timeout=seconds)
-        tally = Tally()
-        recv, add, clock, now = ws.recv_batch, tally.add, time.monotonic, time.time_ns
+        member, tally = Member(sender=0), Tally()  # sender 0 never sends: every message is a delivery
+        receiver = Receiver(member, SimpleNamespace(window_start_ns=0, window_end_ns=_FOREVER), tally)
+        recv, add, clock, now = ws.recv_batch, receiver.take, time.monotonic, time.time_ns
         steal0 = _cpu_ticks(f"cpu{core} ")
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = clock()
@@ -188,18 +135,20 @@ def _measure(core: int, port: int, seconds: float, repeats: int) -> list[dict]:
                 add(recv(), now())
         except TimeoutError:
             pass
-        tally.flush()
+        receiver.flush()
         t1 = clock()
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         steal1 = _cpu_ticks(f"cpu{core} ")
         ws.sock.close()
         cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        delivered = tally.counters["client_received"]
         samples.append({
-            "deliveries": tally.messages, "wall_s": t1 - t0, "cpu_s": cpu,
-            "per_core_s": tally.messages / cpu if cpu > 0 else 0.0,
-            "per_wall_s": tally.messages / (t1 - t0),
-            "gaps": tally.gaps, "dups": tally.dups, "foreign": tally.foreign,
-            "p50_us": tally.hist.get_value_at_percentile(50),
+            "deliveries": delivered, "wall_s": t1 - t0, "cpu_s": cpu,
+            "per_core_s": delivered / cpu if cpu > 0 else 0.0,
+            "per_wall_s": delivered / (t1 - t0),
+            "gaps": sum(len(holes) for _, holes in member.book.by_sender.values()),
+            "dups": member.book.duplicates, "foreign": tally.counters["foreign"],
+            "p50_us": tally.histograms["latency"].get_value_at_percentile(50),
             "client_core_steal_pct": _steal_pct(steal0, steal1),
         })
     return samples
@@ -215,8 +164,10 @@ def run_harness(seconds: float = 3.0, repeats: int = 5, message_bytes: int = MES
     server.start()
     client = None
     try:
-        if not server_end.poll(30):
-            raise RuntimeError("firehose server did not start")
+        deadline = time.monotonic() + 30
+        while not server_end.poll(0.1):
+            if not server.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"firehose server did not start (exit code {server.exitcode})")
         port = server_end.recv()
         client_end, client_conn = ctx.Pipe(duplex=False)
         steal0 = _cpu_ticks("cpu ")

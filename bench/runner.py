@@ -152,6 +152,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
     start_ns, end_ns = tally.window_ns
     window_samples = [s for s in samples if start_ns / 1e9 <= s["wall"] <= end_ns / 1e9] or samples
     peak = lambda key: max((s[key] for s in samples), default=0)  # noqa: E731
+    client_cpu_s = sum(s["client_cpu_pct"] / 100 * s["dt"] for s in samples)
     mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
     client_busiest = mean("client_busiest_pct")
     seconds = sorted(int(k) for k in tally.timeline if 0 <= int(k) < scenario.window)
@@ -182,7 +183,9 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "socket_queues_peak": {k: peak(k) for k in ("server_send_q", "server_send_q_max", "server_recv_q",
                                                      "client_recv_q", "client_recv_q_max")},
         "client": {"busiest_process_cpu_pct": client_busiest,
-                   "client_bound": client_busiest is not None and client_busiest >= 90.0},
+                   "client_bound": client_busiest is not None and client_busiest >= 90.0,
+                   # the load generator's real cost per message received, beside the harness's best case
+                   "cpu_us_per_delivery": 1e6 * client_cpu_s / c["client_received"] if c["client_received"] else None},
         "steal_pct": {"mean": mean("steal_pct"), "max": max((s["steal_pct"] for s in samples), default=None)},
         "samples": samples,
         "locust_command": command,

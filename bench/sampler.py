@@ -67,6 +67,7 @@ class Sampler(threading.Thread):
             client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
             self.samples.append({
                 "t": round(now - start, 2),
+                "dt": round(dt, 3),
                 "wall": time.time(),
                 "server_cpu_pct": round(100 * (server_cpu - last_server) / dt, 1),
                 "server_rss": _rss(self.server),

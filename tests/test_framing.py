@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
 from websockets.asyncio.server import serve
@@ -31,8 +32,11 @@ from bench.framing import (
     accept_key,
     encode_frame,
 )
-from bench.harness import Tally, run_harness
+from bench.harness import run_harness
+from bench.ledger import Member
 from bench.message import HEADER_LEN, encode_header
+from bench.receiver import Receiver
+from bench.tally import Tally
 from bench.wsclient import connect
 
 MIB = 1 << 20
@@ -406,18 +410,26 @@ def test_frames_in_handshake_segment_then_eof_is_1006() -> None:
         thread.join(5)
 
 
-def test_tally_counts_gaps_dups_and_latency() -> None:
+def test_receiver_accounts_for_gaps_reorders_latency_and_foreign_messages() -> None:
     now = 10**18
-    events = [(BINARY, 100, encode_header(1, seq, now - 5_000)) for seq in (0, 1, 4, 2, 5)]
+    events = [(BINARY, 100, encode_header(1, seq, now - 5_000)) for seq in (0, 1, 4, 2, 5, 5)]
     events += [(TEXT, 40, encode_header(2, 7, now - 2_000_000)), (PING, 0, b""), (BINARY, 5, b"short")]
+    member = Member(sender=99)
+    window = SimpleNamespace(window_start_ns=0, window_end_ns=2**63)
     tally = Tally()
-    tally.add(events, now)
-    tally.flush()
-    assert (tally.messages, tally.bytes, tally.gaps, tally.dups, tally.foreign) == (6, 540, 2, 1, 1)
-    assert tally.expected == {1: 6, 2: 8}
-    assert tally.hist.get_total_count() == 6
-    assert tally.hist.get_value_at_percentile(50) == 5
-    assert 1999 <= tally.hist.get_max_value() <= 2001
+    receiver = Receiver(member, window, tally)
+    assert receiver.take(events, now) is None
+    receiver.flush()
+    book = member.book
+    assert book.received(1, 0, 6) == 5 and book.reordered == 1 and book.duplicates == 1
+    assert book.received(2, 0, 8) == 1
+    assert tally.counters["client_received"] == 7 and tally.counters["foreign"] == 1
+    latency = tally.histograms["latency"]
+    assert latency.get_total_count() == 7
+    assert latency.get_value_at_percentile(50) == 5
+    assert 1999 <= latency.get_max_value() <= 2001
+    assert sum(tally.timeline.values()) == 7
+    assert receiver.take([(CLOSE, 1009, "too big")], now) == 1009
 
 
 def test_harness_smoke() -> None:
