@@ -92,6 +92,31 @@ def plan_cpus(usable: set[int] | None = None) -> CpuPlan:
     return CpuPlan(frozenset(cpus[:half]), frozenset(cpus[half:]))
 
 
+class CpuBusyMeter:
+    """How busy some CPUs were between two reads of /proc/stat, in percent of one CPU (summed)."""
+
+    def __init__(self, cpus: set[int]) -> None:
+        self.names = {f"cpu{c}" for c in cpus}
+        self.last = self._read()
+
+    def _read(self) -> tuple[int, int]:
+        busy = total = 0
+        for line in (_read("/proc/stat") or "").splitlines():
+            fields = line.split()
+            if fields and fields[0] in self.names:
+                values = [int(v) for v in fields[1:9]]
+                idle = values[3] + values[4]  # idle + iowait
+                busy += sum(values) - idle - values[7]  # steal is not work done here
+                total += sum(values)
+        return busy, total
+
+    def percent(self) -> float:
+        busy, total = self._read()
+        d_busy, d_total = busy - self.last[0], total - self.last[1]
+        self.last = (busy, total)
+        return 100.0 * len(self.names) * d_busy / d_total if d_total > 0 else 0.0
+
+
 class StealMeter:
     """CPU steal between two reads of /proc/stat, as a percentage of all CPU time."""
 

@@ -18,6 +18,7 @@ from bench.serverproc import ROOT, ServerProcess
 from bench.tally import Tally, percentiles
 from bench.tcpstate import counter_delta, tcp_counters
 
+NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
 REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last deltas reach the master
 # A local run ends by itself once every room has settled; --run-time is the cap.
 
@@ -101,7 +102,7 @@ def run_step(
     with open(log_path, "wb") as log:
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
-    sampler = Sampler([s.pid for s in servers], {s.port for s in servers}, locust.pid)
+    sampler = Sampler([s.pid for s in servers], {s.port for s in servers}, locust.pid, set(plan.server))
     sampler.start()
     started = time.monotonic()
     kill_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 2)
@@ -187,6 +188,9 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
                    # the load generator's real cost per message received, beside the harness's best case
                    "cpu_us_per_delivery": 1e6 * client_cpu_s / c["client_received"] if c["client_received"] else None},
         "steal_pct": {"mean": mean("steal_pct"), "max": max((s["steal_pct"] for s in samples), default=None)},
+        # a window is noisy when steal or other processes took a real share of the servers' CPUs
+        "noise": {"other_on_server_cpus_pct": mean("server_cpus_other_pct"),
+                  "noisy": (mean("steal_pct") or 0) >= NOISY_PCT or (mean("server_cpus_other_pct") or 0) >= NOISY_PCT},
         "samples": samples,
         "locust_command": command,
     }

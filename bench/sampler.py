@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from bench.machine import StealMeter
+from bench.machine import CpuBusyMeter, StealMeter
 from bench.tcpstate import socket_queues
 
 
@@ -45,8 +45,9 @@ class Sampler(threading.Thread):
     """Every `interval` seconds: one sample row. CPU is a percentage of one core."""
 
     def __init__(self, server_pids: list[int], server_ports: set[int], client_pid: int,
-                 interval: float = 0.5) -> None:
+                 server_cpus: set[int], interval: float = 0.5) -> None:
         super().__init__(daemon=True)
+        self.server_cpus = server_cpus
         self.server = [p for pid in server_pids for p in _tree(pid)]
         self.server_ports = server_ports
         self.client_pid = client_pid
@@ -55,7 +56,7 @@ class Sampler(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        steal = StealMeter()
+        steal, server_cpus_busy = StealMeter(), CpuBusyMeter(self.server_cpus)
         start = last_t = time.monotonic()
         last_server = _cpu_seconds(self.server)
         last_client: dict[int, float] = {}
@@ -65,11 +66,14 @@ class Sampler(threading.Thread):
             server_cpu = _cpu_seconds(self.server)
             client = {p.pid: _cpu_seconds([p]) for p in _tree(self.client_pid)}  # workers fork late
             client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
+            server_pct = 100 * (server_cpu - last_server) / dt
             self.samples.append({
                 "t": round(now - start, 2),
                 "dt": round(dt, 3),
                 "wall": time.time(),
-                "server_cpu_pct": round(100 * (server_cpu - last_server) / dt, 1),
+                "server_cpu_pct": round(server_pct, 1),
+                # anything else running on the servers' CPUs: a noisy neighbour steal does not show
+                "server_cpus_other_pct": round(max(0.0, server_cpus_busy.percent() - server_pct), 1),
                 "server_rss": _rss(self.server),
                 "client_cpu_pct": round(sum(client_pct.values()), 1),
                 "client_busiest_pct": round(max(client_pct.values(), default=0.0), 1),

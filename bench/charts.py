@@ -1,0 +1,256 @@
+"""The report's charts, as inline SVG (no scripts, no fonts, nothing fetched): a small line-chart drawer
+with linear or log axes, ticks and a legend, and the charts built from the results with it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+
+from bench import claims as c
+
+WIDTH, HEIGHT = 560, 320
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_BOTTOM = 64, 18, 46
+AXIS, GRID, MUTED, SLO_RED, OFFERED = "#8a94a6", "#eceef2", "#667085", "#c62828", "#9aa3b2"
+CHAR_PX = 6.6  # width of one legend character at 12px, to lay the legend out without measuring text
+
+
+def short(v: float) -> str:
+    a = abs(v)
+    return f"{v / 1e6:g}M" if a >= 1e6 else f"{v / 1e3:g}k" if a >= 1e3 else f"{v:g}"
+
+
+@dataclass
+class Series:
+    name: str
+    color: str
+    lines: list[list[tuple[float, float]]]  # one polyline per segment; a gap between segments
+    hollow: set[tuple[float, float]] = field(default_factory=set)  # points drawn hollow (client-bound)
+    dashed: bool = False
+    markers: bool = True
+
+
+@dataclass
+class Axis:
+    label: str
+    log: bool = False
+    at: list[float] | None = None  # ticks exactly here (the values a sweep tried) instead of round numbers
+    fmt: Callable[[float], str] = short
+
+    def domain(self, values: list[float]) -> tuple[float, float]:
+        lo, hi = min(values), max(values)
+        if self.log:
+            lo, hi = _nice(lo, floor=True), _nice(hi, floor=False)
+            return lo, hi if hi > lo else lo * 10
+        lo, hi = min(0.0, lo), hi if hi > min(0.0, lo) else min(0.0, lo) + 1
+        step = nice_step(hi - lo)
+        return math.floor(lo / step) * step, math.ceil(hi / step) * step
+
+    def ticks(self, lo: float, hi: float) -> list[float]:
+        if self.at:
+            kept: list[float] = []
+            for t in sorted(v for v in self.at if lo <= v <= hi):
+                if not kept or (t / kept[-1] >= 1.5 if self.log else t - kept[-1] >= (hi - lo) / 12):
+                    kept.append(t)
+            return kept
+        if self.log:
+            first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+            steps = (1,) if last - first > 3 else (1, 2, 5)
+            ticks = [t for e in range(first, last + 1) for m in steps if lo <= (t := 10.0 ** e * m) <= hi]
+            return sorted(ticks + [v for v in (lo, hi) if all(max(v, t) / min(v, t) >= 2 for t in ticks)])
+        step = nice_step(hi - lo)
+        return [lo + i * step for i in range(int(round((hi - lo) / step)) + 1)]
+
+
+def _nice(v: float, floor: bool) -> float:
+    """The nearest 1, 2 or 5 × 10^n below (floor) or above `v`: where a log axis starts or ends."""
+    e = 10.0 ** math.floor(math.log10(v))
+    if floor:
+        return max(m * e for m in (1, 2, 5) if m * e <= v * (1 + 1e-9))
+    return min(m * e for m in (1, 2, 5, 10) if m * e >= v * (1 - 1e-9))
+
+
+def nice_step(span: float, target: int = 5) -> float:
+    power = 10 ** math.floor(math.log10(span / target))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= span / target)
+
+
+def line_chart(title: str, series: list[Series], x: Axis, y: Axis, *, hlines: list[tuple[float, str]] = (),
+               marks: list[tuple[float, str]] = (), note: str = "") -> str:
+    """One chart as an inline <svg>; `hlines` are labelled horizontal lines (an SLO), `marks` vertical."""
+    ok = lambda v, ax: not ax.log or v > 0  # noqa: E731
+    pts = [p for s in series for line in s.lines for p in line if ok(p[0], x) and ok(p[1], y)]
+    legend, top = _legend([s for s in series if s.name])
+    head = (f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+            f'aria-label="{escape(title)}"><title>{escape(title)}</title>')
+    if not pts:
+        return head + (f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="{MUTED}" '
+                       'font-size="13">no data to plot</text></svg>')
+    x0, x1 = x.domain([p[0] for p in pts])
+    y0, y1 = y.domain([p[1] for p in pts] + [v for v, _ in hlines if ok(v, y)])
+    left, right, bottom = MARGIN_LEFT, WIDTH - MARGIN_RIGHT, HEIGHT - MARGIN_BOTTOM
+
+    def scale(v: float, lo: float, hi: float, log: bool) -> float:
+        return math.log10(v / lo) / math.log10(hi / lo) if log else (v - lo) / (hi - lo)
+
+    sx = lambda v: left + scale(v, x0, x1, x.log) * (right - left)  # noqa: E731
+    sy = lambda v: bottom - scale(v, y0, y1, y.log) * (bottom - top)  # noqa: E731
+    out = [head, legend]
+    for t in y.ticks(y0, y1):
+        out.append(f'<line x1="{left}" x2="{right}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="{GRID}"/>'
+                   f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="11" '
+                   f'fill="{MUTED}">{escape(y.fmt(t))}</text>')
+    for t in x.ticks(x0, x1):
+        out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{bottom}" y2="{bottom + 4}" '
+                   f'stroke="{AXIS}"/>'
+                   f'<text x="{sx(t):.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11" '
+                   f'fill="{MUTED}">{escape(x.fmt(t))}</text>')
+    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{bottom}" stroke="{AXIS}"/>'
+               f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>')
+    for v, label in marks:
+        near_end = sx(v) + 6 * len(label) > right
+        out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{top}" y2="{bottom}" stroke="{AXIS}" '
+                   f'stroke-dasharray="2 3"/><text x="{sx(v) + (-3 if near_end else 3):.1f}" y="{top + 11}" '
+                   f'font-size="10" text-anchor="{"end" if near_end else "start"}" fill="{MUTED}">'
+                   f'{escape(label)}</text>')
+    for v, label in [(v, label) for v, label in hlines if ok(v, y)]:
+        out.append(f'<line x1="{left}" x2="{right}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="{SLO_RED}" '
+                   f'stroke-dasharray="6 4"/><text x="{right - 4}" y="{sy(v) - 5:.1f}" text-anchor="end" '
+                   f'font-size="11" fill="{SLO_RED}">{escape(label)}</text>')
+    for s in series:
+        dash = ' stroke-dasharray="5 4"' if s.dashed else ""
+        for line in s.lines:
+            line = [p for p in line if ok(p[0], x) and ok(p[1], y)]
+            if len(line) > 1:
+                coords = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in line)
+                out.append(f'<polyline fill="none" stroke="{s.color}" stroke-width="1.8"{dash} '
+                           f'points="{coords}"/>')
+            for p in line if s.markers else []:
+                fill = "#fff" if p in s.hollow else s.color
+                out.append(f'<circle cx="{sx(p[0]):.1f}" cy="{sy(p[1]):.1f}" r="3.4" fill="{fill}" '
+                           f'stroke="{s.color}" stroke-width="1.6"/>')
+    out.append(f'<text x="{(left + right) / 2}" y="{HEIGHT - 10}" text-anchor="middle" font-size="12" '
+               f'fill="#333">{escape(x.label)}</text>'
+               f'<text transform="translate(14 {(top + bottom) / 2}) rotate(-90)" text-anchor="middle" '
+               f'font-size="12" fill="#333">{escape(y.label)}</text>')
+    if note:
+        out.append(f'<text x="{right}" y="{HEIGHT - 10}" text-anchor="end" font-size="10" '
+                   f'fill="{MUTED}">{escape(note)}</text>')
+    return "".join(out) + "</svg>"
+
+
+def _legend(series: list[Series]) -> tuple[str, float]:
+    """The legend across the top, wrapped to the chart's width; returns it and where the plot starts."""
+    out, x, y = [], float(MARGIN_LEFT), 14.0
+    for s in series:
+        w = 22 + CHAR_PX * len(s.name) + 14
+        if x + w > WIDTH - MARGIN_RIGHT and x > MARGIN_LEFT:
+            x, y = float(MARGIN_LEFT), y + 18
+        dash = ' stroke-dasharray="4 3"' if s.dashed else ""
+        out.append(f'<line x1="{x:.0f}" x2="{x + 16:.0f}" y1="{y - 4}" y2="{y - 4}" stroke="{s.color}" '
+                   f'stroke-width="2.4"{dash}/><text x="{x + 22:.0f}" y="{y}" font-size="12" '
+                   f'fill="#333">{escape(s.name)}</text>')
+        x += w
+    return "".join(out), y + 16
+
+
+# ---------------------------------------------------------------- the report's charts
+
+RTT_AXIS = Axis("RTT p95 (ms, log scale)", log=True)
+
+
+def figure(svg: str, title: str, caption: str = "") -> str:
+    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><div class="ftitle">{escape(title)}</div>{svg}{cap}</figure>'
+
+
+def _points(data: dict, scenario: str, target: str, x_of: Callable[[dict], float | None],
+            y: c.Path) -> tuple[list[tuple[float, float]], set]:
+    """One point per step: x from the step's first run, y the median over its repeats; hollow if client-bound.
+    A step where nothing was expected (every message refused) has no loss to plot."""
+    pts, hollow = [], set()
+    for step in c.steps_of(data, scenario, target):
+        g = c.runs_of(data, scenario, target, step)
+        if y == c.LOSS and not any(c.get(r, "ledger", "expected") for r in g):
+            continue
+        x, s = x_of(g[0]), c.fold(g, y)
+        if x is not None and s is not None:
+            pts.append((x, s.median))
+            if c.client_bound(g):
+                hollow.add((x, s.median))
+    return sorted(pts), hollow
+
+
+def sweep_charts(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+    """Two charts of what a multi-step scenario varies: load (a ramp), message size, or room size."""
+    axis = c.sweep_axis(data, scenario)
+    runs = c.runs_of(data, scenario)
+    if axis == "size":
+        x_of = lambda r: c.num(r, ("params", "size"))  # noqa: E731
+        xa = Axis("message size (log scale)", log=True, at=[v for r in runs if (v := x_of(r))],
+                  fmt=lambda v: c.fmt_bytes(v, short=True))
+        refused = sorted({c.fmt_bytes(x_of(r)) for r in runs
+                          if x_of(r) and not c.get(r, "ledger", "expected")})
+        note = f"Nothing to measure at {', '.join(refused)}: no message was accepted." if refused else ""
+        charts = [(c.LOSS, Axis("loss %"), "Loss against message size", note),
+                  (c.P95, RTT_AXIS, "Senders' round trip p95 against message size", "")]
+    elif axis == "room_size":
+        x_of = lambda r: c.num(r, ("params", "room_size"))  # noqa: E731
+        xa = Axis("room size (members, log scale)", log=True, at=[v for r in runs if (v := x_of(r))],
+                  fmt=lambda v: f"{v:,.0f}")
+        charts = [(c.P95, RTT_AXIS, "Senders' round trip p95 against room size", ""),
+                  (c.COST, Axis("server CPU µs/delivery"), "Server CPU per delivery against room size", "")]
+    else:
+        x_of = c.offered_deliveries
+        offered = [v for r in runs if (v := x_of(r))]
+        wide = bool(offered) and min(offered) > 0 and max(offered) / min(offered) >= 8
+        xa = Axis("offered deliveries/s (members × rate × room size)", log=wide)
+        charts = [(c.P95, RTT_AXIS, "Senders' round trip p95 against offered load",
+                   "The dashed red line is the SLO."),
+                  (c.DPS, Axis("deliveries/s" + (" (log scale)" if wide else ""), log=wide),
+                   "Deliveries/s achieved against offered load",
+                   "The dashed grey line is everything offered being delivered.")]
+    slo = c.param(data, scenario, "slo_p95_ms")
+    out = []
+    for path, ya, title, caption in charts:
+        series, hollow_seen = [], False
+        for t in targets:
+            pts, hollow = _points(data, scenario, t, x_of, path)
+            hollow_seen |= bool(hollow)
+            series += [Series(str(t), col[t], [pts], hollow)] if pts else []
+        if path == c.DPS and (offered := sorted(v for r in runs if (v := x_of(r)))):
+            series.append(Series("offered", OFFERED, [[(offered[0], offered[0]), (offered[-1], offered[-1])]],
+                                 dashed=True, markers=False))
+        hl = [(float(slo), f"SLO {c.fmt('ms', slo)} ms")] if path == c.P95 and slo is not None else []
+        svg = line_chart(f"{scenario}: {title}", series, xa, ya, hlines=hl,
+                         note="hollow marker: client-bound" if hollow_seen else "")
+        out.append(figure(svg, title, caption))
+    return "".join(out)
+
+
+def timeline_chart(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+    """Deliveries per second through each measurement window, the scenario's runs one after another."""
+    runs = c.runs_of(data, scenario)
+    segments = c._unique((r.get("step"), r.get("repeat") or 0) for r in runs)
+    several_steps = len(c.steps_of(data, scenario)) > 1
+    x, marks, offered, lines = 0.0, [], [], {t: [] for t in targets}
+    for step, rep in segments:
+        seg = [r for r in runs if (r.get("step"), r.get("repeat") or 0) == (step, rep)]
+        width = max((len(r.get("timeline") or []) for r in seg), default=0) or 1
+        if len(segments) > 1:
+            step_text = c.short_step(seg[0]) + (f" r{rep + 1}" if rep else "")
+            marks.append((x, step_text if several_steps else f"run {rep + 1}"))
+        if (off := c.offered_deliveries(seg[0])) is not None:
+            offered.append([(x, off), (x + width, off)])
+        for r in seg:
+            if r.get("timeline") and r.get("target") in lines:
+                lines[r["target"]].append([(x + i + 0.5, float(v)) for i, v in enumerate(r["timeline"])])
+        x += width
+    series = [Series(str(t), col[t], lines[t]) for t in targets if lines[t]]
+    if offered:
+        series.append(Series("offered", OFFERED, offered, dashed=True, markers=False))
+    xlabel = "seconds into the measurement window" + (" (runs one after another)" * (len(segments) > 1))
+    chart = line_chart(f"{scenario}: deliveries per second over time", series, Axis(xlabel),
+                       Axis("deliveries/s"), marks=marks)
+    return figure(chart, str(scenario))

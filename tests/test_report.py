@@ -1,0 +1,361 @@
+"""The report: files written, every section present, figures taken from the data, labels exactly when
+the data calls for them, and an HTML page that parses and loads nothing from the network."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from html import escape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from bench import claims as c
+from bench.report import SECTIONS, print_summary, write_report
+
+SAMPLE = Path(__file__).parent / "data" / "sample_results.json"  # a quick run: steady, fanout, ramp
+SWEEPS = Path(__file__).parent / "data" / "sample_sweeps.json"  # labelled steps: slow, burst, payload
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+MiB = 2**20
+
+
+@pytest.fixture
+def sample() -> dict:
+    return json.loads(SAMPLE.read_text())
+
+
+def make_run(target: str, scenario: str = "steady", step: float = 2.0, repeat: int = 0, *,
+             dps: float = 1000.0, rtt: tuple | None = (1.0, 2.0, 3.0, 4.0), loss: float = 0.0,
+             cost: float | None = 10.0, rss: int = 100 * MiB, busiest: float | None = 20.0,
+             bound: bool = False, status: str = "ok", failure: str | None = None,
+             unexplained: int = 0, dropped: int = 0, slo: float | None = None, users: int = 100) -> dict:
+    """One run as bench.runner.summarize writes it, with the figures a test cares about."""
+    expected = 10_000
+    lost = int(expected * loss / 100)
+    names = ("p50", "p95", "p99", "max")
+    pcts = dict(zip(names, rtt, strict=True)) if rtt else dict.fromkeys(names)
+    return {
+        "scenario": scenario, "target": target, "step": step, "repeat": repeat, "status": status,
+        "failure": failure,
+        "params": {"room_size": 10, "users": users, "rate": step, "kind": "text", "size": 128, "warmup": 1.0,
+                   "window": 4.0, "drain": 1.0, "repeats": 1, "rate_steps": [], "slo_p95_ms": slo},
+        "offered_send_rate": users * step, "achieved_send_rate": users * step,
+        "deliveries_per_s": dps,
+        "rtt_ms": {"count": 100 if rtt else 0, **pcts},
+        "latency_ms": {"count": 1000 if rtt else 0, **pcts},
+        "timeline": [dps] * 4 if status == "ok" else [],
+        "ledger": {"expected": expected, "delivered": expected - lost - unexplained,
+                   "dropped_by_server": {"backlog_full": dropped, "send_failed": 0},
+                   "lost_with_close": {}, "in_flight": 0, "unexplained": unexplained, "duplicates": 0,
+                   "reordered": 0, "loss_pct": loss, "in_flight_pct": 0.0},
+        "server": {"delta": None if status != "ok" else {
+            "messages_in": 1000, "deliveries": expected - lost, "cpu_seconds": 0.1,
+            "drops": {"backlog_full": dropped}, "close_codes": {"1000": users}, "backlog": 0},
+            "cpu_us_per_delivery": cost, "cpu_pct_mean": 20.0, "rss_before_bytes": rss,
+            "rss_peak_bytes": rss},
+        "client": {"busiest_process_cpu_pct": busiest, "client_bound": bound},
+        "steal_pct": {"mean": 0.0, "max": 0.0}, "samples": [],
+    }
+
+
+def make_data(runs: list[dict], status: str = "complete", targets: tuple = ("django", "fastapi")) -> dict:
+    fanout = {"django": "channels", "fastapi": "queued", "fastapi-seed": "seed"}
+    return {
+        "format_version": 1, "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:10:00+00:00",
+        "status": status, "argv": ["python", "-m", "bench"],
+        "environment": {"cpu_model": "Test CPU 9000", "cores": 4, "kernel": "6.0", "python": "3.11.7",
+                        "packages": {"daphne": "4.2.3", "uvicorn": "0.54.0"},
+                        "sysctls": {"net.core.rmem_max": "212992",
+                                    "net.ipv4.tcp_rmem": "4096 131072 6291456"},
+                        "cpu_plan": {"server_cpus": [0, 1], "client_cpus": [2, 3], "pinned": True,
+                                     "note": "disjoint"}, "fd_limit": 1024},
+        "targets": {t: {"about": f"about {t}", "launcher": [f"python -m {t}"],
+                        "server_command": f"serve-{t} --fast",
+                        "env": {}, "processes": 1, "server": "x 1.0", "fanout": fanout.get(t, "queued"),
+                        "layer": "memory", "config": {"member_backlog": 100}} for t in targets},
+        "runs": runs,
+    }
+
+
+def render(tmp_path: Path, data: dict) -> str:
+    paths = write_report(data, tmp_path)
+    return paths["html"].read_text()
+
+
+class Checker(HTMLParser):
+    """Fails on an end tag that does not close the innermost open element; collects resource URLs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "xlink:href", "data", "action")]
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.add(tag)
+        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "xlink:href")]
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+def check_html(html: str) -> Checker:
+    checker = Checker()
+    checker.feed(html)
+    checker.close()
+    assert not checker.errors, checker.errors[:5]
+    assert not checker.stack, f"left open: {checker.stack}"
+    return checker
+
+
+# ---------------------------------------------------------------- the real sample
+
+def test_writes_html_markdown_and_json(sample, tmp_path):
+    paths = write_report(sample, tmp_path)
+    assert set(paths) == {"html", "md", "json"}
+    assert json.loads(paths["json"].read_text()) == sample
+    html, md = paths["html"].read_text(), paths["md"].read_text()
+    for title in SECTIONS:
+        assert f"<h2>{escape(title)}</h2>" in html, title
+    positions = [html.index(f"<h2>{escape(title)}</h2>") for title in SECTIONS]
+    assert positions == sorted(positions), "sections out of order"
+    assert "## Capacity at the SLO" in md and "## The seed's claims, tested" in md
+    assert "| 7a |" in md
+
+
+def test_figures_come_from_the_data(sample, tmp_path):
+    html = render(tmp_path, sample)
+    for target in ("django", "fastapi", "fastapi-seed"):
+        runs = c.runs_of(sample, "steady", target)
+        dps = c.fmt("rate", c.fold(runs, ("deliveries_per_s",)).median)
+        cost = c.fmt("us", c.fold(runs, c.COST).median)
+        assert f">{dps}<" in html, (target, dps)
+        assert f">{cost}<" in html, (target, cost)
+        assert escape(sample["targets"][target]["server_command"]) in html
+    assert sample["environment"]["cpu_model"] in html
+    assert sample["environment"]["sysctls"]["net.ipv4.tcp_rmem"] in html
+    lossy = next(r for r in sample["runs"] if r["ledger"]["dropped_by_server"]["backlog_full"])
+    assert c.fmt("int", lossy["ledger"]["dropped_by_server"]["backlog_full"]) in html
+
+
+def test_html_parses_and_loads_nothing_from_the_network(sample, tmp_path):
+    html = render(tmp_path, sample)
+    checker = check_html(html)
+    assert "script" not in checker.tags and "img" not in checker.tags and "link" not in checker.tags
+    assert all(u.startswith("#") for u in checker.urls), checker.urls
+    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", html)
+    assert "url(" not in html and "@import" not in html
+    assert "<svg" in html
+
+
+def test_percentiles_render_in_order(sample, tmp_path):
+    html = render(tmp_path, sample)
+    table = html[html.index('id="scenario-steady"'):html.index('id="scenario-fanout"')]
+    for kind in ("RTT", "delivery latency"):
+        labels = [f"{kind} {p} (ms)" for p in ("p50", "p95", "p99", "max")]
+        at = [table.index(f"<th>{label}</th>") for label in labels]
+        assert at == sorted(at)
+        first_cells = [re.search(r'<td class="num[^"]*">([\d,.]+)', table[i:]).group(1) for i in at]
+        values = [float(v.replace(",", "")) for v in first_cells]
+        assert values == sorted(values), (kind, values)
+
+
+def test_sample_has_no_client_bound_label_and_says_what_settles_each_claim(sample, tmp_path):
+    html = render(tmp_path, sample)
+    assert 'class="flag cb"' not in html
+    verdicts = {cl.number: cl.verdict for cl in c.claims(sample)}
+    assert len(verdicts) == 11 and set(verdicts) >= {"1", "2", "3", "4", "5", "6", "7a", "7b", "8"}
+    assert verdicts["5"] == c.FAILS  # loss happened, each in a counted backlog_full bucket, none unexplained
+    assert verdicts["6"] == c.UNMEASURED  # 128 B messages only: the payload scenario would settle it
+    assert verdicts["7a"] == c.HOLDS and verdicts["7b"] == c.FAILS
+    photo = next(cl for cl in c.claims(sample) if cl.number == "6")
+    assert "`payload`" in photo.why
+
+
+def test_print_summary_one_line_per_scenario_and_target(sample, capsys):
+    print_summary(sample)
+    lines = capsys.readouterr().out.strip().splitlines()
+    pairs = [(s, t) for s in ("steady", "fanout", "ramp") for t in ("django", "fastapi", "fastapi-seed")]
+    assert len(lines) == 1 + len(pairs)
+    for (s, t), line in zip(pairs, lines[1:], strict=True):
+        assert line.split()[:2] == [s, t]
+    fanout_django = lines[1 + pairs.index(("fanout", "django"))]
+    assert c.fmt("pct", c.runs_of(sample, "fanout", "django")[0]["ledger"]["loss_pct"]) in fanout_django
+
+
+# ---------------------------------------------------------------- labels exactly when the data calls for them
+
+def test_client_bound_label_appears_for_a_client_bound_run(tmp_path):
+    data = make_data([make_run("django", dps=900, busiest=97.0, bound=True), make_run("fastapi", dps=5000)])
+    html = render(tmp_path, data)
+    assert html.count('class="flag cb"') >= 1
+    assert "97.0%" in html
+    assert "client-bound" in (tmp_path / "report.md").read_text()
+
+
+def test_no_client_bound_label_without_a_client_bound_run(tmp_path):
+    html = render(tmp_path, make_data([make_run("django", busiest=89.9), make_run("fastapi")]))
+    assert 'class="flag cb"' not in html
+
+
+def test_not_significant_single_runs_within_ten_percent(tmp_path):
+    data = make_data([make_run("django", cost=10.0), make_run("fastapi", cost=10.5)])
+    html = render(tmp_path, data)
+    assert f'not significant ({escape(c.RULE_SINGLE)})' in html
+
+
+def test_not_significant_when_ranges_overlap(tmp_path):
+    runs = [make_run("django", repeat=0, cost=10.0), make_run("django", repeat=1, cost=20.0),
+            make_run("fastapi", repeat=0, cost=15.0), make_run("fastapi", repeat=1, cost=30.0)]
+    html = render(tmp_path, make_data(runs))
+    assert f"not significant ({c.RULE_OVERLAP})" in html
+    assert "[10.0–20.0]" in html
+
+
+def test_no_not_significant_label_when_every_difference_is_clear(tmp_path):
+    runs = [make_run("django", dps=1000, rtt=(10.0, 20.0, 30.0, 40.0), cost=50.0, rss=300 * MiB),
+            make_run("fastapi", dps=5000, rtt=(1.0, 2.0, 3.0, 4.0), cost=10.0, rss=100 * MiB)]
+    html = render(tmp_path, make_data(runs))
+    assert 'class="ns"' not in html and "tag ns" not in html
+    assert "5.0× more" in html  # server µs/delivery: 50 against the best, 10
+    overlapping = [make_run("django", repeat=r, cost=10.0 + r) for r in (0, 1)] + \
+        [make_run("fastapi", repeat=r, cost=30.0 + r) for r in (0, 1)]
+    cost_row = render(tmp_path, make_data(overlapping)).split("server CPU µs/delivery")[1].split("</tr>")[0]
+    assert "tag ns" not in cost_row and "2.9× more" in cost_row  # [10–11] against [30–31]: no overlap
+
+
+def test_unexplained_losses_render_in_red(tmp_path):
+    runs = [make_run("django", loss=1.0, unexplained=100), make_run("fastapi")]
+    html = render(tmp_path, make_data(runs))
+    assert re.search(r'<td class="num bad">100\b', html)
+    assert "unexplained" in html
+    verdicts = {cl.number: cl.verdict for cl in c.claims(make_data(runs))}
+    assert verdicts["5"] == c.UNSETTLED
+    clean = render(tmp_path, make_data([make_run("django"), make_run("fastapi")]))
+    assert 'class="num bad"' not in clean
+
+
+# ---------------------------------------------------------------- partial data
+
+def test_failed_run_with_no_figures(tmp_path, capsys):
+    failure = "server process 123 of django exited with code -9 3.1s into the run; its log ends:\n<boom>"
+    runs = [make_run("django", status="failed", failure=failure, rtt=None, dps=0.0, cost=None, busiest=None),
+            make_run("fastapi")]
+    runs[0]["achieved_send_rate"] = None
+    data = make_data(runs)
+    html = render(tmp_path, data)
+    check_html(html)
+    assert escape(failure) in html and "<boom>" not in html
+    assert 'class="flag failed"' in html
+    print_summary(data)
+    assert "failed" in capsys.readouterr().out
+
+
+def test_interrupted_run_with_a_target_that_never_ran(tmp_path, capsys):
+    data = make_data([make_run("django")], status="interrupted",
+                     targets=("django", "fastapi", "fastapi-seed"))
+    html = render(tmp_path, data)
+    check_html(html)
+    assert "Status: interrupted" in html
+    assert "no runs for fastapi, fastapi-seed" in html
+    assert "Not run in this scenario: fastapi, fastapi-seed" in html
+    print_summary(data)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 + 3 and "not run" in out[2]
+
+
+def test_nothing_measured_at_all(tmp_path, capsys):
+    data = {"status": "running", "runs": [], "targets": {}}
+    html = render(tmp_path, data)
+    check_html(html)
+    for title in SECTIONS:
+        assert f"<h2>{escape(title)}</h2>" in html
+    print_summary(data)
+    assert "no runs" in capsys.readouterr().out
+
+
+def test_harness_figure_when_present(tmp_path):
+    data = make_data([make_run("django"), make_run("fastapi")])
+    assert "not measured in this run" in render(tmp_path, data).split("harness")[1][:300]
+    data["environment"]["harness"] = {"summary": "123,456 deliveries per core-second",
+                                      "deliveries_per_core_s": {"median": 123456.0, "min": 120000.0,
+                                                                "max": 130000.0},
+                                      "steal_pct": 2.5}
+    html = render(tmp_path, data)
+    assert "123,456 deliveries per core-second" in html and "120,000–130,000" in html and "steal 2.5%" in html
+
+
+# ---------------------------------------------------------------- the ramp
+
+def ramp_data() -> dict:
+    slo = 250.0
+    runs = [make_run("fastapi", "ramp", s, dps=s * 1000, rtt=(1, p95, p95 + 1, p95 + 2), slo=slo)
+            for s, p95 in ((1, 5.0), (2, 50.0), (4, 400.0))]
+    runs += [make_run("django", "ramp", 1, dps=800, rtt=(100, 300.0, 301, 302), slo=slo, loss=2.0,
+                      dropped=200),
+             make_run("django", "ramp", 2, dps=900, rtt=(100, 200.0, 201, 202), slo=slo, bound=True,
+                      busiest=95)]
+    return make_data(runs)
+
+
+def test_capacity_at_the_slo(tmp_path):
+    data = ramp_data()
+    fast, slow = c.capacity(data, "ramp", "fastapi"), c.capacity(data, "ramp", "django")
+    assert (fast.state, fast.label, fast.stopped_label) == ("at", "2 msg/s per member", "4 msg/s per member")
+    assert "RTT p95 400 ms over the SLO" in fast.stopped_why and fast.offered == 2 * 100 * 10
+    assert slow.state == "below" and "loss 2.00%" in slow.stopped_why
+    html = render(tmp_path, data)
+    check_html(html)
+    assert "below the first step (1 msg/s per member)" in html
+    assert "SLO 250 ms" in html  # the SLO line on the RTT chart
+    assert "Senders&#x27; round trip p95 against offered load" in html
+    assert html.count("<svg") == 3  # RTT and deliveries against load, and the timeline
+    assert 'class="flag cb"' in html  # django's second step was client-bound
+    verdicts = {cl.number: cl.verdict for cl in c.claims(data)}
+    assert verdicts["7b"] == c.FAILS  # Channels below the first step, FastAPI to step 2
+    flipped = copy.deepcopy(data)
+    for r in flipped["runs"]:
+        r["target"] = {"django": "fastapi", "fastapi": "django"}[r["target"]]
+    assert {cl.number: cl.verdict for cl in c.claims(flipped)}["7b"] == c.HOLDS
+
+
+def test_number_formats():
+    assert c.fmt("rate", 66646.67) == "66,647" and c.fmt("rate", 0.5) == "0.5" and c.fmt("rate", 20.0) == "20"
+    assert c.fmt("ms", 0.8171) == "0.817" and c.fmt("ms", 4767.743) == "4,768"
+    assert c.fmt("ms", 16.527) == "16.5"
+    assert c.fmt("bytes", 16 * MiB + 1) == "16 MiB + 1 B" and c.fmt("bytes", 5 * MiB) == "5 MiB"
+    assert c.fmt("pct", 0) == "0" and c.fmt("pct", 22.44) == "22.4" and c.fmt("pct", 0.004) == "<0.01"
+    assert c.fmt("us", None) == "—" and c.fmt("mib", 73162752) == "69.8"
+
+
+# ---------------------------------------------------------------- labelled steps: payload, burst, slow
+
+def test_sweeps_sample_labelled_steps_and_the_claims_they_settle(tmp_path, capsys):
+    data = json.loads(SWEEPS.read_text())
+    html = render(tmp_path, data)
+    check_html(html)
+    assert "Loss against message size" in html and "1 MiB" in html and "16 MiB + 1 B" in html
+    assert "All figures at 5 MiB messages" in html
+    verdicts = {cl.number: cl.verdict for cl in c.claims(data)}
+    assert verdicts["6"] == c.FAILS  # 1 and 5 MiB messages delivered; over the limit refused with 1009
+    photo = next(cl for cl in c.claims(data) if cl.number == "6")
+    assert any("1009" in f for f in photo.figures)
+    assert verdicts["3"] == c.HOLDS  # the burst lost nothing on the FastAPI targets, none unexplained
+    assert verdicts["4"] == c.OTHER  # Channels dropped the burst at its layer's capacity; the seed lost none
+    overflow = next(cl for cl in c.claims(data) if cl.number == "5")
+    assert any("zero-window advertisements" in f for f in overflow.figures)
+    print_summary(data)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + 3 * 3
