@@ -113,19 +113,22 @@ class ChatUser(User):
         self.member = Member(sender=next(_senders))
         self.hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
         base = self.hosts[self.member.sender % len(self.hosts)].replace("http://", "ws://", 1)
+        self.done, self.client, self.reader = False, None, None
+        self.receiver = Receiver(self.member, self.room, TALLY,
+                                 on_rtts=self._fire_round_trips if o.chat_locust_events else None)
         start = time.perf_counter()
         try:
             self.client = wsclient.connect(f"{base}/ws/{self.room.name}")
-        except Exception as e:
+        except (OSError, ValueError) as e:
+            # the member still takes its seat, closed from the start, so that its room fills
+            self.member.closed_code, self.member.closed_ns = 1006, time.time_ns()
+            TALLY.counters["connect_failed"] += 1
             self.environment.events.request.fire(
                 request_type="WS", name="connect", response_time=(time.perf_counter() - start) * 1000,
                 response_length=0, exception=e, context={})
-            raise
-        self.receiver = Receiver(self.member, self.room, TALLY,
-                                 on_rtts=self._fire_round_trips if o.chat_locust_events else None)
-        self.reader = gevent.spawn(self._receive) if self.reads else None
+        else:
+            self.reader = gevent.spawn(self._receive) if self.reads else None
         self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
-        self.done = False
 
     @task
     def chat(self) -> None:
@@ -168,10 +171,11 @@ class ChatUser(User):
         if self.reader is not None:
             self.reader.kill(block=True, timeout=2)
         self.receiver.flush()
-        try:
-            self.client.close()
-        except OSError:
-            pass
+        if self.client is not None:
+            try:
+                self.client.close()
+            except OSError:
+                pass
 
     def _finish(self) -> None:
         if not self.done:

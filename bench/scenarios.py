@@ -56,5 +56,9 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
         if unknown:
             raise ValueError(f"{path.name}: scenario {name!r} has unknown keys {sorted(unknown)}")
         merged["steps"] = tuple(merged.get("steps", ()))
-        scenarios[name] = Scenario(name=name, **merged)
+        scenarios[name] = scenario = Scenario(name=name, **merged)
+        for _, step in scenario.expand():
+            if step.users % step.room_size:
+                raise ValueError(f"{path.name}: scenario {name!r}: {step.users} members do not fill rooms of "
+                                 f"{step.room_size}; a room only starts when it is full")
     return scenarios, list(data["suite"]["default"])
