@@ -76,7 +76,7 @@ def run_target(target, chosen, plan, out, results, args) -> None:
     try:
         for scenario in chosen:
             for overrides, step in scenario.expand():
-                label = " ".join(f"{k}={v:g}" for k, v in overrides.items())
+                label = " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:g}" for k, v in overrides.items())
                 for repeat in range(args.repeats or scenario.repeats):
                     if servers is None or not all(s.alive() for s in servers):
                         if servers:
@@ -88,8 +88,10 @@ def run_target(target, chosen, plan, out, results, args) -> None:
                     print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
                           f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
                           f"(run {repeat + 1})", flush=True)
+                    started = time.monotonic()
                     run = run_step(step, servers, plan, out, name, fault=args.fault)
-                    run.update(target=target.name, step=label, step_params=overrides, repeat=repeat)
+                    run.update(target=target.name, step=label, step_params=overrides, repeat=repeat,
+                               duration_s=round(time.monotonic() - started, 1))
                     results.add_run(run)
                     print("bench:   " + one_line(run), flush=True)
                 if scenario.slo_p95_ms and over_slo(results.data["runs"], target.name, scenario):

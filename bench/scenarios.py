@@ -45,7 +45,7 @@ class Scenario:
 
 
 def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], list[str]]:
-    """Every scenario in the file (with `quick` overrides applied if asked) and the default suite."""
+    """Every scenario in the file (with `quick` overrides applied if asked) and the suite to run."""
     data = tomllib.loads(path.read_text())
     known = {f.name for f in fields(Scenario)}
     scenarios = {}
@@ -61,4 +61,4 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
             if step.users % step.room_size:
                 raise ValueError(f"{path.name}: scenario {name!r}: {step.users} members do not fill rooms of "
                                  f"{step.room_size}; a room only starts when it is full")
-    return scenarios, list(data["suite"]["default"])
+    return scenarios, list(data["suite"]["quick" if quick else "default"])
