@@ -94,6 +94,8 @@ def run_target(target, chosen, plan, out, results, args) -> None:
                                duration_s=round(time.monotonic() - started, 1))
                     results.add_run(run)
                     print("bench:   " + one_line(run), flush=True)
+                    if run["interrupted"]:
+                        raise KeyboardInterrupt
                 if scenario.slo_p95_ms and over_slo(results.data["runs"], target.name, scenario):
                     break  # the ramp found this target's capacity
     finally:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from bench.chatuser import TALLY, ChatMember  # noqa: F401  (Locust finds the user class here)
 from bench.live import install_live_view
@@ -78,6 +78,10 @@ def receive(client_id, data, **_kw) -> None:
 @events.quitting.add_listener
 def write_results(environment, **_kw) -> None:
     path = environment.parsed_options.chat_results
+    if isinstance(environment.runner, LocalRunner):
+        # on SIGTERM Locust fires `quitting` before it stops the users: stop them first, so every
+        # member runs on_stop and its room settles into the ledger before the results are written
+        environment.runner.stop()
     if path and not isinstance(environment.runner, WorkerRunner):
         result = merged()
         workers = environment.runner.worker_count if isinstance(environment.runner, MasterRunner) else 0

@@ -23,7 +23,9 @@ REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last delt
 # A local run ends by itself once every room has settled; --run-time is the cap.
 
 
-def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Path, processes: int) -> list[str]:
+def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
+                   processes: int) -> tuple[list[str], float]:
+    """The Locust command line for one run, and its --run-time in seconds."""
     spawn_rate = scenario.spawn_rate or scenario.users
     spawn_allowance = 2.0 + scenario.users / spawn_rate + scenario.users / 250
     margin = REPORT_MARGIN_S if processes > 1 else 1.0
@@ -43,7 +45,7 @@ def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Pa
     ]
     if processes > 1:
         command += ["--processes", str(processes)]
-    return command
+    return command, run_time
 
 
 def _sum_stats(snapshots: list[dict]) -> dict:
@@ -94,20 +96,25 @@ def run_step(
     results_path = work_dir / f"{label}.locust.json"
     log_path = work_dir / f"{label}.locust.log"
     processes = max(1, len(plan.client))
-    command = locust_command(scenario, servers, results_path, processes)
+    command, run_time = locust_command(scenario, servers, results_path, processes)
     before = _sum_stats([s.stats() for s in servers])
     tcp_before = tcp_counters()
     log_offsets = [s.log_path.stat().st_size for s in servers]
     failure = None
-    with open(log_path, "wb") as log:
-        locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
+        locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
     sampler = Sampler([s.pid for s in servers], {s.port for s in servers}, locust.pid, set(plan.server))
     sampler.start()
     started = time.monotonic()
+    deadline = started + run_time + 30
     kill_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 2)
+    interrupted = False
     try:
         while locust.poll() is None:
+            if time.monotonic() > deadline:
+                failure = failure or f"Locust did not stop within {run_time + 30:.0f}s; it was terminated"
+                break
             if fault == "kill-server" and servers[0].alive() and servers[0].stats()["messages_in"] >= kill_at:
                 servers[0].popen.kill()  # fault injection: the first server dies mid-window
             dead = [s for s in servers if not s.alive()]
@@ -116,9 +123,16 @@ def run_step(
                 failure = (f"server process {s.pid} of {s.target.name} exited with code {s.popen.returncode} "
                            f"{time.monotonic() - started:.1f}s into the run; its log ends:\n{s.log_tail(8)}")
             time.sleep(0.2)
+    except KeyboardInterrupt:
+        interrupted = True
+        failure = "interrupted (Ctrl-C): the run was stopped early; what it measured until then is kept"
     finally:
         if locust.poll() is None:
-            locust.terminate()
+            locust.terminate()  # Locust writes what it measured as it quits
+            try:
+                locust.wait(15)
+            except subprocess.TimeoutExpired:
+                locust.kill()
         samples = sampler.stop()
     after = quiescent_stats(servers) if all(s.alive() for s in servers) else None
     evidence = {
@@ -131,7 +145,8 @@ def run_step(
     elif failure is None:
         failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
     limit = servers[0].config["max_message_bytes"]
-    return {**summarize(scenario, tally, before, after, samples, failure, command, limit), "evidence": evidence}
+    run = summarize(scenario, tally, before, after, samples, failure, command, limit)
+    return {**run, "evidence": evidence, "interrupted": interrupted}
 
 
 def _tail(path: Path, lines: int = 12) -> str:

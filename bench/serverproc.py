@@ -134,8 +134,8 @@ def start(
             log_path = log_dir / f"{target.name}-{index}.log"
             full_env = {**inherited, **target_env, **(env or {}), "PYTHONUNBUFFERED": "1"}
             with open(log_path, "wb") as log:
-                popen = subprocess.Popen(
-                    command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                popen = subprocess.Popen(  # own session: the runner, not the terminal's Ctrl-C, stops it
+                    command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
                 )
             procs.append(ServerProcess(target, host, port, popen, log_path, command))

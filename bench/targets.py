@@ -18,6 +18,15 @@ class Target:
     def command(self, host: str, port: int) -> list[str]:
         return [sys.executable, "-m", self.launcher, "--host", host, "--port", str(port)]
 
+    def server_env(self, redis_url: str | None = None) -> dict[str, str]:
+        """The environment every server process of this target gets (over the runner's own):
+        the target's settings, and CHAT_REDIS_URL when the target needs Redis."""
+        if not self.needs_redis:
+            return dict(self.env)
+        if not redis_url:
+            raise ValueError(f"target {self.name} needs Redis: pass its URL (bench.redisctl.redis_url())")
+        return {**self.env, "CHAT_REDIS_URL": redis_url}
+
 
 TARGETS: dict[str, Target] = {
     t.name: t
@@ -27,7 +36,16 @@ TARGETS: dict[str, Target] = {
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"},
                about="FastAPI receive loop on uvicorn, the blog's sequential broadcast"),
+        Target("django-redis", "django_chat.serve", {"CHAT_REDIS_LAYER": "core"}, processes=2, needs_redis=True,
+               about="Channels consumer on daphne, channels-redis RedisChannelLayer, 2 processes"),
+        Target("django-redis-pubsub", "django_chat.serve", {"CHAT_REDIS_LAYER": "pubsub"}, processes=2,
+               needs_redis=True,
+               about="Channels consumer on daphne, channels-redis RedisPubSubChannelLayer, 2 processes"),
+        Target("fastapi-redis", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"}, processes=2, needs_redis=True,
+               about="FastAPI receive loop on uvicorn, queued fan-out, rooms shared through Redis pub/sub, "
+                     "2 processes"),
     ]
 }
 
 LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
+REDIS_TARGETS = [name for name, t in TARGETS.items() if t.needs_redis]

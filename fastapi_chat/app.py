@@ -10,6 +10,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from fastapi_chat import config
+from fastapi_chat.broadcast import create_broadcast
 from fastapi_chat.fanout import QueuedFanout, SeedFanout
 from fastapi_chat.stats import STATS
 
@@ -17,6 +18,7 @@ ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=None)
 fanout = SeedFanout() if config.FANOUT == "seed" else QueuedFanout(config.MEMBER_BACKLOG)
+broadcast = create_broadcast(config.REDIS_URL, fanout)  # this process only, or every process through Redis
 
 
 def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
@@ -47,12 +49,21 @@ async def stats() -> JSONResponse:
 
 @app.websocket("/ws/{room:path}")
 async def chat(websocket: WebSocket, room: str) -> None:
-    if not ROOM_NAME.fullmatch(room) or not origin_allowed(websocket.headers.get("origin"),
-                                                          config.ALLOWED_ORIGINS):
+    if (not ROOM_NAME.fullmatch(room)
+            or not origin_allowed(websocket.headers.get("origin"), config.ALLOWED_ORIGINS)
+            or not await broadcast.subscribe(room)):  # False: Redis unreachable, the member would hear nothing
         STATS.connections_refused += 1
         await websocket.close()  # before accept: uvicorn answers the handshake with 403
         return
-    await websocket.accept()
+    try:
+        await websocket.accept()
+        await relay(websocket, room)
+    finally:
+        await broadcast.unsubscribe(room)
+
+
+async def relay(websocket: WebSocket, room: str) -> None:
+    """The blog's loop: receive a message, hand it to the room, until the member leaves."""
     member = fanout.join(room, websocket)
     STATS.connections_open += 1
     STATS.connections_total += 1
@@ -72,7 +83,7 @@ async def chat(websocket: WebSocket, room: str) -> None:
                 outgoing = {"type": "websocket.send", "bytes": message["bytes"]}
             STATS.messages_in += 1
             STATS.bytes_in += size
-            await fanout.publish(room, outgoing, size)
+            await broadcast.publish(room, outgoing, size)
             # One socket read can hold hundreds of messages, which receive() then returns without
             # ever suspending: yield so the members' writers drain their queues between messages.
             await asyncio.sleep(0)

@@ -2,6 +2,7 @@ import re
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from django_chat.chat.layers import LayerUnavailable
 from django_chat.chat.stats import STATS
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -19,7 +20,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: daphne answers the handshake with 403
             return
         self.room_group_name = f"chat_{self.room_name}"
-        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        except LayerUnavailable:  # Redis is down: refuse, rather than accept a member who would hear nothing
+            STATS.connections_refused += 1
+            await self.close()
+            return
         await self.accept()
         self.accepted = True
         STATS.connections_open += 1

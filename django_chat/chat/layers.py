@@ -6,6 +6,10 @@ from channels.layers import InMemoryChannelLayer
 from django_chat.chat.stats import STATS
 
 
+class LayerUnavailable(Exception):
+    """The channel layer's backing store (Redis) is unreachable: a member cannot join a group now."""
+
+
 class CountingInMemoryChannelLayer(InMemoryChannelLayer):
     """Channels' in-memory layer; its group_send swallows ChannelFull, so count it on the way."""
 

@@ -1,0 +1,158 @@
+"""Redis for the scaled-out targets: where it is, whether it answers, and a private one for tests.
+
+The runner calls `check(redis_url())` before it starts a target with `needs_redis`, and passes
+the URL to the servers as CHAT_REDIS_URL. Tests and fault injection use `RedisServer`: a
+`redis-server` of their own on a free loopback port, which they may kill and restart.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+HOW_TO_GET_REDIS = (
+    "Start one with `docker compose up -d redis` (compose.yaml at the repo root), or install it "
+    "(`sudo apt-get install redis-server`) and run `redis-server --port 6379 --save '' --appendonly no`; "
+    "or point CHAT_REDIS_URL at a Redis you have."
+)
+
+
+class RedisUnavailable(RuntimeError):
+    """No Redis answers at the URL; the message says how to get one."""
+
+
+def redis_url() -> str:
+    """The Redis the Redis targets use: CHAT_REDIS_URL, or a local default."""
+    return os.environ.get("CHAT_REDIS_URL") or DEFAULT_URL
+
+
+def ping(url: str, timeout: float = 1.0) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
+                                  retry=None)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def check(url: str) -> None:
+    """Return if Redis answers PING at `url`; otherwise raise RedisUnavailable saying how to get one."""
+    if not ping(url, timeout=2.0):
+        raise RedisUnavailable(f"no Redis answers at {url}. {HOW_TO_GET_REDIS}")
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+class RedisServer:
+    """A private `redis-server` on loopback (no persistence), controlled by its PID only.
+
+    `kill()` is a crash (SIGKILL), `stop()` a clean shutdown, `restart()` starts it again on the
+    same port with an empty data set, as a Redis without persistence comes back.
+    """
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_dir: Path | None = None):
+        binary = redis_server_binary()
+        if binary is None:
+            raise RedisUnavailable("`redis-server` is not on PATH: install it (`sudo apt-get install redis-server`)")
+        self.binary = binary
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chat-redis-"))
+        self.popen: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        if self.alive():
+            return self
+        command = [
+            self.binary, "--bind", self.host, "--port", str(self.port),
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--dir", str(self.log_dir), "--logfile", "",
+        ]
+        with open(self.log_dir / f"redis-{self.port}.log", "ab") as log:
+            self.popen = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not ping(self.url, timeout=0.5):
+            if not self.alive():
+                raise RedisUnavailable(f"redis-server exited with {self.popen.returncode}: "
+                                       f"see {self.log_dir / f'redis-{self.port}.log'}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RedisUnavailable(f"redis-server on port {self.port} not answering after {timeout:.0f}s")
+            time.sleep(0.02)  # poll interval of the readiness probe
+        return self
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no shutdown, every client connection reset."""
+        if self.alive():
+            self.popen.kill()
+        if self.popen is not None:
+            self.popen.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout)
+
+    def restart(self, timeout: float = 10.0) -> RedisServer:
+        """Stop (if running) and start again on the same port."""
+        self.stop()
+        return self.start(timeout)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class RedisOutage:
+    """Fault injection: `server` is killed at `start` (time.monotonic()) and started again on the
+    same port `seconds` later. The runner calls `tick()` from its polling loop; `events` says when."""
+
+    def __init__(self, server: RedisServer, start: float, seconds: float = 3.0):
+        self.server, self.start, self.seconds = server, start, seconds
+        self.events: list[tuple[str, float]] = []  # ("killed" | "restarted", time.time())
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        done = {name for name, _ in self.events}
+        if "killed" not in done and now >= self.start:
+            self.server.kill()
+            self.events.append(("killed", time.time()))
+        elif "killed" in done and "restarted" not in done and now >= self.start + self.seconds:
+            self.server.start()
+            self.events.append(("restarted", time.time()))
