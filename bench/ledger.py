@@ -112,6 +112,8 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     remaining = c["missing_open"]
     dropped: dict[str, int] = {}
     for cause, n in sorted(server.get("drops", {}).items()):
+        if cause == "redis_unavailable":  # counted per message: each was lost for the whole room
+            n *= server.get("room_size", 1)
         dropped[cause] = min(n, remaining)
         remaining -= dropped[cause]
     on_the_way = (

@@ -97,6 +97,7 @@ class RedisServer:
             "--save", "", "--appendonly", "no", "--daemonize", "no",
             "--dir", str(self.log_dir), "--logfile", "",
         ]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"redis-{self.port}.log", "ab") as log:
             self.popen = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL)

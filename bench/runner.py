@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.ledger import settle
 from bench.machine import CpuPlan
+from bench.redisctl import RedisOutage, RedisServer
 from bench.sampler import Sampler
 from bench.scenarios import Scenario
 from bench.serverproc import ROOT, ServerProcess
@@ -91,8 +92,13 @@ def run_step(
     work_dir: Path,
     label: str,
     fault: str | None = None,
+    redis: RedisServer | None = None,
 ) -> dict:
-    """Run Locust once against `servers`; everything measured comes back, even when a server dies."""
+    """Run Locust once against `servers`; everything measured comes back, even when a server dies.
+
+    With `redis` (the bench's own redis-server), Redis's CPU and RSS count as the servers' cost.
+    """
+    fault = fault or scenario.fault or None
     results_path = work_dir / f"{label}.locust.json"
     log_path = work_dir / f"{label}.locust.log"
     processes = max(1, len(plan.client))
@@ -104,19 +110,28 @@ def run_step(
     with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
-    sampler = Sampler([s.pid for s in servers], {s.port for s in servers}, locust.pid, set(plan.server))
+    server_pids = [s.pid for s in servers] + ([redis.pid] if redis and redis.pid else [])
+    sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server))
     sampler.start()
     started = time.monotonic()
     deadline = started + run_time + 30
-    kill_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 2)
+    # faults strike a third into the window, judged by the server's own progress, not the clock
+    fault_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 3)
+    outage = None
     interrupted = False
     try:
         while locust.poll() is None:
             if time.monotonic() > deadline:
                 failure = failure or f"Locust did not stop within {run_time + 30:.0f}s; it was terminated"
                 break
-            if fault == "kill-server" and servers[0].alive() and servers[0].stats()["messages_in"] >= kill_at:
-                servers[0].popen.kill()  # fault injection: the first server dies mid-window
+            due = fault and all(s.alive() for s in servers) and \
+                _sum_stats([s.stats() for s in servers])["messages_in"] >= fault_at
+            if due and fault == "kill-server":
+                servers[0].popen.kill()  # the first server process dies mid-window
+            if due and fault == "redis-outage" and redis and outage is None:
+                outage = RedisOutage(redis, start=time.monotonic(), seconds=3.0)
+            if outage:
+                outage.tick()  # Redis stops for 3 s, then comes back empty
             dead = [s for s in servers if not s.alive()]
             if dead and failure is None:
                 s = dead[0]
@@ -135,7 +150,10 @@ def run_step(
                 locust.kill()
         samples = sampler.stop()
     after = quiescent_stats(servers) if all(s.alive() for s in servers) else None
+    if outage and not redis.alive():
+        redis.start()  # the run ended inside the outage: the next run needs its Redis
     evidence = {
+        "redis_outage": [{"event": e, "at": t} for e, t in outage.events] if outage else None,
         "tcp_counters": counter_delta(tcp_counters(), tcp_before),
         "server_log": [line for s, offset in zip(servers, log_offsets, strict=True) for line in s.log_since(offset)],
     }

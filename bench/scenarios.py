@@ -27,6 +27,7 @@ class Scenario:
     nonreading: int = 0  # members per room that never read (and never send)
     burst: int = 0  # messages each member sends back-to-back the moment its room is full
     spawn_rate: float = 0.0  # members connecting per second; 0: all at once
+    fault: str = ""  # injected mid-window: "kill-server", or "redis-outage" (Redis targets only)
 
     def expand(self) -> list[tuple[dict, Scenario]]:
         """The runs this scenario is made of, each with what its step overrides: itself, or one per step."""
@@ -44,8 +45,9 @@ class Scenario:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
 
 
-def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], list[str]]:
-    """Every scenario in the file (with `quick` overrides applied if asked) and the suite to run."""
+def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], list[str], list[str]]:
+    """Every scenario in the file (with `quick` overrides applied if asked), and the suites to run
+    on in-memory targets and on Redis targets."""
     data = tomllib.loads(path.read_text())
     known = {f.name for f in fields(Scenario)}
     scenarios = {}
@@ -61,4 +63,5 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
             if step.users % step.room_size:
                 raise ValueError(f"{path.name}: scenario {name!r}: {step.users} members do not fill rooms of "
                                  f"{step.room_size}; a room only starts when it is full")
-    return scenarios, list(data["suite"]["quick" if quick else "default"])
+    suite = data["suite"]
+    return scenarios, list(suite["quick" if quick else "default"]), list(suite["quick-redis" if quick else "redis"])

@@ -12,11 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from bench import claims as c
 from bench.report import SECTIONS, print_summary, write_report
+from bench.report.capacity import capacity
+from bench.report.claims import FAILS, HOLDS, OTHER, UNSETTLED, claims
+from bench.report.numbers import fmt
+from bench.report.repeats import RULE_OVERLAP, RULE_SINGLE, fold
+from bench.report.runs import COST, runs_of
 
-SAMPLE = Path(__file__).parent / "data" / "sample_results.json"  # a quick run: steady, fanout, ramp
-SWEEPS = Path(__file__).parent / "data" / "sample_sweeps.json"  # labelled steps: slow, burst, payload
+# a whole quick run (`python -m bench --quick`): steady, fanout, ramp, payload, slow, burst, idle against
+# django, fastapi and fastapi-seed; each run's `samples` cut to its first and last ten (the report reads none)
+SAMPLE = Path(__file__).parent / "data" / "sample_results.json"
+SCENARIOS = ("steady", "fanout", "ramp", "payload", "slow", "burst", "idle")
+TARGETS = ("django", "fastapi", "fastapi-seed")
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 MiB = 2**20
 
@@ -30,7 +37,8 @@ def make_run(target: str, scenario: str = "steady", step: float = 2.0, repeat: i
              dps: float = 1000.0, rtt: tuple | None = (1.0, 2.0, 3.0, 4.0), loss: float = 0.0,
              cost: float | None = 10.0, rss: int = 100 * MiB, busiest: float | None = 20.0,
              bound: bool = False, status: str = "ok", failure: str | None = None,
-             unexplained: int = 0, dropped: int = 0, slo: float | None = None, users: int = 100) -> dict:
+             unexplained: int = 0, dropped: int = 0, slo: float | None = None, users: int = 100,
+             noisy: bool = False) -> dict:
     """One run as bench.runner.summarize writes it, with the figures a test cares about."""
     expected = 10_000
     lost = int(expected * loss / 100)
@@ -57,6 +65,7 @@ def make_run(target: str, scenario: str = "steady", step: float = 2.0, repeat: i
             "rss_peak_bytes": rss},
         "client": {"busiest_process_cpu_pct": busiest, "client_bound": bound},
         "steal_pct": {"mean": 0.0, "max": 0.0}, "samples": [],
+        "noise": {"other_on_server_cpus_pct": 25.0 if noisy else 0.5, "noisy": noisy},
     }
 
 
@@ -138,16 +147,16 @@ def test_writes_html_markdown_and_json(sample, tmp_path):
 def test_figures_come_from_the_data(sample, tmp_path):
     html = render(tmp_path, sample)
     for target in ("django", "fastapi", "fastapi-seed"):
-        runs = c.runs_of(sample, "steady", target)
-        dps = c.fmt("rate", c.fold(runs, ("deliveries_per_s",)).median)
-        cost = c.fmt("us", c.fold(runs, c.COST).median)
+        runs = runs_of(sample, "steady", target)
+        dps = fmt("rate", fold(runs, ("deliveries_per_s",)).median)
+        cost = fmt("us", fold(runs, COST).median)
         assert f">{dps}<" in html, (target, dps)
         assert f">{cost}<" in html, (target, cost)
         assert escape(sample["targets"][target]["server_command"]) in html
     assert sample["environment"]["cpu_model"] in html
     assert sample["environment"]["sysctls"]["net.ipv4.tcp_rmem"] in html
     lossy = next(r for r in sample["runs"] if r["ledger"]["dropped_by_server"]["backlog_full"])
-    assert c.fmt("int", lossy["ledger"]["dropped_by_server"]["backlog_full"]) in html
+    assert fmt("int", lossy["ledger"]["dropped_by_server"]["backlog_full"]) in html
 
 
 def test_html_parses_and_loads_nothing_from_the_network(sample, tmp_path):
@@ -174,25 +183,27 @@ def test_percentiles_render_in_order(sample, tmp_path):
 
 def test_sample_has_no_client_bound_label_and_says_what_settles_each_claim(sample, tmp_path):
     html = render(tmp_path, sample)
-    assert 'class="flag cb"' not in html
-    verdicts = {cl.number: cl.verdict for cl in c.claims(sample)}
+    assert 'class="flag cb"' not in html and 'class="flag noisy"' not in html
+    found = {cl.number: cl for cl in claims(sample)}
+    verdicts = {n: cl.verdict for n, cl in found.items()}
     assert len(verdicts) == 11 and set(verdicts) >= {"1", "2", "3", "4", "5", "6", "7a", "7b", "8"}
-    assert verdicts["5"] == c.FAILS  # loss happened, each in a counted backlog_full bucket, none unexplained
-    assert verdicts["6"] == c.UNMEASURED  # 128 B messages only: the payload scenario would settle it
-    assert verdicts["7a"] == c.HOLDS and verdicts["7b"] == c.FAILS
-    photo = next(cl for cl in c.claims(sample) if cl.number == "6")
-    assert "`payload`" in photo.why
+    assert verdicts["2"] == HOLDS  # 1,000 idle members: every target far below a busy core
+    assert verdicts["3"] == HOLDS and found["3"].by_stack == {"FastAPI": HOLDS, "Channels": FAILS}
+    assert verdicts["4"] == OTHER  # the seed waited in TCP (room stalled), the layer dropped
+    assert verdicts["5"] == FAILS  # lost deliveries in counted buckets; no kernel receive-queue drop
+    assert verdicts["6"] == FAILS  # 1 and 5 MiB delivered; 16 MiB + 1 B refused with 1009
+    assert verdicts["7a"] == HOLDS and verdicts["7b"] == FAILS and verdicts["8"] == FAILS
 
 
 def test_print_summary_one_line_per_scenario_and_target(sample, capsys):
     print_summary(sample)
     lines = capsys.readouterr().out.strip().splitlines()
-    pairs = [(s, t) for s in ("steady", "fanout", "ramp") for t in ("django", "fastapi", "fastapi-seed")]
+    pairs = [(s, t) for s in SCENARIOS for t in TARGETS]
     assert len(lines) == 1 + len(pairs)
     for (s, t), line in zip(pairs, lines[1:], strict=True):
         assert line.split()[:2] == [s, t]
-    fanout_django = lines[1 + pairs.index(("fanout", "django"))]
-    assert c.fmt("pct", c.runs_of(sample, "fanout", "django")[0]["ledger"]["loss_pct"]) in fanout_django
+    burst_django = lines[1 + pairs.index(("burst", "django"))]
+    assert fmt("pct", runs_of(sample, "burst", "django")[0]["ledger"]["loss_pct"]) in burst_django
 
 
 # ---------------------------------------------------------------- labels exactly when the data calls for them
@@ -213,14 +224,14 @@ def test_no_client_bound_label_without_a_client_bound_run(tmp_path):
 def test_not_significant_single_runs_within_ten_percent(tmp_path):
     data = make_data([make_run("django", cost=10.0), make_run("fastapi", cost=10.5)])
     html = render(tmp_path, data)
-    assert f'not significant ({escape(c.RULE_SINGLE)})' in html
+    assert f'not significant ({escape(RULE_SINGLE)})' in html
 
 
 def test_not_significant_when_ranges_overlap(tmp_path):
     runs = [make_run("django", repeat=0, cost=10.0), make_run("django", repeat=1, cost=20.0),
             make_run("fastapi", repeat=0, cost=15.0), make_run("fastapi", repeat=1, cost=30.0)]
     html = render(tmp_path, make_data(runs))
-    assert f"not significant ({c.RULE_OVERLAP})" in html
+    assert f"not significant ({RULE_OVERLAP})" in html
     assert "[10.0–20.0]" in html
 
 
@@ -241,8 +252,8 @@ def test_unexplained_losses_render_in_red(tmp_path):
     html = render(tmp_path, make_data(runs))
     assert re.search(r'<td class="num bad">100\b', html)
     assert "unexplained" in html
-    verdicts = {cl.number: cl.verdict for cl in c.claims(make_data(runs))}
-    assert verdicts["5"] == c.UNSETTLED
+    verdicts = {cl.number: cl.verdict for cl in claims(make_data(runs))}
+    assert verdicts["5"] == UNSETTLED
     clean = render(tmp_path, make_data([make_run("django"), make_run("fastapi")]))
     assert 'class="num bad"' not in clean
 
@@ -312,7 +323,7 @@ def ramp_data() -> dict:
 
 def test_capacity_at_the_slo(tmp_path):
     data = ramp_data()
-    fast, slow = c.capacity(data, "ramp", "fastapi"), c.capacity(data, "ramp", "django")
+    fast, slow = capacity(data, "ramp", "fastapi"), capacity(data, "ramp", "django")
     assert (fast.state, fast.label, fast.stopped_label) == ("at", "2 msg/s per member", "4 msg/s per member")
     assert "RTT p95 400 ms over the SLO" in fast.stopped_why and fast.offered == 2 * 100 * 10
     assert slow.state == "below" and "loss 2.00%" in slow.stopped_why
@@ -323,39 +334,114 @@ def test_capacity_at_the_slo(tmp_path):
     assert "Senders&#x27; round trip p95 against offered load" in html
     assert html.count("<svg") == 3  # RTT and deliveries against load, and the timeline
     assert 'class="flag cb"' in html  # django's second step was client-bound
-    verdicts = {cl.number: cl.verdict for cl in c.claims(data)}
-    assert verdicts["7b"] == c.FAILS  # Channels below the first step, FastAPI to step 2
+    verdicts = {cl.number: cl.verdict for cl in claims(data)}
+    assert verdicts["7b"] == FAILS  # Channels below the first step, FastAPI to step 2
     flipped = copy.deepcopy(data)
     for r in flipped["runs"]:
         r["target"] = {"django": "fastapi", "fastapi": "django"}[r["target"]]
-    assert {cl.number: cl.verdict for cl in c.claims(flipped)}["7b"] == c.HOLDS
+    assert {cl.number: cl.verdict for cl in claims(flipped)}["7b"] == HOLDS
 
 
 def test_number_formats():
-    assert c.fmt("rate", 66646.67) == "66,647" and c.fmt("rate", 0.5) == "0.5" and c.fmt("rate", 20.0) == "20"
-    assert c.fmt("ms", 0.8171) == "0.817" and c.fmt("ms", 4767.743) == "4,768"
-    assert c.fmt("ms", 16.527) == "16.5"
-    assert c.fmt("bytes", 16 * MiB + 1) == "16 MiB + 1 B" and c.fmt("bytes", 5 * MiB) == "5 MiB"
-    assert c.fmt("pct", 0) == "0" and c.fmt("pct", 22.44) == "22.4" and c.fmt("pct", 0.004) == "<0.01"
-    assert c.fmt("us", None) == "—" and c.fmt("mib", 73162752) == "69.8"
+    assert fmt("rate", 66646.67) == "66,647" and fmt("rate", 0.5) == "0.5" and fmt("rate", 20.0) == "20"
+    assert fmt("ms", 0.8171) == "0.817" and fmt("ms", 4767.743) == "4,768"
+    assert fmt("ms", 16.527) == "16.5"
+    assert fmt("bytes", 16 * MiB + 1) == "16 MiB + 1 B" and fmt("bytes", 5 * MiB) == "5 MiB"
+    assert fmt("pct", 0) == "0" and fmt("pct", 22.44) == "22.4" and fmt("pct", 0.004) == "<0.01"
+    assert fmt("us", None) == "—" and fmt("mib", 73162752) == "69.8"
 
 
-# ---------------------------------------------------------------- labelled steps: payload, burst, slow
+# ---------------------------------------------------------------- the sample's sweeps and the claims they settle
 
-def test_sweeps_sample_labelled_steps_and_the_claims_they_settle(tmp_path, capsys):
-    data = json.loads(SWEEPS.read_text())
-    html = render(tmp_path, data)
+def test_payload_sweep_charts_and_steps(sample, tmp_path):
+    html = render(tmp_path, sample)
     check_html(html)
     assert "Loss against message size" in html and "1 MiB" in html and "16 MiB + 1 B" in html
     assert "All figures at 5 MiB messages" in html
-    verdicts = {cl.number: cl.verdict for cl in c.claims(data)}
-    assert verdicts["6"] == c.FAILS  # 1 and 5 MiB messages delivered; over the limit refused with 1009
-    photo = next(cl for cl in c.claims(data) if cl.number == "6")
-    assert any("1009" in f for f in photo.figures)
-    assert verdicts["3"] == c.HOLDS  # the burst lost nothing on the FastAPI targets, none unexplained
-    assert verdicts["4"] == c.OTHER  # Channels dropped the burst at its layer's capacity; the seed lost none
-    overflow = next(cl for cl in c.claims(data) if cl.number == "5")
-    assert any("zero-window advertisements" in f for f in overflow.figures)
-    print_summary(data)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1 + 3 * 3
+
+
+def test_claim_2_idle_cpu_and_memory_per_connection(sample):
+    busy = next(cl for cl in claims(sample) if cl.number == "2")
+    for t in TARGETS:
+        idle = runs_of(sample, "idle", t)[0]["server"]
+        line = next(f for f in busy.figures if f.startswith(f"{t}:"))
+        assert f"{fmt('pct1', idle['cpu_pct_mean'])}% of a core" in line and "1,000 members" in line
+        assert f"{fmt('kib', idle['rss_per_connection_bytes'])} KiB" in line
+
+
+def test_claim_3_burst_per_stack(sample):
+    burst = next(cl for cl in claims(sample) if cl.number == "3")
+    django = next(f for f in burst.figures if f.startswith("django:"))
+    dropped = runs_of(sample, "burst", "django")[0]["ledger"]["dropped_by_server"]["backlog_full"]
+    assert f"backlog_full {fmt('int', dropped)}" in django and "channel layer's per-channel capacity" in django
+    for t in ("fastapi", "fastapi-seed"):
+        line = next(f for f in burst.figures if f.startswith(f"{t}:"))
+        assert "0 out of order, 0 duplicated, 0% lost" in line
+
+
+def test_claims_4_to_6_flow_control_and_application_buckets(sample):
+    found = {cl.number: cl for cl in claims(sample)}
+    seed = next(f for f in found["4"].figures if f.startswith("fastapi-seed:"))
+    assert "slowest second 0" in seed  # the seed's room stalled behind the member that does not read
+    slow = runs_of(sample, "slow", "django")[0]["server"]
+    grew = (slow["rss_peak_bytes"] - slow["rss_before_bytes"]) / 2  # two rooms, one non-reader each
+    assert f"+{fmt('size', grew)} per non-reading member" in found["4"].figures[0]
+    kernel = found["5"].figures[0]
+    assert "zero-window advertisements" in kernel and "TCPRcvQDrop 0" in kernel
+    assert any("first lost" in f and "1009 (refused by size limit)" in f for f in found["5"].figures)
+    assert any("not measured in this run" in f for f in found["5"].figures)  # no Redis target ran
+    photo = found["6"].figures
+    assert any("rmem_max = 4194304 (the blog's: 212992)" in f for f in photo)
+    assert any(f.startswith("5 MiB messages") and "fastapi-seed 72 of 72, 0% lost" in f for f in photo)
+    assert any("1009" in f and "over the 16 MiB limit" in f for f in photo)
+
+
+def test_claim_7a_compares_only_timed_steps(sample):
+    speed = next(cl for cl in claims(sample) if cl.number == "7a")
+    assert not any(f.startswith(("payload", "idle")) for f in speed.figures)  # too few deliveries to time
+    steady = next(f for f in speed.figures if f.startswith("steady:"))
+    cost = fold(runs_of(sample, "steady", "django"), COST)
+    assert f"django {fmt('us', cost.median)} [{fmt('us', cost.lo)}–{fmt('us', cost.hi)}] µs" in steady
+
+
+def test_claim_7b_uses_redis_runs_when_present(sample):
+    scale = next(cl for cl in claims(sample) if cl.number == "7b")
+    assert any("Redis" in f and "not measured in this run" in f for f in scale.figures)
+    data = copy.deepcopy(sample)
+    for name in ("django-redis", "fastapi-redis"):
+        runs = copy.deepcopy(runs_of(sample, "steady", name.removesuffix("-redis")))
+        data["runs"] += [{**r, "target": name, "scenario": "scale"} for r in runs]
+    scale = next(cl for cl in claims(data) if cl.number == "7b")
+    assert any(f.startswith("scale: django-redis") and "fastapi-redis" in f for f in scale.figures)
+    assert not any("not measured in this run" in f for f in scale.figures)
+    ramped = copy.deepcopy(sample)  # a `scale` ramp with an SLO: capacity per Redis target
+    for name in ("django-redis", "fastapi-redis"):
+        runs = copy.deepcopy(runs_of(sample, "ramp", name.removesuffix("-redis")))
+        ramped["runs"] += [{**r, "target": name, "scenario": "scale"} for r in runs]
+    scale = next(cl for cl in claims(ramped) if cl.number == "7b")
+    line = next(f for f in scale.figures if f.startswith("capacity at the SLO (scale)"))
+    assert "django-redis 1 msg/s per member" in line and "fastapi-redis 16 msg/s per member" in line
+
+
+def test_few_round_trips_are_shown_but_not_compared(sample, tmp_path):
+    html = render(tmp_path, sample)
+    table = html[html.index('id="scenario-slow"'):html.index('id="scenario-burst"')]
+    n = runs_of(sample, "slow", "fastapi-seed")[0]["rtt_ms"]["count"]
+    assert f"from {n} messages" in table
+
+
+def test_client_cost_beside_the_harness(sample, tmp_path):
+    html = render(tmp_path, sample)
+    costs = sorted(r["client"]["cpu_us_per_delivery"] for r in sample["runs"]
+                   if r["client"]["cpu_us_per_delivery"])
+    median = fold([{"v": v} for v in costs], ("v",)).median
+    assert f"{fmt('rate', 1e6 / median)} deliveries per client CPU-second" in html
+    assert "load generator, best case (harness self-benchmark)" in html
+
+
+def test_noisy_label_appears_for_a_noisy_run(tmp_path):
+    data = make_data([make_run("django", noisy=True), make_run("fastapi")])
+    html = render(tmp_path, data)
+    assert html.count('class="flag noisy"') >= 1 and "other processes 25.0%" in html
+    assert "noisy" in (tmp_path / "report.md").read_text()
+    assert 'class="flag noisy"' not in render(tmp_path, make_data([make_run("django"), make_run("fastapi")]))

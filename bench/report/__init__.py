@@ -1,0 +1,29 @@
+"""The comparison report: one self-contained HTML page, a Markdown summary, the results JSON as given,
+and a short table for the terminal.
+
+Reading the results: `runs`, `steps`, `repeats` (median, range, significance), `loss`, `capacity`;
+what they say: `verdict` and `claims`; how they look: `page` and its sections, `charts` (on `svg`),
+`markdown`, `terminal`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.report.markdown import markdown_report
+from bench.report.page import SECTIONS, html_report
+from bench.report.terminal import print_summary
+
+__all__ = ["SECTIONS", "print_summary", "write_report"]
+
+
+def write_report(data: dict, out: Path) -> dict:
+    """Write report.html, report.md and results.json into `out`; returns their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out / "report.html", "md": out / "report.md", "json": out / "results.json"}
+    paths["json"].write_text(json.dumps(data, indent=1))
+    paths["html"].write_text(html_report(data), encoding="utf-8")
+    paths["md"].write_text(markdown_report(data), encoding="utf-8")
+    return paths

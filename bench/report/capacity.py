@@ -1,0 +1,137 @@
+"""What a target can take: its capacity at the SLO on a ramp (websocket-shootout's method: the largest
+step whose round-trip p95 stays under the SLO with no loss) and its server CPU per delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.report.loss import causes
+from bench.report.numbers import fmt, ratio
+from bench.report.repeats import Stat, differ, fmt_spread, fmt_stat, fold, usable
+from bench.report.runs import (
+    COST,
+    DPS,
+    LOSS,
+    P95,
+    cautions,
+    first_line,
+    get,
+    num,
+    offered_deliveries,
+    param,
+    runs_of,
+    scenario_names,
+    steps_of,
+    target_names,
+)
+from bench.report.steps import describe_step, where
+
+MIN_DELIVERIES = 1000
+MIN_CPU_S = 0.1
+
+
+@dataclass
+class Capacity:
+    scenario: str
+    target: str
+    slo: float | None
+    state: str = "not run"  # "not run" | "below" | "at" | "beyond" (the ramp never crossed the SLO)
+    label: str = ""
+    runs: list[dict] = field(default_factory=list)
+    stopped_label: str = ""
+    stopped_why: str = ""
+
+    @property
+    def offered(self) -> float:
+        """Offered deliveries/s at capacity; 0 below the first step."""
+        return max((offered_deliveries(r) or 0.0 for r in self.runs), default=0.0)
+
+
+def over_slo(run: dict, slo: float) -> str | None:
+    """Why a run does not count as under the SLO (the runner's rule), or None when it does."""
+    if run.get("status") != "ok":
+        return "the run failed: " + first_line(run.get("failure"))
+    p95, loss = num(run, P95), num(run, LOSS) or 0.0
+    if p95 is None:
+        return "no round trip completed"
+    why = [f"RTT p95 {fmt('ms', p95)} ms over the SLO ({fmt('ms', slo)} ms)"] if p95 > slo else []
+    if loss > 0:
+        why.append(f"loss {fmt('pct', loss)}% ({causes(run)})")
+    return "; ".join(why) or None
+
+
+def capacity(data: dict, scenario: str, target: str) -> Capacity:
+    """The largest step before the first one whose runs were not all under the SLO with zero loss."""
+    slo = num({"v": param(data, scenario, "slo_p95_ms")}, ("v",))
+    cap = Capacity(scenario, target, slo)
+    if slo is None or not runs_of(data, scenario, target):
+        return cap
+    cap.state = "below"
+    for step in steps_of(data, scenario, target):
+        runs = runs_of(data, scenario, target, step)
+        why = next((w for r in runs if (w := over_slo(r, slo))), None)
+        if why:
+            cap.stopped_label, cap.stopped_why = describe_step(runs[0]), why
+            break
+        cap.state, cap.label, cap.runs = "at", describe_step(runs[0]), runs
+    else:
+        cap.state = "beyond"
+    return cap
+
+
+def ramp_scenarios(data: dict) -> list[str]:
+    return [s for s in scenario_names(data) if param(data, s, "slo_p95_ms") is not None]
+
+
+def capacity_text(cap: Capacity) -> str:
+    if cap.state == "not run":
+        return "not run"
+    if cap.state == "below":
+        return f"below the first step ({cap.stopped_label})"
+    more = " (the ramp never crossed the SLO: at least this)" if cap.state == "beyond" else ""
+    return f"{cap.label} ({fmt_stat('rate', fold(cap.runs, DPS))} deliveries/s){more}"
+
+
+@dataclass
+class Costs:
+    """Server µs/delivery per target at one step of a scenario, with the runs each figure came from."""
+
+    at: str
+    stats: dict[str, Stat]
+    runs: dict[str, list[dict]]
+
+
+def timed(runs: list[dict]) -> bool:
+    """Whether server CPU per delivery means something here: enough deliveries to amortise the server's fixed
+    work (connections, /stats) and enough CPU time for its 10 ms clock tick not to matter."""
+    return all((get(r, "server", "delta", "deliveries") or 0) >= MIN_DELIVERIES
+               and (get(r, "server", "delta", "cpu_seconds") or 0) >= MIN_CPU_S for r in usable(runs))
+
+
+def costs(data: dict, scenario: str) -> Costs:
+    """Server µs/delivery per target at the first step every target ran (the same offered load for all), for
+    the targets whose runs there are `timed`."""
+    ran = [t for t in target_names(data) if runs_of(data, scenario, t)]
+    common = [s for s in steps_of(data, scenario) if all(runs_of(data, scenario, t, s) for t in ran)]
+    if not ran or not common:
+        return Costs("", {}, {})
+    runs = {t: runs_of(data, scenario, t, common[0]) for t in ran}
+    stats = {t: s for t in ran if timed(runs[t]) and (s := fold(runs[t], COST))}
+    at = where(runs[ran[0]][0]) if len(steps_of(data, scenario)) > 1 else scenario
+    return Costs(at, stats, runs)
+
+
+def cost_sentence(data: dict, scenario: str) -> str | None:
+    """"steady: fastapi 20.1 µs [19.8–20.5], django 52 µs (2.6×)": cheapest first, × = times the cheapest."""
+    c = costs(data, scenario)
+    if not c.stats:
+        return None
+    order = sorted(c.stats, key=lambda t: c.stats[t].median)
+    best = c.stats[order[0]]
+    parts = []
+    for t in order:
+        rule = differ(best, c.stats[t]) if t != order[0] else None
+        tail = "" if t == order[0] else f" (not significant, {rule})" if rule else \
+            f" ({ratio(best.median, c.stats[t].median)})"
+        parts.append(f"{t} {fmt_spread('us', c.stats[t])} µs{tail}{cautions(c.runs[t])}")
+    return f"{c.at}: " + ", ".join(parts)

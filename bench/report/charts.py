@@ -1,0 +1,126 @@
+"""The report's charts, drawn with `bench.report.svg`: what a sweep varies against latency, loss,
+throughput or cost, and deliveries per second through each measurement window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from pathlib import Path
+
+from bench.report.numbers import fmt, fmt_bytes
+from bench.report.repeats import fold
+from bench.report.runs import (
+    COST,
+    DPS,
+    LOSS,
+    P95,
+    client_bound,
+    get,
+    num,
+    offered_deliveries,
+    param,
+    runs_of,
+    steps_of,
+    timeline,
+    unique,
+)
+from bench.report.steps import short_step, sweep_axis
+from bench.report.svg import OFFERED, Axis, Series, line_chart
+
+RTT_AXIS = Axis("RTT p95 (ms, log scale)", log=True)
+
+
+def figure(svg: str, title: str, caption: str = "") -> str:
+    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><div class="ftitle">{escape(title)}</div>{svg}{cap}</figure>'
+
+
+def _points(data: dict, scenario: str, target: str, x_of: Callable[[dict], float | None],
+            y: Path) -> tuple[list[tuple[float, float]], set]:
+    """One point per step: x from the step's first run, y the median over its repeats; hollow if client-bound.
+    A step where nothing was expected (every message refused) has no loss to plot."""
+    pts, hollow = [], set()
+    for step in steps_of(data, scenario, target):
+        g = runs_of(data, scenario, target, step)
+        if y == LOSS and not any(get(r, "ledger", "expected") for r in g):
+            continue
+        x, s = x_of(g[0]), fold(g, y)
+        if x is not None and s is not None:
+            pts.append((x, s.median))
+            if client_bound(g):
+                hollow.add((x, s.median))
+    return sorted(pts), hollow
+
+
+def sweep_charts(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+    """Two charts of what a multi-step scenario varies: load (a ramp), message size, or room size."""
+    axis = sweep_axis(data, scenario)
+    runs = runs_of(data, scenario)
+    if axis == "size":
+        x_of = lambda r: num(r, ("params", "size"))  # noqa: E731
+        xa = Axis("message size (log scale)", log=True, at=[v for r in runs if (v := x_of(r))],
+                  fmt=lambda v: fmt_bytes(v, short=True))
+        refused = sorted({fmt_bytes(x_of(r)) for r in runs
+                          if x_of(r) and not get(r, "ledger", "expected")})
+        note = f"Nothing to measure at {', '.join(refused)}: no message was accepted." if refused else ""
+        charts = [(LOSS, Axis("loss %"), "Loss against message size", note),
+                  (P95, RTT_AXIS, "Senders' round trip p95 against message size", "")]
+    elif axis == "room_size":
+        x_of = lambda r: num(r, ("params", "room_size"))  # noqa: E731
+        xa = Axis("room size (members, log scale)", log=True, at=[v for r in runs if (v := x_of(r))],
+                  fmt=lambda v: f"{v:,.0f}")
+        charts = [(P95, RTT_AXIS, "Senders' round trip p95 against room size", ""),
+                  (COST, Axis("server CPU µs/delivery"), "Server CPU per delivery against room size", "")]
+    else:
+        x_of = offered_deliveries
+        offered = [v for r in runs if (v := x_of(r))]
+        wide = bool(offered) and min(offered) > 0 and max(offered) / min(offered) >= 8
+        xa = Axis("offered deliveries/s (members × rate × room size)", log=wide)
+        charts = [(P95, RTT_AXIS, "Senders' round trip p95 against offered load",
+                   "The dashed red line is the SLO."),
+                  (DPS, Axis("deliveries/s" + (" (log scale)" if wide else ""), log=wide),
+                   "Deliveries/s achieved against offered load",
+                   "The dashed grey line is everything offered being delivered.")]
+    slo = param(data, scenario, "slo_p95_ms")
+    out = []
+    for path, ya, title, caption in charts:
+        series, hollow_seen = [], False
+        for t in targets:
+            pts, hollow = _points(data, scenario, t, x_of, path)
+            hollow_seen |= bool(hollow)
+            series += [Series(str(t), col[t], [pts], hollow)] if pts else []
+        if path == DPS and (offered := sorted(v for r in runs if (v := x_of(r)))):
+            series.append(Series("offered", OFFERED, [[(offered[0], offered[0]), (offered[-1], offered[-1])]],
+                                 dashed=True, markers=False))
+        hl = [(float(slo), f"SLO {fmt('ms', slo)} ms")] if path == P95 and slo is not None else []
+        svg = line_chart(f"{scenario}: {title}", series, xa, ya, hlines=hl,
+                         note="hollow marker: client-bound" if hollow_seen else "")
+        out.append(figure(svg, title, caption))
+    return "".join(out)
+
+
+def timeline_chart(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+    """Deliveries per second through each measurement window, the scenario's runs one after another."""
+    runs = runs_of(data, scenario)
+    segments = unique((r.get("step"), r.get("repeat") or 0) for r in runs)
+    several_steps = len(steps_of(data, scenario)) > 1
+    x, marks, offered, lines = 0.0, [], [], {t: [] for t in targets}
+    for step, rep in segments:
+        seg = [r for r in runs if (r.get("step"), r.get("repeat") or 0) == (step, rep)]
+        width = max((len(timeline(r)) for r in seg), default=0) or 1
+        if len(segments) > 1:
+            step_text = short_step(seg[0]) + (f" r{rep + 1}" if rep else "")
+            marks.append((x, step_text if several_steps else f"run {rep + 1}"))
+        if (off := offered_deliveries(seg[0])) is not None:
+            offered.append([(x, off), (x + width, off)])
+        for r in seg:
+            if (seconds := timeline(r)) and r.get("target") in lines:
+                lines[r["target"]].append([(x + i + 0.5, v) for i, v in enumerate(seconds)])
+        x += width
+    series = [Series(str(t), col[t], lines[t]) for t in targets if lines[t]]
+    if offered:
+        series.append(Series("offered", OFFERED, offered, dashed=True, markers=False))
+    xlabel = "seconds into the measurement window" + (" (runs one after another)" * (len(segments) > 1))
+    chart = line_chart(f"{scenario}: deliveries per second over time", series, Axis(xlabel),
+                       Axis("deliveries/s"), marks=marks)
+    return figure(chart, str(scenario))

@@ -1,0 +1,57 @@
+"""The seed's claims (../shared/SEED.md), each answered with the experiment that tests it, the figures
+this run measured, and a verdict."""
+
+from __future__ import annotations
+
+from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim
+from bench.report.claims.buffers import claim_overflow, claim_where
+from bench.report.claims.photos import claim_photo
+from bench.report.claims.speed import claim_conclusion, claim_scale, claim_speed
+from bench.report.claims.waiting import claim_buffered, claim_busy
+from bench.report.runs import family, get, ran, runs_of
+
+__all__ = ["FAILS", "HOLDS", "KNOWN", "OTHER", "UNMEASURED", "UNSETTLED", "Claim", "claims"]
+
+
+def claims(data: dict) -> list[Claim]:
+    """One entry per numbered claim of SEED.md (claim 7's four rows as 7a–7d)."""
+    speed, scale = claim_speed(data), claim_scale(data)
+    return [claim_loop(data), claim_busy(data), claim_buffered(data), claim_where(data), claim_overflow(data),
+            claim_photo(data), speed, scale, *claim_unmeasurable(), claim_conclusion(data, speed, scale)]
+
+
+def claim_loop(data: dict) -> Claim:
+    both = [f"{t} ({family(data, t)}, fan-out {get(data, 'targets', t, 'fanout') or 'unknown'}): "
+            f"{len(runs_of(data, target=t))} runs" for t in ran(data)]
+    return Claim("1", "FastAPI needs a `while` loop because it has no event-driven consumer; Channels calls "
+                 "methods on events.",
+                 "None can: it describes the programming model, not a behaviour. Both models run side by "
+                 "side in every scenario; what each costs is claim 7a.",
+                 both, UNMEASURED, "A statement about the code's shape; read django_chat/ and fastapi_chat/.")
+
+
+def claim_unmeasurable() -> list[Claim]:
+    return [
+        Claim("7c", "Code clarity: event-driven Channels is clearer.", "None: a matter of reading the code "
+              "(django_chat/ and fastapi_chat/ implement the same contract).", [], UNMEASURED,
+              "Not a performance statement."),
+        Claim("7d", "Authentication: Channels ships auth middleware, so it is easier.", "None: a feature "
+              "comparison, not a performance one.", [], UNMEASURED, "Not a performance statement."),
+    ]
+
+
+KNOWN = [
+    "TCP does not drop data when a receive buffer is full: flow control stalls the sender (RFC 9293, "
+    "zero-window probing). rmem_max caps only an explicit SO_RCVBUF; these servers set none, so "
+    "net.ipv4.tcp_rmem autotuning governs. Loss, where it happens, happens in application layers above TCP.",
+    "uvicorn 0.54 (sans-I/O websockets protocol): pauses reading after each message until the app reads (TCP "
+    "backpressure, no loss); `await send` blocks while the transport's write buffer is over 64 KiB, so one "
+    "slow client stalls the seed's sequential broadcast for everyone; messages over ws_max_size (16 MiB) "
+    "close with 1009.",
+    "daphne 4.2.x: inbound frames go to an unbounded queue (no backpressure); outbound data to a slow client "
+    "piles up in an unbounded Twisted buffer (memory grows); messages over 1 MiB (the default since 4.2.2) "
+    "abort the TCP connection without a close frame (the client sees 1006).",
+    "Channels layers: each channel holds at most `capacity` (default 100) messages; group_send silently "
+    "skips a full channel (in-memory: no log at all; channels_redis: an INFO log line); messages older than "
+    "`expiry` (60 s) are discarded.",
+]

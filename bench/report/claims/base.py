@@ -1,0 +1,63 @@
+"""What every claim answer shares: the Claim record, the five verdicts, which runs test what, and a
+figure written with its spread and its cautions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from bench.report.numbers import fmt
+from bench.report.repeats import fmt_spread, fold
+from bench.report.runs import Key, cautions, family, get, num, runs_of
+
+HOLDS, FAILS, OTHER = "holds", "does not hold", "holds for a different reason"
+UNMEASURED, UNSETTLED = "not measured in this run", "not settled by this run"
+
+
+@dataclass
+class Claim:
+    number: str
+    claim: str
+    experiment: str
+    figures: list[str]
+    verdict: str
+    why: str = ""
+    by_stack: dict[str, str] = field(default_factory=dict)  # "FastAPI"/"Channels" -> verdict, when they part
+
+
+def picked(data: dict, target: str, test: Callable[[dict], bool]) -> list[dict]:
+    return [r for r in runs_of(data, target=target) if test(r)]
+
+
+def is_idle(run: dict) -> bool:
+    return num(run, ("params", "rate")) == 0 and not num(run, ("params", "burst"))
+
+
+def is_burst(run: dict) -> bool:
+    return (num(run, ("params", "burst")) or 0) > 0
+
+
+def is_slow(run: dict) -> bool:
+    return (num(run, ("params", "nonreading")) or 0) > 0
+
+
+def is_payload(run: dict) -> bool:
+    return run.get("scenario") == "payload" or (num(run, ("params", "size")) or 0) >= 1 << 20
+
+
+def figure(runs: Iterable[dict], key: Key, kind: str) -> str:
+    """A figure over repeats: median [min–max], with the cautions of the runs it came from."""
+    runs = list(runs)
+    return fmt_spread(kind, fold(runs, key)) + cautions(runs)
+
+
+def count(n: float | None) -> str:
+    return fmt("int", n)
+
+
+def glosses(data: dict, target: str) -> dict[str, str]:
+    """What a target's `backlog_full` bucket is: the channel layer's capacity or the per-member queue."""
+    n = get(data, "targets", target, "config", "member_backlog")
+    what = "the channel layer's per-channel capacity" if family(data, target) == "Channels" else \
+        "its bounded per-member queue"
+    return {"backlog_full": what + (f" of {count(n)} messages" if n else "")}

@@ -1,0 +1,145 @@
+"""Claims 7a, 7b and 8: speed (server CPU per delivery, capacity at the SLO), scalability (capacity at
+the SLO, Redis scale-out) and the trade-off the blog concludes from them."""
+
+from __future__ import annotations
+
+from bench.report.capacity import (
+    MIN_CPU_S,
+    MIN_DELIVERIES,
+    Capacity,
+    capacity,
+    capacity_text,
+    cost_sentence,
+    costs,
+    ramp_scenarios,
+)
+from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, cautions, figure
+from bench.report.numbers import fmt
+from bench.report.repeats import differ
+from bench.report.runs import DPS, LOSS, P95, family, get, ran, redis_targets, runs_of, scenario_names, steps_of
+from bench.report.steps import describe_step
+
+
+def speed_outcome(data: dict, scenario: str) -> str | None:
+    """"FastAPI" or "Channels" (the cheaper stack per delivery), "" when not significant, None when one
+    stack has no timed figure."""
+    c = costs(data, scenario)
+    cheapest = {}
+    for fam in ("Channels", "FastAPI"):
+        have = [t for t in ran(data, fam) if t in c.stats]
+        if have:
+            cheapest[fam] = min(have, key=lambda t: c.stats[t].median)
+    if len(cheapest) < 2:
+        return None
+    ch, fa = c.stats[cheapest["Channels"]], c.stats[cheapest["FastAPI"]]
+    return "" if differ(ch, fa) else "FastAPI" if fa.median < ch.median else "Channels"
+
+
+def capacity_figures(data: dict, targets: list[str], scenarios: list[str] | None = None) -> list[str]:
+    out = []
+    for sc in ramp_scenarios(data) if scenarios is None else scenarios:
+        caps = [cap for t in targets if (cap := capacity(data, sc, t)).state != "not run"]
+        if caps:
+            out.append(f"capacity at the SLO ({sc}): " + "; ".join(
+                f"{cap.target} {capacity_text(cap)}{cautions(cap.runs)}" for cap in caps))
+    return out
+
+
+def claim_speed(data: dict) -> Claim:
+    figures, outcomes = [], []
+    for sc in scenario_names(data):
+        if not (sentence := cost_sentence(data, sc)):
+            continue
+        figures.append(sentence)
+        if (outcome := speed_outcome(data, sc)) is not None:
+            outcomes.append(outcome)
+    figures += capacity_figures(data, ran(data))
+    decided = [o for o in outcomes if o]
+    if not outcomes:
+        verdict, why = UNMEASURED, "This run has no scenario where both a Channels and a FastAPI target ran."
+    elif decided and all(o == "FastAPI" for o in decided):
+        verdict, why = HOLDS, (f"FastAPI costs less server CPU per delivery in {len(decided)} of {len(outcomes)} "
+                               "comparable scenarios" + (" (the others: not significant)" * (len(decided) <
+                                                                                            len(outcomes)))
+                               + ". Not because it is \"all async\": both stacks are asynchronous end to "
+                                 "end; this run measures what each spends per message in total, not where.")
+    elif decided and all(o == "Channels" for o in decided):
+        verdict, why = FAILS, "Channels costs less server CPU per delivery wherever the difference is significant."
+    else:
+        verdict, why = UNSETTLED, ("The cheaper stack differs between scenarios, or no difference is "
+                                   "significant.")
+    return Claim("7a", "Speed: FastAPI (all async) is faster.",
+                 "Server CPU µs per delivery per target and scenario, at the first step every target ran (valid "
+                 f"even when the load generator is the limit; left out below {fmt('int', MIN_DELIVERIES)} "
+                 f"deliveries or {MIN_CPU_S:g} s of server CPU, where fixed work and the clock's tick dominate: "
+                 "`payload`, `idle`); capacity at the SLO on the ramp.", figures, verdict, why)
+
+
+def headline(data: dict, scenario: str, target: str) -> str:
+    """A target's largest step in a scenario that is not a ramp: deliveries/s, RTT p95, loss."""
+    steps = steps_of(data, scenario, target)
+    g = runs_of(data, scenario, target, steps[-1])
+    step = describe_step(g[0])
+    return (f"{target}{' at ' + step if step else ''}: {figure(g, DPS, 'rate')} deliveries/s, RTT p95 "
+            f"{figure(g, P95, 'ms')} ms, {figure(g, LOSS, 'pct')}% lost")
+
+
+def redis_scenarios(data: dict) -> list[str]:
+    redis = redis_targets(data)
+    return [sc for sc in scenario_names(data) if any(runs_of(data, sc, t) for t in redis)]
+
+
+def redis_figures(data: dict) -> list[str]:
+    """Every scenario a Redis target ran, each target that ran it: capacity on a ramp, else its headline."""
+    out = []
+    for sc in redis_scenarios(data):
+        targets = [t for t in ran(data) if runs_of(data, sc, t)]
+        if sc in ramp_scenarios(data):
+            out += capacity_figures(data, targets, [sc])
+        else:
+            out.append(f"{sc}: " + "; ".join(headline(data, sc, t) for t in targets))
+    return out
+
+
+def claim_scale(data: dict) -> Claim:
+    best: dict[str, Capacity] = {}
+    for sc in ramp_scenarios(data):
+        for t in ran(data):
+            cap = capacity(data, sc, t)
+            if cap.state != "not run" and cap.offered >= getattr(best.get(family(data, t)), "offered", -1.0):
+                best[family(data, t)] = cap
+    single = [sc for sc in ramp_scenarios(data) if sc not in redis_scenarios(data)]
+    figures = capacity_figures(data, ran(data), single) + ["processes per target: " + ", ".join(
+        f"{t} {get(data, 'targets', t, 'processes') or '?'}" for t in ran(data))]
+    redis = redis_figures(data)
+    figures += redis or ["Redis scale-out (scenario `scale`, targets django-redis and fastapi-redis): not "
+                         "measured in this run"]
+    note = "" if redis else " Scale-out across processes with Redis is a separate scenario, not measured here."
+    if len(best) < 2:
+        verdict, why = UNMEASURED, "No ramp ran for both stacks; the `ramp` scenario measures it." + note
+    else:
+        ch, fa = best["Channels"], best["FastAPI"]
+        reached = (f"The most each stack took under the SLO: Channels, {ch.target} in {ch.scenario}: "
+                   f"{capacity_text(ch)}; FastAPI, {fa.target} in {fa.scenario}: {capacity_text(fa)}.")
+        verdict = HOLDS if ch.offered > fa.offered else FAILS if ch.offered < fa.offered else UNSETTLED
+        why = reached + note
+    return Claim("7b", "Scalability: Channels (easy Redis) is more scalable.",
+                 "Capacity at the SLO on the ramp: the largest step with RTT p95 under the SLO and no loss, per "
+                 "target; scale-out across processes: the `scale` scenario with django-redis and fastapi-redis.",
+                 figures, verdict, why)
+
+
+def claim_conclusion(data: dict, speed: Claim, scale: Claim) -> Claim:
+    if speed.verdict == HOLDS and scale.verdict == HOLDS:
+        verdict, why = HOLDS, "Both halves of the trade-off hold in this run."
+    elif speed.verdict == HOLDS and scale.verdict == FAILS:
+        verdict, why = FAILS, ("In this run the FastAPI targets are both cheaper per delivery and reach a "
+                               "higher load under the SLO: there is no trade-off to make"
+                               + ("." if redis_scenarios(data) else " on one process."))
+    elif FAILS in (speed.verdict, scale.verdict):
+        verdict, why = FAILS, f"Speed {speed.verdict}; scalability {scale.verdict}: not the trade-off it is."
+    else:
+        verdict, why = UNMEASURED, f"Follows from 7a ({speed.verdict}) and 7b ({scale.verdict})."
+    figures = [f"7a: {f}" for f in speed.figures[:1]] + [f"7b: {scale.why}"]
+    return Claim("8", "Use FastAPI for small systems where speed matters most, Channels where scalability "
+                 "matters.", "Follows from 7a (speed) and 7b (scalability).", figures, verdict, why)

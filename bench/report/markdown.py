@@ -1,0 +1,78 @@
+"""The Markdown summary: the scenarios, capacity, the claims and the environment, to paste into an
+issue or a README."""
+
+from __future__ import annotations
+
+from bench.report.capacity import capacity, capacity_text, ramp_scenarios
+from bench.report.claims import claims
+from bench.report.environment import client_cost_text, harness_text
+from bench.report.repeats import fmt_spread, fmt_stat, fold
+from bench.report.runs import (
+    COST,
+    DPS,
+    LOSS,
+    P95,
+    flag_names,
+    runs_of,
+    scenario_names,
+    steps_of,
+    target_names,
+)
+from bench.report.steps import scenario_about, short_step
+from bench.report.tables import PCTS
+from bench.report.verdict import summary
+
+
+def md_cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_report(data: dict) -> str:
+    targets = target_names(data)
+    out = [f"# Real-time chat benchmark: {' vs '.join(map(str, targets)) or 'no targets'}", "",
+           f"Status: **{data.get('status') or 'unknown'}**, {len(data.get('runs') or [])} runs, started "
+           f"{data.get('started') or '—'}.", "", *[f"- {x}" for x in summary(data)], ""]
+    for sc in scenario_names(data):
+        out += [f"## {sc}", "", scenario_about(data, sc), "",
+                "| target | step | deliveries/s | RTT p50 / p95 / p99 ms | loss % | server µs/delivery | "
+                "peak RSS MiB | flags |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        for t in targets:
+            for step in steps_of(data, sc, t):
+                g = runs_of(data, sc, t, step)
+                rtt = " / ".join(fmt_stat("ms", fold(g, ("rtt_ms", p))) for p in PCTS[:3])
+                cells = [md_cell(t), md_cell(short_step(g[0]) or "—"), fmt_spread("rate", fold(g, DPS)),
+                         rtt, fmt_spread("pct", fold(g, LOSS)), fmt_spread("us", fold(g, COST)),
+                         fmt_spread("mib", fold(g, ("server", "rss_peak_bytes"))), flag_names(g)]
+                out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    if ramp_scenarios(data):
+        out += ["## Capacity at the SLO", "",
+                "| scenario | target | capacity | RTT p95 ms | server µs/delivery |",
+                "|---|---|---|---:|---:|"]
+        for sc in ramp_scenarios(data):
+            for t in targets:
+                cap = capacity(data, sc, t)
+                out.append(f"| {sc} | {md_cell(t)} | {md_cell(capacity_text(cap))} | "
+                           f"{fmt_stat('ms', fold(cap.runs, P95))} | "
+                           f"{fmt_stat('us', fold(cap.runs, COST))} |")
+        out.append("")
+    found = claims(data)
+    out += ["## The seed's claims, tested", "", "| # | claim | verdict |", "|---|---|---|"]
+    for cl in found:
+        stacks = "; ".join(f"{fam}: {v}" for fam, v in cl.by_stack.items())
+        out.append(f"| {cl.number} | {md_cell(cl.claim)} | **{cl.verdict}**"
+                   + (f" ({stacks})" if len(set(cl.by_stack.values())) > 1 else "") + " |")
+    for cl in found:
+        out += ["", f"**{cl.number}. {cl.claim}** — {cl.verdict}. {cl.why}", "", f"Experiment: {cl.experiment}",
+                "", *[f"- {f}" for f in cl.figures]]
+    env = data.get("environment") or {}
+    pk = env.get("packages") or {}
+    versions = ", ".join(f"{k} {pk[k]}" for k in ("daphne", "channels", "uvicorn", "fastapi", "locust")
+                         if pk.get(k))
+    pinning = (env.get("cpu_plan") or {}).get("note", "—")
+    out += ["", "## Environment", "",
+            f"{env.get('cpu_model', '?')}, {env.get('cores', '?')} cores, Linux {env.get('kernel', '?')}, "
+            f"Python {env.get('python', '?')}; {versions}; CPU pinning: {pinning}.", "",
+            f"Load generator, best case (harness): {harness_text(env.get('harness'))}; measured in these runs: "
+            f"{client_cost_text(data)}.", "", "Full report: report.html; data: results.json.", ""]
+    return "\n".join(out)

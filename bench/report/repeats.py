@@ -1,0 +1,62 @@
+"""Repeats folded into one figure (median and range), and whether two figures differ beyond the
+run-to-run spread: the report calls a smaller difference "not significant" (pyperf's habit)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bench.report.numbers import fmt
+from bench.report.runs import Key, num
+
+SIGNIFICANT = 0.10  # single runs: a difference within 10% of the larger value is not significant
+MIN_SAMPLES = 20  # a percentile of fewer messages is shown, marked, but not compared
+RULE_OVERLAP = "ranges overlap"
+RULE_SINGLE = f"single run, within {SIGNIFICANT:.0%}"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A figure over repeats: median, min, max and how many runs gave it."""
+
+    median: float
+    lo: float
+    hi: float
+    n: int
+
+
+def usable(runs: Iterable[dict]) -> list[dict]:
+    """The runs to take figures from: the ok ones, or (when every repeat failed) what the failed ones kept."""
+    runs = list(runs)
+    return [r for r in runs if r.get("status") == "ok"] or runs
+
+
+def fold(runs: Iterable[dict], key: Key, every: bool = False) -> Stat | None:
+    """Median and range of a figure over the usable runs (`every`: failed runs included)."""
+    values = [v for r in (list(runs) if every else usable(runs)) if (v := num(r, key)) is not None]
+    if not values:
+        return None
+    return Stat(statistics.median(values), min(values), max(values), len(values))
+
+
+def differ(a: Stat, b: Stat) -> str | None:
+    """None when a and b differ beyond run-to-run spread, else the rule that calls it not significant."""
+    if a.n > 1 and b.n > 1:
+        return None if (a.hi < b.lo or b.hi < a.lo) else RULE_OVERLAP
+    top = max(abs(a.median), abs(b.median))
+    return None if abs(a.median - b.median) > SIGNIFICANT * top else RULE_SINGLE
+
+
+def fmt_stat(kind: str, s: Stat | None) -> str:
+    return fmt(kind, s.median if s else None)
+
+
+def fmt_range(kind: str, s: Stat | None) -> str:
+    """"[min–max]" when several runs gave the figure, else ""."""
+    return f"[{fmt(kind, s.lo)}–{fmt(kind, s.hi)}]" if s and s.n > 1 else ""
+
+
+def fmt_spread(kind: str, s: Stat | None) -> str:
+    """The median with its range when there are repeats: "12.3 [11.0–14.1]"."""
+    return " ".join(x for x in (fmt_stat(kind, s), fmt_range(kind, s)) if x)

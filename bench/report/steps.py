@@ -1,0 +1,79 @@
+"""Scenarios and their steps in words: what a step overrides ("5 MiB messages", "room 100"), and a
+scenario's parameters as one sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.report.numbers import fmt, plural
+from bench.report.runs import param, runs_of, steps_of
+
+STEP_WORDS: dict[str, Callable[[object], str]] = {
+    "rate": lambda v: f"{fmt('step', v)} msg/s per member",
+    "size": lambda v: f"{fmt('bytes', v)} messages",
+    "room_size": lambda v: f"rooms of {fmt('int', v)}",
+    "users": lambda v: f"{fmt('int', v)} members",
+}
+STEP_SHORT: dict[str, Callable[[object], str]] = {
+    "rate": lambda v: f"{fmt('step', v)}/s", "size": lambda v: fmt("bytes", v),
+    "room_size": lambda v: f"room {fmt('int', v)}", "users": lambda v: f"{fmt('int', v)} members",
+}
+
+
+def step_params(run: dict) -> dict:
+    """What a step overrides; a bare number (results before step labels) is a rate."""
+    given = run.get("step_params")
+    if isinstance(given, dict):
+        return given
+    step = run.get("step")
+    return {"rate": step} if isinstance(step, int | float) and not isinstance(step, bool) else {}
+
+
+def _step_text(run: dict, words: dict) -> str:
+    given = step_params(run)
+    if given:
+        return ", ".join(words[k](v) if k in words else f"{k} {v}" for k, v in given.items())
+    return "" if run.get("step") in (None, "") else str(run.get("step"))
+
+
+def describe_step(run: dict) -> str:
+    return _step_text(run, STEP_WORDS)
+
+
+def short_step(run: dict) -> str:
+    return _step_text(run, STEP_SHORT)
+
+
+def where(run: dict) -> str:
+    step = describe_step(run)
+    return f"{run.get('scenario')}" + (f" at {step}" if step else "")
+
+
+def sweep_axis(data: dict, scenario: str) -> str:
+    """What a multi-step scenario varies, for its charts: "size", "room_size", or the load ("load")."""
+    keys = {k for r in runs_of(data, scenario) for k in step_params(r)}
+    return "size" if "size" in keys else "room_size" if "room_size" in keys else "load"
+
+
+def scenario_about(data: dict, scenario: str) -> str:
+    """The scenario in words, from its runs' parameters (what the steps vary listed per step)."""
+    runs = runs_of(data, scenario)
+    if not runs:
+        return ""
+    p = lambda k: param(data, scenario, k)  # noqa: E731
+    steps = [describe_step(runs_of(data, scenario, step=s)[0]) for s in steps_of(data, scenario)]
+    varied = {k for r in runs for k in step_params(r)} if len(steps) > 1 else set()
+    part = lambda k, text: None if k in varied else text  # noqa: E731
+    bits = [part("users", f"{fmt('int', p('users'))} members"),
+            part("room_size", f"rooms of {fmt('int', p('room_size'))}"),
+            part("rate", f"{fmt('step', p('rate'))} msg/s each"),
+            part("size", f"{fmt('bytes', p('size'))} {p('kind')} messages") or f"{p('kind')} messages",
+            f"{fmt('int', p('nonreading'))} member(s) per room never reading" if p("nonreading") else None,
+            f"bursts of {fmt('int', p('burst'))} messages per member" if p("burst") else None]
+    reps = max((r.get("repeat") or 0 for r in runs), default=0) + 1
+    text = ", ".join(b for b in bits if b) + (f"; steps: {'; '.join(steps)}" if len(steps) > 1 else "")
+    text += (f"; measured over {fmt('step', p('window'))} s (warm-up {fmt('step', p('warmup'))} s, drain "
+             f"{fmt('step', p('drain'))} s), {plural(reps, 'repeat')}")
+    if p("slo_p95_ms") is not None:
+        text += f"; SLO: RTT p95 under {fmt('ms', p('slo_p95_ms'))} ms with no loss"
+    return text

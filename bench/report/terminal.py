@@ -1,0 +1,60 @@
+"""The table printed after a bench run: one line per scenario and target."""
+
+from __future__ import annotations
+
+from bench.report.capacity import capacity
+from bench.report.repeats import Stat, fmt_stat, fold
+from bench.report.runs import (
+    COST,
+    DPS,
+    LOSS,
+    P95,
+    flag_names,
+    get,
+    param,
+    runs_of,
+    scenario_names,
+    steps_of,
+    target_names,
+)
+from bench.report.steps import short_step
+
+
+def summary_group(data: dict, scenario: str, target: str) -> tuple[list[dict], str]:
+    """The runs a one-line summary shows: the single step; a ramp's capacity step (else its first); a sweep's
+    first step that lost messages (else its last)."""
+    steps = steps_of(data, scenario, target)
+    if not steps:
+        return [], "not run"
+    if param(data, scenario, "slo_p95_ms") is not None:
+        cap = capacity(data, scenario, target)
+        if cap.state in ("at", "beyond"):
+            return cap.runs, f"SLO capacity at {cap.label}"
+        first = runs_of(data, scenario, target, steps[0])
+        return first, f"over the SLO from the first step ({short_step(first[0])})"
+    if len(steps) == 1:
+        return runs_of(data, scenario, target, steps[0]), ""
+    groups = [runs_of(data, scenario, target, s) for s in steps]
+    lossy = next((g for g in groups if (fold(g, LOSS) or Stat(0, 0, 0, 0)).median > 0), None)
+    measured = [g for g in groups if any(get(r, "ledger", "expected") for r in g)] or groups
+    g = lossy or measured[-1]
+    return g, f"{'first loss at' if lossy else 'largest step measured:'} {short_step(g[0])}"
+
+
+def print_summary(data: dict) -> None:
+    """One line per (scenario, target): deliveries/s, RTT p95, loss, server cost, flags."""
+    targets, scenarios = target_names(data), scenario_names(data)
+    tw = max([len(str(t)) for t in targets] + [6])
+    sw = max([len(str(s)) for s in scenarios] + [8])
+    print(f"{'scenario':<{sw}}  {'target':<{tw}}  {'deliveries/s':>12}  {'rtt p95 ms':>10}  {'loss %':>7}  "
+          f"{'server us/dlv':>13}  flags")
+    for sc in scenarios:
+        for t in targets:
+            g, note = summary_group(data, sc, t)
+            figures = [fmt_stat(kind, fold(g, path)) if g else "—"
+                       for path, kind in ((DPS, "rate"), (P95, "ms"), (LOSS, "pct"), (COST, "us"))]
+            flag = ", ".join(x for x in (note, flag_names(g)) if x)
+            print(f"{sc!s:<{sw}}  {t!s:<{tw}}  {figures[0]:>12}  {figures[1]:>10}  {figures[2]:>7}  "
+                  f"{figures[3]:>13}  {flag}")
+    if not scenarios:
+        print(f"(no runs; status {data.get('status') or 'unknown'})")

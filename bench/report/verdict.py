@@ -1,0 +1,43 @@
+"""The verdict at the top of the report, a few sentences: cost per delivery, capacity at the SLO, where
+each target first lost messages and why, and what the ledger could not explain."""
+
+from __future__ import annotations
+
+from bench.report.capacity import capacity, capacity_text, cost_sentence, ramp_scenarios
+from bench.report.loss import causes, first_losses, total
+from bench.report.numbers import fmt, plural
+from bench.report.repeats import fmt_spread, fold
+from bench.report.runs import LOSS, runs_of, scenario_names, target_names
+from bench.report.steps import short_step
+
+
+def summary(data: dict) -> list[str]:
+    """The verdict, one sentence per finding."""
+    runs, targets, scenarios = data.get("runs") or [], target_names(data), scenario_names(data)
+    if not runs:
+        return [f"No run was measured (status: {data.get('status') or 'unknown'}); "
+                f"targets configured: {', '.join(map(str, targets)) or 'none'}."]
+    out = [f"{len(runs)} runs of {', '.join(map(str, scenarios))} against {', '.join(map(str, targets))}."]
+    cost = [s for sc in scenarios if (s := cost_sentence(data, sc))]
+    if cost:
+        out.append("Server CPU per delivery, cheapest first (× = times the cheapest): " + "; ".join(cost)
+                   + ".")
+    for sc in ramp_scenarios(data):
+        caps = [capacity(data, sc, t) for t in targets]
+        out.append(f"Capacity at the SLO ({sc}: RTT p95 under {fmt('ms', caps[0].slo)} ms, no loss): "
+                   + "; ".join(f"{cap.target} {capacity_text(cap)}" for cap in caps) + ".")
+    lost = []
+    for t in targets:
+        found, n = first_losses(data, t), len(runs_of(data, target=t))
+        if found:
+            lost.append(f"{t}: " + ", ".join(
+                f"{sc}{' from ' + short_step(g[0]) if short_step(g[0]) else ''} "
+                f"{fmt_spread('pct', fold(g, LOSS))}% ({causes(g)})" for sc, g in found))
+        elif n:
+            lost.append(f"{t} lost nothing in {plural(n, 'run')}")
+    if lost:
+        out.append("Where each target first lost messages, per scenario: " + "; ".join(lost) + ".")
+    unexplained = total(runs, "ledger", "unexplained")
+    out.append(f"{fmt('int', unexplained)} deliveries are unexplained by the ledger"
+               + (" (in red in the loss autopsy)." if unexplained else "."))
+    return out
