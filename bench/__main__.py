@@ -127,6 +127,12 @@ def run_target(target: Target, chosen, plan, out, results, args, redis, redis_in
                     print("bench:   " + one_line(run), flush=True)
                     if run["interrupted"]:
                         raise KeyboardInterrupt
+                    if not run["server_settled"] and all(s.alive() for s in servers):
+                        print("bench:   the server was still busy with this run's messages 15 s after it; "
+                              "restarting it so the next run starts clean", flush=True)
+                        for s in servers:
+                            s.stop()
+                        servers = None
                 if scenario.slo_p95_ms and over_slo(results.data["runs"], target.name, scenario):
                     break  # the ramp found this target's capacity
     finally:

@@ -70,9 +70,9 @@ def _diff(after: dict, before: dict) -> dict:
     return d
 
 
-def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> dict:
+def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tuple[dict, bool]:
     """The servers' summed /stats once they have finished with every message the run sent
-    (nothing changes between two reads), so the difference covers the ledger's messages."""
+    (nothing changes between two reads), and whether they did finish within `timeout`."""
     progress = lambda s: (s["messages_in"], s["deliveries"], sum(s["drops"].values()))  # noqa: E731
     last = _sum_stats([s.stats() for s in servers])
     deadline = time.monotonic() + timeout
@@ -80,9 +80,9 @@ def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> dict
         time.sleep(0.5)  # the interval between two reads that must agree
         now = _sum_stats([s.stats() for s in servers])
         if progress(now) == progress(last):
-            return now
+            return now, True
         last = now
-    return last
+    return last, False
 
 
 def run_step(
@@ -149,7 +149,7 @@ def run_step(
             except subprocess.TimeoutExpired:
                 locust.kill()
         samples = sampler.stop()
-    after = quiescent_stats(servers) if all(s.alive() for s in servers) else None
+    after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
     if outage and not redis.alive():
         redis.start()  # the run ended inside the outage: the next run needs its Redis
     evidence = {
@@ -164,7 +164,8 @@ def run_step(
         failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
     limit = servers[0].config["max_message_bytes"]
     run = summarize(scenario, tally, before, after, samples, failure, command, limit)
-    return {**run, "evidence": evidence, "interrupted": interrupted}
+    # a server still working through this run's messages would pollute the next run's figures
+    return {**run, "evidence": evidence, "interrupted": interrupted, "server_settled": settled}
 
 
 def _tail(path: Path, lines: int = 12) -> str:

@@ -21,7 +21,7 @@ from channels_redis.core import BoundedQueue, RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close
 
-from django_chat.chat.layers import LayerUnavailable
+from django_chat.chat.layers import CountsHandOver, LayerUnavailable
 from django_chat.chat.stats import STATS
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -55,7 +55,7 @@ class CountingBoundedQueue(BoundedQueue):
         super().put_nowait(item)
 
 
-class CountingRedisChannelLayer(RedisChannelLayer):
+class CountingRedisChannelLayer(CountsHandOver, RedisChannelLayer):
     """channels_redis.core.RedisChannelLayer, counting its drops and surviving Redis restarts.
 
     What the stock layer drops silently: `group_send` skips a full inbox (it logs at INFO; the inbox
@@ -198,7 +198,7 @@ class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
             pass  # only direct sends use the member's own channel; its groups are what it hears
 
 
-class CountingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
+class CountingRedisPubSubChannelLayer(CountsHandOver, RedisPubSubChannelLayer):
     """channels_redis.pubsub.RedisPubSubChannelLayer with bounded, counted member queues.
 
     Stock, it ignores `capacity` and `expiry` (queues are unbounded; nothing expires); its
@@ -206,6 +206,9 @@ class CountingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     """
 
     layer_kind = "redis-pubsub"
+
+    async def _receive(self, channel):
+        return await self._get_layer().receive(channel)  # the stock layer proxies it via __getattr__
 
     def _get_layer(self):
         loop = asyncio.get_running_loop()
