@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "reports" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     machine.raise_fd_limit()
+    machine.stop_on_sigterm()
     plan = machine.plan_cpus()
     environment = {**machine.describe(), "cpu_plan": plan.describe()}
     results = ResultsFile(out / "results.json", environment, ["python", "-m", "bench", *argv])

@@ -57,6 +57,17 @@ def _fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop the bench like Ctrl-C does: its servers and Locust are stopped, what was
+    measured is kept (without this, SIGTERM kills the runner and orphans its servers)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def raise_fd_limit() -> int:
     """Many connections need many descriptors: lift the soft limit to the hard one."""
     import resource

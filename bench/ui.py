@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--web-port", type=int, default=8089)
     args = p.parse_args(argv)
     machine.raise_fd_limit()
+    machine.stop_on_sigterm()
     started = []
     try:
         logs = Path(tempfile.mkdtemp(prefix="chat-ui-"))
