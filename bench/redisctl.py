@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import redis
+
+from bench.procs import free_port, stop_process
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 HOW_TO_GET_REDIS = (
@@ -51,10 +52,6 @@ def check(url: str) -> None:
         raise RedisUnavailable(f"no Redis answers at {url}. {HOW_TO_GET_REDIS}")
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def redis_server_binary() -> str | None:
@@ -120,13 +117,8 @@ class RedisServer:
             self.popen.wait(10)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.alive():
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout)
+        if self.popen is not None:
+            stop_process(self.popen, timeout)
 
     def restart(self, timeout: float = 10.0) -> RedisServer:
         """Stop (if running) and start again on the same port."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.procs import free_port, stop_process
 from bench.redisctl import redis_url as default_redis_url
 from bench.targets import Target
 
@@ -21,10 +21,6 @@ class ServerFailed(RuntimeError):
     """A server process exited or never became ready; the message carries its log tail."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
@@ -100,13 +96,7 @@ class ServerProcess:
         raise ServerFailed(f"{self.target.name} not ready after {timeout:.0f}s:\n" + self.log_tail())
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.alive():
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout)
+        stop_process(self.popen, timeout)
 
 
 def start(
