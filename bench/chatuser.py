@@ -5,6 +5,9 @@ measured. Each room keeps one clock: it starts when its last member has connecte
 runs a warm-up, the measurement window (only messages sent inside it are counted) and a
 drain, the same for every member. The ledger counts every message; the window scopes the
 rates and latencies.
+
+A member's task only sends: one Multiplexer greenlet per process (bench/wsclient.py) reads every
+member's socket and hands each read to the member's Receiver (bench/receiver.py).
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from locust import User, constant, task
 from locust.runners import LocalRunner
 
 from bench import wsclient
-from bench.framing import CLOSE
 from bench.ledger import Member, account_room
 from bench.message import encode_header, filler
-from bench.receiver import Receiver
+from bench.receiver import Pending, Receiver
 from bench.tally import Tally
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
+PENDING = Pending(TALLY)  # what every member counted, handed to TALLY together (bench/receiver.py)
+_MUX: wsclient.Multiplexer | None = None  # every member's reads, one greenlet per process
 _PROCESS_TOKEN = uuid.uuid4().hex[:8]  # room names unique to this process
 _NS = 1_000_000_000
 
@@ -113,8 +117,8 @@ class ChatUser(User):
         self.member = Member(sender=next(_senders))
         self.hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
         base = self.hosts[self.member.sender % len(self.hosts)].replace("http://", "ws://", 1)
-        self.done, self.client, self.reader = False, None, None
-        self.receiver = Receiver(self.member, self.room, TALLY,
+        self.done, self.client = False, None
+        self.receiver = Receiver(self.member, self.room, TALLY, pending=PENDING,
                                  on_rtts=self._fire_round_trips if o.chat_locust_events else None)
         start = time.perf_counter()
         try:
@@ -127,7 +131,8 @@ class ChatUser(User):
                 request_type="WS", name="connect", response_time=(time.perf_counter() - start) * 1000,
                 response_length=0, exception=e, context={})
         else:
-            self.reader = gevent.spawn(self._receive) if self.reads else None
+            if self.reads:
+                _mux().add(self.client, self.receiver.take, self._closed)
         self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
 
     @task
@@ -136,10 +141,12 @@ class ChatUser(User):
         room.full.wait()
         send = self.client.send_binary if self.kind == "binary" else self.client.send_text
         interval = 1.0 / self.rate if self.rate > 0 and self.reads else float("inf")
-        next_send = time.monotonic() + random.uniform(0, min(interval, 3600.0))
+        # a member that never sends (rate 0, or not reading) skips straight to the drain, so the run
+        # can end as soon as every room has settled instead of at --run-time
+        next_send = time.monotonic() + random.uniform(0, interval) if interval < float("inf") else interval
         burst = self.burst if self.reads else 0
         seq = 0
-        while member.closed_code is None and next_send < float("inf"):
+        while member.closed_code is None and (burst or next_send < float("inf")):
             if burst:
                 burst -= 1  # back-to-back: no pacing until the burst is out
             else:
@@ -168,8 +175,8 @@ class ChatUser(User):
 
     def on_stop(self) -> None:
         self._finish()  # a run cut short still accounts for what was measured
-        if self.reader is not None:
-            self.reader.kill(block=True, timeout=2)
+        if self.client is not None:
+            _mux().remove(self.client)
         self.receiver.flush()
         if self.client is not None:
             try:
@@ -186,26 +193,24 @@ class ChatUser(User):
             if ROOMS.members_finished == self.environment.runner.target_user_count:
                 TALLY.settle_stats = read_servers(self.hosts)  # before any member closes
 
-    def _receive(self) -> None:
-        """Reads everything until the connection closes; bench/receiver.py does the accounting."""
-        recv, take = self.client.recv_batch, self.receiver.take
-        while True:
-            try:
-                events = recv()
-            except (OSError, ValueError):
-                events = [(CLOSE, 1006, "")]
-            closed = take(events, time.time_ns())
-            if closed is not None:
-                if not self.done:
-                    self.member.closed_code, self.member.closed_ns = closed, time.time_ns()
-                    TALLY.counters[f"closed:{closed}"] += 1
-                return
+    def _closed(self, code: int) -> None:
+        """The connection ended (close frame, or 1006 for a TCP end): how, unless the member was done."""
+        if not self.done:
+            self.member.closed_code, self.member.closed_ns = code, time.time_ns()
+            TALLY.counters[f"closed:{code}"] += 1
 
     def _fire_round_trips(self, rtts_us: list[int]) -> None:
         for rtt in rtts_us:
             self.environment.events.request.fire(
                 request_type="WS", name=f"round trip {self.kind}", response_time=rtt / 1000,
                 response_length=len(self.body), exception=None, context={})
+
+
+def _mux() -> wsclient.Multiplexer:
+    global _MUX
+    if _MUX is None:
+        _MUX = wsclient.Multiplexer()
+    return _MUX
 
 
 class ChatMember(ChatUser):

@@ -146,6 +146,36 @@ class FrameReader:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         mv = data if isinstance(data, memoryview) else memoryview(data)
+        if mv.nbytes <= _WINDOW and not (self._pending or self._left or self._op or self.closed):
+            # The common case at chat rates, a read of one or two small whole data frames with nothing in
+            # progress, in one pass (about half the general loop's cost per read); from the first frame
+            # that is anything else (control, cut by the read, fragmented, longer, invalid) the general loop.
+            w = mv.tobytes()
+            e = len(w)
+            cap = self._cap
+            out: list[Event] = []
+            p = 0
+            while e - p > 1:
+                b0 = w[p]
+                n = w[p + 1]
+                if n < 126:
+                    q = p + 2
+                elif n == 126 and e - p > 3:
+                    q = p + 4
+                    n = _U16(w, p + 2)[0]
+                else:
+                    break
+                if (b0 != 0x82 and b0 != 0x81) or q + n > e:
+                    break
+                out.append((b0 & 15, n, w[q:q + n if n < cap else q + cap]))
+                p = q + n
+            if p == e:
+                self.has_control = False
+                return out
+            return out + self._feed(memoryview(w)[p:])
+        return self._feed(mv)
+
+    def _feed(self, mv: memoryview) -> list[Event]:
         if mv.ndim != 1 or mv.format != "B":
             mv = mv.cast("B")
         e = mv.nbytes

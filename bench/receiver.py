@@ -3,11 +3,14 @@
 The Locust user and the harness self-benchmark both run this code, so the harness's figure
 is the real client's capacity. Per message it reads only the 33-byte header (one int parse),
 records the sequence number in the member's book and keeps the latency for a batched HDR
-record; per batch it does everything else.
+record; per batch it does everything else. At chat rates a batch is one or two messages, so
+per batch it only adds to plain ints and dicts in a Pending, which hands the sums to the
+Tally about once a second (see Pending).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -27,51 +30,100 @@ class Window(Protocol):
     window_end_ns: int
 
 
+class Pending:
+    """What Receivers counted and timed, not yet handed to their Tally; one per Receiver, or one shared
+    by all of a process's Receivers.
+
+    Handed over in batches because per batch (a read of one or two messages at chat rates) a Tally
+    update costs more than the accounting itself: Counter updates on str keys, and one HDR
+    record_value per distinct latency, where one member's few thousand latencies are mostly
+    distinct but a process's tens of thousands fall in a narrow band and repeat. Handed over at
+    LIMIT latencies, or by a take that sees MAX_AGE_NS passed, so what Locust ships or shows lags by
+    about a second at most; a Receiver's flush() hands over everything.
+    """
+
+    __slots__ = ("tally", "rtts", "latencies", "received", "foreign", "timeline", "due_ns")
+    LIMIT = 1 << 16
+    MAX_AGE_NS = _NS
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        self.rtts: list[int] = []  # µs
+        self.latencies: list[int] = []
+        self.received = self.foreign = 0
+        self.timeline: dict[int, int] = {}  # whole second since the room's window opened -> deliveries
+        self.due_ns = 0  # the next take at or after this hands over
+
+    def hand_over(self, now: int) -> None:
+        tally = self.tally
+        tally.record_latencies("rtt", self.rtts)
+        tally.record_latencies("latency", self.latencies)
+        self.rtts.clear()  # cleared, never replaced: Receivers hold the lists' append methods
+        self.latencies.clear()
+        tally.counters["client_received"] += self.received
+        if self.foreign:
+            tally.counters["foreign"] += self.foreign
+        for second, n in self.timeline.items():
+            tally.timeline[str(second)] += n
+        self.received = self.foreign = 0
+        self.timeline.clear()
+        self.due_ns = now + self.MAX_AGE_NS
+
+
 class Receiver:
     def __init__(self, member: Member, window: Window, tally: Tally,
-                 on_rtts: Callable[[list[int]], None] | None = None) -> None:
+                 on_rtts: Callable[[list[int]], None] | None = None, pending: Pending | None = None) -> None:
         self.member, self.window, self.tally = member, window, tally
         self.on_rtts = on_rtts  # e.g. to feed Locust's own statistics in the web UI
-        self.rtts: list[int] = []
-        self.latencies: list[int] = []
+        self.pending = pending if pending is not None else Pending(tally)
+        if self.pending.tally is not tally:
+            raise ValueError("a Receiver's Pending must hand over to the Receiver's own Tally")
+        self._rtt, self._lat = self.pending.rtts.append, self.pending.latencies.append
+        self._book = member.book
 
     def take(self, events: list, now: int) -> int | None:
         """Account for one batch received at `now`; the close code if the connection closed."""
-        record, me = self.member.book.record, self.member.sender
-        start, end = self.window.window_start_ns, self.window.window_end_ns
-        rtt, lat = self.rtts.append, self.latencies.append
-        in_window = foreign = received = 0
+        book, me, window = self._book, self.member.sender, self.window
+        by_sender = book.by_sender
+        start, end = window.window_start_ns, window.window_end_ns
+        rtt, lat = self._rtt, self._lat
+        in_window = foreign = received = in_order = 0
         closed = None
-        rtts_before = len(self.rtts)
+        rtts_before = len(self.pending.rtts) if self.on_rtts else 0
         for op, length, prefix in events:
             if op == TEXT or op == BINARY:
                 if length < HEADER_LEN or prefix[32] != _BAR:
                     foreign += 1
                     continue
                 head = int(prefix[:32], 16)
-                sender, sent = head >> 96, head & _NS64
-                record(sender, head >> 64 & _SEQ)
+                sender, seq, sent = head >> 96, head >> 64 & _SEQ, head & _NS64
                 received += 1
+                expected = by_sender.get(sender)
+                if expected is not None and expected[0] == seq:
+                    expected[0] = seq + 1  # RecipientBook.record's common case, inlined
+                    in_order += 1
+                else:
+                    book.record(sender, seq)
                 if start <= sent < end:
                     in_window += 1
                     (rtt if sender == me else lat)((now - sent) // 1000)
             elif op == CLOSE:
                 closed = length
                 break
-        counters = self.tally.counters
-        counters["client_received"] += received
+        book.total += in_order  # record() counted the others
+        pending = self.pending
+        pending.received += received
         if foreign:
-            counters["foreign"] += foreign
+            pending.foreign += foreign
         if in_window:
-            self.tally.timeline[str((now - start) // _NS)] += in_window
-            if self.on_rtts and len(self.rtts) > rtts_before:
-                self.on_rtts(self.rtts[rtts_before:])
-        if len(self.latencies) + len(self.rtts) >= 4096 or closed is not None:
-            self.flush()
+            timeline, second = pending.timeline, (now - start) // _NS
+            timeline[second] = timeline.get(second, 0) + in_window
+            if self.on_rtts and len(pending.rtts) > rtts_before:
+                self.on_rtts(pending.rtts[rtts_before:])
+        if closed is not None or now >= pending.due_ns or len(pending.latencies) >= pending.LIMIT:
+            pending.hand_over(now)
         return closed
 
     def flush(self) -> None:
-        self.tally.record_latencies("rtt", self.rtts)
-        self.tally.record_latencies("latency", self.latencies)
-        self.rtts.clear()
-        self.latencies.clear()
+        """Hand everything counted so far to the Tally."""
+        self.pending.hand_over(time.time_ns())

@@ -1,15 +1,23 @@
-"""Blocking WebSocket client for the load generator, on bench.framing.
+"""Blocking WebSocket client for the load generator, on bench.framing, and a multiplexed reader.
 
 It only uses the `socket` module, so under gevent's monkey-patching each client is a greenlet.
 One `recv_batch()` is one `recv_into` of a preallocated buffer, parsed in one FrameReader.feed,
 so per-message cost is a tuple, not a read call and a frame object.
+
+At chat rates a read returns one or two messages, so what a read costs besides the messages
+decides the load generator's capacity: `Multiplexer` reads every member's socket from one
+greenlet (see its docstring).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
+
+from gevent import get_hub, sleep, spawn
 
 from bench.framing import (
     BINARY,
@@ -28,6 +36,7 @@ from bench.framing import (
 )
 
 RECV_BUFFER = 256 * 1024
+_TURN_NS = 10_000_000  # the multiplexer yields to other greenlets after this long reading
 _MAX_RESPONSE_HEAD = 65536
 
 
@@ -41,9 +50,10 @@ class WSClient:
         self.reader = reader
         self.close_code: int | None = None
         self.close_reason = ""
+        self._fd = sock.fileno()
         self._early = early
-        self._buf = bytearray(bufsize)
-        self._view = memoryview(self._buf)
+        self._bufsize = bufsize
+        self._view: memoryview | None = None  # allocated by the first recv_batch (a Multiplexer brings its own)
         self._close_sent = False
 
     def fileno(self) -> int:
@@ -73,14 +83,39 @@ class WSClient:
         if self._early:
             data, self._early = self._early, b""
         else:
+            if self._view is None:
+                self._view = memoryview(bytearray(self._bufsize))
             try:
-                n = self.sock.recv_into(self._buf)
+                n = self.sock.recv_into(self._view)
             except (ConnectionResetError, BrokenPipeError):
                 n = 0
             if not n:
                 self._finish(1006, "")
                 return [(CLOSE, 1006, "")]
             data = self._view[:n]
+        return self._events(data)
+
+    def read_ready(self, buf: memoryview) -> list[Event]:
+        """Like recv_batch, but one non-blocking read into `buf` (the caller's, reusable once this
+        returns: events hold copies); [] when there was nothing to read. The socket's descriptor
+        must be non-blocking, as gevent's are."""
+        if self._early:
+            data, self._early = self._early, b""
+            return self._events(data)
+        if self.close_code is not None:
+            raise ConnectionError(f"WebSocket already closed with code {self.close_code}")
+        try:
+            n = os.readv(self._fd, (buf,))
+        except BlockingIOError:
+            return []
+        except (ConnectionResetError, BrokenPipeError):
+            n = 0
+        if not n:
+            self._finish(1006, "")
+            return [(CLOSE, 1006, "")]
+        return self._events(buf[:n])
+
+    def _events(self, data: bytes | memoryview) -> list[Event]:
         try:
             events = self.reader.feed(data)
         except FrameError:
@@ -130,6 +165,86 @@ class WSClient:
         self.close_code = code
         self.close_reason = reason
         self.sock.close()
+
+
+class Multiplexer:
+    """Reads many clients from one greenlet (gevent): a wake-up serves every socket that is ready.
+
+    A greenlet per member blocked in recv pays, per read, for a second recv that fails (EAGAIN)
+    and raises, an io watcher started and stopped, and two greenlet switches; at chat rates a read
+    holds one or two messages, so that overhead was most of the load generator's CPU. Here each
+    socket keeps one level-triggered io watcher whose callback only queues it; the reader greenlet
+    runs once per event-loop turn, reads each queued socket once without blocking into one shared
+    buffer (cache-warm, and 256 KiB per process instead of per member), and hands the events to
+    the member's `take(events, now_ns)`, which returns a close code when the connection ended.
+    Pings are answered and closes completed by WSClient as in recv_batch; sends stay with the
+    members' own greenlets.
+    """
+
+    def __init__(self, bufsize: int = RECV_BUFFER) -> None:
+        self._buf = memoryview(bytearray(bufsize))
+        self._ready: list[tuple] = []
+        self._watchers: dict[WSClient, object] = {}
+        self._hub = get_hub()
+        self._parked = False  # the reader parks itself on its first turn
+        self._reader = spawn(self._run)
+
+    def add(self, client: WSClient, take: Callable[[list[Event], int], int | None],
+            on_close: Callable[[int], None]) -> None:
+        """Read `client` until it closes; then on_close(code) once (1006 for a TCP end, a reset or a
+        frame error, as recv_batch's callers count them)."""
+        if os.get_blocking(client.fileno()):
+            raise ValueError("the multiplexer needs non-blocking sockets (gevent's)")
+        watcher = self._hub.loop.io(client.fileno(), 1)
+        self._watchers[client] = watcher
+        entry = (client, take, on_close)
+        watcher.start(self._queue, entry)
+        if client._early:
+            self._queue(entry)  # frames that came with the handshake response
+
+    def remove(self, client: WSClient) -> None:
+        """Stop reading `client` (before closing it: its descriptor must not be watched once closed)."""
+        watcher = self._watchers.pop(client, None)
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+
+    def close(self) -> None:
+        for client in list(self._watchers):
+            self.remove(client)
+        self._reader.kill()
+
+    def _queue(self, entry: tuple) -> None:
+        self._ready.append(entry)
+        if self._parked:
+            self._parked = False
+            self._hub.loop.run_callback(self._reader.switch)  # after this turn's other callbacks
+
+    def _run(self) -> None:
+        ready, buf, clock, hub, watching = self._ready, self._buf, time.time_ns, self._hub, self._watchers
+        while True:
+            turn_end = clock() + _TURN_NS
+            # entries queued while this greenlet is switched out (a pong or close reply that blocks,
+            # the yield below) are appended to `ready` and served in this same loop
+            for client, take, on_close in ready:
+                if client not in watching:
+                    continue  # removed, or closed earlier in this turn
+                try:
+                    events = client.read_ready(buf)
+                except (OSError, ValueError):
+                    events = [(CLOSE, 1006, "")]
+                if events:
+                    now = clock()
+                    closed = take(events, now)
+                    if closed is not None:
+                        self.remove(client)
+                        on_close(closed)
+                    if now > turn_end:  # a long turn (big backlogs): let the members' senders run
+                        sleep(0)
+                        turn_end = clock() + _TURN_NS
+            ready.clear()
+            self._parked = True
+            hub.switch()
 
 
 def connect(url: str, origin: str | None = None, timeout: float = 10.0, keep_payload: bool = False,
