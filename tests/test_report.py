@@ -287,6 +287,15 @@ def test_interrupted_run_with_a_target_that_never_ran(tmp_path, capsys):
     assert len(out) == 1 + 3 and "not run" in out[2]
 
 
+def test_summary_leaves_out_scenarios_a_target_was_not_meant_to_run(capsys):
+    runs = [make_run("django"), make_run("fastapi")]
+    runs.append(make_run("fastapi", scenario="other"))
+    print_summary(make_data(runs, targets=("django", "fastapi")))
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    assert [line.split()[:2] for line in lines] == [["steady", "django"], ["steady", "fastapi"], ["other", "fastapi"]]
+    assert not any("not run" in line for line in lines)
+
+
 def test_nothing_measured_at_all(tmp_path, capsys):
     data = {"status": "running", "runs": [], "targets": {}}
     html = render(tmp_path, data)

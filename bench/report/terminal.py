@@ -42,14 +42,18 @@ def summary_group(data: dict, scenario: str, target: str) -> tuple[list[dict], s
 
 
 def print_summary(data: dict) -> None:
-    """One line per (scenario, target): deliveries/s, RTT p95, loss, server cost, flags."""
+    """One line per (scenario, target) that ran: deliveries/s, RTT p95, loss, server cost, flags;
+    a target that ran nothing at all (an interrupted run) gets a "not run" line."""
     targets, scenarios = target_names(data), scenario_names(data)
     tw = max([len(str(t)) for t in targets] + [6])
     sw = max([len(str(s)) for s in scenarios] + [8])
     print(f"{'scenario':<{sw}}  {'target':<{tw}}  {'deliveries/s':>12}  {'rtt p95 ms':>10}  {'loss %':>7}  "
           f"{'server us/dlv':>13}  flags")
+    ran_anything = {t for t in targets if any(steps_of(data, sc, t) for sc in scenarios)}
     for sc in scenarios:
         for t in targets:
+            if t in ran_anything and not steps_of(data, sc, t):
+                continue  # not in this target's suite (e.g. the Redis targets run the ramp and the outage)
             g, note = summary_group(data, sc, t)
             figures = [fmt_stat(kind, fold(g, path)) if g else "—"
                        for path, kind in ((DPS, "rate"), (P95, "ms"), (LOSS, "pct"), (COST, "us"))]
