@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: results in {out}  (servers on CPUs {sorted(plan.server)}, load generator on "
           f"{sorted(plan.client)})", flush=True)
     redis = None
-    status = "complete"
+    status = "crashed"  # until the last target is done; an exception still writes what was measured
     try:
         if any(t.needs_redis for t in targets):
             redis, environment["redis"] = provide_redis(out, plan)
@@ -70,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             print("bench: " + harness_summary(environment["harness"]), flush=True)
         for target in targets:
             names = chosen or (redis_suite if target.needs_redis else local_suite)
+            # a Redis outage needs the bench's own Redis to stop; elsewhere it could not be injected
+            can_stop_redis = target.needs_redis and redis is not None
             plan_for_target = [all_scenarios[n] for n in names
-                               if target.needs_redis or all_scenarios[n].fault != "redis-outage"]
+                               if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
             run_target(target, plan_for_target, plan, out, results, args, redis, environment.get("redis"))
+        status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
         print("\nbench: interrupted; keeping what was measured", flush=True)
@@ -90,8 +92,7 @@ def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServe
     """The bench's own redis-server when the binary is here (its CPU counts in the servers' cost and
     outages can be injected), else the Redis at CHAT_REDIS_URL if one answers, else none."""
     if redisctl.redis_server_binary():
-        redis = redisctl.RedisServer(log_dir=out / "logs").start()
-        os.sched_setaffinity(redis.pid, plan.server)
+        redis = redisctl.RedisServer(log_dir=out / "logs", cpus=set(plan.server)).start()
         return redis, {"url": redis.url, "owned": True,
                        "note": f"the bench's own redis-server at {redis.url}, on the servers' CPUs"}
     url = redisctl.redis_url()

@@ -114,7 +114,7 @@ class ChatUser(User):
         self.room = ROOMS.next_room(o.chat_room_size, o.chat_room_prefix)
         # the first seats of a room never read and never send: the slow-consumer experiment
         self.reads = self.room.seats_taken > o.chat_nonreading
-        self.member = Member(sender=next(_senders))
+        self.member = Member(sender=next(_senders), reads=self.reads)
         self.hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
         base = self.hosts[self.member.sender % len(self.hosts)].replace("http://", "ws://", 1)
         self.done, self.client = False, None
@@ -139,18 +139,28 @@ class ChatUser(User):
     def chat(self) -> None:
         room, member = self.room, self.member
         room.full.wait()
-        send = self.client.send_binary if self.kind == "binary" else self.client.send_text
+        if self.client is not None:
+            send = self.client.send_binary if self.kind == "binary" else self.client.send_text
+        # One clock pair maps the monotonic schedule to wall time: each message carries the time it
+        # was due, not the time it got out, so a sender held up (a blocked send, a late wake-up)
+        # shows in the latencies instead of being hidden by fresh timestamps (coordinated omission).
+        mono0, wall0 = time.monotonic(), time.time_ns()
+        window_end = mono0 + (room.window_end_ns - wall0) / _NS
         interval = 1.0 / self.rate if self.rate > 0 and self.reads else float("inf")
         # a member that never sends (rate 0, or not reading) skips straight to the drain, so the run
         # can end as soon as every room has settled instead of at --run-time
         next_send = time.monotonic() + random.uniform(0, interval) if interval < float("inf") else interval
         burst = self.burst if self.reads else 0
         seq = 0
+        burst_due = wall0
         while member.closed_code is None and (burst or next_send < float("inf")):
             if burst:
-                burst -= 1  # back-to-back: no pacing until the burst is out
+                burst -= 1  # back-to-back: no pacing until the burst is out, all due at once
+                due = burst_due
             else:
-                gevent.sleep(max(0.0, next_send - time.monotonic()))
+                # never sleep past the window's end: a rare sender (0.002/s) would hold its room open
+                gevent.sleep(max(0.0, min(next_send, window_end) - time.monotonic()))
+                due = wall0 + int((next_send - mono0) * _NS)
                 next_send += interval
             now = time.time_ns()
             if now >= room.window_end_ns:
@@ -160,7 +170,7 @@ class ChatUser(User):
             TALLY.counters["client_sent"] += 1
             member.sent_ns.append(now)
             try:
-                send(encode_header(member.sender, seq, now) + self.body)
+                send(encode_header(member.sender, seq, due) + self.body)
             except OSError:
                 break  # the receive side records how the connection ended
             if now >= room.window_start_ns:

@@ -65,6 +65,7 @@ class Member:
     sent_ns: list[int] = field(default_factory=list)
     closed_code: int | None = None  # None: open until the end, or closed by the bench itself
     closed_ns: int | None = None
+    reads: bool = True  # False: the slow-consumer experiment's member that never reads
 
     def sent_before(self, before_ns: int | None = None) -> int:
         if before_ns is None:
@@ -93,6 +94,8 @@ def account_room(members: list[Member]) -> Counter:
                 c[f"lost_recipient_closed:{recipient.closed_code}"] += missing
             else:
                 c["missing_open"] += missing
+                if not recipient.reads:
+                    c["missing_nonreading"] += missing
     return c
 
 
@@ -112,15 +115,18 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     remaining = c["missing_open"]
     dropped: dict[str, int] = {}
     for cause, n in sorted(server.get("drops", {}).items()):
+        if cause == "send_failed":  # to members that had gone: their losses are in lost_with_close
+            continue
         if cause == "redis_unavailable":  # counted per message: each was lost for the whole room
             n *= server.get("room_size", 1)
         dropped[cause] = min(n, remaining)
         remaining -= dropped[cause]
+    # without the servers' own figures (a server died) nothing is shown to be on its way
     on_the_way = (
-        max(0, server.get("client_sent", 0) - server.get("messages_in", 0)) * server.get("room_size", 1)
+        max(0, server.get("client_sent", 0) - server["messages_in"]) * server.get("room_size", 1)
         + max(0, server.get("deliveries", 0) - c["received_at_settle"])
         + server.get("backlog", 0)
-    )
+    ) if "messages_in" in server else 0
     in_flight = min(remaining, on_the_way)
     oversize = server.get("message_bytes", 0) > server.get("max_message_bytes", float("inf"))
     lost = {}
@@ -141,6 +147,9 @@ def settle(counters: Counter | dict, server: dict) -> dict:
         "unexplained": unexplained,
         "duplicates": c["duplicates"],
         "reordered": c["reordered"],
+        # of the missing deliveries of open members, those owed to members that never read (the slow
+        # scenario): everything else missing was owed to members that did read
+        "owed_to_nonreading": c["missing_nonreading"],
         # in flight is late, not lost: loss is what will never arrive
         "loss_pct": 100.0 * (c["expected"] - c["delivered"] - in_flight) / c["expected"] if c["expected"] else 0.0,
         "in_flight_pct": 100.0 * in_flight / c["expected"] if c["expected"] else 0.0,

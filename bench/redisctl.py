@@ -61,11 +61,12 @@ def redis_server_binary() -> str | None:
 class RedisServer:
     """A private `redis-server` on loopback (no persistence), controlled by its PID only.
 
-    `kill()` is a crash (SIGKILL), `stop()` a clean shutdown, `restart()` starts it again on the
+    `kill()` is a crash (SIGKILL), `stop()` a clean shutdown, `start()` after either starts it again on the
     same port with an empty data set, as a Redis without persistence comes back.
     """
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_dir: Path | None = None):
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_dir: Path | None = None,
+                 cpus: set[int] | None = None):
         binary = redis_server_binary()
         if binary is None:
             raise RedisUnavailable("`redis-server` is not on PATH: install it (`sudo apt-get install redis-server`)")
@@ -73,6 +74,7 @@ class RedisServer:
         self.host = host
         self.port = port or free_port(host)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chat-redis-"))
+        self.cpus = cpus  # kept across restarts (an outage starts a new process)
         self.popen: subprocess.Popen | None = None
 
     @property
@@ -96,8 +98,9 @@ class RedisServer:
         ]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"redis-{self.port}.log", "ab") as log:
-            self.popen = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
+            self.popen = subprocess.Popen(  # own session: the bench, not the terminal's Ctrl-C, stops it
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None)
         deadline = time.monotonic() + timeout
         while not ping(self.url, timeout=0.5):
             if not self.alive():
@@ -119,11 +122,6 @@ class RedisServer:
     def stop(self, timeout: float = 10.0) -> None:
         if self.popen is not None:
             stop_process(self.popen, timeout)
-
-    def restart(self, timeout: float = 10.0) -> RedisServer:
-        """Stop (if running) and start again on the same port."""
-        self.stop()
-        return self.start(timeout)
 
     def __enter__(self) -> RedisServer:
         return self.start()

@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
+
 from bench.ledger import settle
 from bench.machine import CpuPlan
 from bench.redisctl import RedisOutage, RedisServer
@@ -61,12 +63,21 @@ def _sum_stats(snapshots: list[dict]) -> dict:
     return {**total, "drops": dict(drops), "close_codes": dict(closes)}
 
 
+def _cpu_seconds(redis: RedisServer | None) -> float:
+    """CPU seconds of the bench's own redis-server so far (0 without one)."""
+    try:
+        t = psutil.Process(redis.pid).cpu_times() if redis is not None and redis.pid else None
+    except psutil.NoSuchProcess:
+        return 0.0
+    return t.user + t.system if t else 0.0
+
+
 def _diff(after: dict, before: dict) -> dict:
     d = {k: after[k] - before[k] for k in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds")}
     d["drops"] = {k: v - before["drops"].get(k, 0) for k, v in after["drops"].items()}
     d["close_codes"] = {k: v - before["close_codes"].get(k, 0) for k, v in after["close_codes"].items()
                         if v - before["close_codes"].get(k, 0)}
-    d["backlog"] = after["backlog"]
+    d["backlog"] = max(0, after["backlog"] - before["backlog"])  # a gauge: only what this run left
     return d
 
 
@@ -117,19 +128,25 @@ def run_step(
     deadline = started + run_time + 30
     # faults strike a third into the window, judged by the server's own progress, not the clock
     fault_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 3)
-    outage = None
+    outage, fault_fired = None, None
+    redis_cpu_before = _cpu_seconds(redis)
     interrupted = False
     try:
         while locust.poll() is None:
             if time.monotonic() > deadline:
                 failure = failure or f"Locust did not stop within {run_time + 30:.0f}s; it was terminated"
                 break
-            due = fault and all(s.alive() for s in servers) and \
-                _sum_stats([s.stats() for s in servers])["messages_in"] >= fault_at
+            try:
+                due = fault and not fault_fired and all(s.alive() for s in servers) and \
+                    _sum_stats([s.stats() for s in servers])["messages_in"] >= fault_at
+            except OSError:
+                due = False  # a server went away between the checks: the loop notices below
             if due and fault == "kill-server":
                 servers[0].popen.kill()  # the first server process dies mid-window
-            if due and fault == "redis-outage" and redis and outage is None:
+                fault_fired = time.time()
+            if due and fault == "redis-outage" and redis:
                 outage = RedisOutage(redis, start=time.monotonic(), seconds=3.0)
+                fault_fired = time.time()
             if outage:
                 outage.tick()  # Redis stops for 3 s, then comes back empty
             dead = [s for s in servers if not s.alive()]
@@ -150,6 +167,8 @@ def run_step(
                 locust.kill()
         samples = sampler.stop()
     after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
+    if after is not None and redis is not None and not outage:
+        after["cpu_seconds"] += _cpu_seconds(redis) - redis_cpu_before  # the bench's Redis is server cost
     if outage and not redis.alive():
         redis.start()  # the run ended inside the outage: the next run needs its Redis
     evidence = {
@@ -163,9 +182,11 @@ def run_step(
     elif failure is None:
         failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
     limit = servers[0].config["max_message_bytes"]
-    run = summarize(scenario, tally, before, after, samples, failure, command, limit)
+    run = summarize(scenario, tally, {**before, "rss_bytes": sampler.rss_start}, after, samples, failure, command,
+                    limit)
     # a server still working through this run's messages would pollute the next run's figures
-    return {**run, "evidence": evidence, "interrupted": interrupted, "server_settled": settled}
+    return {**run, "evidence": evidence, "interrupted": interrupted, "server_settled": settled,
+            "fault": {"kind": fault, "fired_at": fault_fired} if fault else None}
 
 
 def _tail(path: Path, lines: int = 12) -> str:

@@ -50,6 +50,7 @@ class Sampler(threading.Thread):
         self.server_cpus = server_cpus
         self.server = [p for pid in server_pids for p in _tree(pid)]
         self.server_ports = server_ports
+        self.rss_start = _rss(self.server)  # the baseline, from the same processes the samples cover
         self.client_pid = client_pid
         self.interval = interval
         self.samples: list[dict] = []

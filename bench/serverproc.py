@@ -110,8 +110,8 @@ def start(
     """Start every process of `target`, each on its own free port, and wait until all are ready.
 
     A target that needs Redis gets CHAT_REDIS_URL = `redis_url`, else bench.redisctl.redis_url()
-    (the caller checks it first: bench.redisctl.check); the others never inherit one, so an
-    exported CHAT_REDIS_URL cannot turn an in-memory target into a Redis one.
+    (`python -m bench` runs its own Redis; `make ui` checks with bench.redisctl.check); the others
+    never inherit one, so an exported CHAT_REDIS_URL cannot turn an in-memory target into a Redis one.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     inherited = {k: v for k, v in os.environ.items() if k != "CHAT_REDIS_URL"}

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import machine, serverproc
+from bench import machine, redisctl, serverproc
 from bench.serverproc import ROOT
 from bench.targets import LOCAL_TARGETS, TARGETS
 
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         logs = Path(tempfile.mkdtemp(prefix="chat-ui-"))
         for name in args.targets.split(","):
+            if TARGETS[name].needs_redis:
+                redisctl.check(redisctl.redis_url())  # says how to get a Redis when none answers
             servers = serverproc.start(TARGETS[name], logs)
             started += servers
             print(f"ui: {name:<13} {', '.join(s.base_url for s in servers)}", flush=True)
@@ -41,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         ], cwd=ROOT)
     except KeyboardInterrupt:
         return 0
+    except redisctl.RedisUnavailable as e:
+        print(f"ui: {e}", file=sys.stderr)
+        return 2
     finally:
         for s in started:
             s.stop()

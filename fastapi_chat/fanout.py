@@ -110,7 +110,8 @@ class QueuedFanout(Rooms):
             member.sending = 1
             try:
                 await send(message)
-            except Exception:  # the member has gone: stop taking messages for it
+            except Exception:  # the member has gone: stop taking messages for it, counting what it had
+                STATS.drops["send_failed"] += 1 + queue.qsize()
                 super().leave(member)
                 return
             finally:

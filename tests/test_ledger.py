@@ -90,5 +90,14 @@ def test_settle_never_lets_drops_explain_more_than_is_missing():
 
 
 def test_settle_without_server_figures_leaves_open_losses_unexplained():
-    ledger = settle({"expected": 10, "delivered": 7, "missing_open": 3, "lost_recipient_closed:1006": 0}, {})
-    assert ledger["unexplained"] == 3
+    # as summarize calls it when a server died: only the clients' own figures
+    ledger = settle({"expected": 10, "delivered": 7, "missing_open": 3, "received_at_settle": 7},
+                    {"client_sent": 5, "room_size": 2})
+    assert ledger["unexplained"] == 3 and ledger["in_flight"] == 0
+
+
+def test_sends_to_members_that_had_gone_do_not_explain_open_members_losses():
+    counters = {"expected": 100, "delivered": 90, "missing_open": 10, "received_at_settle": 90}
+    ledger = settle(counters, {"drops": {"send_failed": 10}, "messages_in": 10, "deliveries": 90,
+                               "backlog": 0, "client_sent": 10, "room_size": 10})
+    assert "send_failed" not in ledger["dropped_by_server"] and ledger["unexplained"] == 10

@@ -46,10 +46,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         STATS.close_codes[code] += 1
 
     async def receive(self, text_data=None, bytes_data=None):
+        size = len(bytes_data) if bytes_data is not None else len(text_data.encode())  # once, not per member
         STATS.messages_in += 1
-        STATS.bytes_in += len(bytes_data) if bytes_data is not None else len(text_data.encode())
+        STATS.bytes_in += size
         await self.channel_layer.group_send(
-            self.room_group_name, {"type": "chat.message", "text": text_data, "bytes": bytes_data}
+            self.room_group_name, {"type": "chat.message", "text": text_data, "bytes": bytes_data, "size": size}
         )
 
     async def chat_message(self, event):
@@ -59,7 +60,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         finally:
             self._tell_layer("handed_over")
         STATS.deliveries += 1
-        STATS.bytes_out += len(data) if data is not None else len(text.encode())
+        STATS.bytes_out += event["size"]
 
 
     def _tell_layer(self, event: str) -> None:

@@ -19,6 +19,7 @@ from bench.report.claims.base import (
     picked,
 )
 from bench.report.loss import (
+    ZERO_WINDOW,
     causes,
     first_losses,
     kernel_drops,
@@ -148,7 +149,7 @@ def claim_overflow(data: dict) -> Claim:
     stressed = [r for r in runs if is_slow(r) or is_payload(r) or is_burst(r)]
     figures = [f for f in (kernel_text(stressed or runs),) if f] + first_loss_figures(data)
     redis = redis_targets(data)
-    figures.append("Redis scale-out (targets django-redis, fastapi-redis; scenario `scale`): "
+    figures.append("Redis scale-out (targets django-redis, django-redis-pubsub, fastapi-redis; the `ramp`): "
                    + (f"ran: {', '.join(redis)} (claim 7b)" if redis else "not measured in this run"))
     unexplained = [r for r in runs if num(r, ("ledger", "unexplained"))]
     beside_drops = all(sum_map([r], "ledger", "dropped_by_server") or sum_map([r], "ledger", "lost_with_close")
@@ -167,8 +168,11 @@ def claim_overflow(data: dict) -> Claim:
         caveat = (f" The ledger leaves {count(n)} deliveries unexplained (in red in the loss autopsy), all in runs "
                   "where the server was dropping at one of those bounds and the kernel counted no drop."
                   if n else "")
-        verdict, why = FAILS, ("TCP lost nothing: a full receive buffer made the kernel advertise a zero window "
-                               "and the sender's Send-Q grow (flow control)"
+        zero_windows = sum(num(r, ("evidence", "tcp_counters", ZERO_WINDOW)) or 0 for r in kernel)
+        verdict, why = FAILS, ("TCP lost nothing: "
+                               + ("a full receive buffer made the kernel advertise a zero window and the sender's "
+                                  "Send-Q grow (flow control)" if zero_windows else
+                                  "no zero window was even advertised in these runs")
                                + (", and it counted no receive-queue drop. " if clean else ". ")
                                + "Lost deliveries sit in counted application buckets, named above: a bounded "
                                  "queue (the channel layer's capacity, the queued loop's per-member queue), a send "

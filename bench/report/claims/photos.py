@@ -4,7 +4,7 @@ photo-sized messages overflow it and are lost."""
 from __future__ import annotations
 
 from bench.report.claims.base import FAILS, OTHER, UNMEASURED, UNSETTLED, Claim, cautions, count, figure
-from bench.report.loss import causes, kernel_text, lossy, sum_map, total
+from bench.report.loss import ZERO_WINDOW, causes, kernel_text, lossy, sum_map, total
 from bench.report.numbers import codes_text, fmt, ratio
 from bench.report.runs import LOSS, get, num, runs_of, unique
 from bench.report.steps import describe_step
@@ -66,9 +66,11 @@ def claim_photo(data: dict) -> Claim:
     if not big:
         verdict, why = UNMEASURED, "No photo-sized message was sent; the `payload` scenario sends them."
     elif not lossy(within):
+        zero_windows = sum(num(r, ("evidence", "tcp_counters", ZERO_WINDOW)) or 0 for r in big)
+        waited = ("the kernel advertised zero windows and the sender waited (flow control)" if zero_windows
+                  else "no receive buffer ever filled (no zero window was advertised)")
         verdict, why = FAILS, (f"Messages up to {fmt('bytes', largest)} ({ratio(BLOG_RMEM_MAX, largest)} the "
-                               "blog's rmem_max) arrived whole, none lost: the kernel advertised zero windows and "
-                               "the sender waited (flow control); no receive buffer overflowed"
+                               f"blog's rmem_max) arrived whole, none lost: {waited}; no receive buffer overflowed"
                                + (f". Over the size limit they were refused visibly, with a close code "
                                   f"({codes_text(closed)}), not lost silently." if over else "."))
     elif total(lossy(within), "ledger", "unexplained"):
@@ -76,9 +78,10 @@ def claim_photo(data: dict) -> Claim:
     else:
         verdict, why = OTHER, ("Photo-sized messages were lost, but by the application's limits (a close code "
                                "or a bounded backlog, named above), not by a TCP buffer overflowing.")
+    sizes = ", ".join(fmt("bytes", s) for s in sorted({size_of(r) for r in big})) or "none"
     return Claim("6", "The buffer is only hundreds of KB to a few MB (rmem_max = 212992 on the author's "
                  "machine): sending iPhone photos often enough overflows it and loses messages.",
-                 "The `payload` scenario: binary messages from 1 KiB to photo sizes (1 and 5 MiB) and just past "
-                 "the servers' 16 MiB limit, sent without waiting for echoes; what was delivered per size, the "
+                 f"Messages of photo size and past the servers' limit ({sizes}; the `payload` scenario), "
+                 "sent without waiting for echoes; what was delivered per size, the "
                  "close codes, and the kernel's zero-window and drop counters, beside this machine's TCP buffer "
                  "sysctls.", figures, verdict, why)

@@ -112,9 +112,9 @@ def claim_scale(data: dict) -> Claim:
     figures = capacity_figures(data, ran(data), single) + ["processes per target: " + ", ".join(
         f"{t} {get(data, 'targets', t, 'processes') or '?'}" for t in ran(data))]
     redis = redis_figures(data)
-    figures += redis or ["Redis scale-out (scenario `scale`, targets django-redis and fastapi-redis): not "
-                         "measured in this run"]
-    note = "" if redis else " Scale-out across processes with Redis is a separate scenario, not measured here."
+    figures += redis or ["Redis scale-out (the `ramp` on targets django-redis, django-redis-pubsub, "
+                         "fastapi-redis): not measured in this run"]
+    note = "" if redis else " Scale-out across processes with Redis (the Redis targets' ramp) was not measured here."
     if len(best) < 2:
         verdict, why = UNMEASURED, "No ramp ran for both stacks; the `ramp` scenario measures it." + note
     else:
@@ -125,7 +125,8 @@ def claim_scale(data: dict) -> Claim:
         why = reached + note
     return Claim("7b", "Scalability: Channels (easy Redis) is more scalable.",
                  "Capacity at the SLO on the ramp: the largest step with RTT p95 under the SLO and no loss, per "
-                 "target; scale-out across processes: the `scale` scenario with django-redis and fastapi-redis.",
+                 "target; scale-out across processes: the same ramp on django-redis, django-redis-pubsub and "
+                 "fastapi-redis.",
                  figures, verdict, why)
 
 
