@@ -23,6 +23,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--scenarios", default="", help="comma-separated names from bench/scenarios.toml "
                                                    "(default: the file's suites)")
     p.add_argument("--quick", action="store_true", help="the quick suites (a few minutes)")
+    p.add_argument("--scenario-file", type=Path, default=scenarios.SCENARIO_FILE,
+                   help="a scenario file of your own, in bench/scenarios.toml's format")
     p.add_argument("--repeats", type=int, default=None, help="override every scenario's repeats")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/<timestamp>)")
     p.add_argument("--harness", action=argparse.BooleanOptionalAction, default=True,
@@ -35,7 +37,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    all_scenarios, local_suite, redis_suite = scenarios.load(quick=args.quick)
+    all_scenarios, local_suite, redis_suite = scenarios.load(quick=args.quick, path=args.scenario_file)
     chosen = [n for n in args.scenarios.split(",") if n]
     unknown = [n for n in chosen if n not in all_scenarios] + [t for t in args.targets.split(",") if t not in TARGETS]
     if unknown:

@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,16 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from bench import serverproc
+from bench.redisctl import RedisServer, redis_server_binary
 from bench.serverproc import ServerProcess
 from bench.targets import LOCAL_TARGETS, TARGETS
 
+# The Redis targets run this suite too (one process each on a private redis-server; delivery across
+# processes is tests/test_redis.py's) when a redis-server can be started, as in CI. django-redis
+# only on request (CHAT_TEST_TARGETS=django-redis): it fails one test, see CONTRACT.md "Redis".
+REDIS_CONFORMING = ["django-redis-pubsub", "fastapi-redis"]
 TARGET_NAMES = [t.strip() for t in os.environ.get("CHAT_TEST_TARGETS", "").split(",") if t.strip()] \
-    or LOCAL_TARGETS
+    or LOCAL_TARGETS + (REDIS_CONFORMING if redis_server_binary() else [])
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,6 +60,7 @@ class ServerPool:
         self.target = target
         self.log_dir = log_dir
         self.running: dict[str, tuple[dict[str, str], ServerProcess]] = {}
+        self.redis: RedisServer | None = None
 
     def get(self, name: str = "default", **env: str) -> ServerProcess:
         """The server named `name`, started with `env` the first time it is asked for."""
@@ -61,7 +68,11 @@ class ServerPool:
             known_env, proc = self.running[name]
             assert known_env == env, f"server {name!r} already runs with {known_env}, not {env}"
             return proc
-        procs = serverproc.start(TARGETS[self.target], self.log_dir / name, env=env)
+        target, redis_url = TARGETS[self.target], None
+        if target.needs_redis:  # one process on a private Redis: across processes is test_redis.py's job
+            self.redis = self.redis or RedisServer(log_dir=self.log_dir / "redis").start()
+            target, redis_url = replace(target, processes=1), self.redis.url
+        procs = serverproc.start(target, self.log_dir / name, env=env, redis_url=redis_url)
         assert len(procs) == 1, "conformance tests talk to single-process targets"
         self.running[name] = (env, procs[0])
         return procs[0]
@@ -69,6 +80,8 @@ class ServerPool:
     def stop_all(self) -> None:
         for _, proc in self.running.values():
             proc.stop()
+        if self.redis is not None:
+            self.redis.stop()
 
     def check_alive(self) -> None:
         for name, (_, proc) in self.running.items():

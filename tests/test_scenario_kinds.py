@@ -1,0 +1,134 @@
+"""Every kind of scenario the bench runs, at the smallest scale, through the real pipeline on both
+backends: the loss autopsy's buckets must add up to the expected deliveries exactly, and a
+message over the size limit must land in the size-limit bucket with its close code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.serverproc import ROOT
+
+pytestmark = pytest.mark.server
+
+OVER_LIMIT = 16 * 1024 * 1024 + 1  # one byte past both servers' default CHAT_MAX_MESSAGE_BYTES
+
+TINY = f"""
+[defaults]
+kind = "text"
+size = 128
+rate = 5.0
+warmup = 0.3
+window = 1.5
+drain = 1.0
+repeats = 1
+
+[scenario.payload]
+about = "oversize binary message"
+room_size = 3
+users = 3
+rate = 1.0
+kind = "binary"
+size = {OVER_LIMIT}
+
+[scenario.slow]
+about = "one non-reading member"
+room_size = 4
+users = 4
+size = 16384
+nonreading = 1
+
+[scenario.burst]
+about = "back-to-back burst"
+room_size = 3
+users = 6
+rate = 0.5
+burst = 50
+warmup = 0.0
+
+[scenario.idle]
+about = "silent members"
+room_size = 10
+users = 20
+rate = 0.0
+
+[scenario.fanout]
+about = "room sizes"
+users = 6
+room_size = 2
+steps = [{{ room_size = 2, rate = 4.0 }}, {{ room_size = 6, rate = 1.0 }}]
+
+[suite]
+default = ["payload", "slow", "burst", "idle", "fanout"]
+redis = []
+quick = []
+quick-redis = []
+"""
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("scenario-kinds")
+    scenario_file = out / "tiny.toml"
+    scenario_file.write_text(TINY)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--no-harness", "--targets", "django,fastapi",
+         "--scenario-file", str(scenario_file), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "results.json").read_text())
+
+
+def buckets(ledger: dict) -> int:
+    return (ledger["delivered"] + sum(ledger["dropped_by_server"].values())
+            + sum(ledger["lost_with_close"].values()) + ledger["in_flight"] + ledger["unexplained"])
+
+
+def runs(results: dict, scenario: str) -> list[dict]:
+    found = [r for r in results["runs"] if r["scenario"] == scenario]
+    assert {r["target"] for r in found} == {"django", "fastapi"}, f"{scenario} ran on both backends"
+    return found
+
+
+@pytest.mark.parametrize("scenario", ["payload", "slow", "burst", "idle", "fanout"])
+def test_every_expected_delivery_lands_in_exactly_one_bucket(results, scenario):
+    for run in runs(results, scenario):
+        ledger = run["ledger"]
+        assert run["status"] == "ok", run["failure"]
+        assert buckets(ledger) == ledger["expected"], (run["target"], scenario, ledger)
+        assert ledger["unexplained"] == 0, (run["target"], scenario, ledger)
+        if scenario == "idle":
+            assert ledger["expected"] == 0 and run["server"]["rss_per_connection_bytes"] > 0
+        else:  # every payload message is over the limit: nothing of it can arrive
+            assert ledger["expected"] > 0 and (ledger["delivered"] > 0) != (scenario == "payload"), \
+                (run["target"], scenario, ledger)
+
+
+def test_an_oversize_message_lands_in_the_size_limit_bucket_with_1009(results):
+    for run in runs(results, "payload"):
+        ledger = run["ledger"]
+        refused = {k: n for k, n in ledger["lost_with_close"].items() if "refused by size limit" in k}
+        # every member sent one message over the limit: none of them reached anyone
+        assert sum(refused.values()) == ledger["expected"] - ledger["delivered"] > 0, (run["target"], ledger)
+        assert all(k.startswith("1009") for k in refused), (run["target"], refused)
+        assert run["client_closes"].get("1009") == run["params"]["users"], (run["target"], run["client_closes"])
+
+
+def test_a_member_that_never_reads_is_reported_apart(results):
+    for run in runs(results, "slow"):
+        ledger = run["ledger"]
+        missing = ledger["expected"] - ledger["delivered"]
+        # whatever did not arrive was owed to the member that never reads, nobody else
+        assert ledger["owed_to_nonreading"] == missing > 0, (run["target"], ledger)
+
+
+def test_a_burst_is_delivered_or_dropped_by_a_counted_bound(results):
+    for run in runs(results, "burst"):
+        ledger = run["ledger"]
+        assert ledger["delivered"] + sum(ledger["dropped_by_server"].values()) + ledger["in_flight"] \
+            == ledger["expected"], (run["target"], ledger)
+        assert ledger["reordered"] == 0 and ledger["duplicates"] == 0, (run["target"], ledger)
