@@ -33,6 +33,7 @@ users = 3
 rate = 1.0
 kind = "binary"
 size = {OVER_LIMIT}
+drain = 3.0  # time for the 1009 close to come back after 16 MiB went out (bench/scenarios.toml: 2.5 s)
 
 [scenario.slow]
 about = "one non-reading member"
