@@ -28,6 +28,7 @@ from bench import wsclient
 from bench.ledger import Member, account_room
 from bench.message import encode_header, filler
 from bench.receiver import Pending, Receiver
+from bench.serverproc import sum_stats
 from bench.tally import Tally
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
@@ -68,19 +69,16 @@ class Room:
 
 
 def read_servers(hosts: list[str]) -> dict | None:
-    """The servers' /stats counters summed, or None if one cannot be read (it died)."""
-    total: dict = {"at_ns": time.time_ns(), "drops": {}}
+    """The servers' /stats summed, stamped with when it was read; None if one cannot be read (it died)."""
+    at_ns = time.time_ns()
     try:
+        snapshots = []
         for host in hosts:
             with urllib.request.urlopen(host + "/stats", timeout=5) as r:
-                stats = json.load(r)
-            for key in ("messages_in", "deliveries", "backlog"):
-                total[key] = total.get(key, 0) + stats[key]
-            for cause, n in stats["drops"].items():
-                total["drops"][cause] = total["drops"].get(cause, 0) + n
+                snapshots.append(json.load(r))
     except (OSError, ValueError):
         return None
-    return total
+    return {**sum_stats(snapshots), "at_ns": at_ns}
 
 
 class RoomAssigner:

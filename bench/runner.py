@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -17,7 +16,7 @@ from bench.machine import CpuPlan
 from bench.redisctl import RedisOutage, RedisServer
 from bench.sampler import Sampler
 from bench.scenarios import Scenario
-from bench.serverproc import ROOT, ServerProcess
+from bench.serverproc import ROOT, ServerProcess, sum_stats
 from bench.tally import Tally, percentiles
 from bench.tcpstate import counter_delta, tcp_counters
 
@@ -51,16 +50,6 @@ def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Pa
     return command, run_time
 
 
-def _sum_stats(snapshots: list[dict]) -> dict:
-    total: Counter = Counter()
-    drops: Counter = Counter()
-    closes: Counter = Counter()
-    for s in snapshots:
-        for key in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds", "backlog", "rss_bytes"):
-            total[key] += s[key]
-        drops.update(s["drops"])
-        closes.update(s["close_codes"])
-    return {**total, "drops": dict(drops), "close_codes": dict(closes)}
 
 
 def _cpu_seconds(redis: RedisServer | None) -> float:
@@ -85,11 +74,11 @@ def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tupl
     """The servers' summed /stats once they have finished with every message the run sent
     (nothing changes between two reads), and whether they did finish within `timeout`."""
     progress = lambda s: (s["messages_in"], s["deliveries"], sum(s["drops"].values()))  # noqa: E731
-    last = _sum_stats([s.stats() for s in servers])
+    last = sum_stats([s.stats() for s in servers])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(0.5)  # the interval between two reads that must agree
-        now = _sum_stats([s.stats() for s in servers])
+        now = sum_stats([s.stats() for s in servers])
         if progress(now) == progress(last):
             return now, True
         last = now
@@ -114,7 +103,7 @@ def run_step(
     log_path = work_dir / f"{label}.locust.log"
     processes = max(1, len(plan.client))
     command, run_time = locust_command(scenario, servers, results_path, processes)
-    before = _sum_stats([s.stats() for s in servers])
+    before = sum_stats([s.stats() for s in servers])
     tcp_before = tcp_counters()
     log_offsets = [s.log_path.stat().st_size for s in servers]
     failure = None
@@ -138,7 +127,7 @@ def run_step(
                 break
             try:
                 due = fault and not fault_fired and all(s.alive() for s in servers) and \
-                    _sum_stats([s.stats() for s in servers])["messages_in"] >= fault_at
+                    sum_stats([s.stats() for s in servers])["messages_in"] >= fault_at
             except OSError:
                 due = False  # a server went away between the checks: the loop notices below
             if due and fault == "kill-server":
@@ -198,8 +187,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
     c = tally.counters
     server = _diff(after, before) if after else None
     # the ledger reads the servers as they were when the rooms settled, before members closed
-    at_settle = _diff({**tally.settle_stats, "bytes_in": 0, "bytes_out": 0, "cpu_seconds": 0, "close_codes": {}},
-                      before) if tally.settle_stats else server
+    at_settle = _diff(tally.settle_stats, before) if tally.settle_stats else server
     ledger = settle(c, {
         **(at_settle or {}),
         "client_sent": c["client_sent"], "room_size": scenario.room_size,

@@ -37,10 +37,6 @@ class Scenario:
     def offered_send_rate(self) -> float:
         return self.users * self.rate + (self.users * self.burst / self.window if self.burst else 0.0)
 
-    @property
-    def offered_deliveries_per_s(self) -> float:
-        return self.offered_send_rate * self.room_size
-
     def params(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
 

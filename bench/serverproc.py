@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,3 +137,16 @@ def start(
             proc.stop()
         raise
     return procs
+
+
+def sum_stats(snapshots: list[dict]) -> dict:
+    """Several processes' /stats as one: counters and gauges added, drops and close codes by key."""
+    total: Counter = Counter()
+    drops: Counter = Counter()
+    closes: Counter = Counter()
+    for s in snapshots:
+        for key in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds", "backlog", "rss_bytes"):
+            total[key] += s[key]
+        drops.update(s["drops"])
+        closes.update(s["close_codes"])
+    return {**total, "drops": dict(drops), "close_codes": dict(closes)}
