@@ -7,17 +7,21 @@ drain, the same for every member. The ledger counts every message; the window sc
 rates and latencies.
 
 A member's task only sends: one Multiplexer greenlet per process (bench/wsclient.py) reads every
-member's socket and hands each read to the member's Receiver (bench/receiver.py).
+member's socket and hands each read to the member's Receiver (bench/receiver.py); a slow reader
+has a greenlet of its own that reads a little at a time.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import random
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from functools import partial
 
 import gevent
 from gevent.event import Event
@@ -62,9 +66,9 @@ class Room:
             self.full.set()
 
     def finish(self) -> None:
-        """Called once by each member after the drain; the last one settles the room."""
+        """Called once by each seat after the drain; the last one settles the room."""
         self.finished += 1
-        if self.finished == len(self.members):
+        if self.finished == self.size:
             TALLY.counters.update(account_room(self.members))
 
 
@@ -100,80 +104,77 @@ _senders = itertools.count(1)
 
 
 class ChatUser(User):
-    """Base chat member; concrete users set nothing, the scenario comes from Locust options."""
+    """Base chat member; concrete users set nothing, the scenario comes from Locust options.
+
+    A room's seats, in the order members take them: the first `nonreading` never read, the next
+    `slow_readers` read at `read_rate` bytes/s (neither sends), the last `churn` leave and join
+    again as new members all through the run, and the rest chat."""
 
     abstract = True
     wait_time = constant(0)  # the one task runs the member's whole session
 
     def on_start(self) -> None:
-        o = self.environment.parsed_options
-        self.rate, self.kind, self.burst = o.chat_rate, o.chat_kind, o.chat_burst
+        o = self.options = self.environment.parsed_options
+        self.rate, self.kind = o.chat_rate, o.chat_kind
         self.body = filler(o.chat_size, binary=o.chat_kind == "binary")
         self.room = ROOMS.next_room(o.chat_room_size, o.chat_room_prefix)
-        # the first seats of a room never read and never send: the slow-consumer experiment
-        self.reads = self.room.seats_taken > o.chat_nonreading
-        self.member = Member(sender=next(_senders), reads=self.reads)
+        seat = self.room.seats_taken
+        self.reader = ("none" if seat <= o.chat_nonreading
+                       else "slow" if seat <= o.chat_nonreading + o.chat_slow_readers else "all")
+        self.churns = seat > o.chat_room_size - o.chat_churn
         self.hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
-        base = self.hosts[self.member.sender % len(self.hosts)].replace("http://", "ws://", 1)
-        self.done, self.client = False, None
-        self.receiver = Receiver(self.member, self.room, TALLY, pending=PENDING,
-                                 on_rtts=self._fire_round_trips if o.chat_locust_events else None)
+        self.done, self.client, self.slow_reader = False, None, None
+        self._connect()
+        self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
+
+    def _connect(self) -> None:
+        """Join the room as a new member, on its own connection."""
+        member = self.member = Member(sender=next(_senders), reader=self.reader)
+        self.seq = 0
+        self.receiver = Receiver(member, self.room, TALLY, pending=PENDING,
+                                 on_rtts=self._fire_round_trips if self.options.chat_locust_events else None)
+        base = self.hosts[member.sender % len(self.hosts)].replace("http://", "ws://", 1)
         start = time.perf_counter()
         try:
             self.client = wsclient.connect(f"{base}/ws/{self.room.name}")
         except (OSError, ValueError) as e:
             # the member still takes its seat, closed from the start, so that its room fills
-            self.member.closed_code, self.member.closed_ns = 1006, time.time_ns()
+            self.client = None
+            member.closed_code, member.closed_ns = 1006, time.time_ns()
             TALLY.counters["connect_failed"] += 1
             self.environment.events.request.fire(
                 request_type="WS", name="connect", response_time=(time.perf_counter() - start) * 1000,
                 response_length=0, exception=e, context={})
-        else:
-            if self.reads:
-                _mux().add(self.client, self.receiver.take, self._closed)
-        self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
+            return
+        member.joined_ns = time.time_ns()
+        on_close = partial(self._closed, member)
+        if self.reader == "slow":
+            self.slow_reader = gevent.spawn(wsclient.read_slowly, self.client, self.receiver.take, on_close,
+                                            self.options.chat_read_rate)
+        elif self.reader == "all":
+            _mux().add(self.client, self.receiver.take, on_close)
 
     @task
     def chat(self) -> None:
-        room, member = self.room, self.member
+        room = self.room
         room.full.wait()
-        if self.client is not None:
-            send = self.client.send_binary if self.kind == "binary" else self.client.send_text
         # One clock pair maps the monotonic schedule to wall time: each message carries the time it
         # was due, not the time it got out, so a sender held up (a blocked send, a late wake-up)
         # shows in the latencies instead of being hidden by fresh timestamps (coordinated omission).
         mono0, wall0 = time.monotonic(), time.time_ns()
-        window_end = mono0 + (room.window_end_ns - wall0) / _NS
-        interval = 1.0 / self.rate if self.rate > 0 and self.reads else float("inf")
-        # a member that never sends (rate 0, or not reading) skips straight to the drain, so the run
-        # can end as soon as every room has settled instead of at --run-time
-        next_send = time.monotonic() + random.uniform(0, interval) if interval < float("inf") else interval
-        burst = self.burst if self.reads else 0
-        seq = 0
-        burst_due = wall0
-        while member.closed_code is None and (burst or next_send < float("inf")):
-            if burst:
-                burst -= 1  # back-to-back: no pacing until the burst is out, all due at once
-                due = burst_due
-            else:
-                # never sleep past the window's end: a rare sender (0.002/s) would hold its room open
-                gevent.sleep(max(0.0, min(next_send, window_end) - time.monotonic()))
-                due = wall0 + int((next_send - mono0) * _NS)
-                next_send += interval
-            now = time.time_ns()
-            if now >= room.window_end_ns:
-                break
-            # counted as sent before the attempt: a message the server refuses mid-write (too big)
-            # is still one the room expected, and the ledger must say where it went
-            TALLY.counters["client_sent"] += 1
-            member.sent_ns.append(now)
-            try:
-                send(encode_header(member.sender, seq, due) + self.body)
-            except OSError:
+        for due, what in self._schedule(mono0, wall0):
+            delay = due - time.monotonic()
+            if delay > 0 or what != BURST:  # a burst that is due goes out back to back, without yielding
+                gevent.sleep(max(0.0, delay))
+            if what == REJOIN:
+                self._leave()
+                self._connect()
+                room.members.append(self.member)
+                TALLY.counters["joined_again"] += 1
+            elif self.member.closed_code is not None or not self._send(wall0 + int((due - mono0) * _NS)):
                 break  # the receive side records how the connection ended
-            if now >= room.window_start_ns:
-                TALLY.counters["window_sent"] += 1
-            seq += 1
+        # a member with nothing more to send skips straight to the drain, so the run can end as soon
+        # as every room has settled instead of at --run-time
         gevent.sleep(max(0.0, (room.drain_end_ns - time.time_ns()) / _NS))
         self._finish()
         runner = self.environment.runner
@@ -181,16 +182,78 @@ class ChatUser(User):
             gevent.spawn(runner.quit)  # every room has settled: end the run now, not at --run-time
         gevent.sleep(3600)  # idle until Locust stops the run: the member's work is done
 
+    def _schedule(self, mono0: float, wall0: int) -> Iterator[tuple[float, str]]:
+        """(monotonic time, SEND, BURST or REJOIN) in time order, until the room's window ends: the paced
+        messages 1/rate apart from a random phase, the bursts (all due at once) and the churn."""
+        o, room = self.options, self.room
+        at = lambda wall_ns: mono0 + (wall_ns - wall0) / _NS  # noqa: E731
+        window_start, window_end = at(room.window_start_ns), at(room.window_end_ns)
+        streams = []
+        if self.reader == "all":  # the others never send
+            if self.rate > 0:
+                streams.append(_every(mono0 + random.uniform(0, 1 / self.rate), 1 / self.rate, SEND))
+            if o.chat_burst:
+                starts = _every(window_start, o.chat_burst_every, BURST) if o.chat_burst_every > 0 else [(mono0, BURST)]
+                streams.append(entry for entry in starts for _ in range(o.chat_burst))
+            if self.churns:
+                streams.append(_every(mono0 + random.uniform(0, o.chat_churn_stay), o.chat_churn_stay, REJOIN))
+        # never past the window's end: a rare sender (0.002/s) would hold its room open
+        return itertools.takewhile(lambda entry: entry[0] < window_end, heapq.merge(*streams))
+
+    def _send(self, due_ns: int) -> bool:
+        """Send the member's next message; False if the connection failed."""
+        member = self.member
+        now = time.time_ns()
+        # counted as sent before the attempt: a message the server refuses mid-write (too big)
+        # is still one the room expected, and the ledger must say where it went
+        TALLY.counters["client_sent"] += 1
+        member.sent_ns.append(now)
+        send = self.client.send_binary if self.kind == "binary" else self.client.send_text
+        try:
+            send(encode_header(member.sender, self.seq, due_ns) + self.body)
+        except OSError:
+            return False
+        if now >= self.room.window_start_ns:
+            TALLY.counters["window_sent"] += 1
+        self.seq += 1
+        return True
+
+    def _leave(self) -> None:
+        """Stop sending, wait (up to the drain) for what the room sent before, then close with 1000."""
+        member = self.member
+        member.left_ns = time.time_ns()
+        deadline = time.monotonic() + self.options.chat_drain
+        while member.closed_code is None and self._owed(member) and time.monotonic() < deadline:
+            gevent.sleep(0.01)
+        self._disconnect()
+        TALLY.counters["left"] += 1
+
+    def _owed(self, member: Member) -> int:
+        """Deliveries `member` is owed and has not received yet (every sender is in this process)."""
+        owed = 0
+        for sender in self.room.members:
+            first, end = member.owed_from(sender)
+            if end > first:
+                owed += end - first - member.book.received(sender.sender, first, end)
+        return owed
+
+    def _disconnect(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        if self.slow_reader is not None:
+            self.slow_reader.kill()
+            self.slow_reader = None
+        _mux().remove(client)
+        self.receiver.flush()
+        try:
+            client.close()
+        except OSError:
+            pass
+
     def on_stop(self) -> None:
         self._finish()  # a run cut short still accounts for what was measured
-        if self.client is not None:
-            _mux().remove(self.client)
-        self.receiver.flush()
-        if self.client is not None:
-            try:
-                self.client.close()
-            except OSError:
-                pass
+        self._disconnect()
 
     def _finish(self) -> None:
         if not self.done:
@@ -201,10 +264,10 @@ class ChatUser(User):
             if ROOMS.members_finished == self.environment.runner.target_user_count:
                 TALLY.settle_stats = read_servers(self.hosts)  # before any member closes
 
-    def _closed(self, code: int) -> None:
+    def _closed(self, member: Member, code: int) -> None:
         """The connection ended (close frame, or 1006 for a TCP end): how, unless the member was done."""
-        if not self.done:
-            self.member.closed_code, self.member.closed_ns = code, time.time_ns()
+        if not self.done and member.left_ns is None:
+            member.closed_code, member.closed_ns = code, time.time_ns()
             TALLY.counters[f"closed:{code}"] += 1
 
     def _fire_round_trips(self, rtts_us: list[int]) -> None:
@@ -212,6 +275,15 @@ class ChatUser(User):
             self.environment.events.request.fire(
                 request_type="WS", name=f"round trip {self.kind}", response_time=rtt / 1000,
                 response_length=len(self.body), exception=None, context={})
+
+
+SEND, BURST, REJOIN = "send", "burst", "rejoin"
+
+
+def _every(start: float, period: float, what: str) -> Iterator[tuple[float, str]]:
+    """(start, what), (start + period, what), ... without end."""
+    for k in itertools.count():
+        yield start + k * period, what
 
 
 def _mux() -> wsclient.Multiplexer:

@@ -2,7 +2,9 @@
 
 Expected deliveries are every message the run sent (warm-up and drain included, so that the
 server's /stats difference covers exactly the same messages) times the room's members
-connected when it was sent (the sender included). On the recipients' side each
+connected when it was sent (the sender included): a member is owed what was sent after its
+handshake completed (both servers join it to the room before they answer the handshake) and,
+if it left on its own, before it decided to leave. On the recipients' side each
 (recipient, sender) pair keeps the next sequence number it expects and the holes below it,
 so gaps, duplicates and reordering are exact. `settle` then splits what is missing:
 
@@ -65,7 +67,17 @@ class Member:
     sent_ns: list[int] = field(default_factory=list)
     closed_code: int | None = None  # None: open until the end, or closed by the bench itself
     closed_ns: int | None = None
-    reads: bool = True  # False: the slow-consumer experiment's member that never reads
+    reader: str = "all"  # the slow-consumer experiments: "slow" reads slowly, "none" never reads
+    joined_ns: int = 0  # when its handshake completed: owed what was sent from then on
+    left_ns: int | None = None  # when it decided to leave (churn): owed nothing sent after it
+
+    @property
+    def owed_until_ns(self) -> int | None:
+        return self.left_ns if self.left_ns is not None else self.closed_ns
+
+    def owed_from(self, sender: Member) -> tuple[int, int]:
+        """The seqs [first, end) of `sender` this member is owed."""
+        return sender.sent_before(self.joined_ns), sender.sent_before(self.owed_until_ns)
 
     def sent_before(self, before_ns: int | None = None) -> int:
         if before_ns is None:
@@ -81,21 +93,25 @@ def account_room(members: list[Member]) -> Counter:
         c["duplicates"] += recipient.book.duplicates
         c["reordered"] += recipient.book.reordered
         for sender in members:
-            expected = sender.sent_before(recipient.closed_ns)
-            got = recipient.book.received(sender.sender, 0, expected)
-            c["expected"] += expected
+            first, end = recipient.owed_from(sender)
+            if end <= first:
+                continue
+            got = recipient.book.received(sender.sender, first, end)
+            c["expected"] += end - first
             c["delivered"] += got
-            missing = expected - got
+            missing = end - first - got
             if not missing:
                 continue
             if sender.closed_code is not None:
                 c[f"lost_sender_closed:{sender.closed_code}"] += missing
             elif recipient.closed_code is not None:
                 c[f"lost_recipient_closed:{recipient.closed_code}"] += missing
+            elif recipient.left_ns is not None:
+                c["lost_recipient_left"] += missing  # it waited for them, then left without them
             else:
                 c["missing_open"] += missing
-                if not recipient.reads:
-                    c["missing_nonreading"] += missing
+                if recipient.reader != "all":
+                    c[f"missing_{recipient.reader}_reader"] += missing
     return c
 
 
@@ -131,7 +147,9 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     oversize = server.get("message_bytes", 0) > server.get("max_message_bytes", float("inf"))
     lost = {}
     for key, n in sorted(c.items()):
-        if key.startswith("lost_") and n:
+        if key == "lost_recipient_left" and n:
+            lost["1000 (recipient left before they arrived)"] = n
+        elif key.startswith("lost_") and n:
             code = key.split(":", 1)[1]
             if key.startswith("lost_sender_closed") and oversize:
                 lost[f"{code} (refused by size limit)"] = n
@@ -147,9 +165,10 @@ def settle(counters: Counter | dict, server: dict) -> dict:
         "unexplained": unexplained,
         "duplicates": c["duplicates"],
         "reordered": c["reordered"],
-        # of the missing deliveries of open members, those owed to members that never read (the slow
-        # scenario): everything else missing was owed to members that did read
-        "owed_to_nonreading": c["missing_nonreading"],
+        # of the missing deliveries of open members, those owed to members that never read or read
+        # slowly (the slow scenario): everything else missing was owed to members that read everything
+        "owed_to_nonreading": c["missing_none_reader"],
+        "owed_to_slow_readers": c["missing_slow_reader"],
         # in flight is late, not lost: loss is what will never arrive
         "loss_pct": 100.0 * (c["expected"] - c["delivered"] - in_flight) / c["expected"] if c["expected"] else 0.0,
         "in_flight_pct": 100.0 * in_flight / c["expected"] if c["expected"] else 0.0,

@@ -33,8 +33,18 @@ def chat_options(parser) -> None:
                        help="frame type of every message")
     parser.add_argument("--chat-burst", type=int, default=0, env_var="CHAT_BURST",
                         help="messages each member sends back-to-back as soon as its room is full")
+    parser.add_argument("--chat-burst-every", type=float, default=0.0, env_var="CHAT_BURST_EVERY",
+                        help="> 0: the bursts come mid-session instead, from the window's start, every this many s")
     parser.add_argument("--chat-nonreading", type=int, default=0, env_var="CHAT_NONREADING",
                         help="members per room that never read and never send (slow consumers)")
+    parser.add_argument("--chat-slow-readers", type=int, default=0, env_var="CHAT_SLOW_READERS",
+                        help="members per room that read slowly (--chat-read-rate) and never send")
+    parser.add_argument("--chat-read-rate", type=int, default=262144, env_var="CHAT_READ_RATE",
+                        help="bytes per second a slow reader reads")
+    parser.add_argument("--chat-churn", type=int, default=0, env_var="CHAT_CHURN",
+                        help="members per room that leave and join again as new members until the window ends")
+    parser.add_argument("--chat-churn-stay", type=float, default=1.0, env_var="CHAT_CHURN_STAY",
+                        help="seconds each churning member's connection stays before it leaves")
     parser.add_argument("--chat-warmup", type=float, default=2.0, env_var="CHAT_WARMUP",
                        help="seconds a room chats before its measurement window opens")
     parser.add_argument("--chat-window", type=float, default=3600.0, env_var="CHAT_WINDOW",

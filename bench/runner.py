@@ -42,7 +42,10 @@ def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Pa
         "--chat-size", str(scenario.size), "--chat-kind", scenario.kind,
         "--chat-warmup", str(scenario.warmup), "--chat-window", str(scenario.window),
         "--chat-drain", str(scenario.drain), "--chat-locust-events", "false",
-        "--chat-burst", str(scenario.burst), "--chat-nonreading", str(scenario.nonreading),
+        "--chat-burst", str(scenario.burst), "--chat-burst-every", str(scenario.burst_every),
+        "--chat-nonreading", str(scenario.nonreading), "--chat-slow-readers", str(scenario.slow_readers),
+        "--chat-read-rate", str(scenario.read_rate),
+        "--chat-churn", str(scenario.churn), "--chat-churn-stay", str(scenario.churn_stay),
         "--chat-results", str(results),
     ]
     if processes > 1:
@@ -213,6 +216,8 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
         "ledger": ledger,
         "client_closes": {k.split(":", 1)[1]: n for k, n in sorted(c.items()) if k.startswith("closed:")},
+        # churn: members that left on their own, and the new members that took their seats
+        "membership": {k: c[k] for k in ("left", "joined_again", "connect_failed")},
         "server": {
             "delta": server,
             "cpu_us_per_delivery": (1e6 * server["cpu_seconds"] / server["deliveries"])

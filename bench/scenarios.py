@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -25,7 +26,12 @@ class Scenario:
     steps: tuple[dict, ...] = ()  # one run per entry, each overriding some fields (a ramp, a sweep)
     slo_p95_ms: float | None = None  # a ramp stops at the first step over it
     nonreading: int = 0  # members per room that never read (and never send)
-    burst: int = 0  # messages each member sends back-to-back the moment its room is full
+    slow_readers: int = 0  # members per room that read, slowly (at read_rate), and never send
+    read_rate: int = 0  # bytes per second a slow reader reads
+    burst: int = 0  # messages each member sends back-to-back: the moment its room is full, or every burst_every s
+    burst_every: float = 0.0  # > 0: the bursts come mid-session, at the window's start and every this many s
+    churn: int = 0  # members per room that leave and join again as new members, all through the run
+    churn_stay: float = 1.0  # seconds each of their connections stays before it leaves
     spawn_rate: float = 0.0  # members connecting per second; 0: all at once
     fault: str = ""  # injected mid-window: "kill-server", or "redis-outage" (Redis targets only)
 
@@ -34,8 +40,20 @@ class Scenario:
         return [(step, replace(self, steps=(), **step)) for step in self.steps] or [({}, self)]
 
     @property
+    def senders(self) -> int:
+        """Members that send: every one but the non-reading and slow-reading ones."""
+        return self.users - self.users // self.room_size * (self.nonreading + self.slow_readers)
+
+    @property
+    def bursts(self) -> int:
+        """Bursts each sender sends: one on connect, or one every burst_every s of the window."""
+        if not self.burst:
+            return 0
+        return math.ceil(self.window / self.burst_every) if self.burst_every > 0 else 1
+
+    @property
     def offered_send_rate(self) -> float:
-        return self.users * self.rate + (self.users * self.burst / self.window if self.burst else 0.0)
+        return self.senders * (self.rate + self.burst * self.bursts / self.window)
 
     def params(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
@@ -59,5 +77,10 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
             if step.users % step.room_size:
                 raise ValueError(f"{path.name}: scenario {name!r}: {step.users} members do not fill rooms of "
                                  f"{step.room_size}; a room only starts when it is full")
+            if step.nonreading + step.slow_readers + step.churn > step.room_size:
+                raise ValueError(f"{path.name}: scenario {name!r}: nonreading + slow_readers + churn is more "
+                                 f"than a room of {step.room_size}")
+            if step.slow_readers and step.read_rate <= 0:
+                raise ValueError(f"{path.name}: scenario {name!r}: slow_readers need a read_rate (bytes/s)")
     suite = data["suite"]
     return scenarios, list(suite["quick" if quick else "default"]), list(suite["quick-redis" if quick else "redis"])

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from gevent import get_hub, sleep, spawn
+from gevent.socket import wait_read
 
 from bench.framing import (
     BINARY,
@@ -245,6 +246,29 @@ class Multiplexer:
             ready.clear()
             self._parked = True
             hub.switch()
+
+
+SLOW_READ_CHUNK = 16 * 1024
+
+
+def read_slowly(client: WSClient, take: Callable[[list[Event], int], int | None],
+                on_close: Callable[[int], None], bytes_per_s: float) -> None:
+    """Read `client` at `bytes_per_s` at most, one SLOW_READ_CHUNK at a time with a pause after each
+    (a member on a slow link): the rest waits in the kernel's buffers and then the server's. Run it
+    in its own greenlet; it returns when the connection closes (kill it to stop reading first)."""
+    buf, pause = memoryview(bytearray(SLOW_READ_CHUNK)), SLOW_READ_CHUNK / bytes_per_s
+    while True:
+        try:
+            wait_read(client.fileno())
+            events = client.read_ready(buf)
+        except (OSError, ValueError):
+            events = [(CLOSE, 1006, "")]
+        if events:
+            closed = take(events, time.time_ns())
+            if closed is not None:
+                on_close(closed)
+                return
+        sleep(pause)
 
 
 def connect(url: str, origin: str | None = None, timeout: float = 10.0, keep_payload: bool = False,

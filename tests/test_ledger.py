@@ -67,6 +67,38 @@ def test_room_with_a_closed_recipient_and_a_closed_sender():
     assert counters["received_at_settle"] == 5 + 5 + 3
 
 
+def test_a_member_is_owed_only_what_was_sent_while_it_was_in_the_room():
+    # a sends at t=10..50. b joined at t=25 and decided to leave at t=45; c joined at 35 and stays.
+    a = _member(1, [10, 20, 30, 40, 50], received=[(1, s) for s in range(5)])
+    b = _member(2, [], received=[(1, 1), (1, 2)])  # seq 1 (sent before it joined) is an extra, not owed
+    b.joined_ns, b.left_ns = 25, 45
+    c = _member(3, [], received=[(1, 3), (1, 4)])  # seq 2, sent at 30 before it joined: not owed
+    c.joined_ns = 35
+    counters = account_room([a, b, c])
+    # owed: a its 5 echoes; b seqs 2 and 3 (sent at 30, 40); c seqs 3 and 4
+    assert counters["expected"] == 5 + 2 + 2
+    assert counters["delivered"] == 5 + 1 + 2
+    # b left without seq 3, sent while it was in: lost with its departure, not an open member's loss
+    assert counters["lost_recipient_left"] == 1 and counters["missing_open"] == 0
+    ledger = settle(counters, {"drops": {"backlog_full": 1}, "messages_in": 5, "deliveries": 9, "backlog": 0,
+                               "client_sent": 5, "room_size": 3})
+    assert ledger["lost_with_close"] == {"1000 (recipient left before they arrived)": 1}
+    assert ledger["dropped_by_server"] == {"backlog_full": 0}  # a drop cannot explain a loss counted elsewhere
+    assert ledger["unexplained"] == 0
+
+
+def test_slow_and_non_reading_members_are_owed_apart():
+    a = _member(1, [10, 20, 30], received=[(1, 0), (1, 1), (1, 2)])
+    slow = _member(2, [], received=[(1, 0)])
+    slow.reader = "slow"
+    deaf = _member(3, [])
+    deaf.reader = "none"
+    ledger = settle(account_room([a, slow, deaf]), {"drops": {}, "messages_in": 3, "deliveries": 9,
+                                                   "backlog": 0, "client_sent": 3, "room_size": 3})
+    assert (ledger["owed_to_slow_readers"], ledger["owed_to_nonreading"]) == (2, 3)
+    assert ledger["in_flight"] == 5 and ledger["unexplained"] == 0
+
+
 def test_settle_splits_missing_into_drops_in_flight_and_unexplained():
     counters = {"expected": 1000, "delivered": 900, "missing_open": 100, "received_at_settle": 900}
     server = {"drops": {"backlog_full": 60, "expired": 0}, "messages_in": 100, "deliveries": 925,

@@ -390,11 +390,11 @@ def test_claim_3_burst_per_stack(sample):
 
 def test_claims_4_to_6_flow_control_and_application_buckets(sample):
     found = {cl.number: cl for cl in claims(sample)}
-    seed = next(f for f in found["4"].figures if f.startswith("fastapi-seed:"))
+    seed = next(f for f in found["4"].figures if f.startswith("fastapi-seed, one member per room never reads:"))
     assert "slowest second 0" in seed  # the seed's room stalled behind the member that does not read
     slow = runs_of(sample, "slow", "django")[0]["server"]
     grew = (slow["rss_peak_bytes"] - slow["rss_before_bytes"]) / 2  # two rooms, one non-reader each
-    assert f"+{fmt('size', grew)} per non-reading member" in found["4"].figures[0]
+    assert f"+{fmt('size', grew)} per slow member" in found["4"].figures[0]
     kernel = found["5"].figures[0]
     assert "zero-window advertisements" in kernel and "TCPRcvQDrop 0" in kernel
     assert any("first lost" in f and "1009 (refused by size limit)" in f for f in found["5"].figures)

@@ -11,12 +11,26 @@ from bench.report.runs import param, runs_of, steps_of
 STEP_WORDS: dict[str, Callable[[object], str]] = {
     "rate": lambda v: f"{fmt('step', v)} msg/s per member",
     "size": lambda v: f"{fmt('bytes', v)} messages",
+    "kind": lambda v: f"{v} frames",
     "room_size": lambda v: f"rooms of {fmt('int', v)}",
     "users": lambda v: f"{fmt('int', v)} members",
+    "nonreading": lambda v: f"{fmt('int', v)} per room never reading",
+    "slow_readers": lambda v: f"{fmt('int', v)} per room reading slowly",
+    "read_rate": lambda v: f"at {fmt('bytes', v)}/s",
+    "burst": lambda v: f"bursts of {fmt('int', v)}",
+    "burst_every": lambda v: f"every {fmt('step', v)} s mid-session" if v else "on connect",
+    "churn": lambda v: f"{fmt('int', v)} per room leaving and rejoining",
+    "churn_stay": lambda v: f"every {fmt('step', v)} s",
+    "warmup": lambda v: f"after {fmt('step', v)} s of chat",
 }
 STEP_SHORT: dict[str, Callable[[object], str]] = {
-    "rate": lambda v: f"{fmt('step', v)}/s", "size": lambda v: fmt("bytes", v),
+    "rate": lambda v: f"{fmt('step', v)}/s", "size": lambda v: fmt("bytes", v), "kind": str,
     "room_size": lambda v: f"room {fmt('int', v)}", "users": lambda v: f"{fmt('int', v)} members",
+    "nonreading": lambda v: "not reading" if v else "", "slow_readers": lambda v: "slow reader" if v else "",
+    "read_rate": lambda v: f"{fmt('bytes', v)}/s", "burst": lambda v: f"burst {fmt('int', v)}",
+    "burst_every": lambda v: f"every {fmt('step', v)} s" if v else "on connect",
+    "churn": lambda v: f"churn {fmt('int', v)}", "churn_stay": lambda v: f"{fmt('step', v)} s stays",
+    "warmup": lambda v: "",
 }
 
 
@@ -32,7 +46,7 @@ def step_params(run: dict) -> dict:
 def _step_text(run: dict, words: dict) -> str:
     given = step_params(run)
     if given:
-        return ", ".join(words[k](v) if k in words else f"{k} {v}" for k, v in given.items())
+        return ", ".join(text for k, v in given.items() if (text := words[k](v) if k in words else f"{k} {v}"))
     return "" if run.get("step") in (None, "") else str(run.get("step"))
 
 
@@ -68,8 +82,15 @@ def scenario_about(data: dict, scenario: str) -> str:
             part("room_size", f"rooms of {fmt('int', p('room_size'))}"),
             part("rate", f"{fmt('step', p('rate'))} msg/s each"),
             part("size", f"{fmt('bytes', p('size'))} {p('kind')} messages") or f"{p('kind')} messages",
-            f"{fmt('int', p('nonreading'))} member(s) per room never reading" if p("nonreading") else None,
-            f"bursts of {fmt('int', p('burst'))} messages per member" if p("burst") else None]
+            part("nonreading", f"{fmt('int', p('nonreading'))} member(s) per room never reading")
+            if p("nonreading") else None,
+            part("slow_readers", f"{fmt('int', p('slow_readers'))} member(s) per room reading "
+                 f"{fmt('bytes', p('read_rate'))}/s") if p("slow_readers") else None,
+            part("burst", f"bursts of {fmt('int', p('burst'))} messages per member "
+                 + (f"every {fmt('step', p('burst_every'))} s mid-session" if p("burst_every") else "on connect"))
+            if p("burst") else None,
+            part("churn", f"{fmt('int', p('churn'))} member(s) per room leaving and rejoining every "
+                 f"{fmt('step', p('churn_stay'))} s") if p("churn") else None]
     reps = max((r.get("repeat") or 0 for r in runs), default=0) + 1
     text = ", ".join(b for b in bits if b) + (f"; steps: {'; '.join(steps)}" if len(steps) > 1 else "")
     text += (f"; measured over {fmt('step', p('window'))} s (warm-up {fmt('step', p('warmup'))} s, drain "

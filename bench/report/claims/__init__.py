@@ -3,12 +3,24 @@ this run measured, and a verdict."""
 
 from __future__ import annotations
 
-from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim
+from bench.report.claims.base import (
+    FAILS,
+    HOLDS,
+    OTHER,
+    UNMEASURED,
+    UNSETTLED,
+    Claim,
+    count,
+    figure,
+    glosses,
+    picked,
+)
 from bench.report.claims.buffers import claim_overflow, claim_where
 from bench.report.claims.photos import claim_photo
 from bench.report.claims.speed import claim_conclusion, claim_scale, claim_speed
 from bench.report.claims.waiting import claim_buffered, claim_busy
-from bench.report.runs import family, get, ran, runs_of
+from bench.report.loss import causes, lossy, total
+from bench.report.runs import LOSS, P95, family, get, num, ran, runs_of
 
 __all__ = ["FAILS", "HOLDS", "KNOWN", "OTHER", "UNMEASURED", "UNSETTLED", "Claim", "claims"]
 
@@ -21,13 +33,30 @@ def claims(data: dict) -> list[Claim]:
 
 
 def claim_loop(data: dict) -> Claim:
-    both = [f"{t} ({family(data, t)}, fan-out {get(data, 'targets', t, 'fanout') or 'unknown'}): "
-            f"{len(runs_of(data, target=t))} runs" for t in ran(data)]
+    figures = []
+    for t in ran(data):
+        churn = picked(data, t, lambda r: (num(r, ("params", "churn")) or 0) > 0)
+        figures.append(churn_figure(data, t, churn) if churn else
+                       f"{t} ({family(data, t)}, fan-out {get(data, 'targets', t, 'fanout') or 'unknown'}): "
+                       f"{len(runs_of(data, target=t))} runs")
     return Claim("1", "FastAPI needs a `while` loop because it has no event-driven consumer; Channels calls "
                  "methods on events.",
                  "None can: it describes the programming model, not a behaviour. Both models run side by "
-                 "side in every scenario; what each costs is claim 7a.",
-                 both, UNMEASURED, "A statement about the code's shape; read django_chat/ and fastapi_chat/.")
+                 "side in every scenario; what each costs is claim 7a. Where the two shapes differ in code, "
+                 "joining and leaving (Channels' connect and disconnect events, the loop's accept and its "
+                 "`WebSocketDisconnect` exit), the `churn` scenario tests them: members leave and join again "
+                 "all through the run, and each is owed exactly what was sent while it was in the room.",
+                 figures, UNMEASURED, "A statement about the code's shape; read django_chat/ and fastapi_chat/.")
+
+
+def churn_figure(data: dict, target: str, runs: list[dict]) -> str:
+    led = lambda key: total(runs, "ledger", key)  # noqa: E731
+    text = (f"{target}, churn: {count(total(runs, 'membership', 'left'))} members left and "
+            f"{count(total(runs, 'membership', 'joined_again'))} joined again; {count(led('delivered'))} of "
+            f"{count(led('expected'))} deliveries owed arrived, {figure(runs, LOSS, 'pct')}% lost")
+    if lossy(runs):
+        text += f" ({causes(runs, glosses(data, target))})"
+    return text + f"; RTT p95 {figure(runs, P95, 'ms')} ms"
 
 
 def claim_unmeasurable() -> list[Claim]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bench.report.numbers import fmt
 from bench.report.repeats import fmt_spread, fold
 from bench.report.runs import Key, cautions, family, get, num, runs_of
+from bench.report.steps import describe_step
 
 HOLDS, FAILS, OTHER = "holds", "does not hold", "holds for a different reason"
 UNMEASURED, UNSETTLED = "not measured in this run", "not settled by this run"
@@ -37,8 +38,21 @@ def is_burst(run: dict) -> bool:
     return (num(run, ("params", "burst")) or 0) > 0
 
 
-def is_slow(run: dict) -> bool:
+def is_nonreading(run: dict) -> bool:
     return (num(run, ("params", "nonreading")) or 0) > 0
+
+
+def is_slow(run: dict) -> bool:
+    """A member per room that never reads, or reads slowly."""
+    return is_nonreading(run) or (num(run, ("params", "slow_readers")) or 0) > 0
+
+
+def by_step(runs: list[dict]) -> dict[str, list[dict]]:
+    """Runs grouped by the step they ran (repeats together), in the order they came."""
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        groups.setdefault(describe_step(r), []).append(r)
+    return groups
 
 
 def is_payload(run: dict) -> bool:

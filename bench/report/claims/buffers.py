@@ -9,11 +9,13 @@ from bench.report.claims.base import (
     UNMEASURED,
     UNSETTLED,
     Claim,
+    by_step,
     cautions,
     count,
     figure,
     glosses,
     is_burst,
+    is_nonreading,
     is_payload,
     is_slow,
     picked,
@@ -50,9 +52,15 @@ IN_FLIGHT = ("ledger", "in_flight_pct")
 
 
 def slow_members(run: dict) -> float:
-    """How many members never read in a run: one (or `nonreading`) per room."""
+    """How many members never read or read slowly in a run: `nonreading` + `slow_readers` per room."""
     users, room = num(run, ("params", "users")) or 0, num(run, ("params", "room_size")) or 1
-    return max(1.0, users // room) * (num(run, ("params", "nonreading")) or 0)
+    return max(1.0, users // room) * ((num(run, ("params", "nonreading")) or 0)
+                                      + (num(run, ("params", "slow_readers")) or 0))
+
+
+def slow_kind(run: dict) -> str:
+    rate = num(run, ("params", "read_rate"))
+    return "never reads" if is_nonreading(run) else f"reads {fmt('bytes', rate)}/s"
 
 
 def growth_per_slow_member(run: dict) -> float | None:
@@ -68,7 +76,8 @@ def few(run: dict) -> str:
 def slow_figure(data: dict, target: str, runs: list[dict]) -> str:
     r = runs[0]
     low = min(timeline(r) or [0])
-    text = (f"{target}: {figure(runs, DPS, 'rate')} deliveries/s of {fmt('rate', offered_deliveries(r))} "
+    text = (f"{target}, one member per room {slow_kind(r)}: {figure(runs, DPS, 'rate')} deliveries/s of "
+            f"{fmt('rate', offered_deliveries(r))} "
             f"offered, slowest second {fmt('rate', low)}; RTT p95 {figure(runs, P95, 'ms')} ms{few(r)}; "
             f"{figure(runs, LOSS, 'pct')}% lost")
     if lossy(runs):
@@ -78,13 +87,13 @@ def slow_figure(data: dict, target: str, runs: list[dict]) -> str:
     if q is not None:
         text += f"; peak server Send-Q {fmt('size', q)}"
     if (grew := growth_per_slow_member(r)) is not None:
-        text += f"; server memory {'+' if grew >= 0 else ''}{fmt('size', grew)} per non-reading member"
+        text += f"; server memory {'+' if grew >= 0 else ''}{fmt('size', grew)} per slow member"
     return text + cautions(runs)
 
 
 def claim_where(data: dict) -> Claim:
-    slow = {t: g for t in ran(data) if (g := picked(data, t, is_slow))}
-    figures = [slow_figure(data, t, g) for t, g in slow.items()]
+    figures = [slow_figure(data, t, g) for t in ran(data) for g in by_step(picked(data, t, is_slow)).values()]
+    slow = {t: g for t in ran(data) if (g := picked(data, t, is_nonreading))}  # the verdict's experiment
     channels_dropped = [r for t in ran(data, "Channels") for r in runs_of(data, target=t)
                         if sum_map([r], "ledger", "dropped_by_server")]
     if channels_dropped:
@@ -117,6 +126,8 @@ def claim_where(data: dict) -> Claim:
         if queued_dropped:
             parts.append(f"the queued FastAPI loop ({', '.join(queued_dropped)}) has a bounded queue of its own "
                          "and drops at it, so the room keeps flowing")
+        if pace := slow_reader_pace(data):
+            parts.append("with a member that reads, but slowly, each room runs at " + pace)
         verdict, why = OTHER, ("; ".join(parts) + ". Where the blog puts the risk, TCP, messages waited and "
                                "slowed everyone; where they were lost was a bounded queue above it.")
     else:
@@ -124,10 +135,21 @@ def claim_where(data: dict) -> Claim:
                                    "buckets.")
     return Claim("4", "FastAPI has no message buffer of its own: it relies on the OS TCP receive buffer; "
                  "Channels keeps its queue in the channel layer.",
-                 "The `slow` scenario: one member per room never reads while the others chat. Per target: what "
+                 "The `slow` scenario: one member per room never reads while the others chat; in a second step "
+                 "it reads, slowly (a fixed number of bytes per second, less than it is owed). Per target: what "
                  "still arrived (a stalled room shows as a collapsed slowest second), what was lost and in "
                  "which bucket, what was still in flight, the server's Send-Q, and the server's memory growth "
-                 "(RSS peak − before) per non-reading member.", figures, verdict, why)
+                 "(RSS peak − before) per slow member.", figures, verdict, why)
+
+
+def slow_reader_pace(data: dict) -> str:
+    """Head-of-line blocking in one phrase: each target's deliveries/s with a slow reader per room."""
+    groups = {t: g for t in ran(data) if (g := picked(data, t, lambda r: is_slow(r) and not is_nonreading(r)))}
+    paces = [f"{fmt_stat('rate', dps)} deliveries/s on {t}" for t, g in groups.items() if (dps := fold(g, DPS))]
+    if not paces:
+        return ""
+    offered = offered_deliveries(next(iter(groups.values()))[0])
+    return ", ".join(paces) + f", of {fmt('rate', offered)} offered"
 
 
 def first_loss_figures(data: dict) -> list[str]:

@@ -9,6 +9,7 @@ from bench.report.claims.base import (
     UNMEASURED,
     UNSETTLED,
     Claim,
+    by_step,
     cautions,
     count,
     figure,
@@ -62,9 +63,10 @@ def claim_busy(data: dict) -> Claim:
                  "lowest offered load.", figures, verdict, why)
 
 
-def _burst_figure(data: dict, target: str, runs: list[dict]) -> str:
+def _burst_figure(data: dict, target: str, runs: list[dict], step: str) -> str:
     led = lambda key: total(runs, "ledger", key)  # noqa: E731
-    text = (f"{target}: {count(led('delivered'))} of {count(led('expected'))} deliveries arrived, "
+    label = f"{target} ({step})" if step else target
+    text = (f"{label}: {count(led('delivered'))} of {count(led('expected'))} deliveries arrived, "
             f"{count(led('reordered'))} out of order, {count(led('duplicates'))} duplicated, "
             f"{figure(runs, LOSS, 'pct')}% lost")
     if led("in_flight"):
@@ -86,16 +88,15 @@ def claim_buffered(data: dict) -> Claim:
     figures, by_stack = [], {}
     bursts = {t: picked(data, t, is_burst) for t in ran(data)}
     for t, runs in bursts.items():
-        if runs:
-            figures.append(_burst_figure(data, t, runs))
+        figures += [_burst_figure(data, t, g, step) for step, g in by_step(runs).items()]
     for fam in ("FastAPI", "Channels"):
         runs = [r for t in ran(data, fam) for r in bursts[t]]
         if runs:
             by_stack[fam] = _stack_verdict(runs)
-    size = next((get(r, "params", "burst") for g in bursts.values() for r in g), None)
-    experiment = (f"The `burst` scenario: the moment its room is full, every member sends {count(size)} "
-                  "messages back to back, faster than any loop reads them; the ledger counts every delivery, "
-                  "its order and where each missing one went.")
+    experiment = ("The `burst` scenario: the moment its room is full (and, as a second step, every few "
+                  "seconds in the middle of steady chat), every member sends a burst of messages back to back, "
+                  "faster than any loop reads them; the ledger counts every delivery, its order and where each "
+                  "missing one went.")
     fastapi = by_stack.get("FastAPI")
     if fastapi is None:
         every = [r for t in ran(data, "FastAPI") for r in runs_of(data, target=t)]
