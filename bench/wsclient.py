@@ -18,6 +18,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from gevent import get_hub, sleep, spawn
+from gevent.lock import Semaphore
 from gevent.socket import wait_read
 
 from bench.framing import (
@@ -56,6 +57,9 @@ class WSClient:
         self._bufsize = bufsize
         self._view: memoryview | None = None  # allocated by the first recv_batch (a Multiplexer brings its own)
         self._close_sent = False
+        # gevent lets one greenlet at a time write a socket: the member's sends take turns with the
+        # replies (pong, close) the reading greenlet sends, and a reply never waits behind a send
+        self._writing = Semaphore()
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -67,11 +71,23 @@ class WSClient:
         self._send(encode_frame(BINARY, data))
 
     def _send(self, frame: bytes | list[bytes]) -> None:
-        if isinstance(frame, bytes):
-            self.sock.sendall(frame)
-        else:
-            for part in frame:
-                self.sock.sendall(part)
+        with self._writing:
+            if isinstance(frame, bytes):
+                self.sock.sendall(frame)
+            else:
+                for part in frame:
+                    self.sock.sendall(part)
+
+    def _reply(self, frame: bytes) -> None:
+        """A control reply from the reading side; skipped while a send is under way (a 16 MiB message
+        the server is refusing can take seconds): the server's close counts without an answer, and a
+        keepalive ping waits for the next."""
+        if self._writing.locked():
+            return
+        try:
+            self._send(frame)
+        except OSError:
+            pass
 
     def recv_batch(self) -> list[Event]:
         """Events from one read; pings are answered, a server close is answered and ends the connection.
@@ -129,14 +145,11 @@ class WSClient:
     def _on_control(self, events: list[Event]) -> None:
         for op, code, payload in events:
             if op == PING and not self._close_sent:
-                self._send(encode_frame(PONG, payload))
+                self._reply(encode_frame(PONG, payload))
             elif op == CLOSE:
                 if not self._close_sent:
                     self._close_sent = True
-                    try:
-                        self._send(encode_frame(CLOSE, close_payload(code)))
-                    except OSError:
-                        pass
+                    self._reply(encode_frame(CLOSE, close_payload(code)))
                 self._finish(code, payload)
 
     def close(self, code: int = 1000, reason: str = "", timeout: float = 2.0) -> None:
@@ -156,10 +169,7 @@ class WSClient:
             self._finish(1006, "")
 
     def _fail(self, code: int) -> None:
-        try:
-            self._send(encode_frame(CLOSE, close_payload(code)))
-        except OSError:
-            pass
+        self._reply(encode_frame(CLOSE, close_payload(code)))
         self._finish(code, "")
 
     def _finish(self, code: int, reason: str) -> None:

@@ -166,3 +166,42 @@ def test_blocking_sockets_are_refused() -> None:
         client = wsclient.WSClient(a, FrameReader())
         with pytest.raises(ValueError, match="non-blocking"):
             wsclient.Multiplexer().add(client, lambda events, now: None, lambda code: None)
+
+
+def test_a_close_that_arrives_while_the_member_is_mid_send_does_not_kill_the_reader(gevent_sockets) -> None:
+    """The server refuses a message it is still receiving (1009 while a big send blocks): the reading
+    greenlet sees the close without writing a reply over the blocked send (gevent allows one writer
+    per socket, so a reply would kill the reader and with it every member's reading), and the
+    member's send ends with an OSError."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small buffers fill up completely
+        def refuse_without_reading() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                key = re.search(rb"Sec-WebSocket-Key: (\S+)", request)[1].decode()
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             b"Sec-WebSocket-Accept: %s\r\n\r\n" % accept_key(key).encode())
+                time.sleep(0.3)  # the client is blocked in its send by now: nothing here reads
+                conn.sendall(b"\x88\x02\x03\xf1")  # close 1009
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=refuse_without_reading, daemon=True)
+        thread.start()
+        client = wsclient.connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/", timeout=5)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        closes: list[int] = []
+        mux = wsclient.Multiplexer()
+        close_code = lambda events, now: next((n for op, n, _ in events if op == CLOSE), None)  # noqa: E731
+        mux.add(client, close_code, closes.append)
+        with gevent.Timeout(10), pytest.raises(OSError):
+            client.send_binary(b"\0" * (64 << 20))  # far more than the socket buffers hold
+        with gevent.Timeout(5):
+            while not closes:
+                gevent.sleep(0.01)
+        assert not mux._reader.dead, "the reading greenlet survived"
+        mux.close()
+        thread.join(5)
+    assert closes == [1009] and client.close_code == 1009

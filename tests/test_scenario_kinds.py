@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from bench.report.claims import claims
 from bench.serverproc import ROOT
 
 pytestmark = pytest.mark.server
@@ -180,3 +181,13 @@ def test_a_burst_is_delivered_or_dropped_by_a_counted_bound(results, scenario):
         assert ledger["delivered"] + sum(ledger["dropped_by_server"].values()) + ledger["in_flight"] \
             == ledger["expected"], (run["target"], ledger)
         assert ledger["reordered"] == 0 and ledger["duplicates"] == 0, (run["target"], ledger)
+
+
+def test_the_claims_answer_with_these_runs(results):
+    found = {cl.number: cl for cl in claims(results)}
+    for target in ("django", "fastapi"):
+        churn = next(f for f in found["1"].figures if f.startswith(f"{target}, churn:"))
+        assert " members left and " in churn and not churn.startswith(f"{target}, churn: 0 members")
+        assert any(f.startswith(f"{target}, one member per room reads 64 KiB/s:") for f in found["4"].figures)
+        assert any(f.startswith(f"{target}, one member per room never reads:") for f in found["4"].figures)
+        assert any(f.startswith(f"{target} (burst-mid)") for f in found["3"].figures)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bench.report.numbers import fmt
 from bench.report.repeats import fmt_spread, fold
 from bench.report.runs import Key, cautions, family, get, num, runs_of
-from bench.report.steps import describe_step
+from bench.report.steps import where
 
 HOLDS, FAILS, OTHER = "holds", "does not hold", "holds for a different reason"
 UNMEASURED, UNSETTLED = "not measured in this run", "not settled by this run"
@@ -48,10 +48,10 @@ def is_slow(run: dict) -> bool:
 
 
 def by_step(runs: list[dict]) -> dict[str, list[dict]]:
-    """Runs grouped by the step they ran (repeats together), in the order they came."""
+    """Runs grouped by scenario and step (repeats together), in the order they came, under `where`."""
     groups: dict[str, list[dict]] = {}
     for r in runs:
-        groups.setdefault(describe_step(r), []).append(r)
+        groups.setdefault(where(r), []).append(r)
     return groups
 
 
