@@ -380,11 +380,11 @@ def test_claim_2_idle_cpu_and_memory_per_connection(sample):
 
 def test_claim_3_burst_per_stack(sample):
     burst = next(cl for cl in claims(sample) if cl.number == "3")
-    django = next(f for f in burst.figures if f.startswith("django:"))
+    django = next(f for f in burst.figures if f.startswith("django (burst):"))
     dropped = runs_of(sample, "burst", "django")[0]["ledger"]["dropped_by_server"]["backlog_full"]
     assert f"backlog_full {fmt('int', dropped)}" in django and "channel layer's per-channel capacity" in django
     for t in ("fastapi", "fastapi-seed"):
-        line = next(f for f in burst.figures if f.startswith(f"{t}:"))
+        line = next(f for f in burst.figures if f.startswith(f"{t} (burst):"))
         assert "0 out of order, 0 duplicated, 0% lost" in line
 
 
@@ -454,3 +454,16 @@ def test_noisy_label_appears_for_a_noisy_run(tmp_path):
     assert html.count('class="flag noisy"') >= 1 and "other processes 25.0%" in html
     assert "noisy" in (tmp_path / "report.md").read_text()
     assert 'class="flag noisy"' not in render(tmp_path, make_data([make_run("django"), make_run("fastapi")]))
+
+
+def test_the_report_can_be_written_again_from_a_results_file(tmp_path, capsys):
+    from bench.report.__main__ import main
+
+    results = tmp_path / "results.json"
+    results.write_text(Path(__file__).with_name("data").joinpath("sample_results.json").read_text())
+    assert main([str(results)]) == 0
+    html = (tmp_path / "report.html").read_text()
+    assert all(f'id="{anchor}"' in html for anchor in SECTIONS.values())
+    assert (tmp_path / "report.md").exists() and "report.html" in capsys.readouterr().out
+    assert main([str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err

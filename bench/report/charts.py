@@ -36,12 +36,15 @@ def figure(svg: str, title: str, caption: str = "") -> str:
 
 
 def _points(data: dict, scenario: str, target: str, x_of: Callable[[dict], float | None],
-            y: Path) -> tuple[list[tuple[float, float]], set]:
-    """One point per step: x from the step's first run, y the median over its repeats; hollow if client-bound.
-    A step where nothing was expected (every message refused) has no loss to plot."""
+            y: Path, kind: str | None = None) -> tuple[list[tuple[float, float]], set]:
+    """One point per step (of frames of `kind`, if given): x from the step's first run, y the median over
+    its repeats; hollow if client-bound. A step where nothing was expected (every message refused) has no
+    loss to plot."""
     pts, hollow = [], set()
     for step in steps_of(data, scenario, target):
         g = runs_of(data, scenario, target, step)
+        if kind is not None and get(g[0], "params", "kind") != kind:
+            continue
         if y == LOSS and not any(get(r, "ledger", "expected") for r in g):
             continue
         x, s = x_of(g[0]), fold(g, y)
@@ -82,13 +85,17 @@ def sweep_charts(data: dict, scenario: str, targets: list[str], col: dict) -> st
                    "Deliveries/s achieved against offered load",
                    "The dashed grey line is everything offered being delivered.")]
     slo = param(data, scenario, "slo_p95_ms")
+    # a sweep of sizes in both frame types draws one line per target and type, text dashed
+    kinds = unique(get(r, "params", "kind") for r in runs) if axis == "size" else []
+    lines = [(t, k) for t in targets for k in kinds] if len(kinds) > 1 else [(t, None) for t in targets]
     out = []
     for path, ya, title, caption in charts:
         series, hollow_seen = [], False
-        for t in targets:
-            pts, hollow = _points(data, scenario, t, x_of, path)
+        for t, kind in lines:
+            pts, hollow = _points(data, scenario, t, x_of, path, kind)
             hollow_seen |= bool(hollow)
-            series += [Series(str(t), col[t], [pts], hollow)] if pts else []
+            name = f"{t} {kind}" if kind else str(t)
+            series += [Series(name, col[t], [pts], hollow, dashed=kind == "text")] if pts else []
         if path == DPS and (offered := sorted(v for r in runs if (v := x_of(r)))):
             series.append(Series("offered", OFFERED, [[(offered[0], offered[0]), (offered[-1], offered[-1])]],
                                  dashed=True, markers=False))
