@@ -82,6 +82,12 @@ METHOD = [
      "connection (by close code, and whether the sender's or the recipient's connection closed); in flight "
      "(still on its way when the rooms settled: late, not lost); or unexplained, shown in red. Loss % counts "
      "what will never arrive: expected − delivered − in flight."),
+    ("Members who come and go.",
+     "A member is owed what was sent between its handshake (both servers join it to its room before they "
+     "answer it) and the moment it decided to leave. A leaving member (the <code>churn</code> scenario) first "
+     "waits, up to the drain, for what it is owed; what it leaves without is lost with its departure, a "
+     "bucket of its own. A slow reader reads a fixed number of bytes per second; a non-reading member never "
+     "reads. Neither sends, and what they are owed is reported apart from what the reading members are owed."),
     ("Client-bound.",
      "A run whose busiest load-generator process was saturated during the measurement window (the runner's "
      "<code>client_bound</code> flag) is labelled client-bound, with that process's mean CPU: its throughput "
