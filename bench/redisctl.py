@@ -54,6 +54,40 @@ def check(url: str) -> None:
 
 
 
+# What Redis says about its pub/sub subscribers, for a run's evidence (snapshot()).
+SNAPSHOT_INFO = (
+    "total_connections_received",  # grows when a subscriber reconnects
+    "client_recent_max_output_buffer",  # the largest output buffer of a client lately, bytes
+    "client_output_buffer_limit_disconnections",  # Redis >= 7.2 only: clients closed for it
+    "pubsub_channels",
+)
+
+
+def snapshot(url: str) -> dict:
+    """Redis's own view of the pub/sub leg, which no server process counts: each subscriber connection
+    (`id` changes when it reconnects; `omem`: bytes Redis holds for it, not yet written to its socket),
+    the INFO fields above, and the pub/sub `client-output-buffer-limit` past which Redis closes a
+    subscriber and discards what it held. {"reachable": False} if Redis does not answer."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=None)
+    try:
+        info = client.info("everything")
+        clients = client.client_list()
+        limit = client.config_get("client-output-buffer-limit").get("client-output-buffer-limit", "")
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return {"reachable": False}
+    finally:
+        client.close()
+    words = limit.split()
+    return {
+        "reachable": True,
+        "version": info.get("redis_version"),
+        "subscribers": [{k: c.get(k) for k in ("id", "addr", "age", "sub", "omem", "tot-mem")}
+                        for c in clients if int(c.get("sub", 0)) + int(c.get("psub", 0)) > 0],
+        **{k: info.get(k) for k in SNAPSHOT_INFO},
+        "pubsub_output_buffer_limit": " ".join(words[words.index("pubsub") + 1:][:3]) if "pubsub" in words else None,
+    }
+
+
 def redis_server_binary() -> str | None:
     return shutil.which("redis-server")
 
@@ -85,6 +119,19 @@ class RedisServer:
     def pid(self) -> int | None:
         return self.popen.pid if self.popen else None
 
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"redis-{self.port}.log"
+
+    def output_buffer_closures(self) -> list[str]:
+        """Redis's log lines for clients it closed for exceeding their output buffer limit (a
+        subscriber that fell behind): each names the client and the bytes discarded with it (`omem=`)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [line for line in text.splitlines() if "output buffer limits" in line]
+
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
@@ -97,7 +144,7 @@ class RedisServer:
             "--dir", str(self.log_dir), "--logfile", "",
         ]
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / f"redis-{self.port}.log", "ab") as log:
+        with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(  # own session: the bench, not the terminal's Ctrl-C, stops it
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None)
@@ -105,7 +152,7 @@ class RedisServer:
         while not ping(self.url, timeout=0.5):
             if not self.alive():
                 raise RedisUnavailable(f"redis-server exited with {self.popen.returncode}: "
-                                       f"see {self.log_dir / f'redis-{self.port}.log'}")
+                                       f"see {self.log_path}")
             if time.monotonic() > deadline:
                 self.kill()
                 raise RedisUnavailable(f"redis-server on port {self.port} not answering after {timeout:.0f}s")

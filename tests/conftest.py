@@ -34,9 +34,8 @@ from bench.serverproc import ServerProcess
 from bench.targets import LOCAL_TARGETS, TARGETS
 
 # The Redis targets run this suite too (one process each on a private redis-server; delivery across
-# processes is tests/test_redis.py's) when a redis-server can be started, as in CI. django-redis
-# only on request (CHAT_TEST_TARGETS=django-redis): it fails one test, see CONTRACT.md "Redis".
-REDIS_CONFORMING = ["django-redis-pubsub", "fastapi-redis"]
+# processes is tests/test_redis.py's) when a redis-server can be started, as in CI.
+REDIS_CONFORMING = ["django-redis", "django-redis-pubsub", "fastapi-redis"]
 TARGET_NAMES = [t.strip() for t in os.environ.get("CHAT_TEST_TARGETS", "").split(",") if t.strip()] \
     or LOCAL_TARGETS + (REDIS_CONFORMING if redis_server_binary() else [])
 

@@ -5,18 +5,21 @@ The stock layers of channels_redis 4.3.0, subclassed (CONTRACT.md, "Redis", has 
 - Redis unreachable: `group_send` counts `redis_unavailable` and returns (stock: the exception
   reaches the consumer and daphne closes that member with 1011); `group_add` raises
   LayerUnavailable, so the consumer refuses the handshake with 403 (stock: HTTP 500); the core
-  layer's `receive` waits for Redis to answer (stock: every member of the process closed with 1011).
+  layer's `receive` waits for Redis to answer (stock: every member of the process closed with 1011);
+- core, members leaving: what the inbox pop in flight had taken reaches the others (stock: lost
+  silently), nothing is kept for a member that left, and a burst of commands waits for a pooled
+  connection instead of failing as if Redis were down (redis-py 8's pool raises past 100).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import time
 from collections import Counter
 
 import redis
+import redis.asyncio
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close
@@ -26,6 +29,7 @@ from django_chat.chat.stats import STATS
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
 RETRY_INTERVAL = 0.2  # seconds between two probes of an unreachable Redis
+POOL_SIZE = 100  # Redis connections per process and host (redis-py 8's default pool size)
 
 # The stock group_send script (channels_redis/core.py), returning the 1-based indexes of the keys
 # that were full instead of only how many: a key is a whole process's inbox, so the deliveries
@@ -47,12 +51,42 @@ GROUP_SEND_LUA = """
 
 
 class CountingBoundedQueue(BoundedQueue):
-    """The core layer's per-channel receive buffer: when full, the stock one drops its oldest message."""
+    """The core layer's per-channel receive buffer: when full, the stock one drops its oldest message.
+
+    A message for a channel whose consumer has left (it was in the process inbox when the member
+    went) is not kept: stock, it stayed in a buffer created for it, which nobody reads or removes.
+    It went with the member's connection, as in the other layers, so it is not a drop.
+    """
+
+    def __init__(self, layer: CountingRedisChannelLayer, channel: str):
+        super().__init__(layer.capacity)
+        self.layer, self.channel = layer, channel
 
     def put_nowait(self, item):
+        if self.channel not in self.layer.held:  # left, or never joined a group
+            if self.layer.receive_buffer.get(self.channel) is self:
+                del self.layer.receive_buffer[self.channel]
+            return
         if self.full():
             STATS.drops["backlog_full"] += 1
         super().put_nowait(item)
+
+
+class ReceiveBuffers(dict):
+    """The stock `receive_buffer` (a defaultdict) with each buffer knowing its channel, and deleting
+    a buffer that is already gone a no-op (the stock receive deletes its channel's buffer when it
+    ends; CountingBoundedQueue may have done so first)."""
+
+    def __init__(self, layer: CountingRedisChannelLayer):
+        super().__init__()
+        self.layer = layer
+
+    def __missing__(self, channel: str) -> CountingBoundedQueue:
+        queue = self[channel] = CountingBoundedQueue(self.layer, channel)
+        return queue
+
+    def __delitem__(self, channel: str) -> None:
+        self.pop(channel, None)
 
 
 class CountingRedisChannelLayer(CountsHandOver, RedisChannelLayer):
@@ -70,12 +104,34 @@ class CountingRedisChannelLayer(CountsHandOver, RedisChannelLayer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.receive_buffer = collections.defaultdict(functools.partial(CountingBoundedQueue, self.capacity))
+        self.receive_buffer = ReceiveBuffers(self)
+        self.pending_pop: dict[str, asyncio.Future] = {}  # by inbox: a pop whose receiver was cancelled
         self.memberships: dict[str, set[str]] = collections.defaultdict(set)  # this process's, by group
         self.discard_later: set[tuple[str, str]] = set()  # discards that failed while Redis was down
         self.healthy = asyncio.Event()
         self.healthy.set()
         self._watcher: asyncio.Task | None = None
+
+    def create_pool(self, index):
+        """The stock pool (channels_redis.utils.create_pool) with two redis-py 8 defaults changed.
+
+        - Its `ConnectionPool` raises MaxConnectionsError, a `redis.ConnectionError`, when a command
+          finds all 100 connections busy, e.g. 500 members leaving at once; every such command
+          failed and looked like Redis was down (counted `redis_unavailable`). Here a command
+          waits for a connection instead (`BlockingConnectionPool`, no deadline).
+        - Its 5 s `socket_timeout` races the layer's 5 s BZPOPMIN (`brpop_timeout`): an idle pop
+          timed out on the client (twice in one conformance run) and took the connection down; had
+          Redis popped a message for it at that moment, it would be gone, uncounted. And with a
+          timeout set, redis-py sends through `asyncio.wait_for`, which on Python 3.11 swallows a
+          cancellation arriving as the send completes: the consumer's receive task then outlives
+          its member, and daphne kills the whole application instance after 10 s. No read timeout
+          here (redis-py < 8's default): a Redis that dies closes the socket, failing the read at once.
+        """
+        host = dict(self.hosts[index])
+        assert "address" in host, "CHAT_REDIS_URL is a redis:// URL"
+        return redis.asyncio.BlockingConnectionPool.from_url(
+            host.pop("address"), **{"max_connections": POOL_SIZE, "timeout": None, "socket_timeout": None,
+                                    "socket_connect_timeout": 5, **host})
 
     def backlog_now(self) -> int:
         """Messages taken from Redis that consumers have not read yet. What still waits in Redis is
@@ -134,12 +190,35 @@ class CountingRedisChannelLayer(CountsHandOver, RedisChannelLayer):
             full = await connection.eval(GROUP_SEND_LUA, len(keys), *keys, *args)
             STATS.drops["backlog_full"] += sum(channels_on_key[keys[i - 1]] for i in full)
 
+    def forget(self, channel) -> None:
+        super().forget(channel)
+        self.receive_buffer.pop(channel, None)  # what it holds went with the member
+
+    async def receive_single(self, channel):
+        """The stock receive_single, run so that cancelling the consumer that runs it loses nothing.
+
+        The consumers of a process take turns popping its inbox (BZPOPMIN) for all of them. Stock,
+        when the member whose task is popping leaves, its task is cancelled mid-pop: a message Redis
+        has already popped is dropped with the connection, for every member of the process, silently
+        (1 sender, 5 members aborting mid-burst of 300: the sender missed one message in 7 of 45
+        rounds). Here the pop goes on, and the next consumer to pop this inbox takes its result over.
+        """
+        if "!" not in channel:
+            return await super().receive_single(channel)
+        pop = self.pending_pop.pop(channel, None) or asyncio.ensure_future(super().receive_single(channel))
+        try:
+            return await asyncio.shield(pop)
+        except asyncio.CancelledError:
+            if not pop.cancelled():
+                self.pending_pop[channel] = pop
+            raise
+
     async def receive(self, channel):
         while True:
             try:
                 return await super().receive(channel)
             except redis.TimeoutError:
-                continue  # a slow answer, not an outage: nothing was taken from Redis
+                continue  # connecting took too long (reads have no timeout): nothing was taken from Redis
             except REDIS_DOWN:
                 self._lost_redis()
                 await self.healthy.wait()
@@ -222,6 +301,18 @@ class CountingRedisPubSubChannelLayer(CountsHandOver, RedisPubSubChannelLayer):
         layer = self._layers.get(asyncio.get_running_loop())
         return sum(q.qsize() for q in layer.channels.values()) if layer else 0
 
+    def forget(self, channel) -> None:
+        """The member left: drop its queue and unsubscribe its channel. Stock, its receive task does
+        that when cancelled, but a task that has just taken a message is done, not cancelled, so the
+        queue stayed for good with what the member was still owed (the backlog gauge never came
+        back to 0) and its channel stayed subscribed."""
+        super().forget(channel)
+        layer = self._layers.get(asyncio.get_running_loop())
+        if layer is not None and layer.channels.pop(channel, None) is not None:
+            task = asyncio.get_running_loop().create_task(_unsubscribe(layer._get_shard(channel), channel))
+            _UNSUBSCRIBING.add(task)
+            task.add_done_callback(_UNSUBSCRIBING.discard)
+
     async def group_add(self, group, channel):
         try:
             await self._get_layer().group_add(group, channel)
@@ -246,6 +337,16 @@ class CountingRedisPubSubChannelLayer(CountsHandOver, RedisPubSubChannelLayer):
             await layer.group_send(group, message)
         except REDIS_DOWN:
             STATS.drops["redis_unavailable"] += 1
+
+
+_UNSUBSCRIBING: set[asyncio.Task] = set()  # references to the running unsubscribe tasks
+
+
+async def _unsubscribe(shard, channel) -> None:
+    try:
+        await shard.unsubscribe(channel)
+    except REDIS_DOWN:
+        pass  # as in group_discard: a stale subscription only costs ignored messages
 
 
 def _subscriber_connected(shard) -> bool:
