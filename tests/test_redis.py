@@ -312,6 +312,36 @@ async def test_members_leaving_mid_chat_cost_those_who_stay_nothing(clusters, re
     await poll(all_gone, 15, lambda: f"every process: connections.open == 0 and backlog == 0; last {last}")
 
 
+async def test_a_crowd_sending_at_once_is_not_taken_for_redis_down(clusters, redis_target):
+    """150 members of one process send one message each at the same moment: every publish needs a
+    pooled Redis connection at once, past redis-py 8's 100. Its default pool raises
+    MaxConnectionsError, a ConnectionError, which a server would count as Redis unreachable; here a
+    publish waits for a connection, and every member on both processes gets all 150."""
+    procs = clusters.get("roomy", CHAT_MEMBER_BACKLOG="1000")
+    before = await stats_sum(procs)
+    room = f"crowd-{redis_target}"
+    listeners = await join_all(procs, room, per_process=1)
+    inboxes = [Inbox(ws) for ws in listeners]
+    handshakes = asyncio.Semaphore(50)  # daphne listens with Twisted's default backlog of 50
+
+    async def member() -> ClientConnection:
+        async with handshakes:
+            return await connect(f"{procs[0].ws_url}/ws/{room}", **CONNECT)
+
+    crowd = await asyncio.gather(*(member() for _ in range(150)))
+    try:
+        await asyncio.gather(*(ws.send(f"{n}:0:") for n, ws in enumerate(crowd)))
+        await poll(lambda: all(len(i.messages) == 150 for i in inboxes), 15,
+                   lambda: f"both listeners receive all 150; got {[len(i.messages) for i in inboxes]}")
+    finally:
+        for inbox in inboxes:
+            await inbox.stop()
+        await close_all(crowd + listeners)
+    drops = diff(await stats_sum(procs), before)["drops"]
+    del drops["send_failed"]
+    assert drops == dict.fromkeys(drops, 0)
+
+
 # ---------------------------------------------------------------- Redis stopped mid-chat
 
 

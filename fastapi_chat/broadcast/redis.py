@@ -31,6 +31,7 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 PREFIX = "chat:"
 RETRY_INTERVAL = 0.2  # seconds between two reconnection attempts of the subscriber
 SUBSCRIBE_TIMEOUT = 5.0  # longest a handshake waits for Redis to confirm its room's subscription
+PUBLISH_CONNECTIONS = 100  # pooled publishing connections per process (redis-py 8's default pool size)
 TEXT, BINARY = b"t", b"b"  # first byte of a published payload: the frame type
 
 log = logging.getLogger("fastapi_chat.redis")
@@ -55,9 +56,12 @@ class RedisBroadcast(Broadcast):
     def __init__(self, url: str, local: LocalFanout) -> None:
         super().__init__(local)
         # Fail fast rather than stall the sender's receive loop: one retry (a pooled connection
-        # that died with a restarted Redis), no backoff.
-        self.publisher = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
-                                                 socket_timeout=5, socket_keepalive=True)
+        # that died with a restarted Redis), no backoff. But a publish that finds all pooled
+        # connections busy waits for one: redis-py 8's default pool raises MaxConnectionsError, a
+        # ConnectionError, which would count a busy moment as Redis unreachable.
+        self.publisher = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=PUBLISH_CONNECTIONS, timeout=None, retry=Retry(NoBackoff(), 1),
+            socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True))
         self.subscriber = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2,
                                                   socket_keepalive=True)
         self.members: collections.Counter[str] = collections.Counter()  # local members by room
