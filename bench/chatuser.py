@@ -221,7 +221,8 @@ class ChatUser(User):
     def _leave(self) -> None:
         """Stop sending, wait (up to the drain) for what the room sent before, then close with 1000."""
         member = self.member
-        member.left_ns = time.time_ns()
+        if member.closed_code is None:  # one the server closed is owed what was sent until then
+            member.left_ns = time.time_ns()
         deadline = time.monotonic() + self.options.chat_drain
         while member.closed_code is None and self._owed(member) and time.monotonic() < deadline:
             gevent.sleep(0.01)
