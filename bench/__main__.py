@@ -111,7 +111,8 @@ def run_target(target: Target, chosen, plan, out, results, args, redis, redis_in
     try:
         for scenario in chosen:
             for overrides, step in scenario.expand():
-                label = " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:g}" for k, v in overrides.items())
+                label = " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:g}" if isinstance(v, float)
+                                 else f"{k}={v}" for k, v in overrides.items())  # e.g. kind=text
                 for repeat in range(args.repeats or scenario.repeats):
                     if servers is None or not all(s.alive() for s in servers):
                         for s in servers or []:
@@ -132,8 +133,9 @@ def run_target(target: Target, chosen, plan, out, results, args, redis, redis_in
                     if run["interrupted"]:
                         raise KeyboardInterrupt
                     if not run["server_settled"] and all(s.alive() for s in servers):
-                        print("bench:   the server was still busy with this run's messages 15 s after it; "
-                              "restarting it so the next run starts clean", flush=True)
+                        print("bench:   the server had not finished with this run (still busy 15 s after it, or "
+                              "connections or a backlog left over); restarting it so the next run starts clean",
+                              flush=True)
                         for s in servers:
                             s.stop()
                         servers = None

@@ -179,7 +179,7 @@ class ChatUser(User):
         self._finish()
         runner = self.environment.runner
         if isinstance(runner, LocalRunner) and ROOMS.members_finished >= runner.target_user_count:
-            gevent.spawn(runner.quit)  # every room has settled: end the run now, not at --run-time
+            gevent.spawn(_end_run, runner, self.hosts)  # every room has settled: end the run now, not at --run-time
         gevent.sleep(3600)  # idle until Locust stops the run: the member's work is done
 
     def _schedule(self, mono0: float, wall0: int) -> Iterator[tuple[float, str]]:
@@ -279,6 +279,26 @@ class ChatUser(User):
 
 
 SEND, BURST, REJOIN = "send", "burst", "rejoin"
+QUIET_CAP_S = 2.0  # at most this long (the old --stop-timeout) for the servers to finish after the rooms settled
+QUIET_S = 0.5  # ... finished: their counters did not change for this long
+
+
+def _end_run(runner: LocalRunner, hosts: list[str]) -> None:
+    """Every room has settled: stop every member now. While a member still open misses
+    deliveries, the servers may still be working through what the run sent, so the members
+    first stay connected (and reading) until the servers' counters stop changing, at most
+    QUIET_CAP_S, as they did while Locust's --stop-timeout ran out."""
+    if TALLY.counters["missing_open"]:
+        progress = lambda s: s and (s["messages_in"], s["deliveries"], sum(s["drops"].values()))  # noqa: E731
+        last, changed = progress(read_servers(hosts)), time.monotonic()
+        deadline = changed + QUIET_CAP_S
+        while last and time.monotonic() < deadline and time.monotonic() - changed < QUIET_S:
+            gevent.sleep(0.1)
+            now = progress(read_servers(hosts))
+            if now != last:
+                last, changed = now, time.monotonic()
+    runner.environment.stop_timeout = 0  # every task only idles now: stop them at once, not after --stop-timeout
+    runner.quit()
 
 
 def _every(start: float, period: float, what: str) -> Iterator[tuple[float, str]]:

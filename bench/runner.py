@@ -13,7 +13,7 @@ import psutil
 
 from bench.ledger import settle
 from bench.machine import CpuPlan
-from bench.redisctl import RedisOutage, RedisServer
+from bench.redisctl import RedisOutage, RedisServer, snapshot
 from bench.sampler import Sampler
 from bench.scenarios import Scenario
 from bench.serverproc import ROOT, ServerProcess, sum_stats
@@ -73,18 +73,35 @@ def _diff(after: dict, before: dict) -> dict:
     return d
 
 
+QUIET_POLL_S = 0.1  # between two reads of the servers' /stats at the end of a run
+QUIET_OPEN_S = 0.5  # how long nothing may change while a connection still counts as open
+
+
 def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tuple[dict, bool]:
-    """The servers' summed /stats once they have finished with every message the run sent
-    (nothing changes between two reads), and whether they did finish within `timeout`."""
-    progress = lambda s: (s["messages_in"], s["deliveries"], sum(s["drops"].values()))  # noqa: E731
-    last = sum_stats([s.stats() for s in servers])
-    deadline = time.monotonic() + timeout
+    """The servers' summed /stats once they have finished with every message the run sent, and
+    whether they did finish within `timeout`. Finished: two reads agree (messages in, deliveries,
+    drops, closes) and no connection is still open: both servers count a connection closed, and
+    its close code, in one step after its last received message was handed on (chat/consumers.py
+    `disconnect`, fastapi_chat/app.py `relay`). While some still count as open, nothing may change
+    for QUIET_OPEN_S, longer than a server busy with a backlog goes between two counter changes
+    (~0.2 s for daphne after the burst scenario)."""
+    def read() -> tuple[dict, tuple, int]:
+        snapshots = [s.stats() for s in servers]
+        total = sum_stats(snapshots)
+        progress = (total["messages_in"], total["deliveries"], sum(total["drops"].values()),
+                    sum(total["close_codes"].values()))
+        return total, progress, sum(s.get("connections", {}).get("open", 1) for s in snapshots)
+
+    last, progress, _ = read()
+    changed = time.monotonic()
+    deadline = changed + timeout
     while time.monotonic() < deadline:
-        time.sleep(0.5)  # the interval between two reads that must agree
-        now = sum_stats([s.stats() for s in servers])
-        if progress(now) == progress(last):
-            return now, True
-        last = now
+        time.sleep(QUIET_POLL_S)
+        last, now_progress, still_open = read()
+        if now_progress != progress:
+            progress, changed = now_progress, time.monotonic()
+        elif still_open == 0 or time.monotonic() - changed >= QUIET_OPEN_S:
+            return last, True
     return last, False
 
 
@@ -109,6 +126,7 @@ def run_step(
     before = sum_stats([s.stats() for s in servers])
     tcp_before = tcp_counters()
     log_offsets = [s.log_path.stat().st_size for s in servers]
+    closures_before = len(redis.output_buffer_closures()) if redis else 0
     failure = None
     with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -146,7 +164,10 @@ def run_step(
                 s = dead[0]
                 failure = (f"server process {s.pid} of {s.target.name} exited with code {s.popen.returncode} "
                            f"{time.monotonic() - started:.1f}s into the run; its log ends:\n{s.log_tail(8)}")
-            time.sleep(0.2)
+            try:
+                locust.wait(0.2)  # returns as soon as Locust exits
+            except subprocess.TimeoutExpired:
+                pass
     except KeyboardInterrupt:
         interrupted = True
         failure = "interrupted (Ctrl-C): the run was stopped early; what it measured until then is kept"
@@ -168,6 +189,12 @@ def run_step(
         "tcp_counters": counter_delta(tcp_counters(), tcp_before),
         "server_log": [line for s, offset in zip(servers, log_offsets, strict=True) for line in s.log_since(offset)],
     }
+    redis_leg_intact = False
+    if redis is not None:
+        # Redis's own view of the pub/sub leg: a subscriber it closed for falling behind lost what it held
+        closures = redis.output_buffer_closures()[closures_before:]
+        evidence["redis"] = {"output_buffer_closures": closures, "after_run": snapshot(redis.url)}
+        redis_leg_intact = not closures and not fault
     tally = Tally()
     if results_path.exists():
         tally.merge(json.loads(results_path.read_text()))
@@ -175,7 +202,10 @@ def run_step(
         failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
     limit = servers[0].config["max_message_bytes"]
     run = summarize(scenario, tally, {**before, "rss_bytes": sampler.rss_start}, after, samples, failure, command,
-                    limit)
+                    limit, redis_leg_intact)
+    # a server left with open connections or a backlog (stuck after a meltdown) would hand its leftovers,
+    # and the drops they end in, to the next run
+    settled = settled and after is not None and not after["connections_open"] and not after["backlog"]
     # a server still working through this run's messages would pollute the next run's figures
     return {**run, "evidence": evidence, "interrupted": interrupted, "server_settled": settled,
             "fault": {"kind": fault, "fired_at": fault_fired} if fault else None}
@@ -186,7 +216,8 @@ def _tail(path: Path, lines: int = 12) -> str:
 
 
 def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None, samples: list[dict],
-              failure: str | None, command: list[str], max_message_bytes: int) -> dict:
+              failure: str | None, command: list[str], max_message_bytes: int,
+              redis_leg_intact: bool = False) -> dict:
     c = tally.counters
     server = _diff(after, before) if after else None
     # the ledger reads the servers as they were when the rooms settled, before members closed
@@ -195,6 +226,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         **(at_settle or {}),
         "client_sent": c["client_sent"], "room_size": scenario.room_size,
         "message_bytes": scenario.size, "max_message_bytes": max_message_bytes,
+        "redis_leg_intact": redis_leg_intact,
     })
     start_ns, end_ns = tally.window_ns
     window_samples = [s for s in samples if start_ns / 1e9 <= s["wall"] <= end_ns / 1e9] or samples

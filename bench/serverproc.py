@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.procs import free_port, stop_process
-from bench.redisctl import redis_url as default_redis_url
 from bench.targets import Target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +115,13 @@ def start(
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     inherited = {k: v for k, v in os.environ.items() if k != "CHAT_REDIS_URL"}
-    target_env = target.server_env((redis_url or default_redis_url()) if target.needs_redis else None)
+    if target.needs_redis and not redis_url:
+        # here, not at the top: every Locust process imports this module (sum_stats), and the redis
+        # client library would add ~75 ms to the start of every run
+        from bench.redisctl import redis_url as default_redis_url
+
+        redis_url = default_redis_url()
+    target_env = target.server_env(redis_url if target.needs_redis else None)
     procs: list[ServerProcess] = []
     try:
         for index in range(target.processes):
@@ -147,6 +152,7 @@ def sum_stats(snapshots: list[dict]) -> dict:
     for s in snapshots:
         for key in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds", "backlog", "rss_bytes"):
             total[key] += s[key]
+        total["connections_open"] += s["connections"]["open"]
         drops.update(s["drops"])
         closes.update(s["close_codes"])
     return {**total, "drops": dict(drops), "close_codes": dict(closes)}

@@ -133,3 +133,16 @@ def test_sends_to_members_that_had_gone_do_not_explain_open_members_losses():
     ledger = settle(counters, {"drops": {"send_failed": 10}, "messages_in": 10, "deliveries": 90,
                                "backlog": 0, "client_sent": 10, "room_size": 10})
     assert "send_failed" not in ledger["dropped_by_server"] and ledger["unexplained"] == 10
+
+
+def test_what_is_inside_redis_is_in_flight_only_when_the_redis_leg_was_intact():
+    # 10 messages read by the servers in a room of 4: 40 deliveries owed, 30 went out, 4 dropped;
+    # the members received all 30 that went out. 6 are still inside Redis (read, neither out nor dropped).
+    counters = {"expected": 40, "delivered": 30, "missing_open": 10, "received_at_settle": 30}
+    server = {"drops": {"backlog_full": 4}, "messages_in": 10, "deliveries": 30, "backlog": 0,
+              "client_sent": 10, "room_size": 4}
+    blind = settle(counters, server)
+    assert (blind["in_flight"], blind["unexplained"]) == (0, 6)
+    seen = settle(counters, {**server, "redis_leg_intact": True})
+    assert (seen["in_flight"], seen["in_flight_through_redis"], seen["unexplained"]) == (6, 6, 0)
+    assert seen["loss_pct"] == 10.0  # the 4 dropped; the 6 are late, not lost

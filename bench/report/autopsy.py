@@ -41,6 +41,18 @@ def evidence(run: dict) -> list[str]:
     before, peak = num(run, ("server", "rss_before_bytes")), num(run, ("server", "rss_peak_bytes"))
     if before is not None and peak is not None and peak > before:
         out.append(f"server memory: {fmt('size', before)} before, {fmt('size', peak)} at the peak")
+    redis = get(run, "evidence", "redis")
+    if isinstance(redis, dict):
+        closed = redis.get("output_buffer_closures") or []
+        through = get(run, "ledger", "in_flight_through_redis") or 0
+        out.append(f"Redis: {plural(len(closed), 'subscriber')} closed for falling behind"
+                   + (f"; {fmt('int', through)} of the in-flight deliveries were inside Redis (read by a server, "
+                      "not yet taken out: inferred from the servers' counters, the leg being intact)" if through
+                      else ""))
+    members = run.get("membership") or {}
+    if members.get("left"):
+        out.append(f"churn: {fmt('int', members['left'])} members left, {fmt('int', members.get('joined_again'))} "
+                   "joined again")
     log = get(run, "evidence", "server_log")
     if isinstance(log, list) and log:
         out.append(f"server log: {plural(len(log), 'line')}, first: {str(log[0])[:160]}")
