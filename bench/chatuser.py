@@ -32,7 +32,7 @@ from bench import wsclient
 from bench.ledger import Member, account_room
 from bench.message import encode_header, filler
 from bench.receiver import Pending, Receiver
-from bench.serverproc import sum_stats
+from bench.serverproc import progress, sum_stats
 from bench.tally import Tally
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
@@ -100,6 +100,7 @@ class RoomAssigner:
 
 
 ROOMS = RoomAssigner()
+SEND, BURST, REJOIN = "send", "burst", "rejoin"  # what a member's schedule holds
 _senders = itertools.count(1)
 
 
@@ -141,6 +142,7 @@ class ChatUser(User):
             # the member still takes its seat, closed from the start, so that its room fills
             self.client = None
             member.closed_code, member.closed_ns = 1006, time.time_ns()
+            member.joined_ns = member.closed_ns  # never in the room: owed nothing
             TALLY.counters["connect_failed"] += 1
             self.environment.events.request.fire(
                 request_type="WS", name="connect", response_time=(time.perf_counter() - start) * 1000,
@@ -162,15 +164,22 @@ class ChatUser(User):
         # was due, not the time it got out, so a sender held up (a blocked send, a late wake-up)
         # shows in the latencies instead of being hidden by fresh timestamps (coordinated omission).
         mono0, wall0 = time.monotonic(), time.time_ns()
-        for due, what in self._schedule(mono0, wall0):
+        window_end = mono0 + (room.window_end_ns - wall0) / _NS
+        back_at = mono0  # a churning member sends nothing that came due while it was away
+        for due, what in self._schedule(mono0, wall0, window_end):
             delay = due - time.monotonic()
             if delay > 0 or what != BURST:  # a burst that is due goes out back to back, without yielding
                 gevent.sleep(max(0.0, delay))
+            if time.monotonic() >= window_end:
+                break  # a sender that fell behind does not catch up into the drain
             if what == REJOIN:
                 self._leave()
                 self._connect()
                 room.members.append(self.member)
                 TALLY.counters["joined_again"] += 1
+                back_at = time.monotonic()
+            elif due < back_at:
+                continue
             elif self.member.closed_code is not None or not self._send(wall0 + int((due - mono0) * _NS)):
                 break  # the receive side records how the connection ended
         # a member with nothing more to send skips straight to the drain, so the run can end as soon
@@ -182,12 +191,11 @@ class ChatUser(User):
             gevent.spawn(_end_run, runner, self.hosts)  # every room has settled: end the run now, not at --run-time
         gevent.sleep(3600)  # idle until Locust stops the run: the member's work is done
 
-    def _schedule(self, mono0: float, wall0: int) -> Iterator[tuple[float, str]]:
+    def _schedule(self, mono0: float, wall0: int, window_end: float) -> Iterator[tuple[float, str]]:
         """(monotonic time, SEND, BURST or REJOIN) in time order, until the room's window ends: the paced
         messages 1/rate apart from a random phase, the bursts (all due at once) and the churn."""
-        o, room = self.options, self.room
-        at = lambda wall_ns: mono0 + (wall_ns - wall0) / _NS  # noqa: E731
-        window_start, window_end = at(room.window_start_ns), at(room.window_end_ns)
+        o = self.options
+        window_start = mono0 + (self.room.window_start_ns - wall0) / _NS
         streams = []
         if self.reader == "all":  # the others never send
             if self.rate > 0:
@@ -223,11 +231,11 @@ class ChatUser(User):
         member = self.member
         if member.closed_code is None:  # one the server closed is owed what was sent until then
             member.left_ns = time.time_ns()
+            TALLY.counters["left"] += 1
         deadline = time.monotonic() + self.options.chat_drain
         while member.closed_code is None and self._owed(member) and time.monotonic() < deadline:
             gevent.sleep(0.01)
         self._disconnect()
-        TALLY.counters["left"] += 1
 
     def _owed(self, member: Member) -> int:
         """Deliveries `member` is owed and has not received yet (every sender is in this process)."""
@@ -245,12 +253,15 @@ class ChatUser(User):
         if self.slow_reader is not None:
             self.slow_reader.kill()
             self.slow_reader = None
-        _mux().remove(client)
-        self.receiver.flush()
+        if self.reader == "all":
+            _mux().remove(client)
         try:
-            client.close()
+            # what arrives before the server's close reply was delivered: the receiver counts it, so
+            # that the servers' deliveries and what the members received stay comparable
+            client.close(take=self.receiver.take if self.reader != "none" else None)
         except OSError:
             pass
+        self.receiver.flush()
 
     def on_stop(self) -> None:
         self._finish()  # a run cut short still accounts for what was measured
@@ -267,7 +278,7 @@ class ChatUser(User):
 
     def _closed(self, member: Member, code: int) -> None:
         """The connection ended (close frame, or 1006 for a TCP end): how, unless the member was done."""
-        if not self.done and member.left_ns is None:
+        if not self.done:  # a close while it waits to leave counts too: it ends the wait, and names the loss
             member.closed_code, member.closed_ns = code, time.time_ns()
             TALLY.counters[f"closed:{code}"] += 1
 
@@ -278,7 +289,6 @@ class ChatUser(User):
                 response_length=len(self.body), exception=None, context={})
 
 
-SEND, BURST, REJOIN = "send", "burst", "rejoin"
 QUIET_CAP_S = 2.0  # at most this long (the old --stop-timeout) for the servers to finish after the rooms settled
 QUIET_S = 0.5  # ... finished: their counters did not change for this long
 
@@ -289,12 +299,12 @@ def _end_run(runner: LocalRunner, hosts: list[str]) -> None:
     first stay connected (and reading) until the servers' counters stop changing, at most
     QUIET_CAP_S, as they did while Locust's --stop-timeout ran out."""
     if TALLY.counters["missing_open"]:
-        progress = lambda s: s and (s["messages_in"], s["deliveries"], sum(s["drops"].values()))  # noqa: E731
-        last, changed = progress(read_servers(hosts)), time.monotonic()
+        read = lambda: (stats := read_servers(hosts)) and progress(stats)  # noqa: E731
+        last, changed = read(), time.monotonic()
         deadline = changed + QUIET_CAP_S
         while last and time.monotonic() < deadline and time.monotonic() - changed < QUIET_S:
             gevent.sleep(0.1)
-            now = progress(read_servers(hosts))
+            now = read()
             if now != last:
                 last, changed = now, time.monotonic()
     runner.environment.stop_timeout = 0  # every task only idles now: stop them at once, not after --stop-timeout

@@ -129,14 +129,19 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     """
     c = Counter(counters)
     remaining = c["missing_open"]
+    # what members that left went without may have been dropped too: the drops explain those first,
+    # so that a drop is never credited to an open member's loss that has another cause
+    left_without = c["lost_recipient_left"]
     dropped: dict[str, int] = {}
     for cause, n in sorted(server.get("drops", {}).items()):
         if cause == "send_failed":  # to members that had gone: their losses are in lost_with_close
             continue
         if cause == "redis_unavailable":  # counted per message: each was lost for the whole room
             n *= server.get("room_size", 1)
-        dropped[cause] = min(n, remaining)
-        remaining -= dropped[cause]
+        for_leavers = min(n, left_without)
+        left_without -= for_leavers
+        dropped[cause] = for_leavers + min(n - for_leavers, remaining)
+        remaining -= dropped[cause] - for_leavers
     # without the servers' own figures (a server died) nothing is shown to be on its way
     on_the_way = (
         max(0, server.get("client_sent", 0) - server["messages_in"]) * server.get("room_size", 1)
@@ -146,10 +151,13 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     in_flight = min(remaining, on_the_way)
     # Between processes a message a server read may still be inside Redis (an inbox, the pub/sub leg),
     # which no process counts: inferred from the servers' own counters, and only when the run's Redis
-    # evidence shows the leg intact (no subscriber closed for falling behind), since a closed
-    # subscriber loses what Redis held for it and nothing would tell those apart.
+    # evidence shows the leg intact (no subscriber closed for falling behind or lost by a server), since
+    # a closed subscriber loses what Redis held for it and nothing would tell those apart. The servers'
+    # counters only say that while every message was owed to a full room of open members: not with
+    # members that left, closed or never connected, whose deliveries the servers abandoned uncounted.
     through_redis = 0
-    if server.get("redis_leg_intact") and "messages_in" in server:
+    full_rooms = not c["left"] and not any(n for k, n in c.items() if k.startswith("lost_"))
+    if server.get("redis_leg_intact") and full_rooms and "messages_in" in server:
         room = server.get("room_size", 1)
         counted = sum(n * (room if cause == "redis_unavailable" else 1)
                       for cause, n in server.get("drops", {}).items() if cause != "send_failed")
@@ -159,8 +167,9 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     oversize = server.get("message_bytes", 0) > server.get("max_message_bytes", float("inf"))
     lost = {}
     for key, n in sorted(c.items()):
-        if key == "lost_recipient_left" and n:
-            lost["1000 (recipient left before they arrived)"] = n
+        if key == "lost_recipient_left":
+            if left_without:  # beyond what the server's drops explain
+                lost["1000 (recipient left before they arrived)"] = left_without
         elif key.startswith("lost_") and n:
             code = key.split(":", 1)[1]
             if key.startswith("lost_sender_closed") and oversize:

@@ -16,6 +16,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from bench.chatuser import TALLY, ChatMember  # noqa: F401  (Locust finds the user class here)
 from bench.live import install_live_view
+from bench.scenarios import SLOW_READ_RATE
 from bench.tally import Tally
 
 MERGED = Tally()
@@ -32,14 +33,15 @@ def chat_options(parser) -> None:
     parser.add_argument("--chat-kind", choices=["text", "binary"], default="text", env_var="CHAT_KIND",
                        help="frame type of every message")
     parser.add_argument("--chat-burst", type=int, default=0, env_var="CHAT_BURST",
-                        help="messages each member sends back-to-back as soon as its room is full")
+                        help="messages each member sends back-to-back per burst: as soon as its room is full, or "
+                             "mid-session with --chat-burst-every")
     parser.add_argument("--chat-burst-every", type=float, default=0.0, env_var="CHAT_BURST_EVERY",
                         help="> 0: the bursts come mid-session instead, from the window's start, every this many s")
     parser.add_argument("--chat-nonreading", type=int, default=0, env_var="CHAT_NONREADING",
                         help="members per room that never read and never send (slow consumers)")
     parser.add_argument("--chat-slow-readers", type=int, default=0, env_var="CHAT_SLOW_READERS",
                         help="members per room that read slowly (--chat-read-rate) and never send")
-    parser.add_argument("--chat-read-rate", type=int, default=262144, env_var="CHAT_READ_RATE",
+    parser.add_argument("--chat-read-rate", type=int, default=SLOW_READ_RATE, env_var="CHAT_READ_RATE",
                         help="bytes per second a slow reader reads")
     parser.add_argument("--chat-churn", type=int, default=0, env_var="CHAT_CHURN",
                         help="members per room that leave and join again as new members until the window ends")

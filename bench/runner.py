@@ -16,7 +16,7 @@ from bench.machine import CpuPlan
 from bench.redisctl import RedisOutage, RedisServer, snapshot
 from bench.sampler import Sampler
 from bench.scenarios import Scenario
-from bench.serverproc import ROOT, ServerProcess, sum_stats
+from bench.serverproc import ROOT, ServerProcess, progress, sum_stats
 from bench.tally import Tally, percentiles
 from bench.tcpstate import counter_delta, tcp_counters
 
@@ -88,18 +88,16 @@ def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tupl
     def read() -> tuple[dict, tuple, int]:
         snapshots = [s.stats() for s in servers]
         total = sum_stats(snapshots)
-        progress = (total["messages_in"], total["deliveries"], sum(total["drops"].values()),
-                    sum(total["close_codes"].values()))
-        return total, progress, sum(s.get("connections", {}).get("open", 1) for s in snapshots)
+        return total, progress(total), total["connections_open"]
 
-    last, progress, _ = read()
+    last, seen, _ = read()
     changed = time.monotonic()
     deadline = changed + timeout
     while time.monotonic() < deadline:
         time.sleep(QUIET_POLL_S)
-        last, now_progress, still_open = read()
-        if now_progress != progress:
-            progress, changed = now_progress, time.monotonic()
+        last, now, still_open = read()
+        if now != seen:
+            seen, changed = now, time.monotonic()
         elif still_open == 0 or time.monotonic() - changed >= QUIET_OPEN_S:
             return last, True
     return last, False
@@ -194,7 +192,8 @@ def run_step(
         # Redis's own view of the pub/sub leg: a subscriber it closed for falling behind lost what it held
         closures = redis.output_buffer_closures()[closures_before:]
         evidence["redis"] = {"output_buffer_closures": closures, "after_run": snapshot(redis.url)}
-        redis_leg_intact = not closures and not fault
+        subscriber_lost = any("redis subscriber lost" in line for line in evidence["server_log"])
+        redis_leg_intact = not closures and not subscriber_lost and not fault
     tally = Tally()
     if results_path.exists():
         tally.merge(json.loads(results_path.read_text()))

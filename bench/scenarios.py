@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 SCENARIO_FILE = Path(__file__).with_name("scenarios.toml")
+SLOW_READ_RATE = 512 * 1024  # bytes/s a slow reader reads unless told otherwise: a 4 Mbit/s link
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Scenario:
     slo_p95_ms: float | None = None  # a ramp stops at the first step over it
     nonreading: int = 0  # members per room that never read (and never send)
     slow_readers: int = 0  # members per room that read, slowly (at read_rate), and never send
-    read_rate: int = 0  # bytes per second a slow reader reads
+    read_rate: int = SLOW_READ_RATE  # bytes per second a slow reader reads
     burst: int = 0  # messages each member sends back-to-back: the moment its room is full, or every burst_every s
     burst_every: float = 0.0  # > 0: the bursts come mid-session, at the window's start and every this many s
     churn: int = 0  # members per room that leave and join again as new members, all through the run
@@ -81,6 +82,8 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
                 raise ValueError(f"{path.name}: scenario {name!r}: nonreading + slow_readers + churn is more "
                                  f"than a room of {step.room_size}")
             if step.slow_readers and step.read_rate <= 0:
-                raise ValueError(f"{path.name}: scenario {name!r}: slow_readers need a read_rate (bytes/s)")
+                raise ValueError(f"{path.name}: scenario {name!r}: slow_readers need a positive read_rate (bytes/s)")
+            if step.churn and step.churn_stay <= 0:
+                raise ValueError(f"{path.name}: scenario {name!r}: churn needs a positive churn_stay (seconds)")
     suite = data["suite"]
     return scenarios, list(suite["quick" if quick else "default"]), list(suite["quick-redis" if quick else "redis"])

@@ -144,6 +144,12 @@ def start(
     return procs
 
 
+def progress(stats: dict) -> tuple:
+    """What changes while servers still work through messages: read, delivered, dropped, closed."""
+    return (stats["messages_in"], stats["deliveries"], sum(stats["drops"].values()),
+            sum(stats["close_codes"].values()))
+
+
 def sum_stats(snapshots: list[dict]) -> dict:
     """Several processes' /stats as one: counters and gauges added, drops and close codes by key."""
     total: Counter = Counter()

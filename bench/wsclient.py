@@ -60,6 +60,7 @@ class WSClient:
         # gevent lets one greenlet at a time write a socket: the member's sends take turns with the
         # replies (pong, close) the reading greenlet sends, and a reply never waits behind a send
         self._writing = Semaphore()
+        self._pong_owed: bytes | None = None  # a ping that came while a send held the socket
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -77,12 +78,17 @@ class WSClient:
             else:
                 for part in frame:
                     self.sock.sendall(part)
+            if self._pong_owed is not None:
+                pong, self._pong_owed = self._pong_owed, None
+                self.sock.sendall(pong)
 
-    def _reply(self, frame: bytes) -> None:
-        """A control reply from the reading side; skipped while a send is under way (a 16 MiB message
-        the server is refusing can take seconds): the server's close counts without an answer, and a
-        keepalive ping waits for the next."""
+    def _reply(self, frame: bytes, pong: bool = False) -> None:
+        """A control reply from the reading side. While a send is under way (a 16 MiB message the server
+        is refusing can take seconds) it does not wait: a pong goes out right after that send (a
+        server that gets none closes the connection), and the server's close counts without an answer."""
         if self._writing.locked():
+            if pong:
+                self._pong_owed = frame
             return
         try:
             self._send(frame)
@@ -145,15 +151,17 @@ class WSClient:
     def _on_control(self, events: list[Event]) -> None:
         for op, code, payload in events:
             if op == PING and not self._close_sent:
-                self._reply(encode_frame(PONG, payload))
+                self._reply(encode_frame(PONG, payload), pong=True)
             elif op == CLOSE:
                 if not self._close_sent:
                     self._close_sent = True
                     self._reply(encode_frame(CLOSE, close_payload(code)))
                 self._finish(code, payload)
 
-    def close(self, code: int = 1000, reason: str = "", timeout: float = 2.0) -> None:
-        """Send a close frame and wait up to `timeout` s for the server's, reading (and dropping) data."""
+    def close(self, code: int = 1000, reason: str = "", timeout: float = 2.0,
+              take: Callable[[list[Event], int], object] | None = None) -> None:
+        """Send a close frame and wait up to `timeout` s for the server's, reading data on the way:
+        handed to `take(events, now_ns)` if given, else dropped."""
         if self.close_code is not None:
             return
         deadline = time.monotonic() + timeout
@@ -162,7 +170,9 @@ class WSClient:
             self._send(encode_frame(CLOSE, close_payload(code, reason)))
             while self.close_code is None and (left := deadline - time.monotonic()) > 0:
                 self.sock.settimeout(left)
-                self.recv_batch()
+                events = self.recv_batch()
+                if take is not None:
+                    take(events, time.time_ns())
         except (OSError, FrameError):
             pass
         if self.close_code is None:
@@ -266,10 +276,13 @@ def read_slowly(client: WSClient, take: Callable[[list[Event], int], int | None]
     """Read `client` at `bytes_per_s` at most, one SLOW_READ_CHUNK at a time with a pause after each
     (a member on a slow link): the rest waits in the kernel's buffers and then the server's. Run it
     in its own greenlet; it returns when the connection closes (kill it to stop reading first)."""
+    if bytes_per_s <= 0:
+        raise ValueError(f"a slow reader needs a positive read rate, got {bytes_per_s}")
     buf, pause = memoryview(bytearray(SLOW_READ_CHUNK)), SLOW_READ_CHUNK / bytes_per_s
     while True:
         try:
-            wait_read(client.fileno())
+            if not client._early:  # frames that came with the handshake response are there already
+                wait_read(client.fileno())
             events = client.read_ready(buf)
         except (OSError, ValueError):
             events = [(CLOSE, 1006, "")]

@@ -275,7 +275,8 @@ async def test_members_leaving_mid_chat_cost_those_who_stay_nothing(clusters, re
             leavers = await join_all(procs, room, per_process=3)
             for seq in range(100):
                 if seq == 50:  # leave mid-delivery: the processes are still popping their inboxes
-                    await poll(lambda tenth=sent - 40: len(inboxes[1].messages) >= tenth, 15, "the burst arriving")
+                    await poll(lambda tenth_of_burst=sent - 40: len(inboxes[1].messages) >= tenth_of_burst, 15,
+                               "the burst arriving")
                     for ws in leavers:
                         ws.transport.abort()  # no close frame
                 await stayers[0].send(f"0:{sent}:")

@@ -45,9 +45,9 @@ def evidence(run: dict) -> list[str]:
     if isinstance(redis, dict):
         closed = redis.get("output_buffer_closures") or []
         through = get(run, "ledger", "in_flight_through_redis") or 0
-        out.append(f"Redis: {plural(len(closed), 'subscriber')} closed for falling behind"
-                   + (f"; {fmt('int', through)} of the in-flight deliveries were inside Redis (read by a server, "
-                      "not yet taken out: inferred from the servers' counters, the leg being intact)" if through
+        out.append(f"Redis log: {plural(len(closed), 'subscriber')} closed for falling behind"
+                   + (f"; {fmt('int', through)} of the in-flight deliveries inferred inside Redis (read by a "
+                      "server, not yet taken out; Redis and the servers logged no lost subscriber)" if through
                       else ""))
     members = run.get("membership") or {}
     if members.get("left"):

@@ -23,6 +23,7 @@ import redis.asyncio
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close
+from django.core.exceptions import ImproperlyConfigured
 
 from django_chat.chat.layers import CountsHandOver, LayerUnavailable
 from django_chat.chat.stats import STATS
@@ -128,7 +129,8 @@ class CountingRedisChannelLayer(CountsHandOver, RedisChannelLayer):
           here (redis-py < 8's default): a Redis that dies closes the socket, failing the read at once.
         """
         host = dict(self.hosts[index])
-        assert "address" in host, "CHAT_REDIS_URL is a redis:// URL"
+        if "address" not in host:
+            raise ImproperlyConfigured("the Redis channel layer needs an `address` (CHAT_REDIS_URL, a redis:// URL)")
         return redis.asyncio.BlockingConnectionPool.from_url(
             host.pop("address"), **{"max_connections": POOL_SIZE, "timeout": None, "socket_timeout": None,
                                     "socket_connect_timeout": 5, **host})

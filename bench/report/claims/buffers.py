@@ -127,7 +127,7 @@ def claim_where(data: dict) -> Claim:
             parts.append(f"the queued FastAPI loop ({', '.join(queued_dropped)}) has a bounded queue of its own "
                          "and drops at it, so the room keeps flowing")
         if pace := slow_reader_pace(data):
-            parts.append("with a member that reads, but slowly, each room runs at " + pace)
+            parts.append("with one member per room that reads, but slowly, the run delivers " + pace)
         verdict, why = OTHER, ("; ".join(parts) + ". Where the blog puts the risk, TCP, messages waited and "
                                "slowed everyone; where they were lost was a bounded queue above it.")
     else:
@@ -135,7 +135,7 @@ def claim_where(data: dict) -> Claim:
                                    "buckets.")
     return Claim("4", "FastAPI has no message buffer of its own: it relies on the OS TCP receive buffer; "
                  "Channels keeps its queue in the channel layer.",
-                 "The `slow` scenario: one member per room never reads while the others chat; in a second step "
+                 "The `slow` scenario: one member per room never reads while the others chat; in another step "
                  "it reads, slowly (a fixed number of bytes per second, less than it is owed). Per target: what "
                  "still arrived (a stalled room shows as a collapsed slowest second), what was lost and in "
                  "which bucket, what was still in flight, the server's Send-Q, and the server's memory growth "
