@@ -241,7 +241,10 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "failure": failure,
         "offered_send_rate": scenario.offered_send_rate,
         "achieved_send_rate": c["window_sent"] / scenario.window,
-        "deliveries_per_s": sum(tally.timeline.values()) / scenario.window,  # messages sent in the window
+        # messages sent in the window and delivered before the rooms settled (the ledger's `delivered`):
+        # what a stalled room lets through once its members close, after the run, does not count
+        "deliveries_per_s": sum(n for second, n in tally.timeline.items()
+                                if int(second) < scenario.window + scenario.drain) / scenario.window,
         "rtt_ms": percentiles(tally.histograms["rtt"]),
         "latency_ms": percentiles(tally.histograms["latency"]),
         "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
