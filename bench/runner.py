@@ -157,6 +157,8 @@ def run_step(
                 fault_fired = time.time()
             if outage:
                 outage.tick()  # Redis stops for 3 s, then comes back empty
+                if redis.alive():
+                    sampler.track(redis.pid)  # the new redis-server is the servers' cost too
             dead = [s for s in servers if not s.alive()]
             if dead and failure is None:
                 s = dead[0]

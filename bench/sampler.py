@@ -56,18 +56,25 @@ class Sampler(threading.Thread):
         self.samples: list[dict] = []
         self._halt = threading.Event()
 
+    def track(self, pid: int) -> None:
+        """Count one more server process from now on (a Redis restarted mid-run)."""
+        if all(p.pid != pid for p in self.server):
+            self.server.append(psutil.Process(pid))
+
     def run(self) -> None:
         steal, server_cpus_busy = StealMeter(), CpuBusyMeter(self.server_cpus)
         start = last_t = time.monotonic()
-        last_server = _cpu_seconds(self.server)
+        # per process, so that one that exits (a Redis killed mid-run) takes only itself out of the sum
+        per_process = lambda procs: {p.pid: _cpu_seconds([p]) for p in procs}  # noqa: E731
+        last_server = per_process(self.server)
         last_client: dict[int, float] = {}
         while not self._halt.wait(self.interval):
             now = time.monotonic()
             dt = now - last_t
-            server_cpu = _cpu_seconds(self.server)
-            client = {p.pid: _cpu_seconds([p]) for p in _tree(self.client_pid)}  # workers fork late
+            server = per_process(list(self.server))
+            client = per_process(_tree(self.client_pid))  # workers fork late
             client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
-            server_pct = 100 * (server_cpu - last_server) / dt
+            server_pct = 100 * sum(max(0.0, cpu - last_server.get(pid, cpu)) for pid, cpu in server.items()) / dt
             self.samples.append({
                 "t": round(now - start, 2),
                 "dt": round(dt, 3),
@@ -81,7 +88,7 @@ class Sampler(threading.Thread):
                 "steal_pct": round(steal.percent(), 2),
                 **socket_queues(self.server_ports),
             })
-            last_t, last_server, last_client = now, server_cpu, client
+            last_t, last_server, last_client = now, server, client
 
     def stop(self) -> list[dict]:
         self._halt.set()

@@ -33,7 +33,7 @@ def claim_busy(data: dict) -> Claim:
         idle = picked(data, t, lambda r: is_idle(r) and num(r, CPU) is not None)
         if not idle and family(data, t) == "Channels":
             continue  # the claim is about the FastAPI loop; Channels only beside it when idle ran
-        runs = idle or [min(picked(data, t, lambda r: num(r, CPU) is not None),
+        runs = idle or [min(picked(data, t, lambda r: num(r, CPU) is not None and not r.get("fault")),
                             key=lambda r: offered_deliveries(r) or 0.0, default=None)]
         if runs == [None]:
             continue
