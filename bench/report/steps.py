@@ -22,6 +22,7 @@ STEP_WORDS: dict[str, Callable[[object], str]] = {
     "churn": lambda v: f"{fmt('int', v)} per room leaving and rejoining",
     "churn_stay": lambda v: f"every {fmt('step', v)} s",
     "warmup": lambda v: f"after {fmt('step', v)} s of chat",
+    "window": lambda v: f"a {fmt('step', v)} s window",
 }
 STEP_SHORT: dict[str, Callable[[object], str]] = {
     "rate": lambda v: f"{fmt('step', v)}/s", "size": lambda v: fmt("bytes", v), "kind": str,
@@ -30,7 +31,7 @@ STEP_SHORT: dict[str, Callable[[object], str]] = {
     "read_rate": lambda v: f"{fmt('bytes', v)}/s", "burst": lambda v: f"burst {fmt('int', v)}",
     "burst_every": lambda v: f"every {fmt('step', v)} s" if v else "on connect",
     "churn": lambda v: f"churn {fmt('int', v)}", "churn_stay": lambda v: f"{fmt('step', v)} s stays",
-    "warmup": lambda v: "",
+    "warmup": lambda v: "", "window": lambda v: "",
 }
 
 

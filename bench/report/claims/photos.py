@@ -53,12 +53,12 @@ def claim_photo(data: dict) -> Claim:
                        f"{sc}; {ratio(BLOG_RMEM_MAX, size_of(first))} the blog's rmem_max), deliveries: "
                        + "; ".join(delivered_figure(g) for g in groups))
     over = [r for r in big if r not in within]
-    for size in unique(size_of(r) for r in over):
-        group = [r for r in over if size_of(r) == size]
+    for size, kind in unique((size_of(r), get(r, "params", "kind")) for r in over):
+        group = [r for r in over if size_of(r) == size and get(r, "params", "kind") == kind]
         refused = "; ".join(f"{r.get('target')} {causes(r)}, clients saw close codes "
                             f"{codes_text(r.get('client_closes') or {})}" for r in group)
-        figures.append(f"{fmt('bytes', size)} messages, over the {fmt('bytes', limit_of(data, group[0]))} limit: "
-                       f"refused — {refused}")
+        figures.append(f"{fmt('bytes', size)} {kind} messages, over the {fmt('bytes', limit_of(data, group[0]))} "
+                       f"limit: refused — {refused}")
     if (text := kernel_text(big)):
         figures.append(text)
     largest = max((size_of(r) for r in within if not lossy([r]) and num(r, ("ledger", "delivered"))), default=0)
