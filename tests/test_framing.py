@@ -6,7 +6,6 @@ import asyncio
 import http
 import os
 import random
-import re
 import signal
 import socket
 import struct
@@ -29,7 +28,6 @@ from bench.framing import (
     FrameError,
     FrameReader,
     HandshakeRefused,
-    accept_key,
     encode_frame,
 )
 from bench.harness import run_harness, summary
@@ -38,6 +36,7 @@ from bench.message import HEADER_LEN, encode_header
 from bench.receiver import Pending, Receiver
 from bench.tally import Tally
 from bench.wsclient import connect
+from tests.rawserver import answer_handshake
 
 MIB = 1 << 20
 
@@ -390,14 +389,7 @@ def test_frames_in_handshake_segment_then_eof_is_1006() -> None:
         def serve_once() -> None:
             conn, _ = listener.accept()
             with conn:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(4096)
-                key = re.search(rb"Sec-WebSocket-Key: (\S+)", request)[1].decode()
-                accept = accept_key(key).encode()
-                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                             b"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % accept
-                             + frame(Opcode.BINARY, header(1)) + frame(Opcode.PING, b"x"))
+                answer_handshake(conn, then=frame(Opcode.BINARY, header(1)) + frame(Opcode.PING, b"x"))
                 conn.recv(100)
         thread = threading.Thread(target=serve_once, daemon=True)
         thread.start()

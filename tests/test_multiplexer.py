@@ -7,7 +7,6 @@ pings are answered, and each member's close is seen exactly once with the right 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import threading
 import time
@@ -19,11 +18,12 @@ import pytest
 from websockets.asyncio.server import serve
 
 from bench import wsclient
-from bench.framing import CLOSE, FrameReader, accept_key
+from bench.framing import CLOSE, FrameReader
 from bench.ledger import Member
 from bench.message import encode_header
 from bench.receiver import Pending, Receiver
 from bench.tally import Tally
+from tests.rawserver import answer_handshake
 
 MESSAGES = 300  # per connection, from SENDERS senders with consistent seqs
 SENDERS = 3
@@ -131,13 +131,7 @@ def test_a_member_removed_is_not_read_and_frames_with_the_handshake_are(gevent_s
         def serve_once() -> None:
             conn, _ = listener.accept()
             with conn:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(4096)
-                key = re.search(rb"Sec-WebSocket-Key: (\S+)", request)[1].decode()
-                frame = b"\x82\x21" + encode_header(7, 0, time.time_ns())
-                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                             b"Sec-WebSocket-Accept: %s\r\n\r\n" % accept_key(key).encode() + frame)
+                answer_handshake(conn, then=b"\x82\x21" + encode_header(7, 0, time.time_ns()))
                 time.sleep(0.3)
                 conn.sendall(b"\x82\x21" + encode_header(7, 1, time.time_ns()))
                 time.sleep(0.3)
@@ -178,12 +172,7 @@ def test_a_close_that_arrives_while_the_member_is_mid_send_does_not_kill_the_rea
         def refuse_without_reading() -> None:
             conn, _ = listener.accept()
             with conn:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(4096)
-                key = re.search(rb"Sec-WebSocket-Key: (\S+)", request)[1].decode()
-                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                             b"Sec-WebSocket-Accept: %s\r\n\r\n" % accept_key(key).encode())
+                answer_handshake(conn)
                 time.sleep(0.3)  # the client is blocked in its send by now: nothing here reads
                 conn.sendall(b"\x88\x02\x03\xf1")  # close 1009
                 time.sleep(0.5)
