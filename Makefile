@@ -39,7 +39,7 @@ bench-harness: setup
 	$(PY) -m bench.harness
 
 ui: setup
-	$(PY) -m bench.ui
+	$(PY) -m bench.run.ui
 
 clean:
 	rm -rf $(VENV) reports

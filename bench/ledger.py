@@ -79,6 +79,17 @@ class Member:
         """The seqs [first, end) of `sender` this member is owed."""
         return sender.sent_before(self.joined_ns), sender.sent_before(self.owed_until_ns)
 
+    def owed_and_received(self, sender: Member) -> tuple[int, int]:
+        """How many of `sender`'s messages this member is owed, and how many of those it received."""
+        first, end = self.owed_from(sender)
+        if end <= first:
+            return 0, 0
+        return end - first, self.book.received(sender.sender, first, end)
+
+    def still_owed(self, senders: list[Member]) -> int:
+        """Deliveries from `senders` this member is owed and has not received (yet)."""
+        return sum(owed - got for owed, got in map(self.owed_and_received, senders))
+
     def sent_before(self, before_ns: int | None = None) -> int:
         if before_ns is None:
             return len(self.sent_ns)
@@ -93,13 +104,10 @@ def account_room(members: list[Member]) -> Counter:
         c["duplicates"] += recipient.book.duplicates
         c["reordered"] += recipient.book.reordered
         for sender in members:
-            first, end = recipient.owed_from(sender)
-            if end <= first:
-                continue
-            got = recipient.book.received(sender.sender, first, end)
-            c["expected"] += end - first
+            owed, got = recipient.owed_and_received(sender)
+            c["expected"] += owed
             c["delivered"] += got
-            missing = end - first - got
+            missing = owed - got
             if not missing:
                 continue
             if sender.closed_code is not None:

@@ -14,10 +14,10 @@ from pathlib import Path
 from locust import events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from bench.chatuser import TALLY, ChatMember  # noqa: F401  (Locust finds the user class here)
-from bench.live import install_live_view
+from bench.load.chatuser import TALLY, ChatMember  # noqa: F401  (Locust finds the user class here)
+from bench.load.live import install_live_view
+from bench.load.tally import Tally
 from bench.scenarios import SLOW_READ_RATE
-from bench.tally import Tally
 
 MERGED = Tally()
 

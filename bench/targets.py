@@ -24,7 +24,7 @@ class Target:
         if not self.needs_redis:
             return dict(self.env)
         if not redis_url:
-            raise ValueError(f"target {self.name} needs Redis: pass its URL (bench.redisctl.redis_url())")
+            raise ValueError(f"target {self.name} needs Redis: pass its URL (bench.run.redisctl.redis_url())")
         return {**self.env, "CHAT_REDIS_URL": redis_url}
 
 

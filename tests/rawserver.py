@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 
-from bench.framing import accept_key
+from bench.load.framing import accept_key
 
 
 def answer_handshake(conn: socket.socket, then: bytes = b"") -> None:

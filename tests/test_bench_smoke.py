@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.serverproc import ROOT
+from bench import ROOT
 
 pytestmark = pytest.mark.server
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.serverproc import ROOT
+from bench import ROOT
 from bench.targets import REDIS_TARGETS, TARGETS
 
 COMPOSE = ROOT / "compose.yaml"

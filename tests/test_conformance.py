@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bench.serverproc import http_get
-from tests.conftest import (
+from bench.run.serverproc import http_get
+from tests.clients import (
     Collector,
     RawClient,
     close_count,

@@ -1,4 +1,4 @@
-"""bench.framing / bench.wsclient against the websockets library as the reference implementation."""
+"""bench.load.framing / bench.load.wsclient against the websockets library as the reference implementation."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from websockets.exceptions import ConnectionClosed, ProtocolError
 from websockets.frames import Close, Frame, Opcode
 from websockets.streams import StreamReader
 
-from bench.framing import (
+from bench.harness import run_harness, summary
+from bench.ledger import Member
+from bench.load.framing import (
     BINARY,
     CLOSE,
     PING,
@@ -30,12 +32,10 @@ from bench.framing import (
     HandshakeRefused,
     encode_frame,
 )
-from bench.harness import run_harness, summary
-from bench.ledger import Member
+from bench.load.receiver import Pending, Receiver
+from bench.load.tally import Tally
+from bench.load.wsclient import connect
 from bench.message import HEADER_LEN, encode_header
-from bench.receiver import Pending, Receiver
-from bench.tally import Tally
-from bench.wsclient import connect
 from tests.rawserver import answer_handshake
 
 MIB = 1 << 20
@@ -456,7 +456,7 @@ def test_harness_smoke() -> None:
     [run] = result["runs"]
     assert run["deliveries"] > 1000 and run["gaps"] == run["dups"] == run["foreign"] == 0
     assert result["deliveries_per_core_s"]["median"] == run["per_core_s"] > 0
-    # the real Locust user over many members (bench/harness.py run_locust_harness)
+    # the real Locust user over many members (bench/harness/loadgen.py run_locust_harness)
     many = result["locust"]
     [window] = many["runs"]
     assert window["deliveries"] > 1000 and many["client_received"] >= window["deliveries"]

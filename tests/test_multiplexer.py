@@ -1,4 +1,4 @@
-"""The Locust user's multiplexed reader (bench.wsclient.Multiplexer) against a real websockets server.
+"""The Locust user's multiplexed reader (bench.load.wsclient.Multiplexer) against a real websockets server.
 
 Many gevent clients, one reader greenlet: every message is accounted for in its member's book,
 pings are answered, and each member's close is seen exactly once with the right code.
@@ -17,12 +17,12 @@ import gevent.socket
 import pytest
 from websockets.asyncio.server import serve
 
-from bench import wsclient
-from bench.framing import CLOSE, FrameReader
 from bench.ledger import Member
+from bench.load import wsclient
+from bench.load.framing import CLOSE, FrameReader
+from bench.load.receiver import Pending, Receiver
+from bench.load.tally import Tally
 from bench.message import encode_header
-from bench.receiver import Pending, Receiver
-from bench.tally import Tally
 from tests.rawserver import answer_handshake
 
 MESSAGES = 300  # per connection, from SENDERS senders with consistent seqs

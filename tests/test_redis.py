@@ -2,7 +2,7 @@
 
 Each test runs once per Redis target (django-redis, django-redis-pubsub, fastapi-redis), every
 target with two processes, members of one room spread over both. Redis is a `redis-server` of
-the tests' own (bench.redisctl.RedisServer, free port, killed and restarted by the fault test);
+the tests' own (bench.run.redisctl.RedisServer, free port, killed and restarted by the fault test);
 nothing here uses a system Redis. Without `redis-server` the tests skip, naming the fix,
 except under CI (env CI set), where they fail: CI must run them.
 """
@@ -21,9 +21,9 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from bench import serverproc
-from bench.redisctl import RedisOutage, RedisServer, ping, redis_server_binary, snapshot
-from bench.serverproc import ServerProcess, http_get
+from bench.run import serverproc
+from bench.run.redisctl import RedisOutage, RedisServer, ping, redis_server_binary, snapshot
+from bench.run.serverproc import ServerProcess, http_get
 from bench.targets import REDIS_TARGETS, TARGETS
 
 pytestmark = pytest.mark.server  # async tests run through asyncio_mode = "auto"
@@ -429,7 +429,7 @@ async def _heard(inbox: Inbox, text: str, within: float = 0.3) -> bool:
 
 
 def test_redis_snapshot_sees_a_subscriber_closed_for_falling_behind(tmp_path):
-    """The evidence of the pub/sub leg no server counts (bench.redisctl.snapshot): a subscriber that
+    """The evidence of the pub/sub leg no server counts (bench.run.redisctl.snapshot): a subscriber that
     stops reading is closed by Redis once it holds more than the pub/sub output buffer limit (set
     low here: 64 KiB hard, instead of 32 MiB); what Redis held for it is gone, and Redis logs the
     closure with the bytes it held (`omem=`)."""
@@ -455,7 +455,7 @@ def test_redis_snapshot_sees_a_subscriber_closed_for_falling_behind(tmp_path):
 
 
 def test_redis_outage_hook_kills_then_restarts_on_the_same_port(tmp_path):
-    """The runner's "Redis stopped for a few seconds mid-run" hook (bench.redisctl.RedisOutage)."""
+    """The runner's "Redis stopped for a few seconds mid-run" hook (bench.run.redisctl.RedisOutage)."""
     require_redis_server()
     redis = RedisServer(log_dir=tmp_path).start()
     try:

@@ -39,7 +39,7 @@ def make_run(target: str, scenario: str = "steady", step: float = 2.0, repeat: i
              bound: bool = False, status: str = "ok", failure: str | None = None,
              unexplained: int = 0, dropped: int = 0, slo: float | None = None, users: int = 100,
              noisy: bool = False) -> dict:
-    """One run as bench.runner.summarize writes it, with the figures a test cares about."""
+    """One run as bench.run.runner.summarize writes it, with the figures a test cares about."""
     expected = 10_000
     lost = int(expected * loss / 100)
     names = ("p50", "p95", "p99", "max")

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from bench import ROOT
 from bench.report.claims import claims
-from bench.serverproc import ROOT
 
 pytestmark = pytest.mark.server
 

@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from bench.message import HEADER_LEN, filler, make_message, parse_header
-from tests.conftest import RawClient, idle_stats, join, stats, wait_stats
+from tests.clients import RawClient, idle_stats, join, stats, wait_stats
 
 pytestmark = [pytest.mark.server, pytest.mark.slow_consumer, pytest.mark.asyncio]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from bench.report.numbers import fmt, plural
 from bench.report.runs import LOSS, get, num, runs_of, scenario_names, steps_of, unique
 
-# kernel counters (bench/tcpstate.py) that would show TCP itself dropping data
+# kernel counters (bench/run/tcpstate.py) that would show TCP itself dropping data
 KERNEL_DROPS = ("TCPZeroWindowDrop", "TCPRcvQDrop", "TCPBacklogDrop", "RcvPruned", "TCPAbortOnMemory")
 ZERO_WINDOW = "TCPToZeroWindowAdv"
 ZERO_WINDOWS = (ZERO_WINDOW, "TCPWantZeroWindowAdv")  # advertised, and wanted but not yet possible

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from bench.record import NOISY_PCT, TARGET_ORDER
 from bench.report.numbers import fmt
-from bench.runner import NOISY_PCT
 
 Key = tuple[str, ...] | Callable[[dict], float | None]  # where a figure sits in a run, or how to compute it
 COST: Key = ("server", "cpu_us_per_delivery")
@@ -42,10 +42,8 @@ def unique(values: Iterable) -> list:
 
 def target_names(data: dict) -> list[str]:
     """Every target of the results, in bench.targets' order (the same in every report), then any other."""
-    from bench.targets import TARGETS
-
     names = unique([*(data.get("targets") or {}), *(r.get("target") for r in data.get("runs") or [])])
-    known = list(TARGETS)
+    known = TARGET_ORDER
     return sorted(names, key=lambda t: (known.index(t) if t in known else len(known), names.index(t)))
 
 

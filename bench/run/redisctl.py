@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from bench.procs import free_port, stop_process
+from bench.run.procs import free_port, stop_process
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 HOW_TO_GET_REDIS = (

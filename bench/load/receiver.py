@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from bench.framing import BINARY, CLOSE, TEXT
 from bench.ledger import Member
+from bench.load.framing import BINARY, CLOSE, TEXT
+from bench.load.tally import Tally
 from bench.message import HEADER_LEN
-from bench.tally import Tally
 
 _NS = 1_000_000_000
 _SEQ = 0xFFFFFFFF

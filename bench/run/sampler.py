@@ -8,8 +8,8 @@ import time
 
 import psutil
 
-from bench.machine import CpuBusyMeter, StealMeter
-from bench.tcpstate import socket_queues
+from bench.run.machine import CpuMeter
+from bench.run.tcpstate import socket_queues
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -62,7 +62,7 @@ class Sampler(threading.Thread):
             self.server.append(psutil.Process(pid))
 
     def run(self) -> None:
-        steal, server_cpus_busy = StealMeter(), CpuBusyMeter(self.server_cpus)
+        machine_cpus, server_cpus = CpuMeter(), CpuMeter(self.server_cpus)
         start = last_t = time.monotonic()
         # per process, so that one that exits (a Redis killed mid-run) takes only itself out of the sum
         per_process = lambda procs: {p.pid: _cpu_seconds([p]) for p in procs}  # noqa: E731
@@ -75,17 +75,18 @@ class Sampler(threading.Thread):
             client = per_process(_tree(self.client_pid))  # workers fork late
             client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
             server_pct = 100 * sum(max(0.0, cpu - last_server.get(pid, cpu)) for pid, cpu in server.items()) / dt
+            server_cpus_busy, steal = server_cpus.take()[0], machine_cpus.take()[1]
             self.samples.append({
                 "t": round(now - start, 2),
                 "dt": round(dt, 3),
                 "wall": time.time(),
                 "server_cpu_pct": round(server_pct, 1),
                 # anything else running on the servers' CPUs: a noisy neighbour steal does not show
-                "server_cpus_other_pct": round(max(0.0, server_cpus_busy.percent() - server_pct), 1),
+                "server_cpus_other_pct": round(max(0.0, server_cpus_busy - server_pct), 1),
                 "server_rss": _rss(self.server),
                 "client_cpu_pct": round(sum(client_pct.values()), 1),
                 "client_busiest_pct": round(max(client_pct.values(), default=0.0), 1),
-                "steal_pct": round(steal.percent(), 2),
+                "steal_pct": round(steal, 2),
                 **socket_queues(self.server_ports),
             })
             last_t, last_server, last_client = now, server, client

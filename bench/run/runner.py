@@ -5,35 +5,36 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 
+from bench import ROOT, locust_command
 from bench.ledger import settle
-from bench.machine import CpuPlan
-from bench.redisctl import RedisOutage, RedisServer, snapshot
-from bench.sampler import Sampler
+from bench.load.tally import Tally, percentiles
+from bench.record import NOISY_PCT
+from bench.run.machine import CpuPlan
+from bench.run.redisctl import RedisOutage, RedisServer, snapshot
+from bench.run.sampler import Sampler
+from bench.run.serverproc import ServerProcess
+from bench.run.tcpstate import counter_delta, tcp_counters
 from bench.scenarios import Scenario
-from bench.serverproc import ROOT, ServerProcess, progress, sum_stats
-from bench.tally import Tally, percentiles
-from bench.tcpstate import counter_delta, tcp_counters
+from bench.stats import diff, read_servers, sum_stats, wait_quiet
 
-NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
 REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last deltas reach the master
 # A local run ends by itself once every room has settled; --run-time is the cap.
 
 
-def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
-                   processes: int) -> tuple[list[str], float]:
+def run_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
+                processes: int) -> tuple[list[str], float]:
     """The Locust command line for one run, and its --run-time in seconds."""
     spawn_rate = scenario.spawn_rate or scenario.users
     spawn_allowance = 2.0 + scenario.users / spawn_rate + scenario.users / 250
     margin = REPORT_MARGIN_S if processes > 1 else 1.0
     run_time = spawn_allowance + scenario.warmup + scenario.window + scenario.drain + margin
-    command = [
-        sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+    command = locust_command(
+        "--headless",
         "--only-summary", "--loglevel", "WARNING",
         "-u", str(scenario.users), "-r", str(spawn_rate), "--run-time", f"{run_time:.0f}s",
         "--stop-timeout", "2",
@@ -47,12 +48,10 @@ def locust_command(scenario: Scenario, servers: list[ServerProcess], results: Pa
         "--chat-read-rate", str(scenario.read_rate),
         "--chat-churn", str(scenario.churn), "--chat-churn-stay", str(scenario.churn_stay),
         "--chat-results", str(results),
-    ]
+    )
     if processes > 1:
         command += ["--processes", str(processes)]
     return command, run_time
-
-
 
 
 def _cpu_seconds(redis: RedisServer | None) -> float:
@@ -64,20 +63,10 @@ def _cpu_seconds(redis: RedisServer | None) -> float:
     return t.user + t.system if t else 0.0
 
 
-def _diff(after: dict, before: dict) -> dict:
-    d = {k: after[k] - before[k] for k in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds")}
-    d["drops"] = {k: v - before["drops"].get(k, 0) for k, v in after["drops"].items()}
-    d["close_codes"] = {k: v - before["close_codes"].get(k, 0) for k, v in after["close_codes"].items()
-                        if v - before["close_codes"].get(k, 0)}
-    d["backlog"] = max(0, after["backlog"] - before["backlog"])  # a gauge: only what this run left
-    return d
-
-
-QUIET_POLL_S = 0.1  # between two reads of the servers' /stats at the end of a run
 QUIET_OPEN_S = 0.5  # how long nothing may change while a connection still counts as open
 
 
-def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tuple[dict, bool]:
+def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tuple[dict | None, bool]:
     """The servers' summed /stats once they have finished with every message the run sent, and
     whether they did finish within `timeout`. Finished: two reads agree (messages in, deliveries,
     drops, closes) and no connection is still open: both servers count a connection closed, and
@@ -85,22 +74,8 @@ def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tupl
     `disconnect`, fastapi_chat/app.py `relay`). While some still count as open, nothing may change
     for QUIET_OPEN_S, longer than a server busy with a backlog goes between two counter changes
     (~0.2 s for daphne after the burst scenario)."""
-    def read() -> tuple[dict, tuple, int]:
-        snapshots = [s.stats() for s in servers]
-        total = sum_stats(snapshots)
-        return total, progress(total), total["connections_open"]
-
-    last, seen, _ = read()
-    changed = time.monotonic()
-    deadline = changed + timeout
-    while time.monotonic() < deadline:
-        time.sleep(QUIET_POLL_S)
-        last, now, still_open = read()
-        if now != seen:
-            seen, changed = now, time.monotonic()
-        elif still_open == 0 or time.monotonic() - changed >= QUIET_OPEN_S:
-            return last, True
-    return last, False
+    return wait_quiet(lambda: read_servers([s.base_url for s in servers]), timeout=timeout,
+                      quiet_s=QUIET_OPEN_S, done=lambda stats: stats["connections_open"] == 0)
 
 
 def run_step(
@@ -120,7 +95,7 @@ def run_step(
     results_path = work_dir / f"{label}.locust.json"
     log_path = work_dir / f"{label}.locust.log"
     processes = max(1, len(plan.client))
-    command, run_time = locust_command(scenario, servers, results_path, processes)
+    command, run_time = run_command(scenario, servers, results_path, processes)
     before = sum_stats([s.stats() for s in servers])
     tcp_before = tcp_counters()
     log_offsets = [s.log_path.stat().st_size for s in servers]
@@ -220,9 +195,9 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
               failure: str | None, command: list[str], max_message_bytes: int,
               redis_leg_intact: bool = False) -> dict:
     c = tally.counters
-    server = _diff(after, before) if after else None
+    server = diff(after, before) if after else None
     # the ledger reads the servers as they were when the rooms settled, before members closed
-    at_settle = _diff(tally.settle_stats, before) if tally.settle_stats else server
+    at_settle = diff(tally.settle_stats, before) if tally.settle_stats else server
     ledger = settle(c, {
         **(at_settle or {}),
         "client_sent": c["client_sent"], "room_size": scenario.room_size,

@@ -32,7 +32,7 @@ class Tally:
 
     def record_latencies(self, name: str, values_us: list[int]) -> None:
         """Record a batch: one record_value per distinct value (exactly the same histogram as one
-        call per message, at a twentieth of the cost; see bench/harness.py)."""
+        call per message, at a twentieth of the cost; see bench/harness/loadgen.py)."""
         record = self.histograms[name].record_value
         for value, count in Counter(values_us).items():
             record(min(max(value, 1), LATENCY_MAX_US), count)

@@ -13,13 +13,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import machine, redisctl, serverproc
-from bench.serverproc import ROOT
+from bench import ROOT, locust_command
+from bench.run import machine, redisctl, serverproc
 from bench.targets import LOCAL_TARGETS, TARGETS
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.run.ui", description=__doc__.splitlines()[0])
     p.add_argument("--targets", default=",".join(LOCAL_TARGETS))
     p.add_argument("--web-port", type=int, default=8089)
     args = p.parse_args(argv)
@@ -37,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         first = started[0].base_url
         print(f"ui: Locust at http://127.0.0.1:{args.web_port}  (live chat view: /chat); server logs in {logs}",
               flush=True)
-        return subprocess.call([
-            sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"),
-            "--web-host", "127.0.0.1", "--web-port", str(args.web_port), "--host", first,
-        ], cwd=ROOT)
+        return subprocess.call(locust_command("--web-host", "127.0.0.1", "--web-port", str(args.web_port),
+                                              "--host", first), cwd=ROOT)
     except KeyboardInterrupt:
         return 0
     except redisctl.RedisUnavailable as e:

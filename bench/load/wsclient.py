@@ -1,4 +1,4 @@
-"""Blocking WebSocket client for the load generator, on bench.framing, and a multiplexed reader.
+"""Blocking WebSocket client for the load generator, on bench.load.framing, and a multiplexed reader.
 
 It only uses the `socket` module, so under gevent's monkey-patching each client is a greenlet.
 One `recv_batch()` is one `recv_into` of a preallocated buffer, parsed in one FrameReader.feed,
@@ -21,7 +21,7 @@ from gevent import get_hub, sleep, spawn
 from gevent.lock import Semaphore
 from gevent.socket import wait_read
 
-from bench.framing import (
+from bench.load.framing import (
     BINARY,
     CLOSE,
     PING,

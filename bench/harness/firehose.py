@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from bench.framing import accept_key
+from bench.load.framing import accept_key
 from bench.message import HEADER_LEN, filler
 
 SENDERS = 16
@@ -33,24 +33,6 @@ _CLOSE_1000 = b"\x88\x02\x03\xe8"
 def pin(core: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
-
-
-def cpu_ticks(line_prefix: str) -> tuple[int, int]:
-    """(steal, total) jiffies of one /proc/stat line ("cpu " for all cores, "cpu1 " for one)."""
-    try:
-        with open("/proc/stat") as f:
-            for line in f:
-                if line.startswith(line_prefix):
-                    ticks = [int(x) for x in line.split()[1:9]]
-                    return ticks[7], sum(ticks)
-    except OSError:
-        pass
-    return 0, 0
-
-
-def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
-    total = after[1] - before[1]
-    return 100.0 * (after[0] - before[0]) / total if total > 0 else 0.0
 
 
 def _frame(size: int) -> bytes:

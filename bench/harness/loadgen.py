@@ -2,8 +2,8 @@
 
 A raw-socket server process (pinned to its own core when there are two) completes the handshake,
 then writes pre-formatted chunks of small binary messages with bench/message.py headers as fast as
-the socket takes them. A client process pinned to one core reads them with bench.wsclient and does
-the Locust user's own per-message accounting (bench/receiver.py). The result is deliveries per client CPU second,
+the socket takes them. A client process pinned to one core reads them with bench.load.wsclient and does
+the Locust user's own per-message accounting (bench/load/receiver.py). The result is deliveries per client CPU second,
 so it stays meaningful when the server or CPU steal slows the wall clock rate.
 
 That single connection, read in 256 KiB batches, is the client's best case. The Locust mode
@@ -30,7 +30,6 @@ import os
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from multiprocessing.connection import Connection
@@ -40,12 +39,13 @@ from types import SimpleNamespace
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from bench.firehose import cpu_ticks, pin, serve_members, serve_one, start_server, steal_pct
+from bench import ROOT, locust_command
+from bench.harness.firehose import pin, serve_members, serve_one, start_server
 from bench.ledger import Member
-from bench.receiver import Receiver
-from bench.serverproc import ROOT
-from bench.tally import Tally
-from bench.wsclient import connect
+from bench.load.receiver import Receiver
+from bench.load.tally import Tally
+from bench.load.wsclient import connect
+from bench.run.machine import cpu_ticks, steal_pct
 
 MESSAGE_BYTES = 128
 _FOREVER = 1 << 62
@@ -72,7 +72,7 @@ def _measure(core: int, port: int, seconds: float, repeats: int) -> list[dict]:
         member, tally = Member(sender=0), Tally()  # sender 0 never sends: every message is a delivery
         receiver = Receiver(member, SimpleNamespace(window_start_ns=0, window_end_ns=_FOREVER), tally)
         recv, add, clock, now = ws.recv_batch, receiver.take, time.monotonic, time.time_ns
-        steal0 = cpu_ticks(f"cpu{core} ")
+        steal0 = cpu_ticks({core})
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = clock()
         end = t0 + seconds
@@ -84,7 +84,7 @@ def _measure(core: int, port: int, seconds: float, repeats: int) -> list[dict]:
         receiver.flush()
         t1 = clock()
         r1 = resource.getrusage(resource.RUSAGE_SELF)
-        steal1 = cpu_ticks(f"cpu{core} ")
+        steal1 = cpu_ticks({core})
         ws.sock.close()
         cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         delivered = tally.counters["client_received"]
@@ -111,7 +111,7 @@ def run_harness(seconds: float = 3.0, repeats: int = 5, message_bytes: int = MES
     try:
         ctx = multiprocessing.get_context("spawn")
         client_end, client_conn = ctx.Pipe(duplex=False)
-        steal0 = cpu_ticks("cpu ")
+        steal0 = cpu_ticks()
         client = ctx.Process(target=_client_main, args=(client_core, client_conn, port, seconds, repeats),
                              daemon=True)
         client.start()
@@ -120,7 +120,7 @@ def run_harness(seconds: float = 3.0, repeats: int = 5, message_bytes: int = MES
         samples = client_end.recv()
         if isinstance(samples, dict):
             raise RuntimeError(f"harness client failed: {samples['error']}")
-        steal1 = cpu_ticks("cpu ")
+        steal1 = cpu_ticks()
     finally:
         for proc in (client, server):
             if proc is not None and proc.is_alive():
@@ -161,14 +161,14 @@ def run_locust_harness(members: int = LOCUST_MEMBERS, rate: float = LOCUST_RATE,
     try:
         with tempfile.TemporaryDirectory(prefix="harness-locust-") as tmp:
             results = Path(tmp) / "results.json"
-            command = [
-                sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+            command = locust_command(
+                "--headless",
                 "--only-summary", "--loglevel", "WARNING", "-u", str(members), "-r", str(members * 100),
                 "--run-time", f"{window + 20}s", "--stop-timeout", "0", "--host", f"http://127.0.0.1:{port}",
                 "--chat-rate", "0", "--chat-room-size", str(room_size), "--chat-warmup", "0.5",
                 "--chat-window", str(window), "--chat-drain", "0.5", "--chat-locust-events", "false",
                 "--chat-room-prefix", "harness-", "--chat-results", str(results),
-            ]
+            )
             log_path = Path(tmp) / "locust.log"
             with open(log_path, "wb") as log:
                 locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -228,7 +228,7 @@ def run_locust_harness(members: int = LOCUST_MEMBERS, rate: float = LOCUST_RATE,
 
 def _sample_cpu(proc: subprocess.Popen, server_pid: int, core: int,
                 deadline: float) -> list[tuple[int, float, int, int, float]]:
-    """(time_ns, CPU seconds of `proc`, steal and total jiffies of `core`, server CPU seconds) every 50 ms
+    """(time_ns, CPU seconds of `proc`, steal and total CPU seconds of `core`, server CPU seconds) every 50 ms
     until `proc` exits."""
     samples = []
     ps, server = psutil.Process(proc.pid), psutil.Process(server_pid)
@@ -237,7 +237,7 @@ def _sample_cpu(proc: subprocess.Popen, server_pid: int, core: int,
             t, st = ps.cpu_times(), server.cpu_times()
         except psutil.Error:
             break
-        samples.append((time.time_ns(), t.user + t.system, *cpu_ticks(f"cpu{core} "), st.user + st.system))
+        samples.append((time.time_ns(), t.user + t.system, *cpu_ticks({core})[1:], st.user + st.system))
         time.sleep(0.05)
     return samples
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import psutil
+
 PACKAGES = ("django", "channels", "daphne", "channels-redis", "fastapi", "starlette", "uvicorn", "uvloop",
             "httptools", "websockets", "locust", "gevent", "hdrhistogram", "redis", "twisted", "autobahn")
 SYSCTLS = ("net/core/rmem_max", "net/core/wmem_max", "net/core/rmem_default", "net/core/wmem_default",
@@ -103,45 +105,38 @@ def plan_cpus(usable: set[int] | None = None) -> CpuPlan:
     return CpuPlan(frozenset(cpus[:half]), frozenset(cpus[half:]))
 
 
-class CpuBusyMeter:
-    """How busy some CPUs were between two reads of /proc/stat, in percent of one CPU (summed)."""
-
-    def __init__(self, cpus: set[int]) -> None:
-        self.names = {f"cpu{c}" for c in cpus}
-        self.last = self._read()
-
-    def _read(self) -> tuple[int, int]:
-        busy = total = 0
-        for line in (_read("/proc/stat") or "").splitlines():
-            fields = line.split()
-            if fields and fields[0] in self.names:
-                values = [int(v) for v in fields[1:9]]
-                idle = values[3] + values[4]  # idle + iowait
-                busy += sum(values) - idle - values[7]  # steal is not work done here
-                total += sum(values)
-        return busy, total
-
-    def percent(self) -> float:
-        busy, total = self._read()
-        d_busy, d_total = busy - self.last[0], total - self.last[1]
-        self.last = (busy, total)
-        return 100.0 * len(self.names) * d_busy / d_total if d_total > 0 else 0.0
+def cpu_ticks(cpus: set[int] | None = None) -> tuple[float, float, float]:
+    """(busy, steal, total) CPU seconds so far of `cpus` (every CPU when None), from psutil.
+    Busy leaves out idle, iowait and steal: time stolen by the hypervisor is not work done here."""
+    times = psutil.cpu_times(percpu=True)
+    busy = steal = total = 0.0
+    for index, t in enumerate(times):
+        if cpus is not None and index not in cpus:
+            continue
+        idle = t.idle + t.iowait
+        all_of_it = t.user + t.nice + t.system + idle + t.irq + t.softirq + t.steal
+        busy, steal, total = busy + all_of_it - idle - t.steal, steal + t.steal, total + all_of_it
+    return busy, steal, total
 
 
-class StealMeter:
-    """CPU steal between two reads of /proc/stat, as a percentage of all CPU time."""
+def steal_pct(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """CPU steal between two `cpu_ticks`, as a percentage of those CPUs' time."""
+    total = after[2] - before[2]
+    return 100.0 * (after[1] - before[1]) / total if total > 0 else 0.0
 
-    def __init__(self) -> None:
-        self.last = self._read()
 
-    @staticmethod
-    def _read() -> tuple[int, int]:
-        fields = (_read("/proc/stat") or "cpu 0").splitlines()[0].split()[1:]
-        values = [int(v) for v in fields[:8]] + [0] * (8 - len(fields[:8]))
-        return values[7], sum(values)
+class CpuMeter:
+    """How busy some CPUs were (percent of one CPU, summed) and how much was stolen (percent of
+    their time), between two calls of `take`."""
 
-    def percent(self) -> float:
-        steal, total = self._read()
-        d_steal, d_total = steal - self.last[0], total - self.last[1]
-        self.last = (steal, total)
-        return 100.0 * d_steal / d_total if d_total > 0 else 0.0
+    def __init__(self, cpus: set[int] | None = None) -> None:
+        self.cpus = cpus
+        self.count = len(cpus) if cpus is not None else psutil.cpu_count()
+        self.last = cpu_ticks(cpus)
+
+    def take(self) -> tuple[float, float]:
+        now = cpu_ticks(self.cpus)
+        busy, total = now[0] - self.last[0], now[2] - self.last[2]
+        stolen = steal_pct(self.last, now)
+        self.last = now
+        return (100.0 * self.count * busy / total if total > 0 else 0.0), stolen

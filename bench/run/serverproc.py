@@ -7,14 +7,13 @@ import os
 import subprocess
 import time
 import urllib.request
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import free_port, stop_process
+from bench import ROOT
+from bench.run.procs import free_port, stop_process
+from bench.run.redisctl import redis_url as default_redis_url
 from bench.targets import Target
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class ServerFailed(RuntimeError):
@@ -109,17 +108,13 @@ def start(
 ) -> list[ServerProcess]:
     """Start every process of `target`, each on its own free port, and wait until all are ready.
 
-    A target that needs Redis gets CHAT_REDIS_URL = `redis_url`, else bench.redisctl.redis_url()
-    (`python -m bench` runs its own Redis; `make ui` checks with bench.redisctl.check); the others
+    A target that needs Redis gets CHAT_REDIS_URL = `redis_url`, else bench.run.redisctl.redis_url()
+    (`python -m bench` runs its own Redis; `make ui` checks with bench.run.redisctl.check); the others
     never inherit one, so an exported CHAT_REDIS_URL cannot turn an in-memory target into a Redis one.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     inherited = {k: v for k, v in os.environ.items() if k != "CHAT_REDIS_URL"}
     if target.needs_redis and not redis_url:
-        # here, not at the top: every Locust process imports this module (sum_stats), and the redis
-        # client library would add ~75 ms to the start of every run
-        from bench.redisctl import redis_url as default_redis_url
-
         redis_url = default_redis_url()
     target_env = target.server_env(redis_url if target.needs_redis else None)
     procs: list[ServerProcess] = []
@@ -142,23 +137,3 @@ def start(
             proc.stop()
         raise
     return procs
-
-
-def progress(stats: dict) -> tuple:
-    """What changes while servers still work through messages: read, delivered, dropped, closed."""
-    return (stats["messages_in"], stats["deliveries"], sum(stats["drops"].values()),
-            sum(stats["close_codes"].values()))
-
-
-def sum_stats(snapshots: list[dict]) -> dict:
-    """Several processes' /stats as one: counters and gauges added, drops and close codes by key."""
-    total: Counter = Counter()
-    drops: Counter = Counter()
-    closes: Counter = Counter()
-    for s in snapshots:
-        for key in ("messages_in", "bytes_in", "deliveries", "bytes_out", "cpu_seconds", "backlog", "rss_bytes"):
-            total[key] += s[key]
-        total["connections_open"] += s["connections"]["open"]
-        drops.update(s["drops"])
-        closes.update(s["close_codes"])
-    return {**total, "drops": dict(drops), "close_codes": dict(closes)}

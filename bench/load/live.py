@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.tally import Tally, percentiles
+from bench.load.tally import Tally, percentiles
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>chat run, live</title>
 <style>body{font:14px system-ui;margin:2em}td{padding:2px 12px}</style>

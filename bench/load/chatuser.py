@@ -6,8 +6,8 @@ runs a warm-up, the measurement window (only messages sent inside it are counted
 drain, the same for every member. The ledger counts every message; the window scopes the
 rates and latencies.
 
-A member's task only sends: one Multiplexer greenlet per process (bench/wsclient.py) reads every
-member's socket and hands each read to the member's Receiver (bench/receiver.py); a slow reader
+A member's task only sends: one Multiplexer greenlet per process (bench/load/wsclient.py) reads every
+member's socket and hands each read to the member's Receiver (bench/load/receiver.py); a slow reader
 has a greenlet of its own that reads a little at a time.
 """
 
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import random
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from functools import partial
@@ -28,15 +26,15 @@ from gevent.event import Event
 from locust import User, constant, task
 from locust.runners import LocalRunner
 
-from bench import wsclient
 from bench.ledger import Member, account_room
+from bench.load import wsclient
+from bench.load.receiver import Pending, Receiver
+from bench.load.tally import Tally
 from bench.message import encode_header, filler
-from bench.receiver import Pending, Receiver
-from bench.serverproc import progress, sum_stats
-from bench.tally import Tally
+from bench.stats import read_servers, wait_quiet
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
-PENDING = Pending(TALLY)  # what every member counted, handed to TALLY together (bench/receiver.py)
+PENDING = Pending(TALLY)  # what every member counted, handed to TALLY together (bench/load/receiver.py)
 _MUX: wsclient.Multiplexer | None = None  # every member's reads, one greenlet per process
 _PROCESS_TOKEN = uuid.uuid4().hex[:8]  # room names unique to this process
 _NS = 1_000_000_000
@@ -70,19 +68,6 @@ class Room:
         self.finished += 1
         if self.finished == self.size:
             TALLY.counters.update(account_room(self.members))
-
-
-def read_servers(hosts: list[str]) -> dict | None:
-    """The servers' /stats summed, stamped with when it was read; None if one cannot be read (it died)."""
-    at_ns = time.time_ns()
-    try:
-        snapshots = []
-        for host in hosts:
-            with urllib.request.urlopen(host + "/stats", timeout=5) as r:
-                snapshots.append(json.load(r))
-    except (OSError, ValueError):
-        return None
-    return {**sum_stats(snapshots), "at_ns": at_ns}
 
 
 class RoomAssigner:
@@ -233,18 +218,9 @@ class ChatUser(User):
             member.left_ns = time.time_ns()
             TALLY.counters["left"] += 1
         deadline = time.monotonic() + self.options.chat_drain
-        while member.closed_code is None and self._owed(member) and time.monotonic() < deadline:
+        while member.closed_code is None and member.still_owed(self.room.members) and time.monotonic() < deadline:
             gevent.sleep(0.01)
         self._disconnect()
-
-    def _owed(self, member: Member) -> int:
-        """Deliveries `member` is owed and has not received yet (every sender is in this process)."""
-        owed = 0
-        for sender in self.room.members:
-            first, end = member.owed_from(sender)
-            if end > first:
-                owed += end - first - member.book.received(sender.sender, first, end)
-        return owed
 
     def _disconnect(self) -> None:
         client, self.client = self.client, None
@@ -299,14 +275,7 @@ def _end_run(runner: LocalRunner, hosts: list[str]) -> None:
     first stay connected (and reading) until the servers' counters stop changing, at most
     QUIET_CAP_S, as they did while Locust's --stop-timeout ran out."""
     if TALLY.counters["missing_open"]:
-        read = lambda: (stats := read_servers(hosts)) and progress(stats)  # noqa: E731
-        last, changed = read(), time.monotonic()
-        deadline = changed + QUIET_CAP_S
-        while last and time.monotonic() < deadline and time.monotonic() - changed < QUIET_S:
-            gevent.sleep(0.1)
-            now = read()
-            if now != last:
-                last, changed = now, time.monotonic()
+        wait_quiet(lambda: read_servers(hosts), timeout=QUIET_CAP_S, quiet_s=QUIET_S, sleep=gevent.sleep)
     runner.environment.stop_timeout = 0  # every task only idles now: stop them at once, not after --stop-timeout
     runner.quit()
 
