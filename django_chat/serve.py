@@ -32,7 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_chat.settings")
+    import django
     from django.conf import settings
+
+    if settings.CHAT_APP == "full":
+        django.setup()
+        from django_chat.chat.startup import check_database
+
+        check_database()
 
     daphne_server.WebSocketFactory = ContractWebSocketFactory  # daphne's Server builds its factory from this name
     argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES)

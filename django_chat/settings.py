@@ -1,6 +1,11 @@
 """Django settings: the one place the Django backend reads its environment (see CONTRACT.md)."""
 
 import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 CHAT_MAX_MESSAGE_BYTES = int(os.environ.get("CHAT_MAX_MESSAGE_BYTES", 16 * 1024 * 1024))
 CHAT_MEMBER_BACKLOG = int(os.environ.get("CHAT_MEMBER_BACKLOG", 100))
@@ -12,14 +17,37 @@ CHAT_REDIS_LAYER = os.environ.get("CHAT_REDIS_LAYER", "core")  # with CHAT_REDIS
 if CHAT_REDIS_LAYER not in ("core", "pubsub"):
     raise SystemExit(f"CHAT_REDIS_LAYER must be 'core' or 'pubsub', not {CHAT_REDIS_LAYER!r}")
 
+# `relay`: transport only, nothing touches the database. `full`: signed-in members, stored messages,
+# history (CONTRACT.md, "App mode"). Django owns the site's tables in both modes, so `manage.py
+# migrate` works whatever the mode; only `full` serves sign-in and queries them.
+CHAT_APP = os.environ.get("CHAT_APP", "relay")
+if CHAT_APP not in ("relay", "full"):
+    raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {CHAT_APP!r}")
+CHAT_DATABASE_URL = os.environ.get("CHAT_DATABASE_URL") or f"sqlite:///{BASE_DIR / 'chat.sqlite3'}"
+CHAT_HISTORY_MAX = 1000  # the most ?history=N may ask for
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "chat-bench-not-secret")
 DEBUG = False
 ALLOWED_HOSTS = ["*"]  # the benchmark binds loopback only; browsers are checked by Origin
-INSTALLED_APPS = ["channels", "django_chat.chat"]
-MIDDLEWARE = []
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
+                  "channels", "django_chat.chat"]
+# Relay mode runs no middleware at all; the site's HTTP side (POST /login) needs sessions and auth.
+MIDDLEWARE = [] if CHAT_APP == "relay" else [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
 ROOT_URLCONF = "django_chat.urls"
 ASGI_APPLICATION = "django_chat.asgi.application"
-DATABASES = {}
+# Persistent connections with a health check: database_sync_to_async closes a broken one after
+# each call, so the chat reconnects by itself when the database comes back.
+DATABASES = {"default": dj_database_url.parse(CHAT_DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL: readers do not block the writer, so both backends can share the file; a writer waits
+    # up to `timeout` seconds for the lock, then the store fails (CONTRACT.md, "App mode").
+    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 5,
+                                       "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"  # the FastAPI backend reads these rows too
 USE_TZ = True
 LOGGING = {"version": 1, "disable_existing_loggers": False,
            "root": {"handlers": [], "level": "WARNING"}}

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import path
 
 from django_chat.chat import views
@@ -6,3 +7,5 @@ urlpatterns = [
     path("healthz", views.healthz),
     path("stats", views.stats),
 ]
+if settings.CHAT_APP == "full":
+    urlpatterns.append(path("login", views.login))

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, WebSocket
+from fastapi import Depends, FastAPI, WebSocket, WebSocketException
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from fastapi_chat import config
+from fastapi_chat import auth, config, db
 from fastapi_chat.broadcast import create_broadcast
 from fastapi_chat.fanout import QueuedFanout, SeedFanout
 from fastapi_chat.stats import STATS
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+STORE_FAILED = 1011  # app mode: the message could not be stored, so it was not sent to anyone
+REFUSED = 1008  # closing before accept: uvicorn answers the handshake with 403 whatever the code
 
 app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=None)
 fanout = SeedFanout() if config.FANOUT == "seed" else QueuedFanout(config.MEMBER_BACKLOG)
 broadcast = create_broadcast(config.REDIS_URL, fanout)  # this process only, or every process through Redis
+
+if config.APP == "full":  # Django's users, sessions and messages; relay mode loads no database driver
+    engine = db.create_engine(config.DATABASE_URL)
 
 
 def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
@@ -37,6 +44,37 @@ def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
     return False
 
 
+async def same_origin(websocket: WebSocket) -> None:
+    """Cross-site WebSocket hijacking: a browser page from elsewhere is refused, cookie or not."""
+    if not origin_allowed(websocket.headers.get("origin"), config.ALLOWED_ORIGINS):
+        STATS.refuse("origin")
+        raise WebSocketException(REFUSED)
+
+
+async def signed_in(websocket: WebSocket, _: Annotated[None, Depends(same_origin)]) -> auth.User | None:
+    """App mode: the member's Django session (auth.py), or the handshake is refused before accept.
+    Relay mode: nobody signs in (None)."""
+    if config.APP != "full":
+        return None
+    try:
+        return await auth.session_user(engine, websocket.cookies.get(config.SESSION_COOKIE), config.SECRET_KEY)
+    except auth.Refused as refused:
+        STATS.refuse(refused.cause)
+    except db.DATABASE_ERRORS:
+        STATS.refuse("database")
+    raise WebSocketException(REFUSED)
+
+
+def history_wanted(websocket: WebSocket) -> int | None | bool:
+    """`?history=N` (0 ≤ N ≤ HISTORY_MAX): N; absent: None; anything else: False (refused)."""
+    values = websocket.query_params.getlist("history")
+    if not values:
+        return None
+    if len(values) != 1 or not values[0].isdigit() or int(values[0]) > config.HISTORY_MAX:
+        return False
+    return int(values[0])
+
+
 @app.get("/healthz", response_class=PlainTextResponse)
 async def healthz() -> str:
     return "ok"
@@ -44,30 +82,52 @@ async def healthz() -> str:
 
 @app.get("/stats")
 async def stats() -> JSONResponse:
-    return JSONResponse(STATS.as_json(backlog=fanout.backlog_now()))
+    if config.APP != "full":
+        return JSONResponse(STATS.as_json(backlog=fanout.backlog_now()))
+    return JSONResponse(STATS.as_json(backlog=fanout.backlog_now(), database=engine.dialect.name,
+                                      db_connections=db.connections_open(engine)))
 
 
 @app.websocket("/ws/{room:path}")
-async def chat(websocket: WebSocket, room: str) -> None:
-    if (not ROOM_NAME.fullmatch(room)
-            or not origin_allowed(websocket.headers.get("origin"), config.ALLOWED_ORIGINS)
+async def chat(websocket: WebSocket, room: str, user: Annotated[auth.User | None, Depends(signed_in)]) -> None:
+    history = history_wanted(websocket) if user is not None else None
+    if (not ROOM_NAME.fullmatch(room) or history is False
             or not await broadcast.subscribe(room)):  # False: Redis unreachable, the member would hear nothing
         STATS.connections_refused += 1
         await websocket.close()  # before accept: uvicorn answers the handshake with 403
         return
     try:
-        await websocket.accept()
-        await relay(websocket, room)
+        if history is None:
+            await websocket.accept()
+            member = fanout.join(room, websocket)
+        else:
+            # Join before reading the history, hearing nothing until it is sent: a message stored from
+            # now on is queued live, one stored before is in the history, none is in both (Member.had).
+            member = fanout.join(room, websocket, start=False)
+            try:
+                rows = await db.recent(engine, room, history)
+            except db.DATABASE_ERRORS:
+                fanout.leave(member)
+                STATS.refuse("database")
+                await websocket.close()
+                return
+            member.got_history([pk for pk, _, _ in rows])
+            await websocket.accept()
+            await websocket.send_text(json.dumps({"history": len(rows)}))
+            for _, is_text, payload in rows:
+                await (websocket.send_text(payload.decode()) if is_text else websocket.send_bytes(payload))
+            fanout.start(member)
+        await relay(websocket, room, member, user)
     finally:
         await broadcast.unsubscribe(room)
 
 
-async def relay(websocket: WebSocket, room: str) -> None:
-    """The blog's loop: receive a message, hand it to the room, until the member leaves."""
-    member = fanout.join(room, websocket)
+async def relay(websocket: WebSocket, room: str, member, user: auth.User | None) -> None:
+    """The blog's loop: receive a message, (app mode: store it,) hand it to the room, until the member leaves."""
     STATS.connections_open += 1
     STATS.connections_total += 1
     code = 1006
+    stored_id = None
     try:
         while True:
             message = await websocket.receive()
@@ -83,7 +143,14 @@ async def relay(websocket: WebSocket, room: str) -> None:
                 outgoing = {"type": "websocket.send", "bytes": message["bytes"]}
             STATS.messages_in += 1
             STATS.bytes_in += size
-            await broadcast.publish(room, outgoing, size)
+            if user is not None:
+                try:
+                    stored_id = await db.store(engine, room, user.id, text, message.get("bytes"))
+                except db.DATABASE_ERRORS:  # not stored, so not fanned out: the close code tells the sender
+                    code = STORE_FAILED
+                    await websocket.close(STORE_FAILED)
+                    break
+            await broadcast.publish(room, outgoing, size, stored_id)
             # One socket read can hold hundreds of messages, which receive() then returns without
             # ever suspending: yield so the members' writers drain their queues between messages.
             await asyncio.sleep(0)

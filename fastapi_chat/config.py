@@ -1,5 +1,6 @@
 """The one place the FastAPI backend reads its environment (names and defaults: CONTRACT.md)."""
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.config import Config
@@ -14,6 +15,17 @@ ALLOWED_ORIGINS = list(config("CHAT_ALLOWED_ORIGINS", cast=CommaSeparatedStrings
 FANOUT = config("CHAT_FANOUT", default="queued")
 REDIS_URL = config("CHAT_REDIS_URL", default="")  # empty: one process; redis://...: rooms shared through Redis
 
+# App mode (CONTRACT.md, "App mode"): Django's users, sessions and message table, on the database
+# Django's settings name (django_chat/settings.py reads the same variables with the same defaults).
+APP = config("CHAT_APP", default="relay")
+DATABASE_URL = (config("CHAT_DATABASE_URL", default="")
+                or f"sqlite:///{Path(__file__).resolve().parent.parent / 'chat.sqlite3'}")
+SECRET_KEY = config("DJANGO_SECRET_KEY", default="chat-bench-not-secret")  # Django signs sessions with it
+SESSION_COOKIE = "sessionid"  # Django's SESSION_COOKIE_NAME
+HISTORY_MAX = 1000  # the most ?history=N may ask for
+
+if APP not in ("relay", "full"):
+    raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {APP!r}")
 if FANOUT not in ("queued", "seed"):
     raise SystemExit(f"CHAT_FANOUT must be 'queued' or 'seed', not {FANOUT!r}")
 if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):

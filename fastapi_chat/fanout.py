@@ -8,11 +8,11 @@ from starlette.websockets import WebSocket
 
 from fastapi_chat.stats import STATS
 
-Outgoing = tuple[dict, int]  # (ASGI websocket.send message, payload bytes)
+Outgoing = tuple[dict, int, int | None]  # (ASGI websocket.send message, payload bytes, stored id in app mode)
 
 
 class Member:
-    __slots__ = ("websocket", "room", "queue", "writer", "sending")
+    __slots__ = ("websocket", "room", "queue", "writer", "sending", "history_ids", "history_floor")
 
     def __init__(self, websocket: WebSocket, room: str):
         self.websocket = websocket
@@ -20,17 +20,33 @@ class Member:
         self.queue: asyncio.Queue[Outgoing] | None = None
         self.writer: asyncio.Task | None = None
         self.sending = 0  # 1 while the writer waits for the transport to take a message
+        self.history_ids: frozenset[int] = frozenset()  # app mode: what it was sent as history
+        self.history_floor = 0
+
+    def had(self, stored_id: int | None) -> bool:
+        """App mode: the member got this message with its history, or it is older than its history."""
+        return bool(self.history_ids) and stored_id is not None and (
+            stored_id in self.history_ids or stored_id < self.history_floor)
+
+    def got_history(self, ids: list[int]) -> None:
+        self.history_ids = frozenset(ids)
+        self.history_floor = min(ids, default=0)
 
 
 class Rooms:
     def __init__(self) -> None:
         self.members: dict[str, set[Member]] = {}
 
-    def join(self, room: str, websocket: WebSocket) -> Member:
+    def join(self, room: str, websocket: WebSocket, start: bool = True) -> Member:
+        """A member of `room`; with start=False (app mode's history) it hears nothing until start()."""
         member = Member(websocket, room)
-        self.members.setdefault(room, set()).add(member)
-        STATS.rooms = len(self.members)
+        if start:
+            self.start(member)
         return member
+
+    def start(self, member: Member) -> None:
+        self.members.setdefault(member.room, set()).add(member)
+        STATS.rooms = len(self.members)
 
     def backlog_now(self) -> int:
         """Deliveries accepted for members but not yet handed to their transport, right now."""
@@ -59,10 +75,13 @@ class SeedFanout(Rooms):
     def backlog_now(self) -> int:
         return self.pending
 
-    async def publish(self, room: str, message: dict, size: int) -> None:
+    async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None:
         members = list(self.members.get(room, ()))
         self.pending += len(members)
         for member in members:
+            if member.had(stored_id):
+                self.pending -= 1
+                continue
             try:
                 await member.websocket.send(message)
             except Exception:  # the member has gone
@@ -82,11 +101,18 @@ class QueuedFanout(Rooms):
         super().__init__()
         self.backlog = backlog
 
-    def join(self, room: str, websocket: WebSocket) -> Member:
-        member = super().join(room, websocket)
+    def join(self, room: str, websocket: WebSocket, start: bool = True) -> Member:
+        """The member's queue takes the room's messages from now on; with start=False its writer
+        waits for start(), so that app mode sends the history first, and nothing is missed."""
+        member = Member(websocket, room)
         member.queue = asyncio.Queue(maxsize=self.backlog)
-        member.writer = asyncio.create_task(self._write(member))
+        Rooms.start(self, member)
+        if start:
+            self.start(member)
         return member
+
+    def start(self, member: Member) -> None:
+        member.writer = asyncio.create_task(self._write(member))
 
     def backlog_now(self) -> int:
         return sum(m.queue.qsize() + m.sending for members in self.members.values() for m in members)
@@ -96,17 +122,19 @@ class QueuedFanout(Rooms):
         if member.writer is not None:
             member.writer.cancel()
 
-    async def publish(self, room: str, message: dict, size: int) -> None:
+    async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None:
         for member in self.members.get(room, ()):
             try:
-                member.queue.put_nowait((message, size))
+                member.queue.put_nowait((message, size, stored_id))
             except asyncio.QueueFull:
                 STATS.drops["backlog_full"] += 1
 
     async def _write(self, member: Member) -> None:
         send, queue = member.websocket.send, member.queue
         while True:
-            message, size = await queue.get()
+            message, size, stored_id = await queue.get()
+            if member.had(stored_id):
+                continue
             member.sending = 1
             try:
                 await send(message)

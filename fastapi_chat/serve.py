@@ -5,6 +5,7 @@ It is uvicorn's own command line, set up as uvicorn's docs recommend for product
 """
 
 import argparse
+import asyncio
 import sys
 
 from uvicorn.main import main as uvicorn_cli
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
+    if config.APP == "full":
+        from fastapi_chat.db import check
+
+        asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
     argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES)
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)

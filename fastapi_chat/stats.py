@@ -26,8 +26,20 @@ class ChatStats:
         default_factory=lambda: Counter(backlog_full=0, send_failed=0, expired=0, redis_unavailable=0)
     )
     close_codes: Counter = field(default_factory=Counter)
+    # App mode (CONTRACT.md, "App mode"); origin refusals are counted in relay mode too.
+    messages_stored: int = 0
+    store_failures: int = 0
+    store_seconds: float = 0.0
+    handshakes_refused: Counter = field(
+        default_factory=lambda: Counter(anonymous=0, forged=0, expired=0, origin=0, database=0)
+    )
 
-    def as_json(self, backlog: int) -> dict:
+    def refuse(self, cause: str) -> None:
+        """A handshake refused before accept (HTTP 403), and why."""
+        self.connections_refused += 1
+        self.handshakes_refused[cause] += 1
+
+    def as_json(self, backlog: int, database: str | None = None, db_connections: int = 0) -> dict:
         cpu = _process.cpu_times()
         return {
             "backend": "fastapi",
@@ -53,6 +65,15 @@ class ChatStats:
             "drops": dict(self.drops),
             "backlog": backlog,
             "close_codes": {str(code): n for code, n in self.close_codes.items()},
+            "app": {
+                "mode": config.APP,
+                "database": database,
+                "messages_stored": self.messages_stored,
+                "store_failures": self.store_failures,
+                "store_seconds": self.store_seconds,
+                "handshakes_refused": dict(self.handshakes_refused),
+                "db_connections_open": db_connections,
+            },
             "rss_bytes": _process.memory_info().rss,
             "cpu_seconds": cpu.user + cpu.system,
         }

@@ -13,6 +13,7 @@ import daphne
 import psutil
 import pytest
 import uvicorn
+import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench.run.serverproc import http_get
@@ -34,6 +35,8 @@ MiB = 1024 * 1024
 # What each target must report about itself in /stats: backend, fanout, server software.
 IDENTITY = {  # backend, fanout, server, layer
     "django": ("django", "channels", f"daphne {daphne.__version__}", "memory"),
+    "django-uvicorn": ("django", "channels", f"uvicorn {uvicorn.__version__}", "memory"),
+    "reference": ("reference", "broadcast", f"websockets {websockets.__version__}", "memory"),
     "fastapi": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),
     "fastapi-seed": ("fastapi", "seed", f"uvicorn {uvicorn.__version__}", "memory"),
     "django-redis": ("django", "channels", f"daphne {daphne.__version__}", "redis"),
@@ -285,7 +288,7 @@ async def test_500_connections_all_receive(server, members, room_name):
     assert close_count(after, 1000) - close_count(before, 1000) == rooms * per_room
 
 
-async def test_abrupt_disconnect_does_not_disturb_others(server, members, room_name):
+async def test_abrupt_disconnect_does_not_disturb_others(server, target, members, room_name):
     room = room_name()
     before = await idle_stats(server)
     a, b = await members.join(server, room), await members.join(server, room)
@@ -299,8 +302,8 @@ async def test_abrupt_disconnect_does_not_disturb_others(server, members, room_n
             assert await recv(ws) == f"after the drop {i}"
     after = await wait_stats(server, lambda s: s["connections"]["open"] == 2, what="connections.open == 2")
     # A finding (CONTRACT.md): daphne reports a vanished peer as 1006, uvicorn as 1005 ("no status
-    # received") for any connection lost after the handshake.
-    abrupt = "1006" if server.target.launcher.startswith("django_chat") else "1005"
+    # received") for any connection lost after the handshake, whatever the framework above it.
+    abrupt = "1005" if IDENTITY[target][2].startswith("uvicorn") else "1006"
     assert close_diff(before, after) == {abrupt: 1}, "close_codes recorded for the dropped member"
 
 
@@ -313,6 +316,9 @@ SCHEMA = {
     "rooms": int, "messages_in": int, "bytes_in": int, "deliveries": int, "bytes_out": int,
     "drops": {"backlog_full": int, "send_failed": int, "expired": int, "redis_unavailable": int},
     "backlog": int, "close_codes": dict, "rss_bytes": int, "cpu_seconds": float,
+    "app": {"mode": str, "database": object, "messages_stored": int, "store_failures": int, "store_seconds": float,
+            "handshakes_refused": {"anonymous": int, "forged": int, "expired": int, "origin": int, "database": int},
+            "db_connections_open": int},
 }
 
 

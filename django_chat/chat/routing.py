@@ -8,3 +8,7 @@ websocket_urlpatterns = [
     re_path(r"^ws/(?P<room_name>.*)$", consumers.ChatConsumer.as_asgi()),
     re_path(r"", consumers.RefuseConsumer.as_asgi()),
 ]
+app_urlpatterns = [  # CHAT_APP=full
+    re_path(r"^ws/(?P<room_name>.*)$", consumers.AppChatConsumer.as_asgi()),
+    re_path(r"", consumers.RefuseConsumer.as_asgi()),
+]

@@ -1,5 +1,6 @@
 """The process's /stats counters (schema in CONTRACT.md)."""
 
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -9,6 +10,13 @@ import psutil
 from django.conf import settings
 
 _process = psutil.Process()
+
+
+def _server() -> str:
+    """The ASGI server running this process: only uvicorn's launcher (serve_uvicorn.py) imports uvicorn."""
+    if "uvicorn" in sys.modules:
+        return f"uvicorn {sys.modules['uvicorn'].__version__}"
+    return f"daphne {daphne.__version__}"
 
 
 @dataclass
@@ -25,12 +33,24 @@ class ChatStats:
         default_factory=lambda: Counter(backlog_full=0, send_failed=0, expired=0, redis_unavailable=0)
     )
     close_codes: Counter = field(default_factory=Counter)
+    # App mode (CONTRACT.md, "App mode"); origin refusals are counted in relay mode too.
+    messages_stored: int = 0
+    store_failures: int = 0
+    store_seconds: float = 0.0
+    handshakes_refused: Counter = field(
+        default_factory=lambda: Counter(anonymous=0, forged=0, expired=0, origin=0, database=0)
+    )
 
-    def as_json(self, layer: str, backlog: int) -> dict:
+    def refuse(self, cause: str) -> None:
+        """A handshake refused before accept (HTTP 403), and why."""
+        self.connections_refused += 1
+        self.handshakes_refused[cause] += 1
+
+    def as_json(self, layer: str, backlog: int, database: str | None, db_connections: int) -> dict:
         cpu = _process.cpu_times()
         return {
             "backend": "django",
-            "server": f"daphne {daphne.__version__} (channels {channels.__version__})",
+            "server": f"{_server()} (channels {channels.__version__})",
             "fanout": "channels",
             "layer": layer,
             "pid": _process.pid,
@@ -52,6 +72,15 @@ class ChatStats:
             "drops": dict(self.drops),
             "backlog": backlog,
             "close_codes": {str(code): n for code, n in self.close_codes.items()},
+            "app": {
+                "mode": settings.CHAT_APP,
+                "database": database,
+                "messages_stored": self.messages_stored,
+                "store_failures": self.store_failures,
+                "store_seconds": self.store_seconds,
+                "handshakes_refused": dict(self.handshakes_refused),
+                "db_connections_open": db_connections,
+            },
             "rss_bytes": _process.memory_info().rss,
             "cpu_seconds": cpu.user + cpu.system,
         }

@@ -10,7 +10,7 @@ from typing import Protocol
 class LocalFanout(Protocol):
     """This process's rooms and delivery mode (fastapi_chat.fanout: `queued` or `seed`)."""
 
-    async def publish(self, room: str, message: dict, size: int) -> None: ...
+    async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None: ...
 
 
 class Broadcast(ABC):
@@ -29,5 +29,7 @@ class Broadcast(ABC):
         """A member of `room` has left (after a successful subscribe)."""
 
     @abstractmethod
-    async def publish(self, room: str, message: dict, size: int) -> None:
-        """Deliver an ASGI `websocket.send` message of `size` payload bytes to every member of `room`."""
+    async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None:
+        """Deliver an ASGI `websocket.send` message of `size` payload bytes to every member of `room`.
+        `stored_id`: app mode's row id, so that a member just sent its history is not sent it twice
+        (this process only: Redis carries the payload alone)."""

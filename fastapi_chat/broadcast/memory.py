@@ -14,5 +14,5 @@ class MemoryBroadcast(Broadcast):
     async def unsubscribe(self, room: str) -> None:
         pass
 
-    async def publish(self, room: str, message: dict, size: int) -> None:
-        await self.local.publish(room, message, size)
+    async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None:
+        await self.local.publish(room, message, size, stored_id)

@@ -104,7 +104,7 @@ class RedisBroadcast(Broadcast):
             except REDIS_DOWN:
                 pass  # the subscriber starts over on a new connection with the rooms that have members
 
-    async def publish(self, room: str, message: dict, size: int) -> None:
+    async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None:
         if not self.up.is_set():  # this process's members would not get it back: Redis is down for us
             STATS.drops["redis_unavailable"] += 1
             return

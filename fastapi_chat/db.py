@@ -1,0 +1,127 @@
+"""App mode's database: Django's tables (its migrations own them), declared here as SQLAlchemy Core
+tables with only the columns this backend uses, through SQLAlchemy 2's asyncio engine."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from fastapi_chat.stats import STATS
+
+metadata = MetaData()
+sessions = Table(  # django.contrib.sessions.models.Session
+    "django_session", metadata,
+    Column("session_key", String(40), primary_key=True),
+    Column("session_data", Text),
+    Column("expire_date", DateTime(timezone=True)),
+)
+users = Table(  # django.contrib.auth.models.User
+    "auth_user", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("password", String(128)),
+    Column("username", String(150)),
+    Column("is_active", Boolean),
+)
+messages = Table(  # django_chat.chat.models.Message; `created` is the database's default
+    "chat_message", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("room", String(64)),
+    Column("author_id", Integer),
+    Column("is_text", Boolean),
+    Column("payload", LargeBinary),
+)
+# What a database that is down, locked or gone raises through SQLAlchemy and the drivers under it.
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
+
+DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg",
+           "pgsql": "postgresql+asyncpg"}
+
+
+def async_url(url: str) -> str:
+    """CHAT_DATABASE_URL as dj-database-url reads it, with the asyncio driver for SQLAlchemy."""
+    scheme, rest = url.split(":", 1)
+    if scheme not in DRIVERS:
+        raise SystemExit(f"CHAT_DATABASE_URL must be sqlite:// or postgres://, not {scheme}://")
+    return DRIVERS[scheme] + ":" + rest
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """Pooled connections, each checked before use (pool_pre_ping, as Django's CONN_HEALTH_CHECKS):
+    after the database restarts, the next message is stored rather than failed on a dead connection."""
+    sqlite = urlsplit(url).scheme == "sqlite"
+    engine = create_async_engine(async_url(url), pool_pre_ping=True,
+                                 connect_args={"timeout": 5} if sqlite else {})  # as Django's OPTIONS
+    if sqlite:
+        @event.listens_for(engine.sync_engine, "connect")
+        def _wal(dbapi_connection, record):  # as Django's init_command: readers never block the writer
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+    return engine
+
+
+def connections_open(engine: AsyncEngine) -> int:
+    pool = engine.pool
+    return pool.checkedin() + pool.checkedout()
+
+
+async def store(engine: AsyncEngine, room: str, author_id: int, text: str | None, data: bytes | None) -> int:
+    """Store a message before it is fanned out; its id. Raises one of DATABASE_ERRORS if it could not be."""
+    started = time.perf_counter()
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(insert(messages).values(
+                room=room, author_id=author_id, is_text=text is not None,
+                payload=text.encode() if text is not None else data))
+    except DATABASE_ERRORS:
+        STATS.store_failures += 1
+        raise
+    finally:
+        STATS.store_seconds += time.perf_counter() - started
+    STATS.messages_stored += 1
+    return result.inserted_primary_key[0]
+
+
+async def recent(engine: AsyncEngine, room: str, n: int) -> list[tuple[int, bool, bytes]]:
+    """The room's last `n` stored messages, oldest first: (id, is_text, payload)."""
+    query = (select(messages.c.id, messages.c.is_text, messages.c.payload)
+             .where(messages.c.room == room).order_by(messages.c.id.desc()).limit(n))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [tuple(row) for row in reversed(rows)]
+
+
+async def check(url: str) -> None:
+    """At start: the driver is there, the database answers, Django has migrated it. One line otherwise."""
+    try:
+        engine = create_engine(url)
+    except ModuleNotFoundError as e:
+        raise SystemExit(f"CHAT_DATABASE_URL needs the {e.name} driver: run: pip install {e.name}")
+    try:
+        async with engine.connect() as conn:
+            for table in (sessions, users, messages):
+                await conn.execute(select(*table.c).limit(0))
+    except DATABASE_ERRORS as e:
+        missing = "no such table" in str(e) or "does not exist" in str(e)
+        raise SystemExit("the database is not migrated: run: python manage.py migrate" if missing
+                         else f"cannot use the database CHAT_DATABASE_URL names: {str(e).splitlines()[0]}")
+    finally:
+        await engine.dispose()
