@@ -18,6 +18,8 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bench.record import Ledger
+
 
 class RecipientBook:
     """What one member received, per sender: `[next expected seq, holes below it]`."""
@@ -97,8 +99,10 @@ class Member:
 
 
 def account_room(members: list[Member]) -> Counter:
-    """Ledger counters of one room, every pair (recipient, sender) settled once."""
-    c: Counter[str] = Counter()
+    """Ledger counters of one room, every pair (recipient, sender) settled once. What is missing
+    with a close is counted by close code (("lost_sender_closed", 1009)), what is missing for a
+    member that reads slowly or never, by its kind (("missing_reader", "none"))."""
+    c: Counter = Counter()
     for recipient in members:
         c["received_at_settle"] += recipient.book.total
         c["duplicates"] += recipient.book.duplicates
@@ -111,19 +115,19 @@ def account_room(members: list[Member]) -> Counter:
             if not missing:
                 continue
             if sender.closed_code is not None:
-                c[f"lost_sender_closed:{sender.closed_code}"] += missing
+                c["lost_sender_closed", sender.closed_code] += missing
             elif recipient.closed_code is not None:
-                c[f"lost_recipient_closed:{recipient.closed_code}"] += missing
+                c["lost_recipient_closed", recipient.closed_code] += missing
             elif recipient.left_ns is not None:
                 c["lost_recipient_left"] += missing  # it waited for them, then left without them
             else:
                 c["missing_open"] += missing
                 if recipient.reader != "all":
-                    c[f"missing_{recipient.reader}_reader"] += missing
+                    c["missing_reader", recipient.reader] += missing
     return c
 
 
-def settle(counters: Counter | dict, server: dict) -> dict:
+def settle(counters: Counter | dict, server: dict) -> Ledger:
     """The final ledger from the merged room counters and the server's /stats difference.
 
     `server` holds the run's /stats deltas: `drops` by cause, `deliveries`, `messages_in`, and
@@ -164,7 +168,8 @@ def settle(counters: Counter | dict, server: dict) -> dict:
     # counters only say that while every message was owed to a full room of open members: not with
     # members that left, closed or never connected, whose deliveries the servers abandoned uncounted.
     through_redis = 0
-    full_rooms = not c["left"] and not any(n for k, n in c.items() if k.startswith("lost_"))
+    full_rooms = not c["left"] and not c["lost_recipient_left"] and not any(
+        n for k, n in c.items() if isinstance(k, tuple) and k[0].startswith("lost_"))
     if server.get("redis_leg_intact") and full_rooms and "messages_in" in server:
         room = server.get("room_size", 1)
         counted = sum(n * (room if cause == "redis_unavailable" else 1)
@@ -173,19 +178,16 @@ def settle(counters: Counter | dict, server: dict) -> dict:
         through_redis = min(remaining - in_flight, max(0, read_not_out))
     in_flight += through_redis
     oversize = server.get("message_bytes", 0) > server.get("max_message_bytes", float("inf"))
-    lost = {}
-    for key, n in sorted(c.items()):
-        if key == "lost_recipient_left":
-            if left_without:  # beyond what the server's drops explain
-                lost["1000 (recipient left before they arrived)"] = left_without
-        elif key.startswith("lost_") and n:
-            code = key.split(":", 1)[1]
-            if key.startswith("lost_sender_closed") and oversize:
-                lost[f"{code} (refused by size limit)"] = n
-            else:
-                lost[f"{code} ({'sender' if 'sender' in key else 'recipient'} closed)"] = n
+    lost = []
+    for (family, code), n in sorted((k, n) for k, n in c.items() if isinstance(k, tuple) and n):
+        if family == "lost_sender_closed":
+            lost.append({"code": code, "cause": "refused by size limit" if oversize else "sender closed", "count": n})
+        elif family == "lost_recipient_closed":
+            lost.append({"code": code, "cause": "recipient closed", "count": n})
+    if left_without:  # beyond what the server's drops explain
+        lost.append({"code": 1000, "cause": "recipient left before they arrived", "count": left_without})
     unexplained = remaining - in_flight
-    return {
+    return Ledger(**{
         "expected": c["expected"],
         "delivered": c["delivered"],
         "dropped_by_server": dropped,
@@ -197,9 +199,9 @@ def settle(counters: Counter | dict, server: dict) -> dict:
         "reordered": c["reordered"],
         # of the missing deliveries of open members, those owed to members that never read or read
         # slowly (the slow scenario): everything else missing was owed to members that read everything
-        "owed_to_nonreading": c["missing_none_reader"],
-        "owed_to_slow_readers": c["missing_slow_reader"],
+        "owed_to_nonreading": c["missing_reader", "none"],
+        "owed_to_slow_readers": c["missing_reader", "slow"],
         # in flight is late, not lost: loss is what will never arrive
         "loss_pct": 100.0 * (c["expected"] - c["delivered"] - in_flight) / c["expected"] if c["expected"] else 0.0,
         "in_flight_pct": 100.0 * in_flight / c["expected"] if c["expected"] else 0.0,
-    }
+    })

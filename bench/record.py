@@ -1,16 +1,312 @@
-"""The run record: what the orchestrator writes and the report reads (results.json)."""
+"""The run record: the one typed definition of what the orchestrator writes (results.json) and the
+report reads. Versioned like pyperf's files: `Results.load` upgrades an older format on purpose,
+and nothing downstream keeps fallbacks for old shapes.
+
+Every field has a default so that a run cut short (a server died, Ctrl-C) still validates with
+what it did measure.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
 from bench.targets import TARGETS
 
+FORMAT_VERSION = 2
 NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
 TARGET_ORDER = list(TARGETS)  # every report lists targets in this order
 
 
-def within_slo(run: dict, slo_p95_ms: float) -> bool:
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Percentiles(Record):
+    """Milliseconds, from HDR histograms merged across Locust workers; None when nothing was recorded."""
+
+    count: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+
+# Why deliveries owed to a member were lost with a connection (bench/ledger.py settle)
+LossCause = Literal["sender closed", "recipient closed", "refused by size limit", "recipient left before they arrived"]
+
+
+class Loss(Record):
+    code: int  # the close code (1000 for a member that left on its own)
+    cause: LossCause
+    count: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} ({self.cause})"
+
+
+class Ledger(Record):
+    """expected = delivered + dropped by the server + lost with a close + in flight + unexplained."""
+
+    expected: int = 0
+    delivered: int = 0
+    dropped_by_server: dict[str, int] = Field(default_factory=dict)  # by the server's /stats cause
+    lost_with_close: list[Loss] = Field(default_factory=list)
+    in_flight: int = 0
+    in_flight_through_redis: int = 0  # of in_flight, inferred (see bench/ledger.py)
+    unexplained: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    owed_to_nonreading: int = 0
+    owed_to_slow_readers: int = 0
+    loss_pct: float = 0.0
+    in_flight_pct: float = 0.0
+
+    @property
+    def lost_with_close_total(self) -> int:
+        return sum(loss.count for loss in self.lost_with_close)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped_by_server.values())
+
+
+class StatsDelta(Record):
+    """What the servers' /stats counted during the run (bench/stats.py diff)."""
+
+    messages_in: int = 0
+    bytes_in: int = 0
+    deliveries: int = 0
+    bytes_out: int = 0
+    cpu_seconds: float = 0.0
+    drops: dict[str, int] = Field(default_factory=dict)
+    close_codes: dict[int, int] = Field(default_factory=dict)
+    backlog: int = 0
+
+
+class ServerCost(Record):
+    delta: StatsDelta | None = None  # None when a server died before it could be read
+    cpu_us_per_delivery: float | None = None
+    cpu_pct_mean: float | None = None
+    rss_before_bytes: int = 0
+    rss_peak_bytes: int = 0
+    rss_per_connection_bytes: float = 0.0
+
+
+class ClientCost(Record):
+    busiest_process_cpu_pct: float | None = None
+    client_bound: bool = False  # the load generator, not the server, may have set the pace
+    cpu_us_per_delivery: float | None = None
+
+
+class Steal(Record):
+    mean: float | None = None
+    max: float | None = None
+
+
+class Noise(Record):
+    other_on_server_cpus_pct: float | None = None
+    noisy: bool = False
+
+
+class Membership(Record):
+    """Churn: members that left on their own, the new members that took their seats, failed connects."""
+
+    left: int = 0
+    joined_again: int = 0
+    connect_failed: int = 0
+
+
+class SocketQueues(Record):
+    server_send_q: int = 0
+    server_send_q_max: int = 0
+    server_recv_q: int = 0
+    client_recv_q: int = 0
+    client_recv_q_max: int = 0
+
+
+class Sample(SocketQueues):
+    """One row of bench/run/sampler.py: CPU in percent of one core."""
+
+    t: float = 0.0
+    dt: float = 0.0
+    wall: float = 0.0
+    server_cpu_pct: float = 0.0
+    server_cpus_other_pct: float = 0.0
+    server_rss: int = 0
+    client_cpu_pct: float = 0.0
+    client_busiest_pct: float = 0.0
+    steal_pct: float = 0.0
+
+
+class OutageEvent(Record):
+    event: str
+    at: float
+
+
+class Evidence(Record):
+    """What explains a loss beside the ledger: the kernel's TCP counters, server log lines, Redis."""
+
+    tcp_counters: dict[str, int] = Field(default_factory=dict)
+    server_log: list[str] = Field(default_factory=list)
+    redis_outage: list[OutageEvent] | None = None
+    redis: dict | None = None  # Redis's own view: output-buffer closures and a snapshot after the run
+
+
+class Fault(Record):
+    kind: str
+    fired_at: float | None = None
+
+
+class Params(Record):
+    """The scenario step that ran (bench/scenarios.py Scenario, less its name, text and steps)."""
+
+    room_size: int = 10
+    users: int = 0
+    rate: float = 0.0
+    kind: str = "text"
+    size: int = 128
+    warmup: float = 0.0
+    window: float = 1.0
+    drain: float = 0.0
+    repeats: int = 1
+    slo_p95_ms: float | None = None
+    nonreading: int = 0
+    slow_readers: int = 0
+    read_rate: int = 0
+    burst: int = 0
+    burst_every: float = 0.0
+    churn: int = 0
+    churn_stay: float = 1.0
+    spawn_rate: float = 0.0
+    fault: str = ""
+
+
+class Run(Record):
+    """One scenario step against one target, as bench/run/runner.py measured it."""
+
+    target: str = ""
+    scenario: str = ""
+    step: str = ""  # what the step overrides, as a label ("rate=4 size=1,024"); "" for a single-step scenario
+    step_params: dict[str, int | float | str] = Field(default_factory=dict)
+    repeat: int = 0
+    duration_s: float | None = None
+    params: Params = Field(default_factory=Params)
+    status: Literal["ok", "failed"] = "ok"
+    failure: str | None = None
+    offered_send_rate: float = 0.0
+    achieved_send_rate: float = 0.0
+    deliveries_per_s: float = 0.0
+    rtt_ms: Percentiles = Field(default_factory=Percentiles)  # the sender's round trip through the broadcast
+    latency_ms: Percentiles = Field(default_factory=Percentiles)  # each recipient's delivery
+    timeline: list[int] = Field(default_factory=list)  # deliveries per second of the window
+    ledger: Ledger = Field(default_factory=Ledger)
+    client_closes: dict[int, int] = Field(default_factory=dict)  # close code -> connections
+    membership: Membership = Field(default_factory=Membership)
+    server: ServerCost = Field(default_factory=ServerCost)
+    socket_queues_peak: SocketQueues = Field(default_factory=SocketQueues)
+    client: ClientCost = Field(default_factory=ClientCost)
+    steal_pct: Steal = Field(default_factory=Steal)
+    noise: Noise = Field(default_factory=Noise)
+    samples: list[Sample] = Field(default_factory=list)
+    locust_command: list[str] = Field(default_factory=list)
+    evidence: Evidence = Field(default_factory=Evidence)
+    interrupted: bool = False
+    server_settled: bool = True
+    fault: Fault | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class TargetInfo(Record):
+    """How a target's servers were started and what they reported when ready (their /stats)."""
+
+    about: str = ""
+    launcher: list[str] = Field(default_factory=list)
+    server_command: str = ""
+    env: dict[str, str] = Field(default_factory=dict)
+    processes: int = 1
+    server: str = ""
+    fanout: str = ""
+    layer: str = ""
+    config: dict = Field(default_factory=dict)
+    patched: list[str] = Field(default_factory=list)  # this project's fixes to the stack, by module
+
+
+class Environment(BaseModel):
+    """The machine and software a run was measured on; open to new keys (bench/run/machine.py)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cpu_model: str = ""
+    cores: int | None = None
+    usable_cpus: list[int] = Field(default_factory=list)
+    memory_bytes: int | None = None
+    kernel: str = ""
+    python: str = ""
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    sysctls: dict[str, str] = Field(default_factory=dict)
+    fd_limit: int | None = None
+    cpu_plan: dict = Field(default_factory=dict)
+    harness: dict | None = None
+    redis: dict | None = None
+
+
+class Results(Record):
+    format_version: int = FORMAT_VERSION
+    started: str = ""
+    finished: str | None = None
+    status: str = "running"
+    argv: list[str] = Field(default_factory=list)
+    environment: Environment = Field(default_factory=Environment)
+    targets: dict[str, TargetInfo] = Field(default_factory=dict)
+    runs: list[Run] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+    @classmethod
+    def from_json(cls, data: dict) -> Results:
+        """Any format version this code has written, upgraded to the current one."""
+        version = data.get("format_version")
+        if version == 1:
+            data = upgrade_v1(data)
+        elif version != FORMAT_VERSION:
+            raise ValueError(f"results format {version!r} is not one this bench reads (1 or {FORMAT_VERSION})")
+        return cls.model_validate(data)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def upgrade_v1(data: dict) -> dict:
+    """Format 1 → 2: losses with a close were strings ("1006 (sender closed)"), a step could be a
+    number, and runs before churn or noise flags lacked those fields (the defaults fill them)."""
+    runs = []
+    for run in data.get("runs", []):
+        run = dict(run)
+        ledger = dict(run.get("ledger") or {})
+        ledger["lost_with_close"] = [
+            {"code": int(label.split(" ", 1)[0]), "cause": label.split("(", 1)[1].rstrip(")"), "count": n}
+            for label, n in (ledger.get("lost_with_close") or {}).items()]
+        run["ledger"] = ledger
+        run["step"] = "" if run.get("step") in (None, "") else str(run["step"])
+        params = dict(run.get("params") or {})
+        params.pop("rate_steps", None)  # format 1's ramp list, replaced by steps
+        run["params"] = params
+        runs.append(run)
+    return {**data, "format_version": FORMAT_VERSION, "runs": runs}
+
+
+def within_slo(run: Run, slo_p95_ms: float) -> bool:
     """The capacity rule (websocket-shootout's), one for the runner's ramp and the report: the run
     finished, its round-trip p95 is at most the SLO, and it lost nothing."""
-    p95 = (run.get("rtt_ms") or {}).get("p95")
-    loss = (run.get("ledger") or {}).get("loss_pct") or 0.0
-    return run.get("status") == "ok" and p95 is not None and p95 <= slo_p95_ms and loss <= 0
+    p95 = run.rtt_ms.p95
+    return run.ok and p95 is not None and p95 <= slo_p95_ms and run.ledger.loss_pct <= 0

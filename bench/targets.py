@@ -15,6 +15,12 @@ class Target:
     needs_redis: bool = False
     about: str = ""
 
+    @property
+    def patched(self) -> tuple[str, ...]:
+        """This project's fixes to the stack the target runs on (each refuses other library versions)."""
+        fixes = ("django_chat/daphne_fixes.py",) if self.launcher == "django_chat.serve" else ()
+        return fixes + (("django_chat/chat/redis_layers.py",) if "CHAT_REDIS_LAYER" in self.env else ())
+
     def command(self, host: str, port: int) -> list[str]:
         return [sys.executable, "-m", self.launcher, "--host", host, "--port", str(port)]
 

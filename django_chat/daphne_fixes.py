@@ -6,6 +6,10 @@ from urllib.parse import urlsplit
 
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
+from django_chat.patching import require_versions
+
+require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2"})
+
 
 class ContractWebSocketProtocol(WebSocketProtocol):
     def onConnect(self, request):

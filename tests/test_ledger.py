@@ -1,5 +1,10 @@
 """The loss ledger on constructed histories: exact counts for gaps, duplicates, reorders, closes."""
 
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bench.ledger import Member, RecipientBook, account_room, settle
 
 
@@ -61,8 +66,8 @@ def test_room_with_a_closed_recipient_and_a_closed_sender():
     # from a: a got 4, b got 2 of 2 expected, c got 2 of 3 (seq 1 missing)
     # from b: each of a, b, c got seq 0 only: 3 missing, all attributed to the sender's 1009
     assert counters["delivered"] == (4 + 2 + 2) + 3
-    assert counters["lost_sender_closed:1009"] == 3
-    assert counters["lost_recipient_closed:1006"] == 1
+    assert counters["lost_sender_closed", 1009] == 3
+    assert counters["lost_recipient_closed", 1006] == 1
     assert counters["missing_open"] == 0
     assert counters["received_at_settle"] == 5 + 5 + 3
 
@@ -82,14 +87,15 @@ def test_a_member_is_owed_only_what_was_sent_while_it_was_in_the_room():
     assert counters["lost_recipient_left"] == 1 and counters["missing_open"] == 0
     ledger = settle(counters, {"drops": {}, "messages_in": 5, "deliveries": 9, "backlog": 0,
                                "client_sent": 5, "room_size": 3})
-    assert ledger["lost_with_close"] == {"1000 (recipient left before they arrived)": 1}
-    assert ledger["unexplained"] == 0
+    assert [x.label for x in ledger.lost_with_close] == ["1000 (recipient left before they arrived)"]
+    assert ledger.lost_with_close_total == 1
+    assert ledger.unexplained == 0
     # had the server dropped one delivery, it would explain the leaver's loss, not an open member's
     dropped = settle({**counters, "missing_open": 1}, {"drops": {"backlog_full": 1}, "messages_in": 5,
                                                        "deliveries": 8, "backlog": 0, "client_sent": 5,
                                                        "room_size": 3})
-    assert dropped["dropped_by_server"] == {"backlog_full": 1} and dropped["lost_with_close"] == {}
-    assert dropped["unexplained"] == 1
+    assert dropped.dropped_by_server == {"backlog_full": 1} and dropped.lost_with_close == []
+    assert dropped.unexplained == 1
 
 
 def test_a_failed_rejoin_is_owed_nothing():
@@ -108,8 +114,8 @@ def test_slow_and_non_reading_members_are_owed_apart():
     deaf.reader = "none"
     ledger = settle(account_room([a, slow, deaf]), {"drops": {}, "messages_in": 3, "deliveries": 9,
                                                    "backlog": 0, "client_sent": 3, "room_size": 3})
-    assert (ledger["owed_to_slow_readers"], ledger["owed_to_nonreading"]) == (2, 3)
-    assert ledger["in_flight"] == 5 and ledger["unexplained"] == 0
+    assert (ledger.owed_to_slow_readers, ledger.owed_to_nonreading) == (2, 3)
+    assert ledger.in_flight == 5 and ledger.unexplained == 0
 
 
 def test_settle_splits_missing_into_drops_in_flight_and_unexplained():
@@ -117,35 +123,32 @@ def test_settle_splits_missing_into_drops_in_flight_and_unexplained():
     server = {"drops": {"backlog_full": 60, "expired": 0}, "messages_in": 100, "deliveries": 925,
               "backlog": 5, "client_sent": 100, "room_size": 10}
     ledger = settle(counters, server)
-    assert ledger["dropped_by_server"] == {"backlog_full": 60, "expired": 0}
-    assert ledger["in_flight"] == 30  # 25 handed to the transport but unread + 5 in a backlog
-    assert ledger["unexplained"] == 10
-    assert ledger["loss_pct"] == 7.0  # dropped + unexplained; in flight is late, not lost
-    total = (ledger["delivered"] + sum(ledger["dropped_by_server"].values())
-             + sum(ledger["lost_with_close"].values()) + ledger["in_flight"] + ledger["unexplained"])
-    assert total == ledger["expected"]
+    assert ledger.dropped_by_server == {"backlog_full": 60, "expired": 0}
+    assert ledger.in_flight == 30  # 25 handed to the transport but unread + 5 in a backlog
+    assert ledger.unexplained == 10
+    assert ledger.loss_pct == 7.0  # dropped + unexplained; in flight is late, not lost
 
 
 def test_settle_never_lets_drops_explain_more_than_is_missing():
     counters = {"expected": 100, "delivered": 95, "missing_open": 5, "received_at_settle": 95}
     ledger = settle(counters, {"drops": {"backlog_full": 50}, "messages_in": 10, "deliveries": 95,
                                "backlog": 0, "client_sent": 10, "room_size": 10})
-    assert ledger["dropped_by_server"]["backlog_full"] == 5
-    assert ledger["unexplained"] == 0 and ledger["in_flight"] == 0
+    assert ledger.dropped_by_server["backlog_full"] == 5
+    assert ledger.unexplained == 0 and ledger.in_flight == 0
 
 
 def test_settle_without_server_figures_leaves_open_losses_unexplained():
     # as summarize calls it when a server died: only the clients' own figures
     ledger = settle({"expected": 10, "delivered": 7, "missing_open": 3, "received_at_settle": 7},
                     {"client_sent": 5, "room_size": 2})
-    assert ledger["unexplained"] == 3 and ledger["in_flight"] == 0
+    assert ledger.unexplained == 3 and ledger.in_flight == 0
 
 
 def test_sends_to_members_that_had_gone_do_not_explain_open_members_losses():
     counters = {"expected": 100, "delivered": 90, "missing_open": 10, "received_at_settle": 90}
     ledger = settle(counters, {"drops": {"send_failed": 10}, "messages_in": 10, "deliveries": 90,
                                "backlog": 0, "client_sent": 10, "room_size": 10})
-    assert "send_failed" not in ledger["dropped_by_server"] and ledger["unexplained"] == 10
+    assert "send_failed" not in ledger.dropped_by_server and ledger.unexplained == 10
 
 
 def test_what_is_inside_redis_is_in_flight_only_when_the_redis_leg_was_intact():
@@ -155,10 +158,88 @@ def test_what_is_inside_redis_is_in_flight_only_when_the_redis_leg_was_intact():
     server = {"drops": {"backlog_full": 4}, "messages_in": 10, "deliveries": 30, "backlog": 0,
               "client_sent": 10, "room_size": 4}
     blind = settle(counters, server)
-    assert (blind["in_flight"], blind["unexplained"]) == (0, 6)
+    assert (blind.in_flight, blind.unexplained) == (0, 6)
     seen = settle(counters, {**server, "redis_leg_intact": True})
-    assert (seen["in_flight"], seen["in_flight_through_redis"], seen["unexplained"]) == (6, 6, 0)
-    assert seen["loss_pct"] == 10.0  # the 4 dropped; the 6 are late, not lost
+    assert (seen.in_flight, seen.in_flight_through_redis, seen.unexplained) == (6, 6, 0)
+    assert seen.loss_pct == 10.0  # the 4 dropped; the 6 are late, not lost
     # with a member that left, the servers' counters no longer say what is inside Redis
     churned = settle({**counters, "left": 1}, {**server, "redis_leg_intact": True})
-    assert (churned["in_flight_through_redis"], churned["unexplained"]) == (0, 6)
+    assert (churned.in_flight_through_redis, churned.unexplained) == (0, 6)
+
+
+# ---------------------------------------------------------------- random room histories
+
+@st.composite
+def room_histories(draw):
+    """A room of 2–5 members: when each joined, sent, closed or left, and which seqs reached whom
+    (in any order, with duplicates), as a run could leave it."""
+    n = draw(st.integers(2, 5))
+    members = []
+    for sender in range(1, n + 1):
+        sent = sorted(draw(st.lists(st.integers(0, 100), max_size=8)))
+        m = Member(sender=sender, sent_ns=sent, joined_ns=draw(st.integers(0, 60)),
+                   reader=draw(st.sampled_from(["all", "all", "slow", "none"])))
+        end = draw(st.sampled_from(["open", "closed", "left"]))
+        if end == "closed":
+            m.closed_code, m.closed_ns = draw(st.sampled_from([1000, 1006, 1009, 1011])), draw(st.integers(0, 110))
+        elif end == "left":
+            m.left_ns = draw(st.integers(m.joined_ns, 110))
+        members.append(m)
+    for recipient in members:
+        arrivals = [(s.sender, seq) for s in members for seq in range(len(s.sent_ns)) if draw(st.booleans())]
+        arrivals += draw(st.lists(st.sampled_from(arrivals), max_size=3)) if arrivals else []  # duplicates
+        for sender, seq in draw(st.permutations(arrivals)):
+            recipient.book.record(sender, seq)
+    return members
+
+
+def brute_force(members: list[Member]) -> Counter:
+    """The ledger's rule, written the slow way: every owed (recipient, sender, seq), one at a time."""
+    c: Counter = Counter()
+    for r in members:
+        got = {(s, q) for s, book in r.book.by_sender.items() for q in range(book[0]) if q not in book[1]}
+        until = r.left_ns if r.left_ns is not None else r.closed_ns
+        for s in members:
+            for seq, t in enumerate(s.sent_ns):
+                if t < r.joined_ns or (until is not None and t >= until):
+                    continue
+                c["expected"] += 1
+                if (s.sender, seq) in got:
+                    c["delivered"] += 1
+                elif s.closed_code is not None:
+                    c["sender", s.closed_code] += 1
+                elif r.closed_code is not None:
+                    c["recipient", r.closed_code] += 1
+                elif r.left_ns is not None:
+                    c["left"] += 1
+                else:
+                    c["open"] += 1
+    return c
+
+
+@settings(max_examples=200, deadline=None)
+@given(members=room_histories(), explained=st.floats(0, 1))
+def test_every_missing_delivery_settles_in_exactly_one_cause(members, explained):
+    truth = brute_force(members)
+    counters = account_room(members)
+    assert (counters["expected"], counters["delivered"]) == (truth["expected"], truth["delivered"])
+    # the server saw everything and counted a drop for part of what open members miss: the ledger must
+    # credit exactly those drops, invent no cause, and leave the rest unexplained
+    drops = round(explained * truth["open"])
+    sent = sum(len(m.sent_ns) for m in members)
+    ledger = settle(counters, {"drops": {"backlog_full": drops}, "messages_in": sent, "backlog": 0,
+                               "deliveries": counters["received_at_settle"], "client_sent": sent,
+                               "room_size": len(members)})
+    by_cause = {(x.cause, x.code): x.count for x in ledger.lost_with_close}
+    assert {k: v for k, v in by_cause.items() if k[0] == "sender closed"} == \
+        {("sender closed", k[1]): v for k, v in truth.items() if isinstance(k, tuple) and k[0] == "sender"}
+    assert {k: v for k, v in by_cause.items() if k[0] == "recipient closed"} == \
+        {("recipient closed", k[1]): v for k, v in truth.items() if isinstance(k, tuple) and k[0] == "recipient"}
+    # drops explain what leavers went without first, then open members' losses
+    assert ledger.dropped_by_server == {"backlog_full": min(drops, truth["left"] + truth["open"])}
+    left_unexplained = max(0, truth["left"] - drops)
+    assert by_cause.get(("recipient left before they arrived", 1000), 0) == left_unexplained
+    assert ledger.in_flight == 0
+    assert ledger.unexplained == truth["open"] - max(0, drops - truth["left"])
+    missing = ledger.expected - ledger.delivered
+    assert missing == ledger.dropped_total + ledger.lost_with_close_total + ledger.unexplained

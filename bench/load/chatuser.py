@@ -256,7 +256,7 @@ class ChatUser(User):
         """The connection ended (close frame, or 1006 for a TCP end): how, unless the member was done."""
         if not self.done:  # a close while it waits to leave counts too: it ends the wait, and names the loss
             member.closed_code, member.closed_ns = code, time.time_ns()
-            TALLY.counters[f"closed:{code}"] += 1
+            TALLY.counters["closed", code] += 1
 
     def _fire_round_trips(self, rtts_us: list[int]) -> None:
         for rtt in rtts_us:

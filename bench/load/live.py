@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.load.tally import Tally, percentiles
+from bench.load.tally import Tally, family, percentiles
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>chat run, live</title>
 <style>body{font:14px system-ui;margin:2em}td{padding:2px 12px}</style>
@@ -29,7 +29,7 @@ def summary(tally: Tally, room_size: int) -> dict:
         "deliveries/s (last full seconds)": " ".join(map(str, last_full)) or "-",
         "not (yet) delivered": max(0, offered - received),
         "loss so far (settled rooms)": c["expected"] - c["delivered"] if c["expected"] else "-",
-        "connections closed (by code)": {k.split(":")[1]: n for k, n in c.items() if k.startswith("closed:")},
+        "connections closed (by code)": family(c, "closed"),
         **{f"{name} ms p50/p95/p99/max": "/".join(str(v) for v in list(percentiles(h).values())[1:])
            for name, h in tally.histograms.items()},
     }

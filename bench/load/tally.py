@@ -1,7 +1,9 @@
 """What one load-generator process measured, in a form that merges across Locust workers.
 
-Histograms are HDR (microseconds); counters are plain ints keyed by str, so a delta travels
-in Locust's `report_to_master` message as is and adds up on the master.
+Histograms are HDR (microseconds). Counters are ints keyed by a name, or by a (family, detail)
+pair for what comes per close code or reader kind (("closed", 1006), ("lost_sender_closed", 1009)):
+structure, not strings. `take` and `merge` are the one place that turns them into JSON for Locust's
+`report_to_master` message and back.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 
 from hdrh.histogram import HdrHistogram
+
+Key = str | tuple[str, int | str]  # a counter's name, or (family, close code or reader kind)
 
 LATENCY_MAX_US = 600_000_000  # 10 minutes: nothing a run measures is slower
 HISTOGRAMS = ("rtt", "latency")  # sender round trip through the broadcast; each delivery
@@ -21,7 +25,7 @@ def new_histogram() -> HdrHistogram:
 class Tally:
     def __init__(self) -> None:
         self.histograms = {name: new_histogram() for name in HISTOGRAMS}
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[Key] = Counter()
         self.timeline: Counter[str] = Counter()  # whole second since the window opened -> deliveries
         self.window_ns = [0, 0]  # earliest window start and latest window end of any room
         self.settle_stats: dict | None = None  # the servers' /stats when this process's rooms settled
@@ -41,7 +45,8 @@ class Tally:
         """The delta since the last take, ready to send; this tally starts again from zero."""
         delta = {
             "histograms": {n: h.encode().decode() for n, h in self.histograms.items() if h.get_total_count()},
-            "counters": dict(self.counters),
+            "counters": {k: n for k, n in self.counters.items() if isinstance(k, str)},
+            "by_family": _families(self.counters),
             "timeline": dict(self.timeline),
             "window_ns": self.window_ns,
             "settle_stats": self.settle_stats,
@@ -53,12 +58,31 @@ class Tally:
         for name, encoded in delta.get("histograms", {}).items():
             self.histograms[name].add(HdrHistogram.decode(encoded))
         self.counters.update(delta.get("counters", {}))
+        for family, by_detail in delta.get("by_family", {}).items():
+            self.counters.update({(family, _detail(d)): n for d, n in by_detail.items()})
         self.timeline.update(delta.get("timeline", {}))
         if any(delta.get("window_ns", [0, 0])):
             self.saw_window(*delta["window_ns"])
         theirs = delta.get("settle_stats")
         if theirs and (self.settle_stats is None or theirs["at_ns"] > self.settle_stats["at_ns"]):
             self.settle_stats = theirs  # /stats is global: the latest reading covers every worker
+
+
+def family(counters: Counter, name: str) -> dict[int | str, int]:
+    """One family of counters, by detail: family(c, "closed") == {1006: 3}."""
+    return {k[1]: n for k, n in sorted(counters.items(), key=str) if isinstance(k, tuple) and k[0] == name and n}
+
+
+def _families(counters: Counter) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for key, n in counters.items():
+        if isinstance(key, tuple):
+            out.setdefault(key[0], {})[str(key[1])] = n
+    return out
+
+
+def _detail(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def percentiles(hist: HdrHistogram) -> dict:

@@ -4,10 +4,10 @@ results (after a change to the report, or for a run cut short), beside the resul
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from bench.record import Results
 from bench.report import print_summary, write_report
 
 
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", type=Path, help="a results.json written by `python -m bench`")
     args = p.parse_args(argv)
     try:
-        data = json.loads(args.results.read_text())
+        data = Results.load(args.results)  # an older format is upgraded (bench/record.py)
     except (OSError, ValueError) as e:
         print(f"bench.report: cannot read {args.results}: {e}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bench import ROOT, scenarios
-from bench.record import within_slo
+from bench.record import Run, TargetInfo, within_slo
 from bench.report import print_summary, write_report
 from bench.run import machine, redisctl, serverproc
 from bench.run.results import ResultsFile
@@ -57,26 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     status = "crashed"  # until the last target is done; an exception still writes what was measured
     try:
         if any(t.needs_redis for t in targets):
-            redis, environment["redis"] = provide_redis(out, plan)
+            redis, results.environment.redis = provide_redis(out, plan)
             results.save()
-            print(f"bench: redis: {environment['redis']['note']}", flush=True)
-            if not environment["redis"]["url"]:
+            print(f"bench: redis: {results.environment.redis['note']}", flush=True)
+            if not results.environment.redis["url"]:
                 targets = [t for t in targets if not t.needs_redis]
         if args.harness:
             from bench.harness import run_harness
             from bench.harness import summary as harness_summary
 
             print("bench: measuring the load generator itself (harness)...", flush=True)
-            environment["harness"] = run_harness(seconds=2.0, repeats=3)
+            results.environment.harness = run_harness(seconds=2.0, repeats=3)
             results.save()
-            print("bench: " + harness_summary(environment["harness"]), flush=True)
+            print("bench: " + harness_summary(results.environment.harness), flush=True)
         for target in targets:
             names = chosen or (redis_suite if target.needs_redis else local_suite)
             # a Redis outage needs the bench's own Redis to stop; elsewhere it could not be injected
             can_stop_redis = target.needs_redis and redis is not None
             plan_for_target = [all_scenarios[n] for n in names
                                if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
-            run_target(target, plan_for_target, plan, out, results, args, redis, environment.get("redis"))
+            run_target(target, plan_for_target, plan, out, results, args, redis, results.environment.redis)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -127,56 +127,52 @@ def run_target(target: Target, chosen, plan, out, results, args, redis, redis_in
                     started = time.monotonic()
                     run = run_step(step, servers, plan, out, name, fault=args.fault,
                                    redis=redis if target.needs_redis else None)
-                    run.update(target=target.name, step=label, step_params=overrides, repeat=repeat,
-                               duration_s=round(time.monotonic() - started, 1))
+                    run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
+                    run.duration_s = round(time.monotonic() - started, 1)
                     results.add_run(run)
                     print("bench:   " + one_line(run), flush=True)
-                    if run["interrupted"]:
+                    if run.interrupted:
                         raise KeyboardInterrupt
-                    if not run["server_settled"] and all(s.alive() for s in servers):
+                    if not run.server_settled and all(s.alive() for s in servers):
                         print("bench:   the server had not finished with this run (still busy 15 s after it, or "
                               "connections or a backlog left over); restarting it so the next run starts clean",
                               flush=True)
                         for s in servers:
                             s.stop()
                         servers = None
-                if scenario.slo_p95_ms and over_slo(results.data["runs"], target.name, scenario):
+                if scenario.slo_p95_ms and over_slo(results.data.runs, target.name, scenario):
                     break  # the ramp found this target's capacity
     finally:
         for s in servers or []:
             s.stop()
 
 
-def over_slo(runs: list[dict], target: str, scenario) -> bool:
+def over_slo(runs: list[Run], target: str, scenario) -> bool:
     """Whether the step just run is past the SLO, by the rule the report's capacity uses: any of its runs."""
-    mine = [r for r in runs if r["target"] == target and r["scenario"] == scenario.name]
-    return any(not within_slo(r, scenario.slo_p95_ms) for r in mine if r["step"] == mine[-1]["step"])
+    mine = [r for r in runs if r.target == target and r.scenario == scenario.name]
+    return any(not within_slo(r, scenario.slo_p95_ms) for r in mine if r.step == mine[-1].step)
 
 
-def one_line(run: dict) -> str:
-    if run["status"] != "ok":
-        return "FAILED: " + run["failure"].splitlines()[0]
-    rtt, ledger = run["rtt_ms"], run["ledger"]
-    cost = run["server"]["cpu_us_per_delivery"]
-    return (f"{run['deliveries_per_s']:,.0f} deliveries/s, rtt p50 {rtt['p50']} ms p95 {rtt['p95']} ms, "
-            f"loss {ledger['loss_pct']:.2f}%, server {cost or 0:.1f} us/delivery, "
-            f"client {run['client']['busiest_process_cpu_pct'] or 0:.0f}% cpu, "
-            f"steal {run['steal_pct']['mean'] or 0:.1f}%")
+def one_line(run: Run) -> str:
+    if not run.ok:
+        return "FAILED: " + (run.failure or "").splitlines()[0]
+    rtt, cost = run.rtt_ms, run.server.cpu_us_per_delivery
+    return (f"{run.deliveries_per_s:,.0f} deliveries/s, rtt p50 {rtt.p50} ms p95 {rtt.p95} ms, "
+            f"loss {run.ledger.loss_pct:.2f}%, server {cost or 0:.1f} us/delivery, "
+            f"client {run.client.busiest_process_cpu_pct or 0:.0f}% cpu, steal {run.steal_pct.mean or 0:.1f}%")
 
 
-def describe_target(target: Target, servers: list[serverproc.ServerProcess], redis_url: str | None) -> dict:
+def describe_target(target: Target, servers: list[serverproc.ServerProcess], redis_url: str | None) -> TargetInfo:
     stats = servers[0].stats()
-    return {
-        "about": target.about,
-        "launcher": [" ".join(s.command) for s in servers],
-        "server_command": (servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
-        "env": target.server_env(redis_url),
-        "processes": target.processes,
-        "server": stats["server"],
-        "fanout": stats["fanout"],
-        "layer": stats["layer"],
-        "config": stats["config"],
-    }
+    return TargetInfo(
+        about=target.about,
+        launcher=[" ".join(s.command) for s in servers],
+        server_command=(servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
+        env=target.server_env(redis_url),
+        processes=target.processes,
+        server=stats["server"], fanout=stats["fanout"], layer=stats["layer"], config=stats["config"],
+        patched=list(target.patched),
+    )
 
 
 if __name__ == "__main__":

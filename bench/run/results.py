@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-FORMAT_VERSION = 1
+from bench.record import Environment, Results, Run, TargetInfo
 
 
 def now() -> str:
@@ -15,34 +15,31 @@ def now() -> str:
 
 
 class ResultsFile:
+    """The run record of one bench invocation, saved whole (atomically) after every change."""
+
     def __init__(self, path: Path, environment: dict, argv: list[str]) -> None:
         self.path = path
-        self.data = {
-            "format_version": FORMAT_VERSION,
-            "started": now(),
-            "finished": None,
-            "status": "running",
-            "argv": argv,
-            "environment": environment,
-            "targets": {},
-            "runs": [],
-        }
+        self.data = Results(started=now(), argv=argv, environment=Environment.model_validate(environment))
         self.save()
 
-    def add_target(self, name: str, description: dict) -> None:
-        self.data["targets"][name] = description
+    @property
+    def environment(self) -> Environment:
+        return self.data.environment
+
+    def add_target(self, name: str, description: TargetInfo) -> None:
+        self.data.targets[name] = description
         self.save()
 
-    def add_run(self, run: dict) -> None:
-        self.data["runs"].append(run)
+    def add_run(self, run: Run) -> None:
+        self.data.runs.append(run)
         self.save()
 
     def finish(self, status: str) -> None:
-        self.data["status"] = status
-        self.data["finished"] = now()
+        self.data.status = status
+        self.data.finished = now()
         self.save()
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
+        tmp.write_text(json.dumps(self.data.to_json(), indent=1))
         os.replace(tmp, self.path)

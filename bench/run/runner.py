@@ -12,8 +12,8 @@ import psutil
 
 from bench import ROOT, locust_command
 from bench.ledger import settle
-from bench.load.tally import Tally, percentiles
-from bench.record import NOISY_PCT
+from bench.load.tally import Tally, family, percentiles
+from bench.record import NOISY_PCT, Evidence, Fault, Run
 from bench.run.machine import CpuPlan
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
 from bench.run.sampler import Sampler
@@ -86,7 +86,7 @@ def run_step(
     label: str,
     fault: str | None = None,
     redis: RedisServer | None = None,
-) -> dict:
+) -> Run:
     """Run Locust once against `servers`; everything measured comes back, even when a server dies.
 
     With `redis` (the bench's own redis-server), Redis's CPU and RSS count as the servers' cost.
@@ -183,8 +183,10 @@ def run_step(
     # and the drops they end in, to the next run
     settled = settled and after is not None and not after["connections_open"] and not after["backlog"]
     # a server still working through this run's messages would pollute the next run's figures
-    return {**run, "evidence": evidence, "interrupted": interrupted, "server_settled": settled,
-            "fault": {"kind": fault, "fired_at": fault_fired} if fault else None}
+    run.evidence = Evidence.model_validate(evidence)
+    run.interrupted, run.server_settled = interrupted, settled
+    run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
+    return run
 
 
 def _tail(path: Path, lines: int = 12) -> str:
@@ -193,7 +195,8 @@ def _tail(path: Path, lines: int = 12) -> str:
 
 def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None, samples: list[dict],
               failure: str | None, command: list[str], max_message_bytes: int,
-              redis_leg_intact: bool = False) -> dict:
+              redis_leg_intact: bool = False) -> Run:
+    """The run record of one Locust run: its measurements, the servers' /stats difference, the ledger."""
     c = tally.counters
     server = diff(after, before) if after else None
     # the ledger reads the servers as they were when the rooms settled, before members closed
@@ -211,7 +214,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
     mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
     client_busiest = mean("client_busiest_pct")
     seconds = sorted(int(k) for k in tally.timeline if 0 <= int(k) < scenario.window)
-    return {
+    return Run.model_validate({
         "scenario": scenario.name,
         "params": scenario.params(),
         "status": "failed" if failure else "ok",
@@ -226,7 +229,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "latency_ms": percentiles(tally.histograms["latency"]),
         "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
         "ledger": ledger,
-        "client_closes": {k.split(":", 1)[1]: n for k, n in sorted(c.items()) if k.startswith("closed:")},
+        "client_closes": family(c, "closed"),
         # churn: members that left on their own, and the new members that took their seats
         "membership": {k: c[k] for k in ("left", "joined_again", "connect_failed")},
         "server": {
@@ -252,4 +255,4 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
                   "noisy": (mean("steal_pct") or 0) >= NOISY_PCT or (mean("server_cpus_other_pct") or 0) >= NOISY_PCT},
         "samples": samples,
         "locust_command": command,
-    }
+    })

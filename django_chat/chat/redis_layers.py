@@ -27,6 +27,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_chat.chat.layers import CountsHandOver, LayerUnavailable
 from django_chat.chat.stats import STATS
+from django_chat.patching import require_versions
+
+require_versions(__name__, {"channels-redis": "4.3.0", "redis": "8.1.0"})
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
 RETRY_INTERVAL = 0.2  # seconds between two probes of an unreachable Redis
