@@ -5,6 +5,11 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 FANOUT ?= queued
+CHAT_APP ?= relay
+CHAT_DATABASE_URL ?=
+# App mode: the serve targets migrate CHAT_DATABASE_URL first (default: chat.sqlite3 here).
+APP_ENV = CHAT_APP=$(CHAT_APP) CHAT_DATABASE_URL='$(CHAT_DATABASE_URL)'
+MIGRATE = if [ "$(CHAT_APP)" = full ]; then $(APP_ENV) $(PY) manage.py migrate -v 0; fi
 
 .PHONY: setup test lint serve-django serve-fastapi bench bench-quick bench-harness ui clean
 
@@ -24,10 +29,12 @@ lint: setup
 	$(PY) -m ruff check .
 
 serve-django: setup
-	$(PY) -m django_chat.serve --host $(HOST) --port $(PORT)
+	@$(MIGRATE)
+	$(APP_ENV) $(PY) -m django_chat.serve --host $(HOST) --port $(PORT)
 
 serve-fastapi: setup
-	CHAT_FANOUT=$(FANOUT) $(PY) -m fastapi_chat.serve --host $(HOST) --port $(PORT)
+	@$(MIGRATE)
+	$(APP_ENV) CHAT_FANOUT=$(FANOUT) $(PY) -m fastapi_chat.serve --host $(HOST) --port $(PORT)
 
 bench: setup
 	$(PY) -m bench

@@ -50,8 +50,20 @@ TARGETS: dict[str, Target] = {
         Target("fastapi-redis", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"}, processes=2, needs_redis=True,
                about="FastAPI receive loop on uvicorn, queued fan-out, rooms shared through Redis pub/sub, "
                      "2 processes"),
+        # App mode (CONTRACT.md): Django's users and sessions, every message stored before fan-out, on the
+        # migrated database CHAT_DATABASE_URL names (PostgreSQL when the runner provides one; default SQLite).
+        Target("django-app", "django_chat.serve", {"CHAT_APP": "full"},
+               about="app mode: Channels consumer on daphne, AuthMiddlewareStack, ORM via database_sync_to_async"),
+        Target("fastapi-app", "fastapi_chat.serve", {"CHAT_APP": "full", "CHAT_FANOUT": "queued"},
+               about="app mode: FastAPI receive loop on uvicorn, Django session dependency, SQLAlchemy asyncio"),
+        Target("django-app-sqlite", "django_chat.serve", {"CHAT_APP": "full", "CHAT_DATABASE_URL": ""},
+               about="app mode on SQLite (chat.sqlite3): Channels consumer on daphne"),
+        Target("fastapi-app-sqlite", "fastapi_chat.serve",
+               {"CHAT_APP": "full", "CHAT_FANOUT": "queued", "CHAT_DATABASE_URL": ""},
+               about="app mode on SQLite (chat.sqlite3): FastAPI receive loop on uvicorn"),
     ]
 }
 
 LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
 REDIS_TARGETS = [name for name, t in TARGETS.items() if t.needs_redis]
+APP_TARGETS = [name for name, t in TARGETS.items() if t.env.get("CHAT_APP") == "full"]  # need a migrated database

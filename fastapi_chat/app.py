@@ -17,7 +17,7 @@ from fastapi_chat.fanout import QueuedFanout, SeedFanout
 from fastapi_chat.stats import STATS
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-STORE_FAILED = 1011  # app mode: the message could not be stored, so it was not sent to anyone
+STORE_FAILED = 4503  # app mode: not stored, so sent to no one; try again later (CONTRACT.md, "App mode")
 REFUSED = 1008  # closing before accept: uvicorn answers the handshake with 403 whatever the code
 
 app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=None)

@@ -11,7 +11,8 @@ from django_chat.chat.layers import LayerUnavailable
 from django_chat.chat.stats import STATS
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-STORE_FAILED = 1011  # app mode: the message could not be stored, so it was not sent to anyone
+STORE_FAILED = 4503  # app mode: not stored, so sent to no one; try again later (CONTRACT.md, "App mode")
+# (not 1011: autobahn lets an application close only with 1000 or 3000-4999)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
