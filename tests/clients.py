@@ -23,8 +23,15 @@ CONNECT_OPTIONS = dict(
 )
 
 
+# App-mode servers (base URL → Cookie header): every client the tests open there signs in with it.
+SESSION_COOKIES: dict[str, str] = {}
+
+
 async def open_path(server: ServerProcess, path: str, **options) -> ClientConnection:
     """A WebSocket connection through the reference client (`websockets`)."""
+    if server.base_url in SESSION_COOKIES:
+        options["additional_headers"] = {"Cookie": SESSION_COOKIES[server.base_url],
+                                         **options.get("additional_headers", {})}
     return await connect(server.ws_url + path, **{**CONNECT_OPTIONS, **options})
 
 
@@ -136,7 +143,10 @@ class RawClient:
             self.sock.settimeout(timeout)
             self.sock.connect((server.host, server.port))
             self.protocol = ClientProtocol(parse_uri(server.ws_url + path), origin=origin, max_size=None)
-            self.protocol.send_request(self.protocol.connect())
+            request = self.protocol.connect()
+            if server.base_url in SESSION_COOKIES:
+                request.headers["Cookie"] = SESSION_COOKIES[server.base_url]
+            self.protocol.send_request(request)
             self.flush()
             self.response = self._handshake(time.monotonic() + timeout)
         except BaseException:

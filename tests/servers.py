@@ -11,12 +11,22 @@ from bench.run import serverproc
 from bench.run.redisctl import RedisServer, redis_server_binary
 from bench.run.serverproc import ServerProcess
 from bench.targets import LOCAL_TARGETS, TARGETS
+from tests.appsite import Site
+from tests.clients import SESSION_COOKIES
+from tests.postgres import bin_dir, external_url, postgres_for_tests
 
 # The Redis targets run this suite too (one process each on a private redis-server; delivery across
 # processes is tests/test_redis.py's) when a redis-server can be started, as in CI.
 REDIS_CONFORMING = ["django-redis", "django-redis-pubsub", "fastapi-redis"]
 TARGET_NAMES = [t.strip() for t in os.environ.get("CHAT_TEST_TARGETS", "").split(",") if t.strip()] \
     or LOCAL_TARGETS + (REDIS_CONFORMING if redis_server_binary() else [])
+
+
+# App mode (CONTRACT.md) holds the whole relay contract too: on SQLite always, on PostgreSQL when there is one.
+APP_CONFORMING = ["django-app-sqlite", "fastapi-app-sqlite"] + (
+    ["django-app", "fastapi-app"] if bin_dir() or external_url() else [])
+if not os.environ.get("CHAT_TEST_TARGETS"):
+    TARGET_NAMES += APP_CONFORMING
 
 
 class ServerPool:
@@ -27,6 +37,8 @@ class ServerPool:
         self.log_dir = log_dir
         self.running: dict[str, tuple[dict[str, str], ServerProcess]] = {}
         self.redis: RedisServer | None = None
+        self.site: Site | None = None  # app targets: their database and users
+        self.postgres = None
 
     def get(self, name: str = "default", **env: str) -> ServerProcess:
         """The server named `name`, started with `env` the first time it is asked for."""
@@ -38,16 +50,32 @@ class ServerPool:
         if target.needs_redis:  # one process on a private Redis: across processes is test_redis.py's job
             self.redis = self.redis or RedisServer(log_dir=self.log_dir / "redis").start()
             target, redis_url = replace(target, processes=1), self.redis.url
-        procs = serverproc.start(target, self.log_dir / name, env=env, redis_url=redis_url)
+        database = {"CHAT_DATABASE_URL": self.app_site().url} if target.env.get("CHAT_APP") == "full" else {}
+        procs = serverproc.start(target, self.log_dir / name, env={**database, **env}, redis_url=redis_url)
         assert len(procs) == 1, "conformance tests talk to single-process targets"
+        if database:  # every client of an app server signs in, with one user's session (tests/clients.py)
+            SESSION_COOKIES[procs[0].base_url] = f"sessionid={self.site.sessions[0]}"
         self.running[name] = (env, procs[0])
         return procs[0]
+
+    def app_site(self) -> Site:
+        """A migrated database with signed-in users for an app target's servers: a fresh SQLite file
+        for `*-sqlite`, else PostgreSQL (tests/postgres.py)."""
+        if self.site is None:
+            if self.target.endswith("-sqlite"):
+                url = f"sqlite:///{self.log_dir / 'chat.sqlite3'}"
+            else:
+                self.postgres, url = postgres_for_tests()
+            self.site = Site(url)
+        return self.site
 
     def stop_all(self) -> None:
         for _, proc in self.running.values():
             proc.stop()
         if self.redis is not None:
             self.redis.stop()
+        if self.postgres is not None:
+            self.postgres.remove()
 
     def check_alive(self) -> None:
         for name, (_, proc) in self.running.items():

@@ -254,8 +254,8 @@ async def test_database_locked_mid_chat(app: AppServers, server, room: str):
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-def test_unmigrated_database_fails_at_start_naming_the_fix(name: str, tmp_path):
+async def test_unmigrated_database_fails_at_start_naming_the_fix(name: str, tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     with pytest.raises(serverproc.ServerFailed) as failed:
-        serverproc.start(TARGETS[name], tmp_path / "logs", env={"CHAT_DATABASE_URL": url})
+        await asyncio.to_thread(serverproc.start, TARGETS[name], tmp_path / "logs", env={"CHAT_DATABASE_URL": url})
     assert "the database is not migrated" in str(failed.value) and "run: python manage.py migrate" in str(failed.value)

@@ -42,6 +42,10 @@ IDENTITY = {  # backend, fanout, server, layer
     "django-redis": ("django", "channels", f"daphne {daphne.__version__}", "redis"),
     "django-redis-pubsub": ("django", "channels", f"daphne {daphne.__version__}", "redis-pubsub"),
     "fastapi-redis": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "redis"),
+    "django-app": ("django", "channels", f"daphne {daphne.__version__}", "memory"),
+    "fastapi-app": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),
+    "django-app-sqlite": ("django", "channels", f"daphne {daphne.__version__}", "memory"),
+    "fastapi-app-sqlite": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),
 }
 # A finding (CONTRACT.md): with Redis latency between them, the pubsub layer's per-member queues
 # (bounded at capacity) overflow under a back-to-back burst although every member reads; the
