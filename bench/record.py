@@ -285,6 +285,26 @@ class Results(Record):
     def to_json(self) -> dict:
         return self.model_dump(mode="json")
 
+    def runs_of(self, scenario: str | None = None, target: str | None = None, step: str | None = None) -> list[Run]:
+        """The runs of a scenario, target and step (None: any), in the order they ran."""
+        return [r for r in self.runs if (scenario is None or r.scenario == scenario)
+                and (target is None or r.target == target) and (step is None or r.step == step)]
+
+    def steps_of(self, scenario: str, target: str | None = None) -> list[str]:
+        return list(dict.fromkeys(r.step for r in self.runs_of(scenario, target)))
+
+    def capacity_runs(self, scenario: str, target: str) -> list[Run]:
+        """The runs of the largest step before the first one not all `within_slo` (the ramp's capacity):
+        [] when the first step already failed or the scenario has no SLO."""
+        found: list[Run] = []
+        for step in self.steps_of(scenario, target):
+            runs = self.runs_of(scenario, target, step)
+            slo = runs[0].params.slo_p95_ms
+            if slo is None or not all(within_slo(r, slo) for r in runs):
+                break
+            found = runs
+        return found
+
 
 def upgrade_v1(data: dict) -> dict:
     """Format 1 → 2: losses with a close were strings ("1006 (sender closed)"), a step could be a

@@ -17,7 +17,8 @@ ALLOWED = {
     "load": SHARED,
     "report": {"bench.record"},
     "shared": SHARED,
-    "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report"},  # the report: only its entry
+    "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds"},
+    "compare": SHARED | {"bench.report.repeats"},  # a reader of records, like the report
     "harness": SHARED | {"bench.load", "bench.run.machine"},
 }
 

@@ -18,19 +18,19 @@ from pathlib import Path
 
 import pytest
 import redis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
 from bench.run import serverproc
 from bench.run.redisctl import RedisOutage, RedisServer, ping, redis_server_binary, snapshot
 from bench.run.serverproc import ServerProcess, http_get
 from bench.targets import REDIS_TARGETS, TARGETS
+from tests.clients import join
 
 pytestmark = pytest.mark.server  # async tests run through asyncio_mode = "auto"
 
 BURST = 200  # messages each member sends back to back
 PER_PROCESS = 2  # members of the room on each server process
-CONNECT = dict(compression=None, max_size=None, proxy=None, ping_interval=None, open_timeout=10, close_timeout=5)
 RECOVERY_DEADLINE = 15.0  # seconds chat across processes has to work again after Redis restarts
 LAYER = {"django-redis": "redis", "django-redis-pubsub": "redis-pubsub", "fastapi-redis": "redis"}  # /stats
 
@@ -112,7 +112,7 @@ def size_of(message: str | bytes) -> int:
 
 async def join_all(procs: list[ServerProcess], room: str, per_process: int = PER_PROCESS) -> list[ClientConnection]:
     """Members of `room`, `per_process` on each process, in process order."""
-    return [await connect(f"{p.ws_url}/ws/{room}", **CONNECT) for p in procs for _ in range(per_process)]
+    return [await join(p, room) for p in procs for _ in range(per_process)]
 
 
 async def close_all(members: list[ClientConnection]) -> None:
@@ -286,7 +286,7 @@ async def test_members_leaving_mid_chat_cost_those_who_stay_nothing(clusters, re
 
         async def member() -> ClientConnection:
             async with handshakes:
-                return await connect(f"{procs[0].ws_url}/ws/{room}", **CONNECT)
+                return await join(procs[0], room)
 
         crowd = await asyncio.gather(*(member() for _ in range(150)))
         await close_all(crowd)
@@ -327,7 +327,7 @@ async def test_a_crowd_sending_at_once_is_not_taken_for_redis_down(clusters, red
 
     async def member() -> ClientConnection:
         async with handshakes:
-            return await connect(f"{procs[0].ws_url}/ws/{room}", **CONNECT)
+            return await join(procs[0], room)
 
     crowd = await asyncio.gather(*(member() for _ in range(150)))
     try:
@@ -381,7 +381,7 @@ async def test_redis_killed_mid_chat_is_counted_and_chat_resumes_after_restart(r
             assert proc.alive(), proc.log_tail()
             assert (await asyncio.to_thread(http_get, proc.base_url + "/healthz")).strip() == b"ok"
         with pytest.raises(InvalidStatus) as refused:
-            await connect(f"{procs[1].ws_url}/ws/fault-newcomer", **CONNECT)
+            await join(procs[1], "fault-newcomer")
         assert refused.value.response.status_code == 403
         assert diff(await stats_sum(procs), before)["refused"] == 1
 
@@ -400,7 +400,7 @@ async def test_redis_killed_mid_chat_is_counted_and_chat_resumes_after_restart(r
         await members[1].send("final a1")
         await poll(lambda: all(sorted(i.messages) == ["final a1", "final b1"] for i in inboxes), 10,
                    "after recovery everyone gets both messages exactly once")
-        newcomers = [await connect(f"{p.ws_url}/ws/fault-new", **CONNECT) for p in procs]
+        newcomers = [await join(p, "fault-new") for p in procs]
         members += newcomers
         await newcomers[1].send("hello")
         assert [await asyncio.wait_for(ws.recv(), 10) for ws in newcomers] == ["hello", "hello"]

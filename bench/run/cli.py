@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from bench import ROOT, scenarios
-from bench.record import Run, TargetInfo, within_slo
+from bench.compare.thresholds import Threshold, check
+from bench.record import Results, Run, TargetInfo, within_slo
 from bench.report import print_summary, write_report
 from bench.run import machine, redisctl, serverproc
 from bench.run.results import ResultsFile
@@ -32,12 +33,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="measure the load generator's own capacity first (bench/harness/loadgen.py)")
     p.add_argument("--fault", choices=["kill-server", "redis-outage"], default=None,
                    help="inject a fault in every run: a server process dies, or Redis stops for 3 s")
+    p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
+                   help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
+                        "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
+    p.add_argument("--baseline", type=Path, default=None, help="an earlier results.json for regression thresholds")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    try:  # a bad threshold or baseline is refused before anything runs
+        gates = [Threshold.parse(t) for t in args.fail_on]
+        baseline = Results.load(args.baseline) if args.baseline else None
+    except (OSError, ValueError) as e:
+        sys.exit(f"bench: {e}")
     all_scenarios, local_suite, redis_suite = scenarios.load(quick=args.quick, path=args.scenario_file)
     chosen = [n for n in args.scenarios.split(",") if n]
     unknown = [n for n in chosen if n not in all_scenarios] + [t for t in args.targets.split(",") if t not in TARGETS]
@@ -88,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         paths = write_report(results.data, out)
         print_summary(results.data)
         print(f"bench: report {paths['html']}\n       markdown {paths['md']}\n       json {paths['json']}")
-    return 0 if status == "complete" else 130
+    if status != "complete":
+        return 130
+    failed = check(gates, results.data, baseline)
+    for f in failed:
+        print(f"bench: threshold FAILED {f}", flush=True)
+    return 1 if failed else 0
 
 
 def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServer | None, dict]:

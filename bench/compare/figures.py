@@ -1,0 +1,103 @@
+"""The figures two runs of the bench are compared on, per target, scenario and step, each folded
+over its repeats (median and range) so that a difference can be judged against the spread."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.record import Results, Run
+from bench.report.repeats import Stat, differ
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # as thresholds name it: "loss", "p95", ...
+    title: str
+    unit: str
+    higher_is_better: bool
+    value: Callable[[Run], float | None]
+
+
+METRICS = {m.name: m for m in [
+    Metric("dps", "deliveries/s", "/s", True, lambda r: r.deliveries_per_s),
+    Metric("p95", "RTT p95", "ms", False, lambda r: r.rtt_ms.p95),
+    Metric("loss", "loss", "%", False, lambda r: r.ledger.loss_pct),
+    Metric("cost", "server CPU per delivery", "µs", False, lambda r: r.server.cpu_us_per_delivery),
+]}
+CAPACITY = Metric("capacity", "capacity at the SLO", "deliveries/s", True, lambda r: r.deliveries_per_s)
+
+
+def fold(runs: list[Run], metric: Metric) -> Stat | None:
+    """Median and range over the runs that finished (or, when none did, over what the failed ones kept)."""
+    usable = [r for r in runs if r.ok] or runs
+    values = [v for r in usable if (v := metric.value(r)) is not None]
+    if not values:
+        return None
+    return Stat(statistics.median(values), min(values), max(values), len(values))
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of one group of runs (target, scenario, step), e.g. fastapi steady p95."""
+
+    target: str
+    scenario: str
+    step: str
+    metric: Metric
+    stat: Stat
+
+
+def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
+    """Every figure of a results file, keyed (target, scenario, step, metric name); the capacity of each
+    scenario with an SLO is one more, at step "" under the metric "capacity"."""
+    out = {}
+    for target in dict.fromkeys(r.target for r in data.runs):
+        for scenario in dict.fromkeys(r.scenario for r in data.runs_of(target=target)):
+            for step in data.steps_of(scenario, target):
+                runs = data.runs_of(scenario, target, step)
+                for metric in METRICS.values():
+                    if stat := fold(runs, metric):
+                        out[target, scenario, step, metric.name] = Figure(target, scenario, step, metric, stat)
+            if data.runs_of(scenario, target)[0].params.slo_p95_ms is not None:
+                cap = fold(data.capacity_runs(scenario, target), CAPACITY) or Stat(0.0, 0.0, 0.0, 1)
+                out[target, scenario, "", "capacity"] = Figure(target, scenario, "", CAPACITY, cap)
+    return out
+
+
+@dataclass(frozen=True)
+class Change:
+    """A figure in the old and the new run: by how much it moved, and whether beyond the spread."""
+
+    old: Figure
+    new: Figure
+
+    @property
+    def pct(self) -> float | None:
+        a, b = self.old.stat.median, self.new.stat.median
+        return None if a == 0 else 100.0 * (b - a) / abs(a)
+
+    @property
+    def not_significant(self) -> str | None:
+        """The rule that calls the difference noise (report.repeats.differ), or None when it is real."""
+        return differ(self.old.stat, self.new.stat)
+
+    @property
+    def worse(self) -> bool:
+        a, b = self.old.stat.median, self.new.stat.median
+        return b < a if self.new.metric.higher_is_better else b > a
+
+    @property
+    def verdict(self) -> str:
+        if self.old.stat.median == self.new.stat.median:
+            return "same"
+        if rule := self.not_significant:
+            return f"not significant ({rule})"
+        return "worse" if self.worse else "better"
+
+
+def changes(old: Results, new: Results) -> list[Change]:
+    """Every figure both results hold, in the new run's order."""
+    before = figures(old)
+    return [Change(before[key], fig) for key, fig in figures(new).items() if key in before]

@@ -1,0 +1,93 @@
+"""`python -m bench.compare` on real results files, and the thresholds that gate a change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.compare.__main__ import main
+from bench.compare.figures import changes, figures
+from bench.compare.thresholds import Threshold, check
+from bench.record import Results
+
+DATA = Path(__file__).parent / "data"
+OLD = DATA / "sample_results.json"  # format 1: read through the upgrade
+NEW = DATA / "results_v2.json"  # a real `make bench-quick` run in the current format
+
+
+@pytest.fixture(scope="module")
+def old() -> Results:
+    return Results.load(OLD)
+
+
+@pytest.fixture(scope="module")
+def new() -> Results:
+    return Results.load(NEW)
+
+
+def worsened(data: Results, target: str, scenario: str, factor: float) -> Results:
+    """A copy whose `target` delivers `factor` times as much and costs 1/factor as much in `scenario`."""
+    copy = data.model_copy(deep=True)
+    for run in copy.runs_of(scenario, target):
+        run.deliveries_per_s *= factor
+        if run.server.cpu_us_per_delivery:
+            run.server.cpu_us_per_delivery /= factor
+    return copy
+
+
+def test_two_real_results_files_compare_side_by_side(tmp_path, capsys):
+    assert main([str(OLD), str(NEW), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "compare.md").read_text()
+    assert text == capsys.readouterr().out.split("bench.compare: ")[0].rstrip("\n") + "\n"
+    for target in ("django", "fastapi", "fastapi-seed"):
+        assert f"| {target} | " in text
+    assert "### ramp" in text and "capacity at the SLO" in text
+    assert "not significant" in text or "better" in text or "worse" in text
+
+
+def test_a_run_compared_with_itself_changes_nothing(new):
+    found = changes(new, new)
+    assert found and {c.verdict for c in found} == {"same"}
+    assert not check([Threshold.parse("regression>0")], new, baseline=new)
+
+
+def test_a_synthetic_regression_fails_the_gate_with_a_non_zero_exit(new, tmp_path, capsys):
+    slower = worsened(new, "fastapi", "ramp", 0.5)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(slower.to_json()))
+    assert main([str(NEW), str(path), "--fail-on", "regression>10", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED regression>10: fastapi ramp" in out and "deliveries/s" in out and "(-50.0%" in out
+    assert "FAILED regression>10: django" not in out  # what did not change does not fail
+
+
+def test_a_difference_within_the_spread_is_not_a_regression(new):
+    # ±5% on single runs is inside report.repeats' 10% rule: not significant, so no gate fails
+    nudged = worsened(new, "fastapi", "ramp", 0.95)
+    assert not check([Threshold.parse("regression>1")], nudged, baseline=new)
+    assert any(c.verdict.startswith("not significant") for c in changes(new, nudged))
+
+
+def test_absolute_thresholds_name_the_figure_that_failed(new):
+    cost = max(f.stat.median for k, f in figures(new).items() if k[1] == "ramp" and k[3] == "cost")
+    assert check([Threshold.parse(f"ramp.cost>{cost * 2}")], new) == []
+    failed = check([Threshold.parse(f"ramp.cost>{cost / 2}")], new)
+    assert failed and all(f.startswith(f"ramp.cost>{cost / 2}: ") for f in failed)
+    capacity = check([Threshold.parse("capacity<1e9".replace("1e9", "1000000000"))], new)
+    assert len(capacity) == len({r.target for r in new.runs if r.scenario == "ramp"}), capacity
+    assert check([Threshold.parse("steady.loss>0")], new) == ["steady.loss>0: no run measured it (scenario steady)"]
+
+
+@pytest.mark.parametrize("text", ["loss", "loss>", "speed>3", "ramp.regression>5", "regression<5", "p95=3"])
+def test_a_malformed_threshold_is_refused_with_the_syntax(text):
+    with pytest.raises(ValueError, match=r"\[scenario\.\]metric<op>limit|regression>PERCENT"):
+        Threshold.parse(text)
+
+
+def test_the_bench_refuses_a_bad_threshold_before_it_runs():
+    with pytest.raises(SystemExit, match="threshold 'loss=3'"):
+        from bench.run.cli import main as bench_main
+
+        bench_main(["--fail-on", "loss=3", "--targets", "fastapi", "--no-harness"])
