@@ -1,0 +1,168 @@
+"""Find a target's capacity: the largest load that stays within the SLO, to within a tolerance.
+
+The search knows nothing of Locust: it calls `measure(rate)`, which runs one load and says whether it
+passed, so it can be tested against a fake. Rates are in whatever unit `measure` takes; the runner
+uses messages/s per member (a scenario's `rate`), and `deliveries_per_s` converts.
+
+Grow ×2 from a start until a run fails, bisect (geometrically) between the last pass and the first
+fail until they are within the tolerance, then repeat the passing edge once: a noisy pass that does
+not hold becomes the new fail edge and the bisection goes on below it. A start that fails grows
+downwards (÷2) until a run passes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.record import Run, within_slo
+
+SATURATED_PCT = 90.0  # a server process's mean CPU at or above this share of its cores counts as saturated
+
+# why a run is not within the SLO, and what else was true of it, in the order the report names them
+P95, LOSS, RUN_FAILED, SERVER_CPU, CLIENT_CPU = "p95", "loss", "run failed", "server cpu", "client cpu"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One measured load: whether it passed the SLO rule (bench.record.within_slo), and why not."""
+
+    passed: bool
+    failed_on: tuple[str, ...] = ()  # P95, LOSS or RUN_FAILED: what broke the rule
+    p95_ms: float | None = None
+    loss_pct: float | None = None
+    server_cpu_saturated: bool = False
+    client_bound: bool = False  # the load generator's busiest process was out of CPU
+
+    @property
+    def why(self) -> tuple[str, ...]:
+        """What broke the rule, then what was at its limit (server CPU, client CPU)."""
+        return self.failed_on + ((SERVER_CPU,) if self.server_cpu_saturated else ()) + \
+            ((CLIENT_CPU,) if self.client_bound else ())
+
+
+def outcome_of(run: Run, slo_p95_ms: float, server_cores: int) -> Outcome:
+    """The Outcome of one run (bench/run/runner.py `run_step`). `server_cores`: how many cores the target's
+    server processes can use at once (one per asyncio process, at most the servers' CPUs)."""
+    p95, loss = run.rtt_ms.p95, run.ledger.loss_pct
+    passed = within_slo(run, slo_p95_ms)
+    failed_on = () if passed else ((RUN_FAILED,) if not run.ok else ()) + \
+        ((P95,) if p95 is None or p95 > slo_p95_ms else ()) + ((LOSS,) if loss > 0 else ())
+    return Outcome(
+        passed=passed, failed_on=failed_on, p95_ms=p95, loss_pct=loss,
+        server_cpu_saturated=(run.server.cpu_pct_mean or 0.0) >= SATURATED_PCT * server_cores,
+        client_bound=run.client.client_bound,
+    )
+
+
+@dataclass(frozen=True)
+class Probe:
+    rate: float
+    outcome: Outcome
+    role: str  # "grow", "shrink", "bisect" or "confirm"
+
+
+@dataclass
+class Bracket:
+    """What the search found: the capacity lies in [passed, failed)."""
+
+    passed: float | None  # the highest rate that passed (twice, when `confirmed`)
+    failed: float | None  # the lowest rate above it that failed; None: nothing failed up to max_rate
+    tolerance: float
+    probes: list[Probe] = field(default_factory=list)
+
+    @property
+    def confirmed(self) -> bool:
+        return any(p.role == "confirm" and p.rate == self.passed and p.outcome.passed for p in self.probes)
+
+    @property
+    def width(self) -> float | None:
+        """(failed − passed) / passed: the bracket's relative width."""
+        return (self.failed - self.passed) / self.passed if self.passed and self.failed else None
+
+    @property
+    def converged(self) -> bool:
+        return self.width is not None and self.width <= self.tolerance and self.confirmed
+
+    @property
+    def edge(self) -> Outcome | None:
+        """The outcome at the fail edge (its latest run)."""
+        return next((p.outcome for p in reversed(self.probes) if p.rate == self.failed), None)
+
+    @property
+    def failed_first(self) -> tuple[str, ...]:
+        """What broke at the edge, then what was at its limit there."""
+        return self.edge.why if self.edge else ()
+
+    @property
+    def client_bound(self) -> bool:
+        """The load generator, not the server, ran out of CPU at the edge: `passed` is then a floor of the
+        server's capacity, not its capacity."""
+        return bool(self.edge and self.edge.client_bound)
+
+    def verdict(self, unit: str = "msg/s per member") -> str:
+        if self.passed is None:
+            return f"below {self.failed:g} {unit}: the lowest load tried failed ({', '.join(self.failed_first)})"
+        if self.failed is None:
+            return f"at least {self.passed:g} {unit}: nothing up to the highest load tried failed"
+        text = f"{self.passed:g} {unit} [{self.passed:g}, {self.failed:g}), failed first on " + \
+            ", ".join(self.failed_first)
+        if not self.converged:
+            text += f"; not within ±{self.tolerance:.0%} and confirmed: the search ran out of steps"
+        if self.client_bound:
+            text += "; client-bound: the load generator ran out of CPU first, so this is not the server's capacity"
+        return text
+
+
+def round_rate(rate: float) -> float:
+    """Three significant figures: readable step labels, well inside any tolerance worth asking for."""
+    return float(f"{rate:.3g}")
+
+
+def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance: float = 0.10,
+           max_rate: float, min_rate: float, max_steps: int) -> Bracket:
+    """Search for the edge between passing and failing loads with at most `max_steps` calls of `measure`."""
+    bracket = Bracket(None, None, tolerance)
+    lower_passes: list[float] = []  # every rate that passed, in case a confirm knocks out the edge
+    for _ in range(max_steps):
+        passed, failed = bracket.passed, bracket.failed
+        if not bracket.probes:
+            rate, role = min(max(round_rate(start_rate), min_rate), max_rate), "grow"
+        elif passed is None:
+            if failed <= min_rate:
+                break
+            rate, role = max(round_rate(failed / 2), min_rate), "shrink"
+        elif failed is None and passed < max_rate:
+            rate, role = min(round_rate(passed * 2), max_rate), "grow"
+        elif failed is not None and bracket.width > tolerance:
+            mid = math.sqrt(passed * failed)
+            rate, role = (round_rate(mid) if passed < round_rate(mid) < failed else mid), "bisect"
+        elif not bracket.confirmed:
+            rate, role = passed, "confirm"
+        else:
+            break
+        outcome = measure(rate)
+        bracket.probes.append(Probe(rate, outcome, role))
+        if outcome.passed:
+            bracket.passed = rate
+            lower_passes.append(rate)
+        else:
+            bracket.failed = rate
+            if role == "confirm":
+                bracket.passed = max((r for r in lower_passes if r < rate), default=None)
+    return bracket
+
+
+def start_rate_from_cost(cost_us_per_delivery: float, server_cpus: int, room_size: int, *, users: int,
+                         utilisation: float = 0.5) -> float:
+    """Where to start: the messages/s per member that would keep `server_cpus` cores `utilisation` busy, at
+    the target's measured server CPU µs per delivery (one core does ≈ 1e6 / cost deliveries/s). Half busy
+    by default: usually a pass, and one ×2 step from saturation, so a slow target wastes no steps."""
+    deliveries = utilisation * server_cpus * 1e6 / cost_us_per_delivery
+    return round_rate(deliveries / (users * room_size))
+
+
+def deliveries_per_s(rate: float, users: int, room_size: int) -> float:
+    """Offered deliveries/s at `rate` messages/s per member: each message reaches the whole room, sender too."""
+    return rate * users * room_size
