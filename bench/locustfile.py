@@ -47,6 +47,11 @@ def chat_options(parser) -> None:
                         help="members per room that leave and join again as new members until the window ends")
     parser.add_argument("--chat-churn-stay", type=float, default=1.0, env_var="CHAT_CHURN_STAY",
                         help="seconds each churning member's connection stays before it leaves")
+    parser.add_argument("--chat-sessions", default="", env_var="CHAT_SESSIONS",
+                        help="app mode: a JSON file of Django sessions (python manage.py create_bench_users N "
+                             "--output FILE); each member signs in with the next one")
+    parser.add_argument("--chat-history", type=int, default=0, env_var="CHAT_HISTORY",
+                        help="app mode: each member asks for the room's last N stored messages as it joins")
     parser.add_argument("--chat-warmup", type=float, default=2.0, env_var="CHAT_WARMUP",
                        help="seconds a room chats before its measurement window opens")
     parser.add_argument("--chat-window", type=float, default=3600.0, env_var="CHAT_WINDOW",

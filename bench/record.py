@@ -86,6 +86,7 @@ class StatsDelta(Record):
     drops: dict[str, int] = Field(default_factory=dict)
     close_codes: dict[int, int] = Field(default_factory=dict)
     backlog: int = 0
+    app: dict = Field(default_factory=dict)  # app mode (CONTRACT.md): stored, store failures and time, refusals
 
 
 class ServerCost(Record):
@@ -155,6 +156,7 @@ class Evidence(Record):
     server_log: list[str] = Field(default_factory=list)
     redis_outage: list[OutageEvent] | None = None
     redis: dict | None = None  # Redis's own view: output-buffer closures and a snapshot after the run
+    database: dict | None = None  # app mode: the engine, and its connections before and after (PostgreSQL)
 
 
 class Fault(Record):
@@ -184,6 +186,7 @@ class Params(Record):
     churn_stay: float = 1.0
     spawn_rate: float = 0.0
     fault: str = ""
+    history: int = 0  # app mode: each member asks for the room's last N stored messages as it joins
 
 
 class Run(Record):
@@ -203,6 +206,10 @@ class Run(Record):
     deliveries_per_s: float = 0.0
     rtt_ms: Percentiles = Field(default_factory=Percentiles)  # the sender's round trip through the broadcast
     latency_ms: Percentiles = Field(default_factory=Percentiles)  # each recipient's delivery
+    connect_ms: Percentiles = Field(default_factory=Percentiles)  # each handshake (signed in, in app mode)
+    history_ms: Percentiles = Field(default_factory=Percentiles)  # app mode: a joining member's history
+    history_received: int = 0  # stored messages handed to joining members (not deliveries of the run)
+    handshakes_refused: dict[int, int] = Field(default_factory=dict)  # HTTP status -> handshakes
     timeline: list[int] = Field(default_factory=list)  # deliveries per second of the window
     ledger: Ledger = Field(default_factory=Ledger)
     client_closes: dict[int, int] = Field(default_factory=dict)  # close code -> connections

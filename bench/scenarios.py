@@ -35,6 +35,7 @@ class Scenario:
     churn_stay: float = 1.0  # seconds each of their connections stays before it leaves
     spawn_rate: float = 0.0  # members connecting per second; 0: all at once
     fault: str = ""  # injected mid-window: "kill-server", or "redis-outage" (Redis targets only)
+    history: int = 0  # app targets: each member asks for the room's last N stored messages as it joins
 
     def expand(self) -> list[tuple[dict, Scenario]]:
         """The runs this scenario is made of, each with what its step overrides: itself, or one per step."""
@@ -60,9 +61,9 @@ class Scenario:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
 
 
-def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], list[str], list[str]]:
-    """Every scenario in the file (with `quick` overrides applied if asked), and the suites to run
-    on in-memory targets and on Redis targets."""
+def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], dict[str, list[str]]]:
+    """Every scenario in the file (with `quick` overrides applied if asked), and the suite to run on
+    each kind of target: "local" (in memory), "redis" and "app"."""
     data = tomllib.loads(path.read_text())
     known = {f.name for f in fields(Scenario)}
     scenarios = {}
@@ -86,4 +87,6 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
             if step.churn and step.churn_stay <= 0:
                 raise ValueError(f"{path.name}: scenario {name!r}: churn needs a positive churn_stay (seconds)")
     suite = data["suite"]
-    return scenarios, list(suite["quick" if quick else "default"]), list(suite["quick-redis" if quick else "redis"])
+    pick = lambda name: list(suite.get(f"quick-{name}" if quick else name, []))  # noqa: E731
+    local = list(suite["quick" if quick else "default"])
+    return scenarios, {"local": local, "redis": pick("redis"), "app": pick("app")}

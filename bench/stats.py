@@ -14,17 +14,39 @@ GAUGES = ("backlog", "rss_bytes")
 
 
 def sum_stats(snapshots: list[dict]) -> dict:
-    """Several processes' /stats as one: counters and gauges added, drops and close codes by key."""
+    """Several processes' /stats as one: counters and gauges added, drops and close codes by key, and
+    the app mode's numbers (CONTRACT.md `app`) added at every depth."""
     total: Counter = Counter()
     drops: Counter = Counter()
     closes: Counter = Counter()
+    app: dict = {}
     for s in snapshots:
         for key in COUNTERS + GAUGES:
             total[key] += s[key]
         total["connections_open"] += s["connections"]["open"]
         drops.update(s["drops"])
         closes.update(s["close_codes"])
-    return {**total, "drops": dict(drops), "close_codes": dict(closes)}
+        app = _add(app, s.get("app") or {})
+    return {**total, "drops": dict(drops), "close_codes": dict(closes), "app": app}
+
+
+def _add(a: dict, b: dict) -> dict:
+    """Numbers added key by key, nested dicts likewise; anything else (a name) kept from the first."""
+    out = dict(a)
+    for k, v in b.items():
+        if isinstance(v, dict):
+            out[k] = _add(a.get(k) or {}, v)
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            out[k] = a.get(k, 0) + v
+        else:
+            out.setdefault(k, v)
+    return out
+
+
+def _sub(a: dict, b: dict) -> dict:
+    return {k: _sub(v, b.get(k) or {}) if isinstance(v, dict)
+            else v - b.get(k, 0) if isinstance(v, int | float) and not isinstance(v, bool) else v
+            for k, v in a.items()}
 
 
 def read_servers(base_urls: list[str], timeout: float = 5.0) -> dict | None:
@@ -54,6 +76,9 @@ def diff(after: dict, before: dict) -> dict:
     d["close_codes"] = {k: v - before["close_codes"].get(k, 0) for k, v in after["close_codes"].items()
                         if v - before["close_codes"].get(k, 0)}
     d["backlog"] = max(0, after["backlog"] - before["backlog"])  # a gauge: only what this run left
+    d["app"] = _sub(after.get("app") or {}, before.get("app") or {})
+    if "db_connections_open" in d["app"]:  # a gauge: as the run left it
+        d["app"]["db_connections_open"] = after["app"]["db_connections_open"]
     return d
 
 

@@ -16,6 +16,13 @@ class Target:
     about: str = ""
 
     @property
+    def database(self) -> str | None:
+        """App mode: the database it chats on ("postgresql" when the bench has one, else SQLite), or None."""
+        if self.env.get("CHAT_APP") != "full":
+            return None
+        return "sqlite" if self.env.get("CHAT_DATABASE_URL") == "" else "postgresql"
+
+    @property
     def patched(self) -> tuple[str, ...]:
         """This project's fixes to the stack the target runs on (each refuses other library versions)."""
         fixes = ("django_chat/daphne_fixes.py",) if self.launcher == "django_chat.serve" else ()

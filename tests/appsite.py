@@ -5,26 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import uuid
 from contextlib import closing
 
-from bench import ROOT
-
-
-def manage(url: str, *args: str) -> str:
-    """`python manage.py ARGS` on the database `url`; its stdout."""
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**_env(), "CHAT_DATABASE_URL": url})
-    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if k not in ("CHAT_APP", "CHAT_DATABASE_URL")}
+from bench.run.database import manage
 
 
 class Site:

@@ -1,99 +1,13 @@
-"""A private PostgreSQL cluster for the tests: initdb in a temporary directory, a free loopback port,
-the server stopped by its PID at the end. initdb refuses to run as root, so as root the cluster
-belongs to the distribution's `postgres` user.
-
-postgres_url() says which PostgreSQL the app-mode tests use: this private cluster when the
-distribution's binaries are installed, else CHAT_DATABASE_URL if it is a postgres:// URL, else
-none (those tests skip, saying how to get one; under CI they fail instead).
+"""Which PostgreSQL the app-mode tests use: a private cluster (bench/run/pgctl.py) when the
+distribution's binaries are installed, else CHAT_DATABASE_URL if it is a postgres:// URL, else none
+(those tests skip, saying how to get one; under CI they fail instead).
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
-from bench.run.procs import free_port, stop_process
-
-HOW_TO_GET_IT = ("PostgreSQL is not installed: `sudo apt-get install postgresql` (the tests start a private "
-                 "cluster), or set CHAT_DATABASE_URL=postgres://user:password@host:port/database")
-
-
-def bin_dir() -> Path | None:
-    """The newest installed PostgreSQL's binaries (Debian: /usr/lib/postgresql/<major>/bin), or None."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def external_url() -> str | None:
-    url = os.environ.get("CHAT_DATABASE_URL", "")
-    return url if url.startswith(("postgres://", "postgresql://")) else None
-
-
-class PostgresCluster:
-    """One cluster: start() (initdb the first time), stop(), start() again on the same port and data."""
-
-    def __init__(self, bin_path: Path):
-        self.bin = bin_path
-        self.user = "postgres" if os.geteuid() == 0 else None  # initdb refuses root
-        self.dir = Path(tempfile.mkdtemp(prefix="chat-pg-"))
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
-        self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--locale=C", "--no-sync")
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/chat"
-
-    def _run(self, program: str, *args: str) -> None:
-        subprocess.run([str(self.bin / program), *args], user=self.user, check=True, cwd=self.dir,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def start(self, timeout: float = 30.0) -> PostgresCluster:
-        log = open(self.dir / "postgres.log", "ab")
-        self.process = subprocess.Popen(
-            [str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-p", str(self.port),
-             "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-            user=self.user, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while subprocess.run([str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]).returncode:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"postgres did not start:\n{self.log_tail()}")
-            time.sleep(0.1)  # poll interval of the readiness probe
-        if not (self.dir / "created").exists():
-            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "chat")
-            (self.dir / "created").touch()
-        return self
-
-    def stop(self) -> None:
-        """SIGTERM: PostgreSQL's smart shutdown would wait for clients; SIGINT (fast) does not."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(2)
-            stop_process(self.process)
-        self.process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join((self.dir / "postgres.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+from bench.run.pgctl import HOW_TO_GET_IT, PostgresCluster, bin_dir, external_url
 
 
 def postgres_for_tests() -> tuple[PostgresCluster | None, str]:

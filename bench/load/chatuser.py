@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import random
 import time
 import uuid
@@ -28,6 +29,7 @@ from locust.runners import LocalRunner
 
 from bench.ledger import Member, account_room
 from bench.load import wsclient
+from bench.load.framing import HandshakeRefused
 from bench.load.receiver import Pending, Receiver
 from bench.load.tally import Tally
 from bench.message import encode_header, filler
@@ -114,25 +116,31 @@ class ChatUser(User):
         self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
 
     def _connect(self) -> None:
-        """Join the room as a new member, on its own connection."""
+        """Join the room as a new member, on its own connection (signed in, in app mode)."""
         member = self.member = Member(sender=next(_senders), reader=self.reader)
         self.seq = 0
+        o = self.options
+        start_ns = time.time_ns()
         self.receiver = Receiver(member, self.room, TALLY, pending=PENDING,
-                                 on_rtts=self._fire_round_trips if self.options.chat_locust_events else None)
+                                 on_rtts=self._fire_round_trips if o.chat_locust_events else None,
+                                 history_from_ns=start_ns if o.chat_history else None)
         base = self.hosts[member.sender % len(self.hosts)].replace("http://", "ws://", 1)
-        start = time.perf_counter()
+        query = f"?history={o.chat_history}" if o.chat_history else ""
         try:
-            self.client = wsclient.connect(f"{base}/ws/{self.room.name}")
+            self.client = wsclient.connect(f"{base}/ws/{self.room.name}{query}", cookie=_session_cookie(o))
         except (OSError, ValueError) as e:
             # the member still takes its seat, closed from the start, so that its room fills
             self.client = None
             member.closed_code, member.closed_ns = 1006, time.time_ns()
             member.joined_ns = member.closed_ns  # never in the room: owed nothing
             TALLY.counters["connect_failed"] += 1
+            if isinstance(e, HandshakeRefused):
+                TALLY.counters["refused", e.status] += 1
             self.environment.events.request.fire(
-                request_type="WS", name="connect", response_time=(time.perf_counter() - start) * 1000,
+                request_type="WS", name="connect", response_time=(time.time_ns() - start_ns) / 1e6,
                 response_length=0, exception=e, context={})
             return
+        TALLY.record_latencies("connect", [(time.time_ns() - start_ns) // 1000])
         member.joined_ns = time.time_ns()
         on_close = partial(self._closed, member)
         if self.reader == "slow":
@@ -278,6 +286,21 @@ def _end_run(runner: LocalRunner, hosts: list[str]) -> None:
         wait_quiet(lambda: read_servers(hosts), timeout=QUIET_CAP_S, quiet_s=QUIET_S, sleep=gevent.sleep)
     runner.environment.stop_timeout = 0  # every task only idles now: stop them at once, not after --stop-timeout
     runner.quit()
+
+
+_SESSIONS: list[str] = []
+_next_session = itertools.count()
+
+
+def _session_cookie(options) -> str | None:
+    """The next bench user's Django session, as a Cookie header value (app mode), or None (relay)."""
+    if not options.chat_sessions:
+        return None
+    if not _SESSIONS:
+        with open(options.chat_sessions) as f:  # python manage.py create_bench_users N --output FILE
+            made = json.load(f)
+        _SESSIONS.extend(f"{made['cookie']}={u['session']}" for u in made["users"])
+    return _SESSIONS[next(_next_session) % len(_SESSIONS)]
 
 
 def _every(start: float, period: float, what: str) -> Iterator[tuple[float, str]]:

@@ -81,7 +81,8 @@ def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
 
 
-def handshake_request(host: str, port: int, path: str, origin: str | None = None) -> tuple[bytes, str]:
+def handshake_request(host: str, port: int, path: str, origin: str | None = None,
+                      cookie: str | None = None) -> tuple[bytes, str]:
     key = base64.b64encode(os.urandom(16)).decode()
     authority = f"[{host}]" if ":" in host else host
     if port != 80:
@@ -90,6 +91,8 @@ def handshake_request(host: str, port: int, path: str, origin: str | None = None
              "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
     if origin is not None:
         lines.append(f"Origin: {origin}")
+    if cookie is not None:  # app mode: the member's Django session (sessionid=...)
+        lines.append(f"Cookie: {cookie}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode(), key
 
 

@@ -10,6 +10,7 @@ Tally about once a second (see Pending).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -72,8 +73,12 @@ class Pending:
 
 class Receiver:
     def __init__(self, member: Member, window: Window, tally: Tally,
-                 on_rtts: Callable[[list[int]], None] | None = None, pending: Pending | None = None) -> None:
+                 on_rtts: Callable[[list[int]], None] | None = None, pending: Pending | None = None,
+                 history_from_ns: int | None = None) -> None:
         self.member, self.window, self.tally = member, window, tally
+        # app mode, ?history=N: the first frame is {"history": n}, then n stored messages, then live
+        self.history_from_ns = history_from_ns  # when the member started to join: the history's latency
+        self.history_left = -1 if history_from_ns is not None else None  # -1: the header has not come yet
         self.on_rtts = on_rtts  # e.g. to feed Locust's own statistics in the web UI
         self.pending = pending if pending is not None else Pending(tally)
         if self.pending.tally is not tally:
@@ -83,6 +88,8 @@ class Receiver:
 
     def take(self, events: list, now: int) -> int | None:
         """Account for one batch received at `now`; the close code if the connection closed."""
+        if self.history_left is not None:
+            events = self._past_history(events, now)
         book, me, window = self._book, self.member.sender, self.window
         by_sender = book.by_sender
         start, end = window.window_start_ns, window.window_end_ns
@@ -123,6 +130,25 @@ class Receiver:
         if closed is not None or now >= pending.due_ns or len(pending.latencies) >= pending.LIMIT:
             pending.hand_over(now)
         return closed
+
+    def _past_history(self, events: list, now: int) -> list:
+        """The events after the history the member asked for: its header, then n stored messages, which
+        are not deliveries of this run; counted apart, with the time the whole history took to arrive."""
+        live = []
+        for event in events:
+            op = event[0]
+            if self.history_left is None or (op != TEXT and op != BINARY):
+                live.append(event)
+                continue
+            if self.history_left < 0:
+                self.history_left = json.loads(bytes(event[2]))["history"]  # short: whole in the prefix
+            else:
+                self.history_left -= 1
+                self.tally.counters["history_received"] += 1
+            if self.history_left == 0:
+                self.history_left = None
+                self.tally.record_latencies("history", [(now - self.history_from_ns) // 1000])
+        return live
 
     def flush(self) -> None:
         """Hand everything counted so far to the Tally."""

@@ -15,7 +15,9 @@ from hdrh.histogram import HdrHistogram
 Key = str | tuple[str, int | str]  # a counter's name, or (family, close code or reader kind)
 
 LATENCY_MAX_US = 600_000_000  # 10 minutes: nothing a run measures is slower
-HISTOGRAMS = ("rtt", "latency")  # sender round trip through the broadcast; each delivery
+# the sender's round trip through the broadcast; each delivery; each handshake (connect latency);
+# app mode: from a joining member's handshake until its history had arrived
+HISTOGRAMS = ("rtt", "latency", "connect", "history")
 
 
 def new_histogram() -> HdrHistogram:

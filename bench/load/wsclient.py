@@ -295,7 +295,7 @@ def read_slowly(client: WSClient, take: Callable[[list[Event], int], int | None]
 
 
 def connect(url: str, origin: str | None = None, timeout: float = 10.0, keep_payload: bool = False,
-            recv_timeout: float | None = None) -> WSClient:
+            recv_timeout: float | None = None, cookie: str | None = None) -> WSClient:
     """Open ws://host:port/path (IPv4 or [IPv6]). `timeout` bounds the connect and handshake;
     afterwards reads block (a quiet room is not an error) unless `recv_timeout` is given."""
     parts = urlsplit(url)
@@ -306,7 +306,7 @@ def connect(url: str, origin: str | None = None, timeout: float = 10.0, keep_pay
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        request, key = handshake_request(host, port, path, origin)
+        request, key = handshake_request(host, port, path, origin, cookie)
         sock.sendall(request)
         response = b""
         while (end := response.find(b"\r\n\r\n")) < 0:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
 from bench.record import Results, Run, TargetInfo, within_slo
 from bench.report import print_summary, write_report
-from bench.run import machine, redisctl, serverproc
+from bench.run import database, machine, redisctl, serverproc
 from bench.run.results import ResultsFile
 from bench.run.runner import run_step
 from bench.targets import LOCAL_TARGETS, REDIS_TARGETS, TARGETS, Target
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline = Results.load(args.baseline) if args.baseline else None
     except (OSError, ValueError) as e:
         sys.exit(f"bench: {e}")
-    all_scenarios, local_suite, redis_suite = scenarios.load(quick=args.quick, path=args.scenario_file)
+    all_scenarios, suites = scenarios.load(quick=args.quick, path=args.scenario_file)
     chosen = [n for n in args.scenarios.split(",") if n]
     unknown = [n for n in chosen if n not in all_scenarios] + [t for t in args.targets.split(",") if t not in TARGETS]
     if unknown:
@@ -63,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     results = ResultsFile(out / "results.json", environment, ["python", "-m", "bench", *argv])
     print(f"bench: results in {out}  (servers on CPUs {sorted(plan.server)}, load generator on "
           f"{sorted(plan.client)})", flush=True)
-    redis = None
+    backing = Backing()
     status = "crashed"  # until the last target is done; an exception still writes what was measured
     try:
         if any(t.needs_redis for t in targets):
-            redis, results.environment.redis = provide_redis(out, plan)
+            backing.redis, results.environment.redis = provide_redis(out, plan)
             results.save()
             print(f"bench: redis: {results.environment.redis['note']}", flush=True)
             if not results.environment.redis["url"]:
@@ -81,19 +82,20 @@ def main(argv: list[str] | None = None) -> int:
             results.save()
             print("bench: " + harness_summary(results.environment.harness), flush=True)
         for target in targets:
-            names = chosen or (redis_suite if target.needs_redis else local_suite)
+            kind = "redis" if target.needs_redis else "app" if target.database else "local"
+            names = chosen or suites[kind]
             # a Redis outage needs the bench's own Redis to stop; elsewhere it could not be injected
-            can_stop_redis = target.needs_redis and redis is not None
+            can_stop_redis = target.needs_redis and backing.redis is not None
             plan_for_target = [all_scenarios[n] for n in names
                                if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
-            run_target(target, plan_for_target, plan, out, results, args, redis, results.environment.redis)
+            backing.redis_url = (results.environment.redis or {}).get("url") if target.needs_redis else None
+            run_target(target, plan_for_target, plan, out, results, args, backing)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
         print("\nbench: interrupted; keeping what was measured", flush=True)
     finally:
-        if redis is not None:
-            redis.stop()
+        backing.stop()
         results.finish(status)
         paths = write_report(results.data, out)
         print_summary(results.data)
@@ -121,9 +123,39 @@ def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServe
                   "note": "no Redis, so the Redis targets are skipped. " + redisctl.HOW_TO_GET_REDIS}
 
 
-def run_target(target: Target, chosen, plan, out, results, args, redis, redis_info) -> None:
+@dataclass
+class Backing:
+    """What the targets' servers lean on, started by the bench when it can: Redis, and the app targets'
+    databases (one PostgreSQL for the whole run, started on first need; an SQLite file per target)."""
+
+    redis: redisctl.RedisServer | None = None
+    redis_url: str | None = None  # the current target's
+    postgres: database.Database | None = None
+    tried_postgres: bool = False
+
+    def database_for(self, target: Target, out: Path, cpus: set[int]) -> database.Database:
+        if target.database == "postgresql" and not self.tried_postgres:
+            self.tried_postgres = True
+            self.postgres = database.postgres(cpus)
+            print(f"bench: database: {self.postgres.note if self.postgres else database.NO_POSTGRES}", flush=True)
+        if target.database == "postgresql" and self.postgres:
+            return self.postgres
+        return database.sqlite(out, target.name)
+
+    def stop(self) -> None:
+        for service in (self.redis, self.postgres):
+            if service is not None:
+                service.stop()
+
+
+def run_target(target: Target, chosen, plan, out, results, args, backing: Backing) -> None:
     servers = None
-    redis_url = redis_info["url"] if target.needs_redis and redis_info else None
+    redis_url, db, sessions, env = backing.redis_url, None, None, {}
+    if target.database:  # app mode: a migrated database and signed-in members for the largest scenario
+        db = backing.database_for(target, out, set(plan.server))
+        users = max(step.users for scenario in chosen for _, step in scenario.expand())
+        sessions = database.prepare(db, users, out / f"{target.name}-sessions.json")
+        env = {"CHAT_DATABASE_URL": db.url}
     try:
         for scenario in chosen:
             for overrides, step in scenario.expand():
@@ -133,15 +165,17 @@ def run_target(target: Target, chosen, plan, out, results, args, redis, redis_in
                     if servers is None or not all(s.alive() for s in servers):
                         for s in servers or []:
                             s.stop()
-                        servers = serverproc.start(target, out / "logs", cpus=set(plan.server), redis_url=redis_url)
-                        results.add_target(target.name, describe_target(target, servers, redis_url))
+                        servers = serverproc.start(target, out / "logs", cpus=set(plan.server), redis_url=redis_url,
+                                                   env=env)
+                        results.add_target(target.name, describe_target(target, servers, redis_url, env))
                     name = "-".join([target.name, scenario.name, label.replace("=", "").replace(" ", "-"), str(repeat)])
                     print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
                           f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
                           f"(run {repeat + 1})", flush=True)
                     started = time.monotonic()
                     run = run_step(step, servers, plan, out, name, fault=args.fault,
-                                   redis=redis if target.needs_redis else None)
+                                   redis=backing.redis if target.needs_redis else None,
+                                   database=db, sessions=sessions)
                     run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
                     run.duration_s = round(time.monotonic() - started, 1)
                     results.add_run(run)
@@ -177,13 +211,14 @@ def one_line(run: Run) -> str:
             f"client {run.client.busiest_process_cpu_pct or 0:.0f}% cpu, steal {run.steal_pct.mean or 0:.1f}%")
 
 
-def describe_target(target: Target, servers: list[serverproc.ServerProcess], redis_url: str | None) -> TargetInfo:
+def describe_target(target: Target, servers: list[serverproc.ServerProcess], redis_url: str | None,
+                    env: dict[str, str]) -> TargetInfo:
     stats = servers[0].stats()
     return TargetInfo(
         about=target.about,
         launcher=[" ".join(s.command) for s in servers],
         server_command=(servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
-        env=target.server_env(redis_url),
+        env={**target.server_env(redis_url), **env},
         processes=target.processes,
         server=stats["server"], fanout=stats["fanout"], layer=stats["layer"], config=stats["config"],
         patched=list(target.patched),

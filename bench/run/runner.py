@@ -14,6 +14,7 @@ from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
 from bench.record import NOISY_PCT, Evidence, Fault, Run
+from bench.run.database import Database
 from bench.run.machine import CpuPlan
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
 from bench.run.sampler import Sampler
@@ -27,7 +28,7 @@ REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last delt
 
 
 def run_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
-                processes: int) -> tuple[list[str], float]:
+                processes: int, sessions: Path | None = None) -> tuple[list[str], float]:
     """The Locust command line for one run, and its --run-time in seconds."""
     spawn_rate = scenario.spawn_rate or scenario.users
     spawn_allowance = 2.0 + scenario.users / spawn_rate + scenario.users / 250
@@ -47,6 +48,7 @@ def run_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
         "--chat-nonreading", str(scenario.nonreading), "--chat-slow-readers", str(scenario.slow_readers),
         "--chat-read-rate", str(scenario.read_rate),
         "--chat-churn", str(scenario.churn), "--chat-churn-stay", str(scenario.churn_stay),
+        "--chat-history", str(scenario.history), "--chat-sessions", str(sessions or ""),
         "--chat-results", str(results),
     )
     if processes > 1:
@@ -86,16 +88,19 @@ def run_step(
     label: str,
     fault: str | None = None,
     redis: RedisServer | None = None,
+    database: Database | None = None,
+    sessions: Path | None = None,
 ) -> Run:
     """Run Locust once against `servers`; everything measured comes back, even when a server dies.
 
-    With `redis` (the bench's own redis-server), Redis's CPU and RSS count as the servers' cost.
+    With `redis` (the bench's own redis-server), Redis's CPU and RSS count as the servers' cost; with
+    `database` (app targets) its CPU too, when the bench runs it, and members sign in with `sessions`.
     """
     fault = fault or scenario.fault or None
     results_path = work_dir / f"{label}.locust.json"
     log_path = work_dir / f"{label}.locust.log"
     processes = max(1, len(plan.client))
-    command, run_time = run_command(scenario, servers, results_path, processes)
+    command, run_time = run_command(scenario, servers, results_path, processes, sessions)
     before = sum_stats([s.stats() for s in servers])
     tcp_before = tcp_counters()
     log_offsets = [s.log_path.stat().st_size for s in servers]
@@ -104,7 +109,7 @@ def run_step(
     with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
-    server_pids = [s.pid for s in servers] + ([redis.pid] if redis and redis.pid else [])
+    server_pids = [s.pid for s in servers] + [b.pid for b in (redis, database) if b and b.pid]
     sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server))
     sampler.start()
     started = time.monotonic()
@@ -113,6 +118,8 @@ def run_step(
     fault_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 3)
     outage, fault_fired = None, None
     redis_cpu_before = _cpu_seconds(redis)
+    db_cpu_before = database.cpu_seconds() if database else 0.0
+    db_connections_before = _db_connections(database)
     interrupted = False
     try:
         while locust.poll() is None:
@@ -157,11 +164,15 @@ def run_step(
     after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
     if after is not None and redis is not None and not outage:
         after["cpu_seconds"] += _cpu_seconds(redis) - redis_cpu_before  # the bench's Redis is server cost
+    if after is not None and database is not None:
+        after["cpu_seconds"] += database.cpu_seconds() - db_cpu_before  # so is its database
     if outage and not redis.alive():
         redis.start()  # the run ended inside the outage: the next run needs its Redis
     evidence = {
         "redis_outage": [{"event": e, "at": t} for e, t in outage.events] if outage else None,
         "tcp_counters": counter_delta(tcp_counters(), tcp_before),
+        "database": {"engine": database.engine, "note": database.note, "connections_before": db_connections_before,
+                     "connections_after": _db_connections(database)} if database else None,
         "server_log": [line for s, offset in zip(servers, log_offsets, strict=True) for line in s.log_since(offset)],
     }
     redis_leg_intact = False
@@ -187,6 +198,14 @@ def run_step(
     run.interrupted, run.server_settled = interrupted, settled
     run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
     return run
+
+
+def _db_connections(database: Database | None) -> int | None:
+    """Connections open to the chat database (PostgreSQL's own count), None when it cannot say."""
+    try:
+        return database.connections() if database else None
+    except Exception:  # the database is the servers' to lose; the run is measured all the same
+        return None
 
 
 def _tail(path: Path, lines: int = 12) -> str:
@@ -227,6 +246,10 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
                                 if int(second) < scenario.window + scenario.drain) / scenario.window,
         "rtt_ms": percentiles(tally.histograms["rtt"]),
         "latency_ms": percentiles(tally.histograms["latency"]),
+        "connect_ms": percentiles(tally.histograms["connect"]),
+        "history_ms": percentiles(tally.histograms["history"]),
+        "history_received": c["history_received"],
+        "handshakes_refused": family(c, "refused"),
         "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
         "ledger": ledger,
         "client_closes": family(c, "closed"),

@@ -48,7 +48,8 @@ class Sampler(threading.Thread):
                  server_cpus: set[int], interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.server_cpus = server_cpus
-        self.server = [p for pid in server_pids for p in _tree(pid)]
+        self.roots = list(server_pids)  # their process trees are walked again at every sample: a database
+        self.server = [p for pid in server_pids for p in _tree(pid)]  # forks a backend per connection
         self.server_ports = server_ports
         self.rss_start = _rss(self.server)  # the baseline, from the same processes the samples cover
         self.client_pid = client_pid
@@ -58,8 +59,8 @@ class Sampler(threading.Thread):
 
     def track(self, pid: int) -> None:
         """Count one more server process from now on (a Redis restarted mid-run)."""
-        if all(p.pid != pid for p in self.server):
-            self.server.append(psutil.Process(pid))
+        if pid not in self.roots:
+            self.roots.append(pid)
 
     def run(self) -> None:
         machine_cpus, server_cpus = CpuMeter(), CpuMeter(self.server_cpus)
@@ -71,7 +72,8 @@ class Sampler(threading.Thread):
         while not self._halt.wait(self.interval):
             now = time.monotonic()
             dt = now - last_t
-            server = per_process(list(self.server))
+            self.server = [p for pid in list(self.roots) for p in _tree(pid)]
+            server = per_process(self.server)
             client = per_process(_tree(self.client_pid))  # workers fork late
             client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
             server_pct = 100 * sum(max(0.0, cpu - last_server.get(pid, cpu)) for pid, cpu in server.items()) / dt

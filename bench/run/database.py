@@ -1,0 +1,98 @@
+"""The database the app targets chat on (CONTRACT.md, "App mode"): the bench's own PostgreSQL when
+the distribution's binaries are here (its CPU then counts in the servers' cost, as the bench's Redis
+does), else CHAT_DATABASE_URL if it names a PostgreSQL, else an SQLite file in the run's folder.
+Each is migrated and given signed-in bench users through Django's own manage.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from bench import ROOT
+from bench.run.pgctl import HOW_TO_GET_IT, PostgresCluster, bin_dir, external_url
+
+
+@dataclass
+class Database:
+    url: str
+    engine: str  # "postgresql" or "sqlite"
+    note: str
+    cluster: PostgresCluster | None = None  # the bench's own, when it started one
+
+    @property
+    def pid(self) -> int | None:
+        return self.cluster.process.pid if self.cluster and self.cluster.process else None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the bench's own PostgreSQL so far, its exited backends included (0 otherwise)."""
+        if self.pid is None:
+            return 0.0
+        try:
+            root = psutil.Process(self.pid)
+            t = root.cpu_times()
+            total = t.user + t.system + t.children_user + t.children_system  # reaped backends too
+            for child in root.children(recursive=True):
+                c = child.cpu_times()
+                total += c.user + c.system
+            return total
+        except psutil.NoSuchProcess:
+            return 0.0
+
+    def connections(self) -> int | None:
+        """Client connections open to the chat database now (PostgreSQL's pg_stat_activity)."""
+        if self.engine != "postgresql":
+            return None
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND pid <> pg_backend_pid()").fetchone()
+        return int(row[0])
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.remove()
+
+
+def postgres(cpus: set[int] | None = None) -> Database | None:
+    """The bench's own PostgreSQL, else the one CHAT_DATABASE_URL names, else None."""
+    binaries = bin_dir()
+    if binaries is not None:
+        cluster = PostgresCluster(binaries).start(cpus=cpus)
+        return Database(cluster.url, "postgresql", f"the bench's own PostgreSQL ({binaries.parent.name}) at "
+                        f"127.0.0.1:{cluster.port}, on the servers' CPUs", cluster)
+    if url := external_url():
+        return Database(url, "postgresql", f"external PostgreSQL at {url}: its CPU is not in the servers' cost")
+    return None
+
+
+def sqlite(folder: Path, name: str) -> Database:
+    path = folder / f"{name}.sqlite3"
+    return Database(f"sqlite:///{path}", "sqlite", f"SQLite file {path}")
+
+
+NO_POSTGRES = "no PostgreSQL, so the app targets that want one run on SQLite. " + HOW_TO_GET_IT
+
+
+def manage(url: str, *args: str) -> str:
+    """`python manage.py ARGS` on the database `url` (Django's own commands); its stdout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAT_APP", "CHAT_DATABASE_URL")}
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, "CHAT_DATABASE_URL": url})
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed on {url}:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def prepare(db: Database, users: int, sessions: Path) -> Path:
+    """Migrate, then `users` bench users each signed in; their sessions are written to `sessions` (JSON)."""
+    manage(db.url, "migrate", "-v", "0")
+    manage(db.url, "create_bench_users", str(users), "--output", str(sessions))
+    json.loads(sessions.read_text())  # fails here, not in every Locust process, if it is not what we expect
+    return sessions
