@@ -45,6 +45,9 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in [
         Target("django", "django_chat.serve", about="Channels consumer on daphne, in-memory channel layer"),
+        Target("django-uvicorn", "django_chat.serve_uvicorn",
+               about="Channels consumer on uvicorn (same app as django), in-memory channel layer"),
+        Target("reference", "reference_chat.server", about="websockets' own server and broadcast(): the floor"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"},

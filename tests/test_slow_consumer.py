@@ -41,7 +41,8 @@ TOTAL = PER_SENDER * len(SENDERS)  # messages every member is owed
 SLOW_RCVBUF = 4096
 PHASE1_SECONDS = 5.0  # how long the slow member reads nothing
 
-BEHAVIOUR = {"fastapi": "drops", "fastapi-seed": "blocks", "django": "buffers"}
+BEHAVIOUR = {"fastapi": "drops", "fastapi-seed": "blocks", "django": "buffers", "django-uvicorn": "drops",
+             "reference": "buffers"}
 
 
 class PacedMember:
