@@ -3,24 +3,26 @@ the data calls for them, and an HTML page that parses and loads nothing from the
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-from html import escape
+import statistics
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
+from bench.record import Results, Run
 from bench.report import SECTIONS, print_summary, write_report
 from bench.report.capacity import capacity
 from bench.report.claims import FAILS, HOLDS, OTHER, UNSETTLED, claims
 from bench.report.numbers import fmt
 from bench.report.repeats import RULE_OVERLAP, RULE_SINGLE, fold
-from bench.report.runs import COST, runs_of
+from bench.report.runs import COST, DPS, runs_of
 
 # a whole quick run (`python -m bench --quick`): steady, fanout, ramp, payload, slow, burst, idle against
-# django, fastapi and fastapi-seed; each run's `samples` cut to its first and last ten (the report reads none)
+# django, fastapi and fastapi-seed; each run's `samples` cut to its first and last ten (the report reads none).
+# It is in format 1: the report reads it through Results.load's upgrade.
 SAMPLE = Path(__file__).parent / "data" / "sample_results.json"
 SCENARIOS = ("steady", "fanout", "ramp", "payload", "slow", "burst", "idle")
 TARGETS = ("django", "fastapi", "fastapi-seed")
@@ -29,50 +31,51 @@ MiB = 2**20
 
 
 @pytest.fixture
-def sample() -> dict:
-    return json.loads(SAMPLE.read_text())
+def sample() -> Results:
+    return Results.load(SAMPLE)
 
 
-def make_run(target: str, scenario: str = "steady", step: float = 2.0, repeat: int = 0, *,
+def make_run(target: str, scenario: str = "steady", rate: float = 2.0, repeat: int = 0, *,
              dps: float = 1000.0, rtt: tuple | None = (1.0, 2.0, 3.0, 4.0), loss: float = 0.0,
              cost: float | None = 10.0, rss: int = 100 * MiB, busiest: float | None = 20.0,
              bound: bool = False, status: str = "ok", failure: str | None = None,
              unexplained: int = 0, dropped: int = 0, slo: float | None = None, users: int = 100,
-             noisy: bool = False) -> dict:
-    """One run as bench.run.runner.summarize writes it, with the figures a test cares about."""
+             noisy: bool = False) -> Run:
+    """One run as bench.run.runner writes it (a step of `rate` msg/s per member), with the figures a test
+    cares about."""
     expected = 10_000
     lost = int(expected * loss / 100)
     names = ("p50", "p95", "p99", "max")
     pcts = dict(zip(names, rtt, strict=True)) if rtt else dict.fromkeys(names)
-    return {
-        "scenario": scenario, "target": target, "step": step, "repeat": repeat, "status": status,
-        "failure": failure,
-        "params": {"room_size": 10, "users": users, "rate": step, "kind": "text", "size": 128, "warmup": 1.0,
-                   "window": 4.0, "drain": 1.0, "repeats": 1, "rate_steps": [], "slo_p95_ms": slo},
-        "offered_send_rate": users * step, "achieved_send_rate": users * step,
+    return Run.model_validate({
+        "scenario": scenario, "target": target, "step": f"rate={rate:g}", "step_params": {"rate": rate},
+        "repeat": repeat, "status": status, "failure": failure,
+        "params": {"room_size": 10, "users": users, "rate": rate, "kind": "text", "size": 128, "warmup": 1.0,
+                   "window": 4.0, "drain": 1.0, "repeats": 1, "slo_p95_ms": slo},
+        "offered_send_rate": users * rate, "achieved_send_rate": users * rate if status == "ok" else 0.0,
         "deliveries_per_s": dps,
         "rtt_ms": {"count": 100 if rtt else 0, **pcts},
         "latency_ms": {"count": 1000 if rtt else 0, **pcts},
         "timeline": [dps] * 4 if status == "ok" else [],
         "ledger": {"expected": expected, "delivered": expected - lost - unexplained,
                    "dropped_by_server": {"backlog_full": dropped, "send_failed": 0},
-                   "lost_with_close": {}, "in_flight": 0, "unexplained": unexplained, "duplicates": 0,
+                   "lost_with_close": [], "in_flight": 0, "unexplained": unexplained, "duplicates": 0,
                    "reordered": 0, "loss_pct": loss, "in_flight_pct": 0.0},
         "server": {"delta": None if status != "ok" else {
             "messages_in": 1000, "deliveries": expected - lost, "cpu_seconds": 0.1,
-            "drops": {"backlog_full": dropped}, "close_codes": {"1000": users}, "backlog": 0},
+            "drops": {"backlog_full": dropped}, "close_codes": {1000: users}, "backlog": 0},
             "cpu_us_per_delivery": cost, "cpu_pct_mean": 20.0, "rss_before_bytes": rss,
             "rss_peak_bytes": rss},
         "client": {"busiest_process_cpu_pct": busiest, "client_bound": bound},
         "steal_pct": {"mean": 0.0, "max": 0.0}, "samples": [],
         "noise": {"other_on_server_cpus_pct": 25.0 if noisy else 0.5, "noisy": noisy},
-    }
+    })
 
 
-def make_data(runs: list[dict], status: str = "complete", targets: tuple = ("django", "fastapi")) -> dict:
+def make_data(runs: list[Run], status: str = "complete", targets: tuple = ("django", "fastapi")) -> Results:
     fanout = {"django": "channels", "fastapi": "queued", "fastapi-seed": "seed"}
-    return {
-        "format_version": 1, "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:10:00+00:00",
+    return Results.model_validate({
+        "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:10:00+00:00",
         "status": status, "argv": ["python", "-m", "bench"],
         "environment": {"cpu_model": "Test CPU 9000", "cores": 4, "kernel": "6.0", "python": "3.11.7",
                         "packages": {"daphne": "4.2.3", "uvicorn": "0.54.0"},
@@ -85,10 +88,10 @@ def make_data(runs: list[dict], status: str = "complete", targets: tuple = ("dja
                         "env": {}, "processes": 1, "server": "x 1.0", "fanout": fanout.get(t, "queued"),
                         "layer": "memory", "config": {"member_backlog": 100}} for t in targets},
         "runs": runs,
-    }
+    })
 
 
-def render(tmp_path: Path, data: dict) -> str:
+def render(tmp_path: Path, data: Results) -> str:
     paths = write_report(data, tmp_path)
     return paths["html"].read_text()
 
@@ -134,7 +137,7 @@ def check_html(html: str) -> Checker:
 def test_writes_html_markdown_and_json(sample, tmp_path):
     paths = write_report(sample, tmp_path)
     assert set(paths) == {"html", "md", "json"}
-    assert json.loads(paths["json"].read_text()) == sample
+    assert Results.from_json(json.loads(paths["json"].read_text())) == sample
     html, md = paths["html"].read_text(), paths["md"].read_text()
     for title in SECTIONS:
         assert f"<h2>{escape(title)}</h2>" in html, title
@@ -148,15 +151,15 @@ def test_figures_come_from_the_data(sample, tmp_path):
     html = render(tmp_path, sample)
     for target in ("django", "fastapi", "fastapi-seed"):
         runs = runs_of(sample, "steady", target)
-        dps = fmt("rate", fold(runs, ("deliveries_per_s",)).median)
+        dps = fmt("rate", fold(runs, DPS).median)
         cost = fmt("us", fold(runs, COST).median)
         assert f">{dps}<" in html, (target, dps)
         assert f">{cost}<" in html, (target, cost)
-        assert escape(sample["targets"][target]["server_command"]) in html
-    assert sample["environment"]["cpu_model"] in html
-    assert sample["environment"]["sysctls"]["net.ipv4.tcp_rmem"] in html
-    lossy = next(r for r in sample["runs"] if r["ledger"]["dropped_by_server"]["backlog_full"])
-    assert fmt("int", lossy["ledger"]["dropped_by_server"]["backlog_full"]) in html
+        assert escape(sample.targets[target].server_command) in html
+    assert sample.environment.cpu_model in html
+    assert sample.environment.sysctls["net.ipv4.tcp_rmem"] in html
+    lossy = next(r for r in sample.runs if r.ledger.dropped_by_server["backlog_full"])
+    assert fmt("int", lossy.ledger.dropped_by_server["backlog_full"]) in html
 
 
 def test_html_parses_and_loads_nothing_from_the_network(sample, tmp_path):
@@ -203,7 +206,7 @@ def test_print_summary_one_line_per_scenario_and_target(sample, capsys):
     for (s, t), line in zip(pairs, lines[1:], strict=True):
         assert line.split()[:2] == [s, t]
     burst_django = lines[1 + pairs.index(("burst", "django"))]
-    assert fmt("pct", runs_of(sample, "burst", "django")[0]["ledger"]["loss_pct"]) in burst_django
+    assert fmt("pct", runs_of(sample, "burst", "django")[0].ledger.loss_pct) in burst_django
 
 
 # ---------------------------------------------------------------- labels exactly when the data calls for them
@@ -264,7 +267,6 @@ def test_failed_run_with_no_figures(tmp_path, capsys):
     failure = "server process 123 of django exited with code -9 3.1s into the run; its log ends:\n<boom>"
     runs = [make_run("django", status="failed", failure=failure, rtt=None, dps=0.0, cost=None, busiest=None),
             make_run("fastapi")]
-    runs[0]["achieved_send_rate"] = None
     data = make_data(runs)
     html = render(tmp_path, data)
     check_html(html)
@@ -297,7 +299,7 @@ def test_summary_leaves_out_scenarios_a_target_was_not_meant_to_run(capsys):
 
 
 def test_nothing_measured_at_all(tmp_path, capsys):
-    data = {"status": "running", "runs": [], "targets": {}}
+    data = Results(status="running")
     html = render(tmp_path, data)
     check_html(html)
     for title in SECTIONS:
@@ -309,7 +311,7 @@ def test_nothing_measured_at_all(tmp_path, capsys):
 def test_harness_figure_when_present(tmp_path):
     data = make_data([make_run("django"), make_run("fastapi")])
     assert "not measured in this run" in render(tmp_path, data).split("harness")[1][:300]
-    data["environment"]["harness"] = {"summary": "123,456 deliveries per core-second",
+    data.environment.harness = {"summary": "123,456 deliveries per core-second",
                                       "deliveries_per_core_s": {"median": 123456.0, "min": 120000.0,
                                                                 "max": 130000.0},
                                       "steal_pct": 2.5}
@@ -319,7 +321,7 @@ def test_harness_figure_when_present(tmp_path):
 
 # ---------------------------------------------------------------- the ramp
 
-def ramp_data() -> dict:
+def ramp_data() -> Results:
     slo = 250.0
     runs = [make_run("fastapi", "ramp", s, dps=s * 1000, rtt=(1, p95, p95 + 1, p95 + 2), slo=slo)
             for s, p95 in ((1, 5.0), (2, 50.0), (4, 400.0))]
@@ -345,9 +347,9 @@ def test_capacity_at_the_slo(tmp_path):
     assert 'class="flag cb"' in html  # django's second step was client-bound
     verdicts = {cl.number: cl.verdict for cl in claims(data)}
     assert verdicts["7b"] == FAILS  # Channels below the first step, FastAPI to step 2
-    flipped = copy.deepcopy(data)
-    for r in flipped["runs"]:
-        r["target"] = {"django": "fastapi", "fastapi": "django"}[r["target"]]
+    flipped = data.model_copy(deep=True)
+    for r in flipped.runs:
+        r.target = {"django": "fastapi", "fastapi": "django"}[r.target]
     assert {cl.number: cl.verdict for cl in claims(flipped)}["7b"] == HOLDS
 
 
@@ -372,16 +374,16 @@ def test_payload_sweep_charts_and_steps(sample, tmp_path):
 def test_claim_2_idle_cpu_and_memory_per_connection(sample):
     busy = next(cl for cl in claims(sample) if cl.number == "2")
     for t in TARGETS:
-        idle = runs_of(sample, "idle", t)[0]["server"]
+        idle = runs_of(sample, "idle", t)[0].server
         line = next(f for f in busy.figures if f.startswith(f"{t}:"))
-        assert f"{fmt('pct1', idle['cpu_pct_mean'])}% of a core" in line and "1,000 members" in line
-        assert f"{fmt('kib', idle['rss_per_connection_bytes'])} KiB" in line
+        assert f"{fmt('pct1', idle.cpu_pct_mean)}% of a core" in line and "1,000 members" in line
+        assert f"{fmt('kib', idle.rss_per_connection_bytes)} KiB" in line
 
 
 def test_claim_3_burst_per_stack(sample):
     burst = next(cl for cl in claims(sample) if cl.number == "3")
     django = next(f for f in burst.figures if f.startswith("django (burst):"))
-    dropped = runs_of(sample, "burst", "django")[0]["ledger"]["dropped_by_server"]["backlog_full"]
+    dropped = runs_of(sample, "burst", "django")[0].ledger.dropped_by_server["backlog_full"]
     assert f"backlog_full {fmt('int', dropped)}" in django and "channel layer's per-channel capacity" in django
     for t in ("fastapi", "fastapi-seed"):
         line = next(f for f in burst.figures if f.startswith(f"{t} (burst):"))
@@ -392,8 +394,8 @@ def test_claims_4_to_6_flow_control_and_application_buckets(sample):
     found = {cl.number: cl for cl in claims(sample)}
     seed = next(f for f in found["4"].figures if f.startswith("fastapi-seed, one member per room never reads:"))
     assert "slowest second 0" in seed  # the seed's room stalled behind the member that does not read
-    slow = runs_of(sample, "slow", "django")[0]["server"]
-    grew = (slow["rss_peak_bytes"] - slow["rss_before_bytes"]) / 2  # two rooms, one non-reader each
+    slow = runs_of(sample, "slow", "django")[0].server
+    grew = (slow.rss_peak_bytes - slow.rss_before_bytes) / 2  # two rooms, one non-reader each
     assert f"+{fmt('size', grew)} per slow member" in found["4"].figures[0]
     kernel = found["5"].figures[0]
     assert "zero-window advertisements" in kernel and "TCPRcvQDrop 0" in kernel
@@ -416,17 +418,19 @@ def test_claim_7a_compares_only_timed_steps(sample):
 def test_claim_7b_uses_redis_runs_when_present(sample):
     scale = next(cl for cl in claims(sample) if cl.number == "7b")
     assert any("Redis" in f and "not measured in this run" in f for f in scale.figures)
-    data = copy.deepcopy(sample)
+    data = sample.model_copy(deep=True)
     for name in ("django-redis", "fastapi-redis"):
-        runs = copy.deepcopy(runs_of(sample, "steady", name.removesuffix("-redis")))
-        data["runs"] += [{**r, "target": name, "scenario": "scale"} for r in runs]
+        data.targets[name] = sample.targets[name.removesuffix("-redis")].model_copy(update={"layer": "redis"})
+        runs = runs_of(sample, "steady", name.removesuffix("-redis"))
+        data.runs += [r.model_copy(update={"target": name, "scenario": "scale"}) for r in runs]
     scale = next(cl for cl in claims(data) if cl.number == "7b")
     assert any(f.startswith("scale: django-redis") and "fastapi-redis" in f for f in scale.figures)
     assert not any("not measured in this run" in f for f in scale.figures)
-    ramped = copy.deepcopy(sample)  # a `scale` ramp with an SLO: capacity per Redis target
+    ramped = sample.model_copy(deep=True)  # a `scale` ramp with an SLO: capacity per Redis target
     for name in ("django-redis", "fastapi-redis"):
-        runs = copy.deepcopy(runs_of(sample, "ramp", name.removesuffix("-redis")))
-        ramped["runs"] += [{**r, "target": name, "scenario": "scale"} for r in runs]
+        ramped.targets[name] = data.targets[name]
+        runs = runs_of(sample, "ramp", name.removesuffix("-redis"))
+        ramped.runs += [r.model_copy(update={"target": name, "scenario": "scale"}) for r in runs]
     scale = next(cl for cl in claims(ramped) if cl.number == "7b")
     line = next(f for f in scale.figures if f.startswith("capacity at the SLO (scale)"))
     assert "django-redis 1 msg/s per member" in line and "fastapi-redis 16 msg/s per member" in line
@@ -435,15 +439,14 @@ def test_claim_7b_uses_redis_runs_when_present(sample):
 def test_few_round_trips_are_shown_but_not_compared(sample, tmp_path):
     html = render(tmp_path, sample)
     table = html[html.index('id="scenario-slow"'):html.index('id="scenario-burst"')]
-    n = runs_of(sample, "slow", "fastapi-seed")[0]["rtt_ms"]["count"]
+    n = runs_of(sample, "slow", "fastapi-seed")[0].rtt_ms.count
     assert f"from {n} messages" in table
 
 
 def test_client_cost_beside_the_harness(sample, tmp_path):
     html = render(tmp_path, sample)
-    costs = sorted(r["client"]["cpu_us_per_delivery"] for r in sample["runs"]
-                   if r["client"]["cpu_us_per_delivery"])
-    median = fold([{"v": v} for v in costs], ("v",)).median
+    costs = sorted(r.client.cpu_us_per_delivery for r in sample.runs if r.client.cpu_us_per_delivery)
+    median = statistics.median(costs)
     assert f"{fmt('rate', 1e6 / median)} deliveries per client CPU-second" in html
     assert "load generator, best case (harness self-benchmark)" in html
 
@@ -460,10 +463,18 @@ def test_the_report_can_be_written_again_from_a_results_file(tmp_path, capsys):
     from bench.report.__main__ import main
 
     results = tmp_path / "results.json"
-    results.write_text(Path(__file__).with_name("data").joinpath("sample_results.json").read_text())
+    results.write_text(SAMPLE.read_text())
+    assert json.loads(results.read_text())["format_version"] == 1
     assert main([str(results)]) == 0
     html = (tmp_path / "report.html").read_text()
     assert all(f'id="{anchor}"' in html for anchor in SECTIONS.values())
     assert (tmp_path / "report.md").exists() and "report.html" in capsys.readouterr().out
+    assert json.loads(results.read_text())["format_version"] == 2  # written again, upgraded
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "results.json").write_text(results.read_text())
+    assert main([str(again / "results.json")]) == 0
+    for name in ("report.html", "report.md"):  # the upgraded record renders the format-1 file's report
+        assert (again / name).read_text() == (tmp_path / name).read_text()
     assert main([str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err

@@ -11,7 +11,6 @@ import pytest
 
 from bench import ROOT
 from bench.record import Results, Run
-from bench.report import legacy
 from bench.report.claims import claims
 
 pytestmark = pytest.mark.server
@@ -188,7 +187,7 @@ def test_a_burst_is_delivered_or_dropped_by_a_counted_bound(results, scenario):
 
 
 def test_the_claims_answer_with_these_runs(results):
-    found = {cl.number: cl for cl in claims(legacy(results))}
+    found = {cl.number: cl for cl in claims(results)}
     target = results.runs[0].target
     churn = next(f for f in found["1"].figures if f.startswith(f"{target}, churn:"))
     assert " members left and " in churn and not churn.startswith(f"{target}, churn: 0 members")

@@ -1,5 +1,5 @@
 """The comparison report: one self-contained HTML page, a Markdown summary, the results JSON as given,
-and a short table for the terminal.
+and a short table for the terminal. It reads the typed run record (bench/record.py) and nothing else.
 
 Reading the results: `runs`, `steps`, `repeats` (median, range, significance), `loss`, `capacity`;
 what they say: `verdict` and `claims`; how they look: `page` and its sections, `charts` (on `svg`),
@@ -14,32 +14,17 @@ from pathlib import Path
 from bench.record import Results
 from bench.report.markdown import markdown_report
 from bench.report.page import SECTIONS, html_report
-from bench.report.terminal import print_summary as _print_summary
+from bench.report.terminal import print_summary
 
 __all__ = ["SECTIONS", "print_summary", "write_report"]
 
 
-def legacy(data: Results | dict) -> dict:
-    """The record as the report's modules read it until they read the typed record (bridge)."""
-    d = data.to_json() if isinstance(data, Results) else data
-    for run in d.get("runs", []):
-        ledger = run.get("ledger") or {}
-        if isinstance(ledger.get("lost_with_close"), list):
-            ledger["lost_with_close"] = {f"{x['code']} ({x['cause']})": x["count"] for x in ledger["lost_with_close"]}
-    return d
-
-
-def write_report(data: Results | dict, out: Path) -> dict:
+def write_report(data: Results, out: Path) -> dict[str, Path]:
     """Write report.html, report.md and results.json into `out`; returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "md": out / "report.md", "json": out / "results.json"}
-    paths["json"].write_text(json.dumps(data.to_json() if isinstance(data, Results) else data, indent=1))
-    data = legacy(data)
+    paths["json"].write_text(json.dumps(data.to_json(), indent=1))
     paths["html"].write_text(html_report(data), encoding="utf-8")
     paths["md"].write_text(markdown_report(data), encoding="utf-8")
     return paths
-
-
-def print_summary(data: Results | dict) -> None:
-    _print_summary(legacy(data))

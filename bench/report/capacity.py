@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.record import Results, Run, within_slo
 from bench.report.loss import causes
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import Stat, differ, fmt_spread, fmt_stat, fold, usable
@@ -15,8 +16,6 @@ from bench.report.runs import (
     P95,
     cautions,
     first_line,
-    get,
-    num,
     offered_deliveries,
     param,
     runs_of,
@@ -37,7 +36,7 @@ class Capacity:
     slo: float | None
     state: str = "not run"  # "not run" | "below" | "at" | "beyond" (the ramp never crossed the SLO)
     label: str = ""
-    runs: list[dict] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
     stopped_label: str = ""
     stopped_why: str = ""
 
@@ -47,22 +46,24 @@ class Capacity:
         return max((offered_deliveries(r) or 0.0 for r in self.runs), default=0.0)
 
 
-def over_slo(run: dict, slo: float) -> str | None:
-    """Why a run does not count as under the SLO (the rule of bench.record.within_slo), or None when it does."""
-    if run.get("status") != "ok":
-        return "the run failed: " + first_line(run.get("failure"))
-    p95, loss = num(run, P95), num(run, LOSS) or 0.0
+def over_slo(run: Run, slo: float) -> str | None:
+    """Why a run does not count as under the SLO (bench.record.within_slo decides), or None when it does."""
+    if within_slo(run, slo):
+        return None
+    if not run.ok:
+        return "the run failed: " + first_line(run.failure)
+    p95, loss = P95(run), LOSS(run)
     if p95 is None:
         return "no round trip completed"
     why = [f"RTT p95 {fmt('ms', p95)} ms over the SLO ({fmt('ms', slo)} ms)"] if p95 > slo else []
     if loss > 0:
         why.append(f"loss {fmt('pct', loss)}% ({causes(run)})")
-    return "; ".join(why) or None
+    return "; ".join(why)
 
 
-def capacity(data: dict, scenario: str, target: str) -> Capacity:
+def capacity(data: Results, scenario: str, target: str) -> Capacity:
     """The largest step before the first one whose runs were not all under the SLO with zero loss."""
-    slo = num({"v": param(data, scenario, "slo_p95_ms")}, ("v",))
+    slo = param(data, scenario, "slo_p95_ms")
     cap = Capacity(scenario, target, slo)
     if slo is None or not runs_of(data, scenario, target):
         return cap
@@ -79,7 +80,7 @@ def capacity(data: dict, scenario: str, target: str) -> Capacity:
     return cap
 
 
-def ramp_scenarios(data: dict) -> list[str]:
+def ramp_scenarios(data: Results) -> list[str]:
     return [s for s in scenario_names(data) if param(data, s, "slo_p95_ms") is not None]
 
 
@@ -98,17 +99,17 @@ class Costs:
 
     at: str
     stats: dict[str, Stat]
-    runs: dict[str, list[dict]]
+    runs: dict[str, list[Run]]
 
 
-def timed(runs: list[dict]) -> bool:
+def timed(runs: list[Run]) -> bool:
     """Whether server CPU per delivery means something here: enough deliveries to amortise the server's fixed
     work (connections, /stats) and enough CPU time for its 10 ms clock tick not to matter."""
-    return all((get(r, "server", "delta", "deliveries") or 0) >= MIN_DELIVERIES
-               and (get(r, "server", "delta", "cpu_seconds") or 0) >= MIN_CPU_S for r in usable(runs))
+    return all(r.server.delta is not None and r.server.delta.deliveries >= MIN_DELIVERIES
+               and r.server.delta.cpu_seconds >= MIN_CPU_S for r in usable(runs))
 
 
-def costs(data: dict, scenario: str) -> Costs:
+def costs(data: Results, scenario: str) -> Costs:
     """Server µs/delivery per target at the first step every target ran (the same offered load for all), for
     the targets whose runs there are `timed`."""
     ran = [t for t in target_names(data) if runs_of(data, scenario, t)]
@@ -121,7 +122,7 @@ def costs(data: dict, scenario: str) -> Costs:
     return Costs(at, stats, runs)
 
 
-def cost_sentence(data: dict, scenario: str) -> str | None:
+def cost_sentence(data: Results, scenario: str) -> str | None:
     """"steady: fastapi 20.1 µs [19.8–20.5], django 52 µs (2.6×)": cheapest first, × = times the cheapest."""
     c = costs(data, scenario)
     if not c.stats:

@@ -4,9 +4,11 @@ throughput or cost, and deliveries per second through each measurement window.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from html import escape
-from pathlib import Path
+from dataclasses import dataclass
 
+from markupsafe import Markup
+
+from bench.record import Results, Run
 from bench.report.numbers import fmt, fmt_bytes
 from bench.report.repeats import fold
 from bench.report.runs import (
@@ -14,9 +16,8 @@ from bench.report.runs import (
     DPS,
     LOSS,
     P95,
+    Key,
     client_bound,
-    get,
-    num,
     offered_deliveries,
     param,
     runs_of,
@@ -30,22 +31,24 @@ from bench.report.svg import OFFERED, Axis, Series, line_chart
 RTT_AXIS = Axis("RTT p95 (ms, log scale)", log=True)
 
 
-def figure(svg: str, title: str, caption: str = "") -> str:
-    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><div class="ftitle">{escape(title)}</div>{svg}{cap}</figure>'
+@dataclass
+class Figure:
+    svg: Markup  # drawn by bench.report.svg, which escapes every text it puts in
+    title: str
+    caption: str = ""
 
 
-def _points(data: dict, scenario: str, target: str, x_of: Callable[[dict], float | None],
-            y: Path, kind: str | None = None) -> tuple[list[tuple[float, float]], set]:
+def _points(data: Results, scenario: str, target: str, x_of: Callable[[Run], float | None],
+            y: Key, kind: str | None = None) -> tuple[list[tuple[float, float]], set]:
     """One point per step (of frames of `kind`, if given): x from the step's first run, y the median over
     its repeats; hollow if client-bound. A step where nothing was expected (every message refused) has no
     loss to plot."""
     pts, hollow = [], set()
     for step in steps_of(data, scenario, target):
         g = runs_of(data, scenario, target, step)
-        if kind is not None and get(g[0], "params", "kind") != kind:
+        if kind is not None and g[0].params.kind != kind:
             continue
-        if y == LOSS and not any(get(r, "ledger", "expected") for r in g):
+        if y is LOSS and not any(r.ledger.expected for r in g):
             continue
         x, s = x_of(g[0]), fold(g, y)
         if x is not None and s is not None:
@@ -55,21 +58,20 @@ def _points(data: dict, scenario: str, target: str, x_of: Callable[[dict], float
     return sorted(pts), hollow
 
 
-def sweep_charts(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+def sweep_charts(data: Results, scenario: str, targets: list[str], col: dict) -> list[Figure]:
     """Two charts of what a multi-step scenario varies: load (a ramp), message size, or room size."""
     axis = sweep_axis(data, scenario)
     runs = runs_of(data, scenario)
     if axis == "size":
-        x_of = lambda r: num(r, ("params", "size"))  # noqa: E731
+        x_of = lambda r: r.params.size  # noqa: E731
         xa = Axis("message size (log scale)", log=True, at=[v for r in runs if (v := x_of(r))],
                   fmt=lambda v: fmt_bytes(v, short=True))
-        refused = sorted({fmt_bytes(x_of(r)) for r in runs
-                          if x_of(r) and not get(r, "ledger", "expected")})
+        refused = sorted({fmt_bytes(x_of(r)) for r in runs if x_of(r) and not r.ledger.expected})
         note = f"Nothing to measure at {', '.join(refused)}: no message was accepted." if refused else ""
         charts = [(LOSS, Axis("loss %"), "Loss against message size", note),
                   (P95, RTT_AXIS, "Senders' round trip p95 against message size", "")]
     elif axis == "room_size":
-        x_of = lambda r: num(r, ("params", "room_size"))  # noqa: E731
+        x_of = lambda r: r.params.room_size  # noqa: E731
         xa = Axis("room size (members, log scale)", log=True, at=[v for r in runs if (v := x_of(r))],
                   fmt=lambda v: f"{v:,.0f}")
         charts = [(P95, RTT_AXIS, "Senders' round trip p95 against room size", ""),
@@ -86,43 +88,43 @@ def sweep_charts(data: dict, scenario: str, targets: list[str], col: dict) -> st
                    "The dashed grey line is everything offered being delivered.")]
     slo = param(data, scenario, "slo_p95_ms")
     # a sweep of sizes in both frame types draws one line per target and type, text dashed
-    kinds = unique(get(r, "params", "kind") for r in runs) if axis == "size" else []
+    kinds = unique(r.params.kind for r in runs) if axis == "size" else []
     lines = [(t, k) for t in targets for k in kinds] if len(kinds) > 1 else [(t, None) for t in targets]
     out = []
-    for path, ya, title, caption in charts:
+    for key, ya, title, caption in charts:
         series, hollow_seen = [], False
         for t, kind in lines:
-            pts, hollow = _points(data, scenario, t, x_of, path, kind)
+            pts, hollow = _points(data, scenario, t, x_of, key, kind)
             hollow_seen |= bool(hollow)
             name = f"{t} {kind}" if kind else str(t)
             series += [Series(name, col[t], [pts], hollow, dashed=kind == "text")] if pts else []
-        if path == DPS and (offered := sorted(v for r in runs if (v := x_of(r)))):
+        if key is DPS and (offered := sorted(v for r in runs if (v := x_of(r)))):
             series.append(Series("offered", OFFERED, [[(offered[0], offered[0]), (offered[-1], offered[-1])]],
                                  dashed=True, markers=False))
-        hl = [(float(slo), f"SLO {fmt('ms', slo)} ms")] if path == P95 and slo is not None else []
+        hl = [(float(slo), f"SLO {fmt('ms', slo)} ms")] if key is P95 and slo is not None else []
         svg = line_chart(f"{scenario}: {title}", series, xa, ya, hlines=hl,
                          note="hollow marker: client-bound" if hollow_seen else "")
-        out.append(figure(svg, title, caption))
-    return "".join(out)
+        out.append(Figure(Markup(svg), title, caption))
+    return out
 
 
-def timeline_chart(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+def timeline_chart(data: Results, scenario: str, targets: list[str], col: dict) -> Figure:
     """Deliveries per second through each measurement window, the scenario's runs one after another."""
     runs = runs_of(data, scenario)
-    segments = unique((r.get("step"), r.get("repeat") or 0) for r in runs)
+    segments = unique((r.step, r.repeat) for r in runs)
     several_steps = len(steps_of(data, scenario)) > 1
     x, marks, offered, lines = 0.0, [], [], {t: [] for t in targets}
     for step, rep in segments:
-        seg = [r for r in runs if (r.get("step"), r.get("repeat") or 0) == (step, rep)]
+        seg = [r for r in runs if (r.step, r.repeat) == (step, rep)]
         width = max((len(timeline(r)) for r in seg), default=0) or 1
         if len(segments) > 1:
             step_text = short_step(seg[0]) + (f" r{rep + 1}" if rep else "")
             marks.append((x, step_text if several_steps else f"run {rep + 1}"))
-        if (off := offered_deliveries(seg[0])) is not None:
-            offered.append([(x, off), (x + width, off)])
+        off = offered_deliveries(seg[0])
+        offered.append([(x, off), (x + width, off)])
         for r in seg:
-            if (seconds := timeline(r)) and r.get("target") in lines:
-                lines[r["target"]].append([(x + i + 0.5, v) for i, v in enumerate(seconds)])
+            if (seconds := timeline(r)) and r.target in lines:
+                lines[r.target].append([(x + i + 0.5, v) for i, v in enumerate(seconds)])
         x += width
     series = [Series(str(t), col[t], lines[t]) for t in targets if lines[t]]
     if offered:
@@ -130,4 +132,4 @@ def timeline_chart(data: dict, scenario: str, targets: list[str], col: dict) -> 
     xlabel = "seconds into the measurement window" + (" (runs one after another)" * (len(segments) > 1))
     chart = line_chart(f"{scenario}: deliveries per second over time", series, Axis(xlabel),
                        Axis("deliveries/s"), marks=marks)
-    return figure(chart, str(scenario))
+    return Figure(Markup(chart), scenario)

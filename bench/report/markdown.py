@@ -3,6 +3,7 @@ issue or a README."""
 
 from __future__ import annotations
 
+from bench.record import Results
 from bench.report.capacity import capacity, capacity_text, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.environment import client_cost_text, harness_text
@@ -19,7 +20,7 @@ from bench.report.runs import (
     target_names,
 )
 from bench.report.steps import scenario_about, short_step
-from bench.report.tables import PCTS
+from bench.report.tables import RTT
 from bench.report.verdict import summary
 
 
@@ -27,11 +28,11 @@ def md_cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_report(data: dict) -> str:
+def markdown_report(data: Results) -> str:
     targets = target_names(data)
-    out = [f"# Real-time chat benchmark: {' vs '.join(map(str, targets)) or 'no targets'}", "",
-           f"Status: **{data.get('status') or 'unknown'}**, {len(data.get('runs') or [])} runs, started "
-           f"{data.get('started') or '—'}.", "", *[f"- {x}" for x in summary(data)], ""]
+    out = [f"# Real-time chat benchmark: {' vs '.join(targets) or 'no targets'}", "",
+           f"Status: **{data.status or 'unknown'}**, {len(data.runs)} runs, started "
+           f"{data.started or '—'}.", "", *[f"- {x}" for x in summary(data)], ""]
     for sc in scenario_names(data):
         out += [f"## {sc}", "", scenario_about(data, sc), "",
                 "| target | step | deliveries/s | RTT p50 / p95 / p99 ms | loss % | server µs/delivery | "
@@ -39,10 +40,10 @@ def markdown_report(data: dict) -> str:
         for t in targets:
             for step in steps_of(data, sc, t):
                 g = runs_of(data, sc, t, step)
-                rtt = " / ".join(fmt_stat("ms", fold(g, ("rtt_ms", p))) for p in PCTS[:3])
+                rtt = " / ".join(fmt_stat("ms", fold(g, key)) for key in RTT[:3])
                 cells = [md_cell(t), md_cell(short_step(g[0]) or "—"), fmt_spread("rate", fold(g, DPS)),
                          rtt, fmt_spread("pct", fold(g, LOSS)), fmt_spread("us", fold(g, COST)),
-                         fmt_spread("mib", fold(g, ("server", "rss_peak_bytes"))), flag_names(g)]
+                         fmt_spread("mib", fold(g, lambda r: r.server.rss_peak_bytes)), flag_names(g)]
                 out.append("| " + " | ".join(cells) + " |")
         out.append("")
     if ramp_scenarios(data):
@@ -65,14 +66,13 @@ def markdown_report(data: dict) -> str:
     for cl in found:
         out += ["", f"**{cl.number}. {cl.claim}** — {cl.verdict}. {cl.why}", "", f"Experiment: {cl.experiment}",
                 "", *[f"- {f}" for f in cl.figures]]
-    env = data.get("environment") or {}
-    pk = env.get("packages") or {}
-    versions = ", ".join(f"{k} {pk[k]}" for k in ("daphne", "channels", "uvicorn", "fastapi", "locust")
-                         if pk.get(k))
-    pinning = (env.get("cpu_plan") or {}).get("note", "—")
+    env = data.environment
+    versions = ", ".join(f"{k} {env.packages[k]}" for k in ("daphne", "channels", "uvicorn", "fastapi", "locust")
+                         if env.packages.get(k))
+    pinning = env.cpu_plan.get("note", "—")
     out += ["", "## Environment", "",
-            f"{env.get('cpu_model', '?')}, {env.get('cores', '?')} cores, Linux {env.get('kernel', '?')}, "
-            f"Python {env.get('python', '?')}; {versions}; CPU pinning: {pinning}.", "",
-            f"Load generator, best case (harness): {harness_text(env.get('harness'))}; measured in these runs: "
+            f"{env.cpu_model or '?'}, {env.cores or '?'} cores, Linux {env.kernel or '?'}, "
+            f"Python {env.python or '?'}; {versions}; CPU pinning: {pinning}.", "",
+            f"Load generator, best case (harness): {harness_text(env.harness)}; measured in these runs: "
             f"{client_cost_text(data)}.", "", "Full report: report.html; data: results.json.", ""]
     return "\n".join(out)

@@ -7,8 +7,9 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bench.record import Run
 from bench.report.numbers import fmt
-from bench.report.runs import Key, num
+from bench.report.runs import Key
 
 SIGNIFICANT = 0.10  # single runs: a difference within 10% of the larger value is not significant
 MIN_SAMPLES = 20  # a percentile of fewer messages is shown, marked, but not compared
@@ -26,15 +27,15 @@ class Stat:
     n: int
 
 
-def usable(runs: Iterable[dict]) -> list[dict]:
+def usable(runs: Iterable[Run]) -> list[Run]:
     """The runs to take figures from: the ok ones, or (when every repeat failed) what the failed ones kept."""
     runs = list(runs)
-    return [r for r in runs if r.get("status") == "ok"] or runs
+    return [r for r in runs if r.ok] or runs
 
 
-def fold(runs: Iterable[dict], key: Key, every: bool = False) -> Stat | None:
+def fold(runs: Iterable[Run], key: Key, every: bool = False) -> Stat | None:
     """Median and range of a figure over the usable runs (`every`: failed runs included)."""
-    values = [v for r in (list(runs) if every else usable(runs)) if (v := num(r, key)) is not None]
+    values = [v for r in (list(runs) if every else usable(runs)) if (v := key(r)) is not None]
     if not values:
         return None
     return Stat(statistics.median(values), min(values), max(values), len(values))

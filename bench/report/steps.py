@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench.record import Results, Run
 from bench.report.numbers import fmt, plural
 from bench.report.runs import param, runs_of, steps_of
 
@@ -35,49 +36,40 @@ STEP_SHORT: dict[str, Callable[[object], str]] = {
 }
 
 
-def step_params(run: dict) -> dict:
-    """What a step overrides; a bare number (results before step labels) is a rate."""
-    given = run.get("step_params")
-    if isinstance(given, dict):
-        return given
-    step = run.get("step")
-    return {"rate": step} if isinstance(step, int | float) and not isinstance(step, bool) else {}
+def _step_text(run: Run, words: dict) -> str:
+    if run.step_params:
+        return ", ".join(text for k, v in run.step_params.items()
+                         if (text := words[k](v) if k in words else f"{k} {v}"))
+    return run.step
 
 
-def _step_text(run: dict, words: dict) -> str:
-    given = step_params(run)
-    if given:
-        return ", ".join(text for k, v in given.items() if (text := words[k](v) if k in words else f"{k} {v}"))
-    return "" if run.get("step") in (None, "") else str(run.get("step"))
-
-
-def describe_step(run: dict) -> str:
+def describe_step(run: Run) -> str:
     return _step_text(run, STEP_WORDS)
 
 
-def short_step(run: dict) -> str:
+def short_step(run: Run) -> str:
     return _step_text(run, STEP_SHORT)
 
 
-def where(run: dict) -> str:
+def where(run: Run) -> str:
     step = describe_step(run)
-    return f"{run.get('scenario')}" + (f" at {step}" if step else "")
+    return run.scenario + (f" at {step}" if step else "")
 
 
-def sweep_axis(data: dict, scenario: str) -> str:
+def sweep_axis(data: Results, scenario: str) -> str:
     """What a multi-step scenario varies, for its charts: "size", "room_size", or the load ("load")."""
-    keys = {k for r in runs_of(data, scenario) for k in step_params(r)}
+    keys = {k for r in runs_of(data, scenario) for k in r.step_params}
     return "size" if "size" in keys else "room_size" if "room_size" in keys else "load"
 
 
-def scenario_about(data: dict, scenario: str) -> str:
+def scenario_about(data: Results, scenario: str) -> str:
     """The scenario in words, from its runs' parameters (what the steps vary listed per step)."""
     runs = runs_of(data, scenario)
     if not runs:
         return ""
     p = lambda k: param(data, scenario, k)  # noqa: E731
     steps = [describe_step(runs_of(data, scenario, step=s)[0]) for s in steps_of(data, scenario)]
-    varied = {k for r in runs for k in step_params(r)} if len(steps) > 1 else set()
+    varied = {k for r in runs for k in r.step_params} if len(steps) > 1 else set()
     part = lambda k, text: None if k in varied else text  # noqa: E731
     bits = [part("users", f"{fmt('int', p('users'))} members"),
             part("room_size", f"rooms of {fmt('int', p('room_size'))}"),
@@ -92,7 +84,7 @@ def scenario_about(data: dict, scenario: str) -> str:
             if p("burst") else None,
             part("churn", f"{fmt('int', p('churn'))} member(s) per room leaving and rejoining every "
                  f"{fmt('step', p('churn_stay'))} s") if p("churn") else None]
-    reps = max((r.get("repeat") or 0 for r in runs), default=0) + 1
+    reps = max((r.repeat for r in runs), default=0) + 1
     text = ", ".join(b for b in bits if b) + (f"; steps: {'; '.join(steps)}" if len(steps) > 1 else "")
     text += (f"; measured over {fmt('step', p('window'))} s (warm-up {fmt('step', p('warmup'))} s, drain "
              f"{fmt('step', p('drain'))} s), {plural(reps, 'repeat')}")

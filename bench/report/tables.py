@@ -1,69 +1,127 @@
 """The results by scenario: every figure side by side per target, median and [min–max] over repeats,
-each compared with the best target of its row."""
+each compared with the best target of its row. Built here as tables of cells; templates/scenario.html
+draws them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from html import escape
+from dataclasses import dataclass, field
 
+from bench.record import Results, Run
 from bench.report.loss import buckets
-from bench.report.markup import flags, scroll, swatch
 from bench.report.numbers import fmt, plural, ratio
 from bench.report.repeats import MIN_SAMPLES, Stat, differ, fmt_range, fmt_stat, fold, usable
-from bench.report.runs import COST, DPS, LOSS, P95, Key, failed, num, offered_deliveries, param, runs_of, steps_of
-from bench.report.steps import describe_step, scenario_about, short_step, where
+from bench.report.runs import (
+    COST,
+    DPS,
+    LOSS,
+    P95,
+    Key,
+    failed,
+    flag_notes,
+    offered_deliveries,
+    param,
+    runs_of,
+    steps_of,
+)
+from bench.report.steps import describe_step, scenario_about, short_step
 
 
 @dataclass(frozen=True)
 class Row:
     label: str
-    path: Key
+    key: Key
     kind: str
     better: str | None = None  # "low" or "high": the row compares targets
     sub: bool = False
     alarm: bool = False  # the worst run's value, in red when above zero
-    samples: tuple[str, ...] | None = None  # how many messages a percentile came from
+    samples: Key | None = None  # how many messages a percentile came from
 
 
 PCTS = ("p50", "p95", "p99", "max")
+
+
+def percentile(which: str, p: str) -> Key:
+    """A percentile of the senders' round trips ("rtt_ms") or of the recipients' deliveries ("latency_ms")."""
+    return lambda run: getattr(getattr(run, which), p)
+
+
+def samples(which: str) -> Key:
+    return lambda run: getattr(run, which).count
+
+
+RTT = [P95 if p == "p95" else percentile("rtt_ms", p) for p in PCTS]
 ROWS = [
-    Row("offered send rate (msg/s)", ("offered_send_rate",), "rate"),
-    Row("achieved send rate (msg/s)", ("achieved_send_rate",), "rate", "high"),
+    Row("offered send rate (msg/s)", lambda r: r.offered_send_rate, "rate"),
+    Row("achieved send rate (msg/s)", lambda r: r.achieved_send_rate, "rate", "high"),
     Row("deliveries/s", DPS, "rate", "high"),
-    *[Row(f"{name} {p} (ms)", (key, p), "ms", "low" if p != "max" else None, samples=(key, "count"))
-      for name, key in (("RTT", "rtt_ms"), ("delivery latency", "latency_ms")) for p in PCTS],
+    *[Row(f"{name} {p} (ms)", P95 if (which, p) == ("rtt_ms", "p95") else percentile(which, p), "ms",
+          "low" if p != "max" else None, samples=samples(which))
+      for name, which in (("RTT", "rtt_ms"), ("delivery latency", "latency_ms")) for p in PCTS],
     Row("loss %", LOSS, "pct", "low"),
 ]
 ROWS_AFTER = [
     Row("server CPU µs/delivery", COST, "us", "low"),
-    Row("server CPU % of a core (mean)", ("server", "cpu_pct_mean"), "pct1"),
-    Row("server peak RSS (MiB)", ("server", "rss_peak_bytes"), "mib", "low"),
-    Row("server RSS per connection (KiB)", ("server", "rss_per_connection_bytes"), "kib"),  # a lower bound
-    Row("load generator: busiest process CPU %", ("client", "busiest_process_cpu_pct"), "pct1"),
-    Row("CPU steal % (mean)", ("steal_pct", "mean"), "pct1"),
+    Row("server CPU % of a core (mean)", lambda r: r.server.cpu_pct_mean, "pct1"),
+    Row("server peak RSS (MiB)", lambda r: r.server.rss_peak_bytes, "mib", "low"),
+    Row("server RSS per connection (KiB)", lambda r: r.server.rss_per_connection_bytes, "kib"),  # a lower bound
+    Row("load generator: busiest process CPU %", lambda r: r.client.busiest_process_cpu_pct, "pct1"),
+    Row("CPU steal % (mean)", lambda r: r.steal_pct.mean, "pct1"),
 ]
 
 
-def bucket_value(run: dict, group: str, name: str) -> float | None:
-    led = run.get("ledger") or {}
-    key = {"dropped by server": "dropped_by_server", "lost with close": "lost_with_close"}.get(group)
-    n = (led.get(key) or {}).get(name, 0) if key else led.get(group.replace(" ", "_"))
-    return 100.0 * n / led["expected"] if led.get("expected") and isinstance(n, int | float) else None
+def bucket_value(run: Run, group: str, name: str) -> float | None:
+    """One ledger bucket of a run, in percent of what it was owed."""
+    n = next((count for g, bucket, count in buckets(run.ledger) if (g, bucket) == (group, name)), 0)
+    return 100.0 * n / run.ledger.expected if run.ledger.expected else None
 
 
-def rows_for(runs: list[dict]) -> list[Row]:
-    seen = sorted({(g, n) for r in runs for g, n, _ in buckets(r.get("ledger")) if g != "unexplained"})
+def rows_for(runs: list[Run]) -> list[Row]:
+    seen = sorted({(g, n) for r in runs for g, n, _ in buckets(r.ledger) if g != "unexplained"})
     shares = [Row(f"↳ {g}{': ' + n if n else ''} (% of expected)",
                   lambda r, g=g, n=n: bucket_value(r, g, n), "pct", sub=True) for g, n in seen]
-    unexplained = Row("↳ unexplained (deliveries, worst run)", ("ledger", "unexplained"), "int", sub=True,
+    unexplained = Row("↳ unexplained (deliveries, worst run)", lambda r: r.ledger.unexplained, "int", sub=True,
                       alarm=True)
     rows = [*ROWS, *shares, unexplained, *ROWS_AFTER]
-    return [r for r in rows if r.alarm or any(num(run, r.path) is not None for run in runs)]
+    return [r for r in rows if r.alarm or any(r.key(run) is not None for run in runs)]
 
 
-def compare(row: Row, stats: dict[str, Stat | None]) -> tuple[str | None, dict[str, str]]:
+@dataclass
+class Cell:
+    """One table cell: its text, its CSS class, the flags of the runs it came from, and a tag under it."""
+
+    text: str
+    cls: str = "num"
+    flags: list[tuple[str, str]] = field(default_factory=list)
+    tag: str = ""
+    ns: bool = False  # the tag says "not significant"
+    span: int = 1
+
+
+@dataclass
+class Line:
+    label: str
+    cells: list[Cell]
+    cls: str = ""
+    offered: str = ""  # a step table's offered deliveries/s
+
+
+@dataclass
+class Table:
+    """A comparison (one column group per target) or a scenario's steps at a glance."""
+
+    heads: list[tuple[str, list[tuple[str, str]]]]  # target and the flags of its runs
+    span: int
+    lines: list[Line]
+    spread: bool = False  # a second header row: median, [min–max]
+    columns: list[str] = field(default_factory=list)  # a step table's figures, under each target
+    absent: str = ""  # the targets that did not run here
+    where: str = ""
+    failures: list[Run] = field(default_factory=list)
+
+
+def compare(row: Row, stats: dict[str, Stat | None]) -> tuple[str | None, dict[str, tuple[str, bool]]]:
     """The best target of a row (None unless it differs significantly from another) and a tag for each
-    other target: how far it is from the best, or "not significant"."""
+    other target: how far it is from the best, or "not significant" (the tag's text, and whether it is that)."""
     have = {t: s for t, s in stats.items() if s is not None}
     if row.better is None or len(have) < 2:
         return None, {}
@@ -73,9 +131,8 @@ def compare(row: Row, stats: dict[str, Stat | None]) -> tuple[str | None, dict[s
         if t == best or fmt(row.kind, s.median) == fmt(row.kind, b.median):
             continue  # the same figure as shown: nothing to compare
         rule = differ(b, s)
-        tags[t] = (f'<span class="tag ns">not significant ({escape(rule)})</span>' if rule
-                   else f'<span class="tag">{distance(row, b.median, s.median)}</span>')
-    return (best if any("ns" not in tag for tag in tags.values()) else None), tags
+        tags[t] = (f"not significant ({rule})", True) if rule else (distance(row, b.median, s.median), False)
+    return (best if any(not ns for _, ns in tags.values()) else None), tags
 
 
 def distance(row: Row, best: float, other: float) -> str:
@@ -91,93 +148,78 @@ def distance(row: Row, best: float, other: float) -> str:
     return ratio(better, worse) + (" more" if row.better == "low" else " less")
 
 
-def comparison_table(data: dict, scenario: str, step: object, targets: list[str], col: dict,
-                     where: str = "in this scenario") -> str:
+def comparison_table(data: Results, scenario: str, step: str, targets: list[str],
+                     where: str = "in this scenario") -> Table | None:
     """Every figure side by side, one column group per target: median, [min–max], and how it compares."""
     groups = {t: g for t in targets if (g := runs_of(data, scenario, t, step))}
-    absent = [t for t in targets if t not in groups]
     if not groups:
-        return "<p>No run at this step.</p>"
+        return None
     spread = any(len(usable(g)) > 1 for g in groups.values())
-    span = 2 if spread else 1
-    rows = rows_for([r for g in groups.values() for r in g])
-    head = "".join(f'<th colspan="{span}" class="tgt" style="border-top-color:{col[t]}">{swatch(col[t])}'
-                   f'{escape(str(t))}{flags(g)}</th>' for t, g in groups.items())
-    out = [f'<table class="cmp"><thead><tr><th rowspan="{1 + spread}">figure</th>{head}</tr>']
-    if spread:
-        pair = '<th class="num">median</th><th class="rng">[min–max]</th>'
-        out.append(f"<tr>{pair * len(groups)}</tr>")
-    out.append("</thead><tbody>")
-    for row in rows:
-        stats = {t: fold(g, row.path, every=row.alarm) for t, g in groups.items()}
+    lines = []
+    for row in rows_for([r for g in groups.values() for r in g]):
+        stats = {t: fold(g, row.key, every=row.alarm) for t, g in groups.items()}
         few = {t: n for t, g in groups.items()
                if row.samples and (n := fold(g, row.samples)) and 0 < n.median < MIN_SAMPLES}
         best, tags = compare(row, {t: s for t, s in stats.items() if t not in few})
-        tags |= {t: f'<span class="tag">from {plural(int(n.median), "message")}</span>' for t, n in few.items()}
+        tags |= {t: (f"from {plural(int(n.median), 'message')}", False) for t, n in few.items()}
         cells = []
         for t, s in stats.items():
             cls = "num" + (" best" if t == best else "") + (" bad" if row.alarm and s and s.hi > 0 else "")
             shown = fmt(row.kind, s.hi) if row.alarm and s else fmt_stat(row.kind, s)
-            cells.append(f'<td class="{cls}">{shown}{tags.get(t, "")}</td>')
+            tag, ns = tags.get(t, ("", False))
+            cells.append(Cell(shown, cls, tag=tag, ns=ns))
             if spread:
-                cells.append(f'<td class="rng">{"" if row.alarm else fmt_range(row.kind, s)}</td>')
-        cls = "sub" if row.sub else ""
-        out.append(f'<tr class="{cls}"><th>{escape(row.label)}</th>{"".join(cells)}</tr>')
-    out.append("</tbody></table>")
-    note = f'<p class="about">Not run {where}: {escape(", ".join(map(str, absent)))}.</p>' if absent else ""
-    return scroll("".join(out)) + note + failure_notes([r for g in groups.values() for r in g])
+                cells.append(Cell("" if row.alarm else fmt_range(row.kind, s), "rng"))
+        lines.append(Line(row.label, cells, "sub" if row.sub else ""))
+    return Table([(t, flag_notes(g)) for t, g in groups.items()], 2 if spread else 1, lines, spread,
+                 absent=", ".join(t for t in targets if t not in groups), where=where,
+                 failures=failed([r for g in groups.values() for r in g]))
 
 
-def failure_notes(runs: list[dict]) -> str:
-    items = "".join(f'<li><b>{escape(str(r.get("target")))}</b>, {escape(where(r))}, run '
-                    f'{(r.get("repeat") or 0) + 1} <span class="flag failed">failed</span>'
-                    f'<pre>{escape(str(r.get("failure") or ""))}</pre></li>' for r in failed(runs))
-    return f'<ul class="failures">{items}</ul>' if items else ""
+STEP_FIGURES = [("deliveries/s", DPS, "rate"), ("RTT p95 ms", P95, "ms"), ("loss %", LOSS, "pct"),
+                ("µs/dlv", COST, "us")]
 
 
-def step_table(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+def step_table(data: Results, scenario: str, targets: list[str]) -> Table:
     """A multi-step scenario at a glance: one row per step, the headline figures per target."""
     slo = param(data, scenario, "slo_p95_ms")
     targets = [t for t in targets if runs_of(data, scenario, t)]
-    figs = [("deliveries/s", DPS, "rate"), ("RTT p95 ms", P95, "ms"), ("loss %", LOSS, "pct"),
-            ("µs/dlv", COST, "us")]
-    head = "".join(f'<th colspan="{len(figs)}" class="tgt" style="border-top-color:{col[t]}">{swatch(col[t])}'
-                   f'{escape(str(t))}</th>' for t in targets)
-    sub = "".join(f'<th class="num">{name}</th>' for name, _, _ in figs) * len(targets)
-    out = [f'<table class="cmp steps"><thead><tr><th rowspan="2">step</th><th rowspan="2" class="num">offered'
-           f'<br>deliveries/s</th>{head}</tr><tr>{sub}</tr></thead><tbody>']
+    lines = []
     for step in steps_of(data, scenario):
         runs = runs_of(data, scenario, step=step)
         cells = []
         for t in targets:
             g = runs_of(data, scenario, t, step)
             if not g:
-                cells.append(f'<td class="na" colspan="{len(figs)}">not run</td>')
+                cells.append(Cell("not run", "na", span=len(STEP_FIGURES)))
                 continue
-            for _, path, kind in figs:
-                s = fold(g, path)
-                warn = (path == P95 and slo is not None and (s is None or s.median > slo)) or \
-                    (path == LOSS and s is not None and s.median > 0)
-                extra = flags(g) if path == DPS else ""
-                cells.append(f'<td class="num{" over" if warn else ""}">{fmt_stat(kind, s)}{extra}</td>')
-        out.append(f'<tr><th>{escape(short_step(runs[0]))}</th><td class="num">'
-                   f'{fmt("rate", offered_deliveries(runs[0]))}</td>{"".join(cells)}</tr>')
-    out.append("</tbody></table>")
-    return scroll("".join(out))
+            for _, key, kind in STEP_FIGURES:
+                s = fold(g, key)
+                warn = (key is P95 and slo is not None and (s is None or s.median > slo)) or \
+                    (key is LOSS and s is not None and s.median > 0)
+                cells.append(Cell(fmt_stat(kind, s), "num over" if warn else "num",
+                                  flags=flag_notes(g) if key is DPS else []))
+        lines.append(Line(short_step(runs[0]), cells, offered=fmt("rate", offered_deliveries(runs[0]))))
+    return Table([(t, []) for t in targets], len(STEP_FIGURES), lines,
+                 columns=[name for name, _, _ in STEP_FIGURES])
 
 
-def scenario_section(data: dict, scenario: str, targets: list[str], col: dict) -> str:
+@dataclass
+class Scenario:
+    name: str
+    about: str
+    table: Table | None  # a single step's comparison, or the steps at a glance
+    steps: list[tuple[str, str, Table | None]]  # each step's comparison: what it is, offered deliveries/s
+
+
+def scenario_view(data: Results, scenario: str, targets: list[str]) -> Scenario:
     steps = steps_of(data, scenario)
-    out = [f'<h3 id="scenario-{escape(str(scenario))}">{escape(str(scenario))}</h3>',
-           f'<p class="about">{escape(scenario_about(data, scenario))}</p>']
+    about = scenario_about(data, scenario)
     if len(steps) == 1:
-        out.append(comparison_table(data, scenario, steps[0], targets, col))
-        return "".join(out)
-    out.append(step_table(data, scenario, targets, col))
+        return Scenario(scenario, about, comparison_table(data, scenario, steps[0], targets), [])
+    details = []
     for step in steps:
         first = runs_of(data, scenario, step=step)[0]
-        out.append(f"<details><summary>All figures at {escape(describe_step(first))} (offered "
-                   f"{fmt('rate', offered_deliveries(first))} deliveries/s)</summary>"
-                   f"{comparison_table(data, scenario, step, targets, col, 'at this step')}</details>")
-    return "".join(out)
-
+        details.append((describe_step(first), fmt("rate", offered_deliveries(first)),
+                        comparison_table(data, scenario, step, targets, "at this step")))
+    return Scenario(scenario, about, step_table(data, scenario, targets), details)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.record import Results, Run
 from bench.report.capacity import capacity
 from bench.report.repeats import Stat, fmt_stat, fold
 from bench.report.runs import (
@@ -10,7 +11,6 @@ from bench.report.runs import (
     LOSS,
     P95,
     flag_names,
-    get,
     param,
     runs_of,
     scenario_names,
@@ -20,7 +20,7 @@ from bench.report.runs import (
 from bench.report.steps import short_step
 
 
-def summary_group(data: dict, scenario: str, target: str) -> tuple[list[dict], str]:
+def summary_group(data: Results, scenario: str, target: str) -> tuple[list[Run], str]:
     """The runs a one-line summary shows: the single step; a ramp's capacity step (else its first); a sweep's
     first step that lost messages (else its last)."""
     steps = steps_of(data, scenario, target)
@@ -36,12 +36,12 @@ def summary_group(data: dict, scenario: str, target: str) -> tuple[list[dict], s
         return runs_of(data, scenario, target, steps[0]), ""
     groups = [runs_of(data, scenario, target, s) for s in steps]
     lossy = next((g for g in groups if (fold(g, LOSS) or Stat(0, 0, 0, 0)).median > 0), None)
-    measured = [g for g in groups if any(get(r, "ledger", "expected") for r in g)] or groups
+    measured = [g for g in groups if any(r.ledger.expected for r in g)] or groups
     g = lossy or measured[-1]
     return g, f"{'first loss at' if lossy else 'largest step measured:'} {short_step(g[0])}"
 
 
-def print_summary(data: dict) -> None:
+def print_summary(data: Results) -> None:
     """One line per (scenario, target) that ran: deliveries/s, RTT p95, loss, server cost, flags;
     a target that ran nothing at all (an interrupted run) gets a "not run" line."""
     targets, scenarios = target_names(data), scenario_names(data)
@@ -61,4 +61,4 @@ def print_summary(data: dict) -> None:
             print(f"{sc!s:<{sw}}  {t!s:<{tw}}  {figures[0]:>12}  {figures[1]:>10}  {figures[2]:>7}  "
                   f"{figures[3]:>13}  {flag}")
     if not scenarios:
-        print(f"(no runs; status {data.get('status') or 'unknown'})")
+        print(f"(no runs; status {data.status or 'unknown'})")

@@ -3,6 +3,7 @@ each target first lost messages and why, and what the ledger could not explain."
 
 from __future__ import annotations
 
+from bench.record import Results
 from bench.report.capacity import capacity, capacity_text, cost_sentence, ramp_scenarios
 from bench.report.loss import causes, first_losses, total
 from bench.report.numbers import fmt, plural
@@ -11,11 +12,11 @@ from bench.report.runs import LOSS, runs_of, scenario_names, target_names
 from bench.report.steps import short_step
 
 
-def summary(data: dict) -> list[str]:
+def summary(data: Results) -> list[str]:
     """The verdict, one sentence per finding."""
-    runs, targets, scenarios = data.get("runs") or [], target_names(data), scenario_names(data)
+    runs, targets, scenarios = data.runs, target_names(data), scenario_names(data)
     if not runs:
-        return [f"No run was measured (status: {data.get('status') or 'unknown'}); "
+        return [f"No run was measured (status: {data.status or 'unknown'}); "
                 f"targets configured: {', '.join(map(str, targets)) or 'none'}."]
     out = [f"{len(runs)} runs of {', '.join(map(str, scenarios))} against {', '.join(map(str, targets))}."]
     cost = [s for sc in scenarios if (s := cost_sentence(data, sc))]
@@ -37,7 +38,7 @@ def summary(data: dict) -> list[str]:
             lost.append(f"{t} lost nothing in {plural(n, 'run')}")
     if lost:
         out.append("Where each target first lost messages, per scenario: " + "; ".join(lost) + ".")
-    unexplained = total(runs, "ledger", "unexplained")
+    unexplained = total(runs, lambda r: r.ledger.unexplained)
     out.append(f"{fmt('int', unexplained)} deliveries are unexplained by the ledger"
                + (" (in red in the loss autopsy)." if unexplained else "."))
     return out

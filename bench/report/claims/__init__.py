@@ -3,6 +3,7 @@ this run measured, and a verdict."""
 
 from __future__ import annotations
 
+from bench.record import Results, Run
 from bench.report.claims.base import (
     FAILS,
     HOLDS,
@@ -20,24 +21,24 @@ from bench.report.claims.photos import claim_photo
 from bench.report.claims.speed import claim_conclusion, claim_scale, claim_speed
 from bench.report.claims.waiting import claim_buffered, claim_busy
 from bench.report.loss import causes, lossy, total
-from bench.report.runs import LOSS, P95, family, get, num, ran, runs_of
+from bench.report.runs import LOSS, P95, family, info, ran, runs_of
 
 __all__ = ["FAILS", "HOLDS", "KNOWN", "OTHER", "UNMEASURED", "UNSETTLED", "Claim", "claims"]
 
 
-def claims(data: dict) -> list[Claim]:
+def claims(data: Results) -> list[Claim]:
     """One entry per numbered claim of SEED.md (claim 7's four rows as 7a–7d)."""
     speed, scale = claim_speed(data), claim_scale(data)
     return [claim_loop(data), claim_busy(data), claim_buffered(data), claim_where(data), claim_overflow(data),
             claim_photo(data), speed, scale, *claim_unmeasurable(), claim_conclusion(data, speed, scale)]
 
 
-def claim_loop(data: dict) -> Claim:
+def claim_loop(data: Results) -> Claim:
     figures = []
     for t in ran(data):
-        churn = picked(data, t, lambda r: (num(r, ("params", "churn")) or 0) > 0)
+        churn = picked(data, t, lambda r: r.params.churn > 0)
         figures.append(churn_figure(data, t, churn) if churn else
-                       f"{t} ({family(data, t)}, fan-out {get(data, 'targets', t, 'fanout') or 'unknown'}): "
+                       f"{t} ({family(data, t)}, fan-out {info(data, t).fanout or 'unknown'}): "
                        f"{len(runs_of(data, target=t))} runs")
     return Claim("1", "FastAPI needs a `while` loop because it has no event-driven consumer; Channels calls "
                  "methods on events.",
@@ -49,10 +50,10 @@ def claim_loop(data: dict) -> Claim:
                  figures, UNMEASURED, "A statement about the code's shape; read django_chat/ and fastapi_chat/.")
 
 
-def churn_figure(data: dict, target: str, runs: list[dict]) -> str:
-    led = lambda key: total(runs, "ledger", key)  # noqa: E731
-    text = (f"{target}, churn: {count(total(runs, 'membership', 'left'))} members left and "
-            f"{count(total(runs, 'membership', 'joined_again'))} joined again; {count(led('delivered'))} of "
+def churn_figure(data: Results, target: str, runs: list[Run]) -> str:
+    led = lambda key: total(runs, lambda r: getattr(r.ledger, key))  # noqa: E731
+    text = (f"{target}, churn: {count(total(runs, lambda r: r.membership.left))} members left and "
+            f"{count(total(runs, lambda r: r.membership.joined_again))} joined again; {count(led('delivered'))} of "
             f"{count(led('expected'))} deliveries owed arrived, {figure(runs, LOSS, 'pct')}% lost")
     if lossy(runs):
         text += f" ({causes(runs, glosses(data, target))})"

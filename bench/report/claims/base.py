@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from bench.record import Results, Run
 from bench.report.numbers import fmt
 from bench.report.repeats import fmt_spread, fold
-from bench.report.runs import Key, cautions, family, get, num, runs_of
+from bench.report.runs import Key, cautions, family, info, runs_of
 from bench.report.steps import where
 
 HOLDS, FAILS, OTHER = "holds", "does not hold", "holds for a different reason"
@@ -26,40 +27,40 @@ class Claim:
     by_stack: dict[str, str] = field(default_factory=dict)  # "FastAPI"/"Channels" -> verdict, when they part
 
 
-def picked(data: dict, target: str, test: Callable[[dict], bool]) -> list[dict]:
+def picked(data: Results, target: str, test: Callable[[Run], bool]) -> list[Run]:
     return [r for r in runs_of(data, target=target) if test(r)]
 
 
-def is_idle(run: dict) -> bool:
-    return num(run, ("params", "rate")) == 0 and not num(run, ("params", "burst"))
+def is_idle(run: Run) -> bool:
+    return run.params.rate == 0 and not run.params.burst
 
 
-def is_burst(run: dict) -> bool:
-    return (num(run, ("params", "burst")) or 0) > 0
+def is_burst(run: Run) -> bool:
+    return run.params.burst > 0
 
 
-def is_nonreading(run: dict) -> bool:
-    return (num(run, ("params", "nonreading")) or 0) > 0
+def is_nonreading(run: Run) -> bool:
+    return run.params.nonreading > 0
 
 
-def is_slow(run: dict) -> bool:
+def is_slow(run: Run) -> bool:
     """A member per room that never reads, or reads slowly."""
-    return is_nonreading(run) or (num(run, ("params", "slow_readers")) or 0) > 0
+    return is_nonreading(run) or run.params.slow_readers > 0
 
 
-def by_step(runs: list[dict]) -> dict[str, list[dict]]:
+def by_step(runs: list[Run]) -> dict[str, list[Run]]:
     """Runs grouped by scenario and step (repeats together), in the order they came, under `where`."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[Run]] = {}
     for r in runs:
         groups.setdefault(where(r), []).append(r)
     return groups
 
 
-def is_payload(run: dict) -> bool:
-    return run.get("scenario") == "payload" or (num(run, ("params", "size")) or 0) >= 1 << 20
+def is_payload(run: Run) -> bool:
+    return run.scenario == "payload" or run.params.size >= 1 << 20
 
 
-def figure(runs: Iterable[dict], key: Key, kind: str) -> str:
+def figure(runs: Iterable[Run], key: Key, kind: str) -> str:
     """A figure over repeats: median [min–max], with the cautions of the runs it came from."""
     runs = list(runs)
     return fmt_spread(kind, fold(runs, key)) + cautions(runs)
@@ -69,9 +70,9 @@ def count(n: float | None) -> str:
     return fmt("int", n)
 
 
-def glosses(data: dict, target: str) -> dict[str, str]:
+def glosses(data: Results, target: str) -> dict[str, str]:
     """What a target's `backlog_full` bucket is: the channel layer's capacity or the per-member queue."""
-    n = get(data, "targets", target, "config", "member_backlog")
+    n = info(data, target).config.get("member_backlog")
     what = "the channel layer's per-channel capacity" if family(data, target) == "Channels" else \
         "its bounded per-member queue"
     return {"backlog_full": what + (f" of {count(n)} messages" if n else "")}

@@ -3,6 +3,7 @@ whether a full TCP buffer loses them (so that FastAPI "needs Redis")."""
 
 from __future__ import annotations
 
+from bench.record import Results, Run
 from bench.report.claims.base import (
     FAILS,
     OTHER,
@@ -27,7 +28,7 @@ from bench.report.loss import (
     kernel_drops,
     kernel_text,
     lossy,
-    sum_map,
+    tcp_counters,
     total,
     with_kernel,
 )
@@ -37,9 +38,9 @@ from bench.report.runs import (
     DPS,
     LOSS,
     P95,
+    Key,
     family,
     is_seed,
-    num,
     offered_deliveries,
     ran,
     redis_targets,
@@ -48,32 +49,29 @@ from bench.report.runs import (
 )
 from bench.report.steps import describe_step, where
 
-IN_FLIGHT = ("ledger", "in_flight_pct")
+IN_FLIGHT: Key = lambda run: run.ledger.in_flight_pct  # noqa: E731
 
 
-def slow_members(run: dict) -> float:
+def slow_members(run: Run) -> float:
     """How many members never read or read slowly in a run: `nonreading` + `slow_readers` per room."""
-    users, room = num(run, ("params", "users")) or 0, num(run, ("params", "room_size")) or 1
-    return max(1.0, users // room) * ((num(run, ("params", "nonreading")) or 0)
-                                      + (num(run, ("params", "slow_readers")) or 0))
+    p = run.params
+    return max(1.0, p.users // (p.room_size or 1)) * (p.nonreading + p.slow_readers)
 
 
-def slow_kind(run: dict) -> str:
-    rate = num(run, ("params", "read_rate"))
-    return "never reads" if is_nonreading(run) else f"reads {fmt('bytes', rate)}/s"
+def slow_kind(run: Run) -> str:
+    return "never reads" if is_nonreading(run) else f"reads {fmt('bytes', run.params.read_rate)}/s"
 
 
-def growth_per_slow_member(run: dict) -> float | None:
-    peak, before = num(run, ("server", "rss_peak_bytes")), num(run, ("server", "rss_before_bytes"))
-    return (peak - before) / slow_members(run) if peak is not None and before is not None else None
+def growth_per_slow_member(run: Run) -> float:
+    return (run.server.rss_peak_bytes - run.server.rss_before_bytes) / slow_members(run)
 
 
-def few(run: dict) -> str:
-    n = num(run, ("rtt_ms", "count")) or 0
-    return f" (from {plural(int(n), 'round trip')})" if 0 < n < MIN_SAMPLES else ""
+def few(run: Run) -> str:
+    n = run.rtt_ms.count
+    return f" (from {plural(n, 'round trip')})" if 0 < n < MIN_SAMPLES else ""
 
 
-def slow_figure(data: dict, target: str, runs: list[dict]) -> str:
+def slow_figure(data: Results, target: str, runs: list[Run]) -> str:
     r = runs[0]
     low = min(timeline(r) or [0])
     text = (f"{target}, one member per room {slow_kind(r)}: {figure(runs, DPS, 'rate')} deliveries/s of "
@@ -83,28 +81,26 @@ def slow_figure(data: dict, target: str, runs: list[dict]) -> str:
     if lossy(runs):
         text += f" ({causes(runs, glosses(data, target))})"
     text += f", {figure(runs, IN_FLIGHT, 'pct')}% in flight at the end"
-    q = num(r, ("socket_queues_peak", "server_send_q"))
-    if q is not None:
-        text += f"; peak server Send-Q {fmt('size', q)}"
-    if (grew := growth_per_slow_member(r)) is not None:
-        text += f"; server memory {'+' if grew >= 0 else ''}{fmt('size', grew)} per slow member"
+    text += f"; peak server Send-Q {fmt('size', r.socket_queues_peak.server_send_q)}"
+    grew = growth_per_slow_member(r)
+    text += f"; server memory {'+' if grew >= 0 else ''}{fmt('size', grew)} per slow member"
     return text + cautions(runs)
 
 
-def claim_where(data: dict) -> Claim:
+def claim_where(data: Results) -> Claim:
     figures = [slow_figure(data, t, g) for t in ran(data) for g in by_step(picked(data, t, is_slow)).values()]
     slow = {t: g for t in ran(data) if (g := picked(data, t, is_nonreading))}  # the verdict's experiment
     channels_dropped = [r for t in ran(data, "Channels") for r in runs_of(data, target=t)
-                        if sum_map([r], "ledger", "dropped_by_server")]
+                        if any(r.ledger.dropped_by_server.values())]
     if channels_dropped:
         figures.append("Channels' layer dropping: " + "; ".join(
-            f"{r.get('target')} {where(r)}: {causes(r, glosses(data, r.get('target')))}"
+            f"{r.target} {where(r)}: {causes(r, glosses(data, r.target))}"
             for r in channels_dropped[:4])
             + ("; …" if len(channels_dropped) > 4 else ""))
     seeds = [r for t in slow if is_seed(data, t) for r in slow[t]]
     held, lost = fold(seeds, IN_FLIGHT), fold(seeds, LOSS)
     daphne_grew = [t for t in slow if family(data, t) == "Channels"
-                   and (growth_per_slow_member(slow[t][0]) or 0) >= 1 << 20]
+                   and growth_per_slow_member(slow[t][0]) >= 1 << 20]
     queued_dropped = [t for t in slow if family(data, t) == "FastAPI" and not is_seed(data, t)
                       and lossy(slow[t])]
     if not slow:
@@ -142,7 +138,7 @@ def claim_where(data: dict) -> Claim:
                  "(RSS peak − before) per slow member.", figures, verdict, why)
 
 
-def slow_reader_pace(data: dict) -> str:
+def slow_reader_pace(data: Results) -> str:
     """Head-of-line blocking in one phrase: each target's deliveries/s with a slow reader per room."""
     groups = {t: g for t in ran(data) if (g := picked(data, t, lambda r: is_slow(r) and not is_nonreading(r)))}
     paces = [f"{fmt_stat('rate', dps)} deliveries/s on {t}" for t, g in groups.items() if (dps := fold(g, DPS))]
@@ -152,7 +148,7 @@ def slow_reader_pace(data: dict) -> str:
     return ", ".join(paces) + f", of {fmt('rate', offered)} offered"
 
 
-def first_loss_figures(data: dict) -> list[str]:
+def first_loss_figures(data: Results) -> list[str]:
     out = []
     for t in ran(data):
         found = first_losses(data, t)
@@ -166,31 +162,29 @@ def first_loss_figures(data: dict) -> list[str]:
     return out
 
 
-def claim_overflow(data: dict) -> Claim:
-    runs = data.get("runs") or []
+def claim_overflow(data: Results) -> Claim:
+    runs = data.runs
     stressed = [r for r in runs if is_slow(r) or is_payload(r) or is_burst(r)]
     figures = [f for f in (kernel_text(stressed or runs),) if f] + first_loss_figures(data)
     redis = redis_targets(data)
     figures.append("Redis scale-out (targets django-redis, django-redis-pubsub, fastapi-redis; the `ramp`): "
                    + (f"ran: {', '.join(redis)} (claim 7b)" if redis else "not measured in this run"))
-    unexplained = [r for r in runs if num(r, ("ledger", "unexplained"))]
-    beside_drops = all(sum_map([r], "ledger", "dropped_by_server") or sum_map([r], "ledger", "lost_with_close")
-                       for r in unexplained)
+    unexplained = [r for r in runs if r.ledger.unexplained]
+    beside_drops = all(r.ledger.dropped_total or r.ledger.lost_with_close_total for r in unexplained)
     kernel = with_kernel(stressed + unexplained or runs)
     clean = bool(kernel) and not kernel_drops(kernel)
+    n = total(unexplained, lambda r: r.ledger.unexplained)
     if not lossy(runs):
         verdict, why = UNMEASURED, ("Nothing was lost in this run; `slow`, `burst` and `payload` push "
                                     "buffers past their bounds.")
     elif unexplained and not (beside_drops and clean):
-        verdict, why = UNSETTLED, (f"{count(total(unexplained, 'ledger', 'unexplained'))} lost deliveries have no "
-                                   "counted cause, in runs where no application bound was dropping or the kernel "
-                                   "counted drops.")
+        verdict, why = UNSETTLED, (f"{count(n)} lost deliveries have no counted cause, in runs where no "
+                                   "application bound was dropping or the kernel counted drops.")
     else:
-        n = total(unexplained, "ledger", "unexplained")
         caveat = (f" The ledger leaves {count(n)} deliveries unexplained (in red in the loss autopsy), all in runs "
                   "where the server was dropping at one of those bounds and the kernel counted no drop."
                   if n else "")
-        zero_windows = sum(num(r, ("evidence", "tcp_counters", ZERO_WINDOW)) or 0 for r in kernel)
+        zero_windows = tcp_counters(kernel).get(ZERO_WINDOW, 0)
         verdict, why = FAILS, ("TCP lost nothing: "
                                + ("a full receive buffer made the kernel advertise a zero window and the sender's "
                                   "Send-Q grow (flow control)" if zero_windows else

@@ -3,6 +3,7 @@ the SLO, Redis scale-out) and the trade-off the blog concludes from them."""
 
 from __future__ import annotations
 
+from bench.record import Results
 from bench.report.capacity import (
     MIN_CPU_S,
     MIN_DELIVERIES,
@@ -16,11 +17,11 @@ from bench.report.capacity import (
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, cautions, figure
 from bench.report.numbers import fmt
 from bench.report.repeats import differ
-from bench.report.runs import DPS, LOSS, P95, family, get, ran, redis_targets, runs_of, scenario_names, steps_of
+from bench.report.runs import DPS, LOSS, P95, family, info, ran, redis_targets, runs_of, scenario_names, steps_of
 from bench.report.steps import describe_step
 
 
-def speed_outcome(data: dict, scenario: str) -> str | None:
+def speed_outcome(data: Results, scenario: str) -> str | None:
     """"FastAPI" or "Channels" (the cheaper stack per delivery), "" when not significant, None when one
     stack has no timed figure."""
     c = costs(data, scenario)
@@ -35,7 +36,7 @@ def speed_outcome(data: dict, scenario: str) -> str | None:
     return "" if differ(ch, fa) else "FastAPI" if fa.median < ch.median else "Channels"
 
 
-def capacity_figures(data: dict, targets: list[str], scenarios: list[str] | None = None) -> list[str]:
+def capacity_figures(data: Results, targets: list[str], scenarios: list[str] | None = None) -> list[str]:
     out = []
     for sc in ramp_scenarios(data) if scenarios is None else scenarios:
         caps = [cap for t in targets if (cap := capacity(data, sc, t)).state != "not run"]
@@ -45,7 +46,7 @@ def capacity_figures(data: dict, targets: list[str], scenarios: list[str] | None
     return out
 
 
-def claim_speed(data: dict) -> Claim:
+def claim_speed(data: Results) -> Claim:
     figures, outcomes = [], []
     for sc in scenario_names(data):
         if not (sentence := cost_sentence(data, sc)):
@@ -75,7 +76,7 @@ def claim_speed(data: dict) -> Claim:
                  "`payload`, `idle`); capacity at the SLO on the ramp.", figures, verdict, why)
 
 
-def headline(data: dict, scenario: str, target: str) -> str:
+def headline(data: Results, scenario: str, target: str) -> str:
     """A target's largest step in a scenario that is not a ramp: deliveries/s, RTT p95, loss."""
     steps = steps_of(data, scenario, target)
     g = runs_of(data, scenario, target, steps[-1])
@@ -84,12 +85,12 @@ def headline(data: dict, scenario: str, target: str) -> str:
             f"{figure(g, P95, 'ms')} ms, {figure(g, LOSS, 'pct')}% lost")
 
 
-def redis_scenarios(data: dict) -> list[str]:
+def redis_scenarios(data: Results) -> list[str]:
     redis = redis_targets(data)
     return [sc for sc in scenario_names(data) if any(runs_of(data, sc, t) for t in redis)]
 
 
-def redis_figures(data: dict) -> list[str]:
+def redis_figures(data: Results) -> list[str]:
     """Every scenario a Redis target ran, each target that ran it: capacity on a ramp, else its headline."""
     out = []
     for sc in redis_scenarios(data):
@@ -101,7 +102,7 @@ def redis_figures(data: dict) -> list[str]:
     return out
 
 
-def claim_scale(data: dict) -> Claim:
+def claim_scale(data: Results) -> Claim:
     best: dict[str, Capacity] = {}
     for sc in ramp_scenarios(data):
         for t in ran(data):
@@ -110,12 +111,12 @@ def claim_scale(data: dict) -> Claim:
                 best[family(data, t)] = cap
     single = [sc for sc in ramp_scenarios(data) if sc not in redis_scenarios(data)]
     figures = capacity_figures(data, ran(data), single) + ["processes per target: " + ", ".join(
-        f"{t} {get(data, 'targets', t, 'processes') or '?'}" for t in ran(data))]
+        f"{t} {info(data, t).processes if t in data.targets else '?'}" for t in ran(data))]
     redis = redis_figures(data)
     figures += redis or ["Redis scale-out (the `ramp` on targets django-redis, django-redis-pubsub, "
                          "fastapi-redis): not measured in this run"]
     note = "" if redis else " Scale-out across processes with Redis (the Redis targets' ramp) was not measured here."
-    if len(best) < 2:
+    if not {"Channels", "FastAPI"} <= set(best):
         verdict, why = UNMEASURED, "No ramp ran for both stacks; the `ramp` scenario measures it." + note
     else:
         ch, fa = best["Channels"], best["FastAPI"]
@@ -130,7 +131,7 @@ def claim_scale(data: dict) -> Claim:
                  figures, verdict, why)
 
 
-def claim_conclusion(data: dict, speed: Claim, scale: Claim) -> Claim:
+def claim_conclusion(data: Results, speed: Claim, scale: Claim) -> Claim:
     if speed.verdict == HOLDS and scale.verdict == HOLDS:
         verdict, why = HOLDS, "Both halves of the trade-off hold in this run."
     elif speed.verdict == HOLDS and scale.verdict == FAILS:

@@ -3,6 +3,7 @@ it reads (a burst) lost?"""
 
 from __future__ import annotations
 
+from bench.record import Results, Run
 from bench.report.claims.base import (
     FAILS,
     HOLDS,
@@ -20,32 +21,32 @@ from bench.report.claims.base import (
 )
 from bench.report.loss import causes, lossy, total
 from bench.report.numbers import fmt, plural
-from bench.report.runs import LOSS, family, get, num, offered_deliveries, ran, runs_of
+from bench.report.runs import LOSS, Key, family, offered_deliveries, ran, runs_of
 from bench.report.steps import where
 
 BUSY_POLL_PCT = 50.0  # a busy-polling loop holds a core near 100%; a waiting one stays far below
-CPU: tuple[str, ...] = ("server", "cpu_pct_mean")
+CPU: Key = lambda run: run.server.cpu_pct_mean  # noqa: E731
 
 
-def claim_busy(data: dict) -> Claim:
+def claim_busy(data: Results) -> Claim:
     figures, fastapi_cpu, idle_seen = [], [], False
     for t in ran(data):
-        idle = picked(data, t, lambda r: is_idle(r) and num(r, CPU) is not None)
-        if not idle and family(data, t) == "Channels":
-            continue  # the claim is about the FastAPI loop; Channels only beside it when idle ran
-        runs = idle or [min(picked(data, t, lambda r: num(r, CPU) is not None and not r.get("fault")),
-                            key=lambda r: offered_deliveries(r) or 0.0, default=None)]
+        idle = picked(data, t, lambda r: is_idle(r) and CPU(r) is not None)
+        if not idle and family(data, t) != "FastAPI":
+            continue  # the claim is about the FastAPI loop; the others only beside it when idle ran
+        runs = idle or [min(picked(data, t, lambda r: CPU(r) is not None and not r.fault),
+                            key=offered_deliveries, default=None)]
         if runs == [None]:
             continue
         idle_seen |= bool(idle)
-        per_conn = (f"; {figure(idle, ('server', 'rss_per_connection_bytes'), 'kib')} KiB of server memory "
-                    "per connection" if idle else "")
+        per_conn = (f"; {figure(idle, lambda r: r.server.rss_per_connection_bytes, 'kib')} KiB of server "
+                    "memory per connection" if idle else "")
         figures.append(f"{t}: {figure(runs, CPU, 'pct1')}% of a core (mean server CPU) with "
-                       f"{count(get(runs[0], 'params', 'users'))} members connected"
+                       f"{count(runs[0].params.users)} members connected"
                        + (" and silent" if idle else f", {fmt('rate', offered_deliveries(runs[0]))} "
                           "deliveries/s offered, its lowest load") + f" ({where(runs[0])}){per_conn}")
         if family(data, t) == "FastAPI":
-            fastapi_cpu += [num(r, CPU) for r in runs]
+            fastapi_cpu += [CPU(r) for r in runs]
     if not fastapi_cpu:
         verdict, why = UNMEASURED, "No FastAPI run recorded server CPU; the `idle` scenario measures it."
     elif all(cpu < BUSY_POLL_PCT for cpu in fastapi_cpu):
@@ -63,8 +64,8 @@ def claim_busy(data: dict) -> Claim:
                  "lowest offered load.", figures, verdict, why)
 
 
-def _burst_figure(data: dict, target: str, runs: list[dict], step: str) -> str:
-    led = lambda key: total(runs, "ledger", key)  # noqa: E731
+def _burst_figure(data: Results, target: str, runs: list[Run], step: str) -> str:
+    led = lambda key: total(runs, lambda r: getattr(r.ledger, key))  # noqa: E731
     label = f"{target} ({step})" if step else target
     text = (f"{label}: {count(led('delivered'))} of {count(led('expected'))} deliveries arrived, "
             f"{count(led('reordered'))} out of order, {count(led('duplicates'))} duplicated, "
@@ -76,15 +77,15 @@ def _burst_figure(data: dict, target: str, runs: list[dict], step: str) -> str:
     return text + cautions(runs)
 
 
-def _stack_verdict(runs: list[dict]) -> str:
-    if total(runs, "ledger", "unexplained"):
+def _stack_verdict(runs: list[Run]) -> str:
+    if any(r.ledger.unexplained for r in runs):
         return UNSETTLED
-    if lossy(runs) or total(runs, "ledger", "reordered") or total(runs, "ledger", "duplicates"):
+    if lossy(runs) or any(r.ledger.reordered or r.ledger.duplicates for r in runs):
         return FAILS
     return HOLDS
 
 
-def claim_buffered(data: dict) -> Claim:
+def claim_buffered(data: Results) -> Claim:
     figures, by_stack = [], {}
     bursts = {t: picked(data, t, is_burst) for t in ran(data)}
     for t, runs in bursts.items():
@@ -92,7 +93,7 @@ def claim_buffered(data: dict) -> Claim:
     for fam in ("FastAPI", "Channels"):
         # the claim is about messages sent before the loop waits: the burst on connect decides it; the
         # mid-session bursts are figures beside it
-        runs = [r for t in ran(data, fam) for r in bursts[t] if not num(r, ("params", "burst_every"))]
+        runs = [r for t in ran(data, fam) for r in bursts[t] if not r.params.burst_every]
         if runs:
             by_stack[fam] = _stack_verdict(runs)
     experiment = ("The `burst` scenario: the moment its room is full, every member sends a burst of messages "
@@ -102,7 +103,7 @@ def claim_buffered(data: dict) -> Claim:
     fastapi = by_stack.get("FastAPI")
     if fastapi is None:
         every = [r for t in ran(data, "FastAPI") for r in runs_of(data, target=t)]
-        unexplained = total(every, "ledger", "unexplained")
+        unexplained = total(every, lambda r: r.ledger.unexplained)
         if not every:
             return Claim("3", CLAIM_3, experiment, figures, UNMEASURED, "No FastAPI target ran.", by_stack)
         figures.append(f"no burst in this run; every FastAPI run's ledger ({plural(len(every), 'run')}): "
