@@ -12,12 +12,13 @@ import sys
 from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
 
-from django_chat.daphne_fixes import ContractWebSocketFactory
+from django_chat.daphne_fixes import ContractWebSocketFactory, return_freed_memory
 
 
-def daphne_args(host: str, port: int, max_message_bytes: int) -> list[str]:
+def daphne_args(host: str, port: int, max_message_bytes: int, keepalive: float) -> list[str]:
     return [
         "--bind", host, "--port", str(port),
+        "--ping-interval", str(int(keepalive)), "--ping-timeout", str(int(keepalive)),
         "--websocket-max-message-size", str(max_message_bytes),
         "--websocket-max-frame-size", str(max_message_bytes),
         "-v", "0",  # no access log: one line per connection on the hot path
@@ -41,8 +42,9 @@ def main(argv: list[str] | None = None) -> None:
 
         check_database()
 
+    return_freed_memory()
     daphne_server.WebSocketFactory = ContractWebSocketFactory  # daphne's Server builds its factory from this name
-    argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES)
+    argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE)
     print("daphne " + " ".join(argv), file=sys.stderr, flush=True)
     CommandLineInterface().run(argv)
 

@@ -9,6 +9,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 CHAT_MAX_MESSAGE_BYTES = int(os.environ.get("CHAT_MAX_MESSAGE_BYTES", 16 * 1024 * 1024))
 CHAT_MEMBER_BACKLOG = int(os.environ.get("CHAT_MEMBER_BACKLOG", 100))
+CHAT_MEMBER_BACKLOG_BYTES = int(os.environ.get("CHAT_MEMBER_BACKLOG_BYTES", 64 * 1024 * 1024))
+CHAT_MAX_FRAGMENTS = int(os.environ.get("CHAT_MAX_FRAGMENTS", 4096))  # frames per message
+# uvicorn only (django-uvicorn; daphne keeps its own timeouts: CONTRACT.md, "Hostile clients")
+CHAT_HANDSHAKE_TIMEOUT = float(os.environ.get("CHAT_HANDSHAKE_TIMEOUT", 10.0))
+CHAT_KEEPALIVE = float(os.environ.get("CHAT_KEEPALIVE", 20.0))  # ping interval, and the time a pong may take
+CHAT_MAX_CONNECTIONS = int(os.environ.get("CHAT_MAX_CONNECTIONS", 0))  # 0: from the process's fd limit
 CHAT_ALLOWED_ORIGINS = [h.strip() for h in os.environ.get(
     "CHAT_ALLOWED_ORIGINS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CHAT_REDIS_URL = os.environ.get("CHAT_REDIS_URL", "")
@@ -28,7 +34,8 @@ CHAT_HISTORY_MAX = 1000  # the most ?history=N may ask for
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "chat-bench-not-secret")
 DEBUG = False
-ALLOWED_HOSTS = ["*"]  # the benchmark binds loopback only; browsers are checked by Origin
+# /healthz and /stats check Host (DNS rebinding) against the Origin allow-list, plus loopback (the bench).
+ALLOWED_HOSTS = [*CHAT_ALLOWED_ORIGINS, "127.0.0.1", "localhost", "[::1]"]
 INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
                   "channels", "django_chat.chat"]
 # Relay mode runs no middleware at all; the site's HTTP side (POST /login) needs sessions and auth.

@@ -8,7 +8,7 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, WebSocket, WebSocketException
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketException
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from fastapi_chat import auth, config, db
@@ -21,7 +21,7 @@ STORE_FAILED = 4503  # app mode: not stored, so sent to no one; try again later 
 REFUSED = 1008  # closing before accept: uvicorn answers the handshake with 403 whatever the code
 
 app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=None)
-fanout = SeedFanout() if config.FANOUT == "seed" else QueuedFanout(config.MEMBER_BACKLOG)
+fanout = SeedFanout() if config.FANOUT == "seed" else QueuedFanout(config.MEMBER_BACKLOG, config.MEMBER_BACKLOG_BYTES)
 broadcast = create_broadcast(config.REDIS_URL, fanout)  # this process only, or every process through Redis
 
 if config.APP == "full":  # Django's users, sessions and messages; relay mode loads no database driver
@@ -75,12 +75,22 @@ def history_wanted(websocket: WebSocket) -> int | None | bool:
     return int(values[0])
 
 
-@app.get("/healthz", response_class=PlainTextResponse)
+LOOPBACK = ["127.0.0.1", "localhost", "[::1]"]  # no page elsewhere can send these as its Host
+
+
+async def allowed_host(request: Request) -> None:
+    """DNS rebinding: a page whose name resolves to this server sends its own name as Host; answer only
+    the hosts allowed as Origin (and loopback, the bench's readers): Django's ALLOWED_HOSTS, 400."""
+    if not origin_allowed("//" + request.headers.get("host", ""), config.ALLOWED_ORIGINS + LOOPBACK):
+        raise HTTPException(400, "Invalid HTTP_HOST header")
+
+
+@app.get("/healthz", response_class=PlainTextResponse, dependencies=[Depends(allowed_host)])
 async def healthz() -> str:
     return "ok"
 
 
-@app.get("/stats")
+@app.get("/stats", dependencies=[Depends(allowed_host)])
 async def stats() -> JSONResponse:
     if config.APP != "full":
         return JSONResponse(STATS.as_json(backlog=fanout.backlog_now()))
@@ -91,7 +101,8 @@ async def stats() -> JSONResponse:
 @app.websocket("/ws/{room:path}")
 async def chat(websocket: WebSocket, room: str, user: Annotated[auth.User | None, Depends(signed_in)]) -> None:
     history = history_wanted(websocket) if user is not None else None
-    if (not ROOM_NAME.fullmatch(room) or history is False
+    # The route's `{room:path}` ends in `$`, which matches before a trailing newline: /ws/abc%0A was room abc.
+    if (not ROOM_NAME.fullmatch(websocket.scope["path"].removeprefix("/ws/")) or history is False
             or not await broadcast.subscribe(room)):  # False: Redis unreachable, the member would hear nothing
         STATS.connections_refused += 1
         await websocket.close()  # before accept: uvicorn answers the handshake with 403

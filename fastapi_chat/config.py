@@ -10,6 +10,11 @@ config = Config()
 
 MAX_MESSAGE_BYTES = config("CHAT_MAX_MESSAGE_BYTES", cast=int, default=16 * 1024 * 1024)
 MEMBER_BACKLOG = config("CHAT_MEMBER_BACKLOG", cast=int, default=100)
+MEMBER_BACKLOG_BYTES = config("CHAT_MEMBER_BACKLOG_BYTES", cast=int, default=64 * 1024 * 1024)
+MAX_FRAGMENTS = config("CHAT_MAX_FRAGMENTS", cast=int, default=4096)  # frames per message
+HANDSHAKE_TIMEOUT = config("CHAT_HANDSHAKE_TIMEOUT", cast=float, default=10.0)
+KEEPALIVE = config("CHAT_KEEPALIVE", cast=float, default=20.0)  # ping interval, and the time a pong may take
+MAX_CONNECTIONS = config("CHAT_MAX_CONNECTIONS", cast=int, default=0)  # 0: from the process's fd limit
 ALLOWED_ORIGINS = list(config("CHAT_ALLOWED_ORIGINS", cast=CommaSeparatedStrings,
                               default="localhost,127.0.0.1,[::1]"))
 FANOUT = config("CHAT_FANOUT", default="queued")

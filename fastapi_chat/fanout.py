@@ -12,7 +12,7 @@ Outgoing = tuple[dict, int, int | None]  # (ASGI websocket.send message, payload
 
 
 class Member:
-    __slots__ = ("websocket", "room", "queue", "writer", "sending", "history_ids", "history_floor")
+    __slots__ = ("websocket", "room", "queue", "writer", "sending", "owed_bytes", "history_ids", "history_floor")
 
     def __init__(self, websocket: WebSocket, room: str):
         self.websocket = websocket
@@ -20,6 +20,7 @@ class Member:
         self.queue: asyncio.Queue[Outgoing] | None = None
         self.writer: asyncio.Task | None = None
         self.sending = 0  # 1 while the writer waits for the transport to take a message
+        self.owed_bytes = 0  # payload bytes queued or being sent (queued fan-out)
         self.history_ids: frozenset[int] = frozenset()  # app mode: what it was sent as history
         self.history_floor = 0
 
@@ -95,11 +96,14 @@ class SeedFanout(Rooms):
 
 class QueuedFanout(Rooms):
     """A bounded outbound queue and a writer task per member; a full queue drops the new
-    message for that member and counts it, like a Channels layer at `capacity`."""
+    message for that member and counts it, like a Channels layer at `capacity`. Bounded in bytes
+    too: a message that would take what the member is owed past `backlog_bytes` is dropped for it
+    and counted as `backlog_bytes` (CONTRACT.md, "Hostile clients")."""
 
-    def __init__(self, backlog: int) -> None:
+    def __init__(self, backlog: int, backlog_bytes: int) -> None:
         super().__init__()
         self.backlog = backlog
+        self.backlog_bytes = backlog_bytes
 
     def join(self, room: str, websocket: WebSocket, start: bool = True) -> Member:
         """The member's queue takes the room's messages from now on; with start=False its writer
@@ -121,19 +125,33 @@ class QueuedFanout(Rooms):
         super().leave(member)
         if member.writer is not None:
             member.writer.cancel()
+            # A writer cancelled inside `send` ends holding its frame (and so the member) in its
+            # exception's traceback, while the member holds the task: a cycle that kept the whole
+            # queue alive until the cyclic GC ran. Break it, and let the queued payloads go now.
+            member.writer = None
+        if member.queue is not None:
+            while not member.queue.empty():
+                member.queue.get_nowait()
+            member.owed_bytes = 0
 
     async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None:
         for member in self.members.get(room, ()):
+            if member.owed_bytes + size > self.backlog_bytes:
+                STATS.drops["backlog_bytes"] += 1
+                continue
             try:
                 member.queue.put_nowait((message, size, stored_id))
             except asyncio.QueueFull:
                 STATS.drops["backlog_full"] += 1
+            else:
+                member.owed_bytes += size
 
     async def _write(self, member: Member) -> None:
         send, queue = member.websocket.send, member.queue
         while True:
             message, size, stored_id = await queue.get()
             if member.had(stored_id):
+                member.owed_bytes -= size
                 continue
             member.sending = 1
             try:
@@ -144,5 +162,6 @@ class QueuedFanout(Rooms):
                 return
             finally:
                 member.sending = 0
+                member.owed_bytes -= size
             STATS.deliveries += 1
             STATS.bytes_out += size

@@ -1,7 +1,8 @@
 """Run the FastAPI chat backend on uvicorn: `python -m fastapi_chat.serve --host H --port P`.
 
 It is uvicorn's own command line, set up as uvicorn's docs recommend for production
-(uvloop, httptools, no access log) and with the contract's message-size limit.
+(uvloop, httptools, no access log) and with the contract's message-size limit, on uvicorn's
+protocols with the limits against hostile clients that stock uvicorn lacks (uvicorn_fixes.py).
 """
 
 import argparse
@@ -10,15 +11,16 @@ import sys
 
 from uvicorn.main import main as uvicorn_cli
 
-from fastapi_chat import config
+from fastapi_chat import config, uvicorn_fixes
 
 
-def uvicorn_args(host: str, port: int, max_message_bytes: int) -> list[str]:
+def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float) -> list[str]:
     return [
         "fastapi_chat.app:app",
         "--host", host, "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+        "--loop", "uvloop", *uvicorn_fixes.PROTOCOL_ARGS,
         "--ws-max-size", str(max_message_bytes),
+        "--ws-ping-interval", str(keepalive), "--ws-ping-timeout", str(keepalive),
         "--ws-per-message-deflate", "false",  # daphne does not compress either
         "--no-access-log", "--log-level", "warning", "--lifespan", "off",
     ]
@@ -33,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
         from fastapi_chat.db import check
 
         asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
-    argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES)
+    uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS,
+                                                     config.MAX_FRAGMENTS))
+    argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES, config.KEEPALIVE)
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)
 

@@ -315,10 +315,12 @@ async def test_abrupt_disconnect_does_not_disturb_others(server, target, members
 
 SCHEMA = {
     "backend": str, "server": str, "fanout": str, "layer": str, "pid": int,
-    "config": {"max_message_bytes": int, "member_backlog": int, "allowed_origins": list},
+    "config": {"max_message_bytes": int, "member_backlog": int, "member_backlog_bytes": int,
+               "allowed_origins": list},
     "connections": {"open": int, "total": int, "refused": int},
     "rooms": int, "messages_in": int, "bytes_in": int, "deliveries": int, "bytes_out": int,
-    "drops": {"backlog_full": int, "send_failed": int, "expired": int, "redis_unavailable": int},
+    "drops": {"backlog_full": int, "backlog_bytes": int, "send_failed": int, "expired": int,
+              "redis_unavailable": int},
     "backlog": int, "close_codes": dict, "rss_bytes": int, "cpu_seconds": float,
     "app": {"mode": str, "database": object, "messages_stored": int, "store_failures": int, "store_seconds": float,
             "handshakes_refused": {"anonymous": int, "forged": int, "expired": int, "origin": int, "database": int},
@@ -347,6 +349,7 @@ async def test_stats_schema(server, target):
     assert (snapshot["backend"], snapshot["fanout"], snapshot["layer"]) == (backend, fanout, layer)
     assert snapshot["server"].startswith(software), snapshot["server"]
     assert snapshot["config"] == {"max_message_bytes": 16 * MiB, "member_backlog": 100,
+                                  "member_backlog_bytes": 64 * MiB,
                                   "allowed_origins": ["localhost", "127.0.0.1", "[::1]"]}
     assert all(isinstance(o, str) for o in snapshot["config"]["allowed_origins"])
     assert all(k.isdigit() and isinstance(n, int) for k, n in snapshot["close_codes"].items())

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from django_chat.chat import store
-from django_chat.chat.layers import LayerUnavailable
+from django_chat.chat.layers import LayerUnavailable, OutboundFull
 from django_chat.chat.stats import STATS
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -82,6 +82,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         text, data = event["text"], event["bytes"]
         try:
             await self.send(text_data=text, bytes_data=data)
+        except OutboundFull:  # daphne holds CHAT_MEMBER_BACKLOG_BYTES for this member already
+            STATS.drops["backlog_bytes"] += 1
+            return
+        except OSError:  # uvicorn: the member went while this send waited for its transport
+            STATS.drops["send_failed"] += 1  # (stock: the consumer died with it, never left its group,
+            return  # and its inbox filled for the layer's 60 s expiry); its disconnect is next
         finally:
             self._tell_layer("handed_over")
         STATS.deliveries += 1

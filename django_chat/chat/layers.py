@@ -4,12 +4,18 @@ from contextvars import ContextVar
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
+from django.conf import settings
 
 from django_chat.chat.stats import STATS
 
 
 class LayerUnavailable(Exception):
     """The channel layer's backing store (Redis) is unreachable: a member cannot join a group now."""
+
+
+class OutboundFull(Exception):
+    """The server already holds CHAT_MEMBER_BACKLOG_BYTES for this member (daphne's transport buffer,
+    django_chat/daphne_fixes.py): the message is dropped for it and counted as `backlog_bytes`."""
 
 
 _in_group_send: ContextVar[bool] = ContextVar("in_group_send", default=False)
@@ -50,10 +56,17 @@ class CountsHandOver:
 
 
 class CountingInMemoryChannelLayer(CountsHandOver, InMemoryChannelLayer):
-    """Channels' in-memory layer; its group_send swallows ChannelFull, so count it on the way."""
+    """Channels' in-memory layer; its group_send swallows ChannelFull, so count it on the way.
+    Each channel is bounded in payload bytes too (CHAT_MEMBER_BACKLOG_BYTES, counted as `backlog_bytes`),
+    and a member's channel goes with it when it leaves, not when its messages expire."""
 
     layer_kind = "memory"
     fanning_out = 0  # sends group_send has scheduled (one task per member) that have not run yet
+
+    @property
+    def owed(self) -> dict[str, int]:
+        """Payload bytes queued per channel."""
+        return self.__dict__.setdefault("_owed", {})
 
     def backlog_now(self) -> int:
         """Deliveries accepted but not yet handed to daphne: in a channel, scheduled, or in hand."""
@@ -68,14 +81,36 @@ class CountingInMemoryChannelLayer(CountsHandOver, InMemoryChannelLayer):
             _in_group_send.reset(token)
 
     async def send(self, channel, message):
+        size = message.get("size", 0)
         try:
-            await super().send(channel, message)
-        except ChannelFull:
-            STATS.drops["backlog_full"] += 1
-            raise
+            if self.owed.get(channel, 0) + size > settings.CHAT_MEMBER_BACKLOG_BYTES:
+                STATS.drops["backlog_bytes"] += 1
+                raise ChannelFull(channel)
+            try:
+                await super().send(channel, message)
+            except ChannelFull:
+                STATS.drops["backlog_full"] += 1
+                raise
+            self.owed[channel] = self.owed.get(channel, 0) + size
         finally:
             if _in_group_send.get():
                 self.fanning_out -= 1
+
+    async def _receive(self, channel):
+        message = await super()._receive(channel)
+        owed = self.owed.get(channel, 0) - message.get("size", 0)
+        if owed > 0 and channel in self.channels:
+            self.owed[channel] = owed
+        else:  # the stock layer drops an emptied channel, and with it any byte it expired unseen
+            self.owed.pop(channel, None)
+        return message
+
+    def forget(self, channel) -> None:
+        # Stock: a departed member's queue stays until its messages expire (60 s), up to
+        # CHAT_MEMBER_BACKLOG messages of any size. Let it go with the member.
+        super().forget(channel)
+        self.channels.pop(channel, None)
+        self.owed.pop(channel, None)
 
     def _remove_from_groups(self, channel):
         # The stock layer calls this once per message it discards for age (`expiry`); it also

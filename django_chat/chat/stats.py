@@ -30,7 +30,7 @@ class ChatStats:
     deliveries: int = 0
     bytes_out: int = 0
     drops: Counter = field(
-        default_factory=lambda: Counter(backlog_full=0, send_failed=0, expired=0, redis_unavailable=0)
+        default_factory=lambda: Counter(backlog_full=0, backlog_bytes=0, send_failed=0, expired=0, redis_unavailable=0)
     )
     close_codes: Counter = field(default_factory=Counter)
     # App mode (CONTRACT.md, "App mode"); origin refusals are counted in relay mode too.
@@ -57,6 +57,7 @@ class ChatStats:
             "config": {
                 "max_message_bytes": settings.CHAT_MAX_MESSAGE_BYTES,
                 "member_backlog": settings.CHAT_MEMBER_BACKLOG,
+                "member_backlog_bytes": settings.CHAT_MEMBER_BACKLOG_BYTES,
                 "allowed_origins": settings.CHAT_ALLOWED_ORIGINS,
             },
             "connections": {

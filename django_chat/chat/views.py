@@ -14,10 +14,12 @@ from django_chat.chat.stats import STATS
 
 
 async def healthz(request):
+    request.get_host()  # ALLOWED_HOSTS: DisallowedHost answers 400
     return HttpResponse(b"ok", content_type="text/plain")
 
 
 async def stats(request):
+    request.get_host()
     layer = get_channel_layer()
     full = settings.CHAT_APP == "full"
     return JsonResponse(STATS.as_json(

@@ -1,0 +1,167 @@
+"""uvicorn's httptools and websockets-sansio protocols with the limits stock uvicorn 0.54.0 lacks against
+hostile clients (CONTRACT.md, "Hostile clients"). Each fix is labelled with what stock does; the server
+is app-agnostic, so both uvicorn targets (fastapi_chat.serve, django_chat.serve_uvicorn) run it:
+`--http fastapi_chat.uvicorn_fixes:HttpProtocol --ws fastapi_chat.uvicorn_fixes:WebSocketProtocol`,
+after `configure(EdgeLimits(...))`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import resource
+from dataclasses import dataclass
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from django_chat.patching import require_versions
+
+require_versions(__name__, {"uvicorn": "0.54.0", "websockets": "17.4", "httptools": "0.9.0"})
+
+MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers: uvicorn's own h11 default, which httptools lacks
+FD_RESERVE = 64  # descriptors kept for what is not a client: logs, the database, Redis, the listener
+TOO_MANY_FRAGMENTS = 1008  # policy violation: the message is not too big, its framing is abusive
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    handshake_timeout: float  # from accept to a complete request head
+    max_connections: int  # past it, 503; 0: from the fd limit
+    max_fragments: int  # frames per message
+
+
+PROTOCOL_ARGS = ["--http", f"{__name__}:HttpProtocol", "--ws", f"{__name__}:WebSocketProtocol"]  # httptools, sansio
+LIMITS = EdgeLimits(handshake_timeout=10.0, max_connections=0, max_fragments=4096)
+
+
+def configure(limits: EdgeLimits) -> EdgeLimits:
+    """Raise the fd limit as far as the system allows, return freed memory, set the limits (returned
+    with max_connections resolved) for the protocols below."""
+    global LIMITS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted_fds = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted_fds:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted_fds, hard))
+            soft = wanted_fds
+        except (ValueError, OSError):  # above the kernel's nr_open: keep the soft limit
+            pass
+    fd_bound = max(16, soft - 2 * FD_RESERVE)
+    wanted = limits.max_connections or fd_bound
+    LIMITS = EdgeLimits(limits.handshake_timeout, min(wanted, fd_bound), limits.max_fragments)
+    return_freed_memory()
+    return LIMITS
+
+
+def return_freed_memory() -> None:
+    """glibc raises its mmap threshold to the largest block freed (up to 32 MiB), so after one large
+    message every payload comes from the heap, which is rarely returned: RSS stayed at its peak after a
+    non-reader left. A fixed 128 KiB threshold (glibc's initial one) hands large payloads back at once."""
+    ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+
+
+def respond(transport, status: bytes) -> None:
+    """A bodyless HTTP error, then close (it is written before the close completes)."""
+    transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    transport.close()
+
+
+class HttpProtocol(HttpToolsProtocol):
+    refused = False
+    head_done = False
+    head_bytes = 0
+    head_timer = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        # Stock: `--limit-concurrency` answers 503 only once a request is complete, and counts nothing
+        # else; ~1,070 idle sockets at ulimit 1024 locked every client out. Past the limit: 503 to the
+        # request, or at once an abort if the excess grows past the fd reserve.
+        if len(self.connections) > LIMITS.max_connections:
+            if len(self.connections) > LIMITS.max_connections + FD_RESERVE:
+                transport.abort()
+                return
+            self.refused = True
+        self.start_head_timer()
+
+    def start_head_timer(self) -> None:
+        # Stock: a connection that sends nothing, or half a request, is never closed.
+        self.head_done, self.head_bytes = False, 0
+        self.head_timer = self.loop.call_later(LIMITS.handshake_timeout, self.head_timeout)
+
+    def head_timeout(self) -> None:
+        self.head_timer = None
+        if not self.head_done and not self.transport.is_closing():
+            respond(self.transport, b"408 Request Timeout")
+
+    def cancel_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            respond(self.transport, b"503 Service Unavailable")
+            return
+        self.head_bytes += len(data)
+        super().data_received(data)
+        # Stock httptools takes request heads of any size (a 64 KB header line, thousands of headers).
+        if not self.head_done and self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            respond(self.transport, b"431 Request Header Fields Too Large")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.head_done:  # the next request on a kept-alive connection
+            self.start_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+        self.cancel_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc) -> None:
+        self.cancel_head_timer()
+        super().connection_lost(exc)
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    fragments = 0
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Stock: a handshake websockets rejects (request line over 8 KiB: 414; a header line over 8 KiB or
+        # more than 128 headers: 431; anything unparsable) gets its answer queued and never written.
+        if not self.handshake_initiated and self.conn.handshake_exc is not None and not self.transport.is_closing():
+            answer = b"".join(self.conn.data_to_send())
+            if answer:
+                self.transport.write(answer)
+                self.transport.close()
+            else:
+                respond(self.transport, b"400 Bad Request")
+
+    def handle_text(self, event) -> None:
+        self.fragments = 1
+        super().handle_text(event)
+
+    def handle_bytes(self, event) -> None:
+        self.fragments = 1
+        super().handle_bytes(event)
+
+    def handle_cont(self, event) -> None:
+        # Stock: one max-size message in 1-byte frames held ~1 GiB as a list of bytes objects and kept the
+        # loop busy for seconds per million frames.
+        self.fragments += 1
+        if self.fragments > LIMITS.max_fragments:
+            if self.conn.close_sent is None:
+                self.frames = []
+                self.conn.fail(TOO_MANY_FRAGMENTS, "too many fragments in one message")
+                self.handle_parser_exception()
+            return
+        super().handle_cont(event)
+
+    def keepalive_timeout(self) -> None:
+        # Stock closes with 1011 and waits for the write buffer to drain: a peer that stopped reading
+        # (zero window) never drains it, so it was never closed, and a sender blocked on it stayed blocked.
+        super().keepalive_timeout()
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
