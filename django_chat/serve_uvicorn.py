@@ -11,13 +11,16 @@ import sys
 
 from uvicorn.main import main as uvicorn_cli
 
+from fastapi_chat import uvicorn_fixes
 
-def uvicorn_args(host: str, port: int, max_message_bytes: int) -> list[str]:
+
+def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float) -> list[str]:
     return [
         "django_chat.asgi:application",
         "--host", host, "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+        "--loop", "uvloop", *uvicorn_fixes.PROTOCOL_ARGS,  # httptools and websockets-sansio, hardened
         "--ws-max-size", str(max_message_bytes),
+        "--ws-ping-interval", str(keepalive), "--ws-ping-timeout", str(keepalive),
         "--ws-per-message-deflate", "false",  # daphne does not compress either
         "--no-access-log", "--log-level", "warning", "--lifespan", "off",
     ]
@@ -32,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_chat.settings")
     from django.conf import settings
 
-    argv = uvicorn_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES)
+    uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(settings.CHAT_HANDSHAKE_TIMEOUT, settings.CHAT_MAX_CONNECTIONS,
+                                                     settings.CHAT_MAX_FRAGMENTS))
+    argv = uvicorn_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE)
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)
 

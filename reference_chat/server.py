@@ -37,6 +37,7 @@ ROOM_PATH = re.compile(r"/ws/([A-Za-z0-9_-]{1,64})")
 class Config:
     max_message_bytes: int
     member_backlog: int  # reported, not enforced: broadcast() has no backlog to bound
+    member_backlog_bytes: int  # likewise
     allowed_origins: list[str]
 
     @classmethod
@@ -45,6 +46,7 @@ class Config:
         return cls(
             max_message_bytes=int(env.get("CHAT_MAX_MESSAGE_BYTES", 16 * 1024 * 1024)),
             member_backlog=int(env.get("CHAT_MEMBER_BACKLOG", 100)),
+            member_backlog_bytes=int(env.get("CHAT_MEMBER_BACKLOG_BYTES", 64 * 1024 * 1024)),
             allowed_origins=[h.strip() for h in env.get("CHAT_ALLOWED_ORIGINS", "localhost,127.0.0.1,[::1]")
                              .split(",") if h.strip()],
         )
@@ -89,7 +91,7 @@ class Chat:
     deliveries: int = 0
     bytes_out: int = 0
     drops: Counter = field(
-        default_factory=lambda: Counter(backlog_full=0, send_failed=0, expired=0, redis_unavailable=0)
+        default_factory=lambda: Counter(backlog_full=0, backlog_bytes=0, send_failed=0, expired=0, redis_unavailable=0)
     )
     close_codes: Counter = field(default_factory=Counter)
     origins_refused: int = 0
@@ -159,6 +161,7 @@ class Chat:
             "config": {
                 "max_message_bytes": self.config.max_message_bytes,
                 "member_backlog": self.config.member_backlog,
+                "member_backlog_bytes": self.config.member_backlog_bytes,
                 "allowed_origins": self.config.allowed_origins,
             },
             "connections": {
