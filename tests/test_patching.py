@@ -1,4 +1,4 @@
-"""The patches to daphne and channels-redis refuse to load on a library version they were not written for."""
+"""The patches to daphne, uvicorn and channels-redis refuse to load on a library version they were not written for."""
 
 import pytest
 
@@ -19,7 +19,9 @@ def test_a_patch_refuses_another_version_and_names_both():
 @pytest.mark.parametrize("target, patches", [
     ("django", ("django_chat/daphne_fixes.py",)),
     ("django-redis", ("django_chat/daphne_fixes.py", "django_chat/chat/redis_layers.py")),
-    ("fastapi", ()),
+    ("fastapi", ("fastapi_chat/uvicorn_fixes.py",)),
+    ("django-uvicorn", ("fastapi_chat/uvicorn_fixes.py",)),
+    ("reference", ()),
 ])
 def test_targets_say_which_patches_they_run_on(target, patches):
     from bench import ROOT
