@@ -187,6 +187,31 @@ async def test_history_oldest_first_verbatim_then_live(app: AppServers, server, 
         await ws.close()
 
 
+async def test_history_and_live_meet_exactly_under_traffic(app: AppServers, server, room: str):
+    """A member joining mid-stream gets every message once, in order: each is in its history or live."""
+    sender = await member(server, room, app.site.sessions[0])
+    total = 300
+    echoes = asyncio.create_task(recv_n(sender, total, timeout=60))
+
+    async def send_all():
+        for i in range(total):
+            await sender.send(str(i))
+            if i % 10 == 9:
+                await asyncio.sleep(0.002)  # a steady stream, not one burst
+
+    sending = asyncio.create_task(send_all())
+    await asyncio.sleep(0.05)
+    late = await member(server, room, app.site.sessions[1], "?history=1000")
+    header = json.loads(await recv(late))
+    assert await recv_n(late, total, timeout=60) == [str(i) for i in range(total)], f"header {header}"
+    await sending
+    assert len(await echoes) == total
+    with pytest.raises(TimeoutError):
+        await recv(late, timeout=0.3)  # and nothing twice
+    for ws in (sender, late):
+        await ws.close()
+
+
 async def assert_store_fails_then_recovers(server, site: Site, room: str, outage) -> None:
     """`outage()` makes storing fail (an async context manager); the sender is closed with 4503, nobody
     receives the message, it is counted, and once the outage ends the room chats and stores again."""

@@ -106,7 +106,8 @@ class AppChatConsumer(ChatConsumer):
     in the scope), every message stored through the ORM before it is fanned out, and `?history=N`."""
 
     history: list = ()
-    history_ids: frozenset = frozenset()
+    history_ids: frozenset = frozenset()  # what this member was sent as history, and the oldest of it
+    history_floor = 0
     store_failed = False
 
     async def connect(self):
@@ -133,6 +134,7 @@ class AppChatConsumer(ChatConsumer):
             STATS.handshakes_refused["database"] += 1
             return False
         self.history_ids = frozenset(m.pk for m in self.history)
+        self.history_floor = min(self.history_ids, default=0)
         return True
 
     async def welcome(self) -> None:
@@ -159,7 +161,7 @@ class AppChatConsumer(ChatConsumer):
 
     async def chat_message(self, event):
         pk = event.get("id")
-        if pk in self.history_ids or (self.history_ids and pk < min(self.history_ids)):
+        if self.history_ids and (pk in self.history_ids or pk < self.history_floor):
             self._tell_layer("handed_over")  # this member got it with the history, or it is older
             return
         await super().chat_message(event)
