@@ -187,6 +187,7 @@ class Params(Record):
     spawn_rate: float = 0.0
     fault: str = ""
     history: int = 0  # app mode: each member asks for the room's last N stored messages as it joins
+    search: int = 0  # > 0: the capacity was searched (Results.capacities) in at most this many runs
 
 
 class Run(Record):
@@ -246,6 +247,36 @@ class TargetInfo(Record):
     patched: list[str] = Field(default_factory=list)  # this project's fixes to the stack, by module
 
 
+class CapacityProbe(Record):
+    rate: float  # messages/s per member
+    role: str  # "grow", "shrink", "bisect" or "confirm" (bench/run/capacity_search.py)
+    passed: bool
+    why: list[str] = Field(default_factory=list)  # what broke the SLO rule, then what was at its limit
+
+
+class Capacity(Record):
+    """A target's capacity at the SLO, searched to within a tolerance: it lies in [passed, failed)."""
+
+    target: str
+    scenario: str
+    users: int
+    room_size: int
+    slo_p95_ms: float
+    passed: float | None = None  # messages/s per member: the highest confirmed pass
+    failed: float | None = None  # the lowest failing rate above it (None: nothing failed up to the cap)
+    tolerance: float = 0.10
+    converged: bool = False  # within the tolerance and the passing edge confirmed by a repeat
+    client_bound: bool = False  # the load generator ran out of CPU at the edge: a floor, not the server's capacity
+    failed_first: list[str] = Field(default_factory=list)
+    start_rate: float | None = None  # where the search began, from the target's measured cost per delivery
+    probes: list[CapacityProbe] = Field(default_factory=list)
+    verdict: str = ""
+
+    def deliveries_per_s(self, rate: float | None) -> float | None:
+        """Deliveries/s offered at `rate` messages/s per member (every member gets every message)."""
+        return None if rate is None else rate * self.users * self.room_size
+
+
 class Environment(BaseModel):
     """The machine and software a run was measured on; open to new keys (bench/run/machine.py)."""
 
@@ -274,6 +305,7 @@ class Results(Record):
     environment: Environment = Field(default_factory=Environment)
     targets: dict[str, TargetInfo] = Field(default_factory=dict)
     runs: list[Run] = Field(default_factory=list)
+    capacities: list[Capacity] = Field(default_factory=list)  # one per target and searched scenario
 
     @classmethod
     def load(cls, path: Path) -> Results:

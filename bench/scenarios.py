@@ -36,6 +36,7 @@ class Scenario:
     spawn_rate: float = 0.0  # members connecting per second; 0: all at once
     fault: str = ""  # injected mid-window: "kill-server", or "redis-outage" (Redis targets only)
     history: int = 0  # app targets: each member asks for the room's last N stored messages as it joins
+    search: int = 0  # > 0: search the capacity at slo_p95_ms in at most this many runs (from `rate`), not steps
 
     def expand(self) -> list[tuple[dict, Scenario]]:
         """The runs this scenario is made of, each with what its step overrides: itself, or one per step."""

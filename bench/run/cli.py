@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
-from bench.record import Results, Run, TargetInfo, within_slo
+from bench.record import Results
 from bench.report import print_summary, write_report
-from bench.run import database, machine, redisctl, serverproc
+from bench.run import machine, redisctl
 from bench.run.results import ResultsFile
-from bench.run.runner import run_step
-from bench.targets import LOCAL_TARGETS, REDIS_TARGETS, TARGETS, Target
+from bench.run.targetrun import Backing, TargetRun
+from bench.targets import LOCAL_TARGETS, REDIS_TARGETS, TARGETS
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             plan_for_target = [all_scenarios[n] for n in names
                                if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
             backing.redis_url = (results.environment.redis or {}).get("url") if target.needs_redis else None
-            run_target(target, plan_for_target, plan, out, results, args, backing)
+            TargetRun(target, plan, out, results, args.fault, backing).run_all(plan_for_target, args.repeats)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -121,108 +120,6 @@ def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServe
                       "note": f"external Redis at {url}: its CPU is not in the servers' cost; no outage runs"}
     return None, {"url": None, "owned": False,
                   "note": "no Redis, so the Redis targets are skipped. " + redisctl.HOW_TO_GET_REDIS}
-
-
-@dataclass
-class Backing:
-    """What the targets' servers lean on, started by the bench when it can: Redis, and the app targets'
-    databases (one PostgreSQL for the whole run, started on first need; an SQLite file per target)."""
-
-    redis: redisctl.RedisServer | None = None
-    redis_url: str | None = None  # the current target's
-    postgres: database.Database | None = None
-    tried_postgres: bool = False
-
-    def database_for(self, target: Target, out: Path, cpus: set[int]) -> database.Database:
-        if target.database == "postgresql" and not self.tried_postgres:
-            self.tried_postgres = True
-            self.postgres = database.postgres(cpus)
-            print(f"bench: database: {self.postgres.note if self.postgres else database.NO_POSTGRES}", flush=True)
-        if target.database == "postgresql" and self.postgres:
-            return self.postgres
-        return database.sqlite(out, target.name)
-
-    def stop(self) -> None:
-        for service in (self.redis, self.postgres):
-            if service is not None:
-                service.stop()
-
-
-def run_target(target: Target, chosen, plan, out, results, args, backing: Backing) -> None:
-    servers = None
-    redis_url, db, sessions, env = backing.redis_url, None, None, {}
-    if target.database:  # app mode: a migrated database and signed-in members for the largest scenario
-        db = backing.database_for(target, out, set(plan.server))
-        users = max(step.users for scenario in chosen for _, step in scenario.expand())
-        sessions = database.prepare(db, users, out / f"{target.name}-sessions.json")
-        env = {"CHAT_DATABASE_URL": db.url}
-    try:
-        for scenario in chosen:
-            for overrides, step in scenario.expand():
-                label = " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:g}" if isinstance(v, float)
-                                 else f"{k}={v}" for k, v in overrides.items())  # e.g. kind=text
-                for repeat in range(args.repeats or scenario.repeats):
-                    if servers is None or not all(s.alive() for s in servers):
-                        for s in servers or []:
-                            s.stop()
-                        servers = serverproc.start(target, out / "logs", cpus=set(plan.server), redis_url=redis_url,
-                                                   env=env)
-                        results.add_target(target.name, describe_target(target, servers, redis_url, env))
-                    name = "-".join([target.name, scenario.name, label.replace("=", "").replace(" ", "-"), str(repeat)])
-                    print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
-                          f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
-                          f"(run {repeat + 1})", flush=True)
-                    started = time.monotonic()
-                    run = run_step(step, servers, plan, out, name, fault=args.fault,
-                                   redis=backing.redis if target.needs_redis else None,
-                                   database=db, sessions=sessions)
-                    run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
-                    run.duration_s = round(time.monotonic() - started, 1)
-                    results.add_run(run)
-                    print("bench:   " + one_line(run), flush=True)
-                    if run.interrupted:
-                        raise KeyboardInterrupt
-                    if not run.server_settled and all(s.alive() for s in servers):
-                        print("bench:   the server had not finished with this run (still busy 15 s after it, or "
-                              "connections or a backlog left over); restarting it so the next run starts clean",
-                              flush=True)
-                        for s in servers:
-                            s.stop()
-                        servers = None
-                if scenario.slo_p95_ms and over_slo(results.data.runs, target.name, scenario):
-                    break  # the ramp found this target's capacity
-    finally:
-        for s in servers or []:
-            s.stop()
-
-
-def over_slo(runs: list[Run], target: str, scenario) -> bool:
-    """Whether the step just run is past the SLO, by the rule the report's capacity uses: any of its runs."""
-    mine = [r for r in runs if r.target == target and r.scenario == scenario.name]
-    return any(not within_slo(r, scenario.slo_p95_ms) for r in mine if r.step == mine[-1].step)
-
-
-def one_line(run: Run) -> str:
-    if not run.ok:
-        return "FAILED: " + (run.failure or "").splitlines()[0]
-    rtt, cost = run.rtt_ms, run.server.cpu_us_per_delivery
-    return (f"{run.deliveries_per_s:,.0f} deliveries/s, rtt p50 {rtt.p50} ms p95 {rtt.p95} ms, "
-            f"loss {run.ledger.loss_pct:.2f}%, server {cost or 0:.1f} us/delivery, "
-            f"client {run.client.busiest_process_cpu_pct or 0:.0f}% cpu, steal {run.steal_pct.mean or 0:.1f}%")
-
-
-def describe_target(target: Target, servers: list[serverproc.ServerProcess], redis_url: str | None,
-                    env: dict[str, str]) -> TargetInfo:
-    stats = servers[0].stats()
-    return TargetInfo(
-        about=target.about,
-        launcher=[" ".join(s.command) for s in servers],
-        server_command=(servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
-        env={**target.server_env(redis_url), **env},
-        processes=target.processes,
-        server=stats["server"], fanout=stats["fanout"], layer=stats["layer"], config=stats["config"],
-        patched=list(target.patched),
-    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,171 @@
+"""Running one target: its servers and database, every scenario step, and capacity searches."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench.record import Capacity, CapacityProbe, Run, TargetInfo, within_slo
+from bench.run import database, redisctl, serverproc
+from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
+from bench.run.machine import CpuPlan
+from bench.run.results import ResultsFile
+from bench.run.runner import run_step
+from bench.scenarios import Scenario
+from bench.targets import Target
+
+
+@dataclass
+class Backing:
+    """What the targets' servers lean on, started by the bench when it can: Redis, and the app targets'
+    databases (one PostgreSQL for the whole run, started on first need; an SQLite file per target)."""
+
+    redis: redisctl.RedisServer | None = None
+    redis_url: str | None = None  # the current target's
+    postgres: database.Database | None = None
+    tried_postgres: bool = False
+
+    def database_for(self, target: Target, out: Path, cpus: set[int]) -> database.Database:
+        if target.database == "postgresql" and not self.tried_postgres:
+            self.tried_postgres = True
+            self.postgres = database.postgres(cpus)
+            print(f"bench: database: {self.postgres.note if self.postgres else database.NO_POSTGRES}", flush=True)
+        if target.database == "postgresql" and self.postgres:
+            return self.postgres
+        return database.sqlite(out, target.name)
+
+    def stop(self) -> None:
+        for service in (self.redis, self.postgres):
+            if service is not None:
+                service.stop()
+
+
+class TargetRun:
+    """Every run of one target: its servers (restarted when a run leaves them unsettled or dead), its
+    database in app mode, each scenario's steps and repeats, and capacity searches."""
+
+    def __init__(self, target: Target, plan: CpuPlan, out: Path, results: ResultsFile, fault: str | None,
+                 backing: Backing) -> None:
+        self.target, self.plan, self.out, self.results, self.fault, self.backing = \
+            target, plan, out, results, fault, backing
+        self.servers: list[serverproc.ServerProcess] | None = None
+        self.db: database.Database | None = None
+        self.sessions: Path | None = None
+        self.env: dict[str, str] = {}
+
+    def run_all(self, scenarios: list[Scenario], repeats: int | None) -> None:
+        if self.target.database:  # app mode: a migrated database and signed-in members for the largest scenario
+            self.db = self.backing.database_for(self.target, self.out, set(self.plan.server))
+            users = max(step.users for scenario in scenarios for _, step in scenario.expand())
+            self.sessions = database.prepare(self.db, users, self.out / f"{self.target.name}-sessions.json")
+            self.env = {"CHAT_DATABASE_URL": self.db.url}
+        try:
+            for scenario in scenarios:
+                if scenario.search:
+                    self.search(scenario)
+                    continue
+                for overrides, step in scenario.expand():
+                    for repeat in range(repeats or scenario.repeats):
+                        self.run(scenario, step, overrides, repeat)
+                    if scenario.slo_p95_ms and over_slo(self.results.data.runs, self.target.name, scenario):
+                        break  # the ramp found this target's capacity
+        finally:
+            self.stop()
+
+    def run(self, scenario: Scenario, step: Scenario, overrides: dict, repeat: int = 0) -> Run:
+        """One run of `step`, recorded; the servers are (re)started first if they need to be."""
+        target = self.target
+        label = step_label(overrides)
+        if self.servers is None or not all(s.alive() for s in self.servers):
+            self.stop()
+            self.servers = serverproc.start(target, self.out / "logs", cpus=set(self.plan.server),
+                                            redis_url=self.backing.redis_url, env=self.env)
+            self.results.add_target(target.name, describe_target(target, self.servers, self.backing.redis_url,
+                                                                 self.env))
+        name = "-".join([target.name, scenario.name, label.replace("=", "").replace(" ", "-"), str(repeat)])
+        print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
+              f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
+              f"(run {repeat + 1})", flush=True)
+        started = time.monotonic()
+        run = run_step(step, self.servers, self.plan, self.out, name, fault=self.fault,
+                       redis=self.backing.redis if target.needs_redis else None,
+                       database=self.db, sessions=self.sessions)
+        run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
+        run.duration_s = round(time.monotonic() - started, 1)
+        self.results.add_run(run)
+        print("bench:   " + one_line(run), flush=True)
+        if run.interrupted:
+            raise KeyboardInterrupt
+        if not run.server_settled and all(s.alive() for s in self.servers):
+            print("bench:   the server had not finished with this run (still busy 15 s after it, or "
+                  "connections or a backlog left over); restarting it so the next run starts clean", flush=True)
+            self.stop()
+        return run
+
+    def search(self, scenario: Scenario) -> Capacity:
+        """The capacity at the scenario's SLO: a first run at its `rate` measures the target's server cost per
+        delivery, the search starts from what that cost allows, then grows, bisects and confirms."""
+        cores = max(1, min(self.target.processes, len(self.plan.server)))
+        first = self.run(scenario, scenario, {"rate": scenario.rate})
+        cost = first.server.cpu_us_per_delivery
+        start = start_rate_from_cost(cost, cores, scenario.room_size, users=scenario.users) if cost else scenario.rate
+        seen: dict[float, Run] = {scenario.rate: first}
+
+        def measure(rate: float) -> Outcome:
+            run = seen.pop(rate, None) or self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
+            return outcome_of(run, scenario.slo_p95_ms, cores)
+
+        bracket = search(measure, start, max_rate=scenario.rate * 4096, min_rate=scenario.rate / 64,
+                         max_steps=scenario.search)
+        found = Capacity(
+            target=self.target.name, scenario=scenario.name, users=scenario.users, room_size=scenario.room_size,
+            slo_p95_ms=scenario.slo_p95_ms, passed=bracket.passed, failed=bracket.failed,
+            tolerance=bracket.tolerance, converged=bracket.converged, client_bound=bracket.client_bound,
+            failed_first=list(bracket.failed_first), start_rate=start, verdict=bracket.verdict(),
+            probes=[CapacityProbe(rate=p.rate, role=p.role, passed=p.outcome.passed, why=list(p.outcome.why))
+                    for p in bracket.probes])
+        self.results.data.capacities.append(found)
+        self.results.save()
+        print(f"bench: {self.target.name:<13} capacity: {found.verdict}", flush=True)
+        return found
+
+    def stop(self) -> None:
+        for s in self.servers or []:
+            s.stop()
+        self.servers = None
+
+
+def step_label(overrides: dict) -> str:
+    """What a step overrides, as its label: "rate=4 size=1,024"."""
+    return " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:g}" if isinstance(v, float)
+                    else f"{k}={v}" for k, v in overrides.items())
+
+
+def over_slo(runs: list[Run], target: str, scenario) -> bool:
+    """Whether the step just run is past the SLO, by the rule the report's capacity uses: any of its runs."""
+    mine = [r for r in runs if r.target == target and r.scenario == scenario.name]
+    return any(not within_slo(r, scenario.slo_p95_ms) for r in mine if r.step == mine[-1].step)
+
+
+def one_line(run: Run) -> str:
+    if not run.ok:
+        return "FAILED: " + (run.failure or "").splitlines()[0]
+    rtt, cost = run.rtt_ms, run.server.cpu_us_per_delivery
+    return (f"{run.deliveries_per_s:,.0f} deliveries/s, rtt p50 {rtt.p50} ms p95 {rtt.p95} ms, "
+            f"loss {run.ledger.loss_pct:.2f}%, server {cost or 0:.1f} us/delivery, "
+            f"client {run.client.busiest_process_cpu_pct or 0:.0f}% cpu, steal {run.steal_pct.mean or 0:.1f}%")
+
+
+def describe_target(target: Target, servers: list[serverproc.ServerProcess], redis_url: str | None,
+                    env: dict[str, str]) -> TargetInfo:
+    stats = servers[0].stats()
+    return TargetInfo(
+        about=target.about,
+        launcher=[" ".join(s.command) for s in servers],
+        server_command=(servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
+        env={**target.server_env(redis_url), **env},
+        processes=target.processes,
+        server=stats["server"], fanout=stats["fanout"], layer=stats["layer"], config=stats["config"],
+        patched=list(target.patched),
+    )
