@@ -2,13 +2,17 @@
 
     locust -f bench/locustfile.py --host http://127.0.0.1:8000 --chat-room-size 10 ...
 
-Workers send their measurements as deltas with each report to the master; the master (or a
-single local process) writes the merged result to --chat-results when the run ends.
+With CHAT_TARGETS (JSON: target name -> its servers' base URLs; `make ui` sets it) the options
+offer --chat-target, a dropdown in the web UI, and the chosen target's servers are the hosts the
+members connect to, whatever Host says. Workers send their measurements as deltas with each
+report to the master; the master (or a single local process) writes the merged result to
+--chat-results when the run ends.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from locust import events
@@ -20,10 +24,15 @@ from bench.load.tally import Tally
 from bench.scenarios import SLOW_READ_RATE
 
 MERGED = Tally()
+TARGET_URLS: dict[str, list[str]] = json.loads(os.environ.get("CHAT_TARGETS") or "{}")
 
 
 @events.init_command_line_parser.add_listener
 def chat_options(parser) -> None:
+    if TARGET_URLS:
+        parser.add_argument("--chat-target", choices=list(TARGET_URLS), default=next(iter(TARGET_URLS)),
+                            env_var="CHAT_TARGET",
+                            help="the running target the members chat with; the Host field is not used")
     parser.add_argument("--chat-room-size", type=int, default=10, env_var="CHAT_ROOM_SIZE",
                        help="members per room (the sender is one of them)")
     parser.add_argument("--chat-rate", type=float, default=1.0, env_var="CHAT_RATE",
@@ -58,7 +67,7 @@ def chat_options(parser) -> None:
                        help="seconds of the measurement window")
     parser.add_argument("--chat-drain", type=float, default=3.0, env_var="CHAT_DRAIN",
                        help="seconds to wait for messages still on their way after the window")
-    parser.add_argument("--chat-hosts", default="", env_var="CHAT_HOSTS",
+    parser.add_argument("--chat-hosts", default="", env_var="CHAT_HOSTS", include_in_web_ui=not TARGET_URLS,
                        help="comma-separated base URLs of every server process (default: --host)")
     parser.add_argument("--chat-room-prefix", default="bench-", env_var="CHAT_ROOM_PREFIX",
                        help="prefix of the room names this run creates")
@@ -71,8 +80,20 @@ def chat_options(parser) -> None:
 
 @events.init.add_listener
 def on_init(environment, **_kw) -> None:
+    if environment.web_ui is not None:
+        environment.web_ui.app.json.sort_keys = False  # the form lists the chat options in this file's order
     if not isinstance(environment.runner, WorkerRunner):
-        install_live_view(environment, merged)
+        install_live_view(environment, merged, TARGET_URLS)
+
+
+@events.test_start.add_listener
+def aim(environment, **_kw) -> None:
+    """The chosen target's servers are the run's hosts (set before Locust hands the options and Host
+    to its users and workers)."""
+    if TARGET_URLS and not isinstance(environment.runner, WorkerRunner):
+        urls = TARGET_URLS[environment.parsed_options.chat_target]
+        environment.parsed_options.chat_hosts = ",".join(urls)
+        environment.host = urls[0]
 
 
 def merged() -> Tally:

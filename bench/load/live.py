@@ -1,50 +1,176 @@
-"""A live page beside Locust's web UI: deliveries, loss and latency of the chat run so far."""
+"""The chat run, live, as a "Chat" tab of Locust's own web UI (master or single process only).
+
+Locust's documented extension (examples/extend_web_ui.py) adds a tab through the web UI's
+`extended_tabs` template argument, but renders it only as a table of strings, so the tab's
+content is drawn by live_tab.js, which the index page loads: inline SVG charts of deliveries/s,
+loss so far by cause and delivery latency p50/p95, and the ledger's totals, polled from
+`/chat/stats`. That route answers from the Tally merged from every worker, plus a time series
+the master samples once a second while a run is on, and the servers' own drops read from their
+`/stats` (the ledger's other figures exist only for rooms that have settled, at their end).
+"""
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
-from bench.load.tally import Tally, family, percentiles
+import gevent
+from flask import request, send_file
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
-PAGE = """<!doctype html><meta charset="utf-8"><title>chat run, live</title>
-<style>body{font:14px system-ui;margin:2em}td{padding:2px 12px}</style>
-<h1>Chat run, live</h1><p>Refreshes every 2 s. Locust's own tab shows the senders' round trips.</p>
-<table id="t"></table>
-<script>
-async function tick(){const s=await (await fetch('chat/stats')).json();
-document.getElementById('t').innerHTML=Object.entries(s).map(([k,v])=>`<tr><td>${k}<td>${v}`).join('');}
-tick();setInterval(tick,2000);
-</script>"""
+from bench.load.tally import Tally, family, new_histogram, percentiles
+from bench.stats import diff, read_servers
+
+TAB = {"title": "Chat", "key": "chat"}
+SCRIPT = Path(__file__).with_name("live_tab.js")
+SCRIPT_URL = "/chat/live_tab.js"
+SMOOTH = 3  # samples (seconds) a point's rate and percentiles span: figures come in lumps (each worker's report)
+KEEP = 3600  # points: an hour at one a second
+STATS_TIMEOUT_S = 1.0
 
 
-def summary(tally: Tally, room_size: int) -> dict:
+def hosts_of(environment) -> list[str]:
+    o = environment.parsed_options
+    return [h.strip() for h in (o.chat_hosts or environment.host or "").split(",") if h.strip()]
+
+
+class Sampler:
+    """The master's time series of one run: a point a second while the run is on, and after it as
+    long as its figures still change (rooms settle after the stop)."""
+
+    def __init__(self, environment, merged: Callable[[], Tally]) -> None:
+        self.environment, self.merged = environment, merged
+        self.points: deque[dict] = deque(maxlen=KEEP)
+        self.recent: deque[tuple[float, int, list[int]]] = deque(maxlen=SMOOTH + 1)
+        self.started_at = 0.0
+        self.baseline: dict | None = None  # the servers' /stats when the run started
+        self.drops: dict[str, int] = {}
+        self.last_seen: tuple | None = None
+
+    def start(self, **_kw) -> None:
+        """A new run from the UI: its figures start from zero, like Locust's own."""
+        self.merged().take()
+        self.points.clear()
+        self.recent.clear()
+        self.started_at = time.monotonic()
+        self.baseline = read_servers(hosts_of(self.environment), timeout=STATS_TIMEOUT_S)
+        self.drops, self.last_seen = {}, None
+
+    def run_forever(self) -> None:
+        while True:
+            gevent.sleep(1.0)
+            if self.started_at:
+                self.sample()
+
+    def sample(self) -> None:
+        tally = self.merged()
+        c = tally.counters
+        self.read_drops()
+        seen = (c["client_received"], c["client_sent"], sum(c.values()), tuple(self.drops.items()))
+        running = self.environment.runner.state in (STATE_RUNNING, STATE_SPAWNING)
+        if not running and seen == self.last_seen:
+            return
+        self.last_seen = seen
+        now = time.monotonic()
+        self.recent.append((now, c["client_received"], list(tally.histograms["latency"].counts)))
+        then, received_then, counts_then = self.recent[0]
+        window = percentiles(interval(tally.histograms["latency"], counts_then))
+        self.points.append({
+            "t": round(now - self.started_at, 1),
+            "deliveries_per_s": round((c["client_received"] - received_then) / (now - then), 1) if now > then else 0.0,
+            "latency_p50_ms": window["p50"],
+            "latency_p95_ms": window["p95"],
+            "lost": losses(c, self.drops, self.environment.parsed_options.chat_room_size),
+        })
+
+    def read_drops(self) -> None:
+        if self.baseline is None:
+            return
+        now = read_servers(hosts_of(self.environment), timeout=STATS_TIMEOUT_S)
+        if now is not None:  # a server that stopped answering keeps the last figures
+            self.drops = {k: n for k, n in diff(now, self.baseline)["drops"].items() if n}
+
+
+def interval(hist, counts_then: list[int]):
+    """What `hist` recorded since its counts were `counts_then`, as a histogram of its own."""
+    since = new_histogram()
+    for index, (now, then) in enumerate(zip(hist.counts, counts_then, strict=False)):
+        if now > then:
+            since.record_value(hist.get_value_from_index(index), now - then)
+    return since
+
+
+def losses(c, drops: dict[str, int], room_size: int) -> dict[str, int]:
+    """Loss so far by cause: what the servers say they dropped, live, and from the rooms that
+    settled, what was owed across a close (by code), to a member that left before it arrived, or
+    to one still connected, beyond those drops (in flight or unexplained). The drops explain the
+    leavers' losses first, as in bench/ledger.py's settle, which splits the final ledger exactly."""
+    counted = {cause: n * (room_size if cause == "redis_unavailable" else 1)  # per message, for the room
+               for cause, n in sorted(drops.items()) if cause != "send_failed"}  # its loss is with the close
+    out = {f"dropped by server: {cause}": n for cause, n in counted.items()}
+    out |= {f"sender closed {code}": n for code, n in family(c, "lost_sender_closed").items()}
+    out |= {f"recipient closed {code}": n for code, n in family(c, "lost_recipient_closed").items()}
+    dropped, left = sum(counted.values()), c["lost_recipient_left"]
+    rest = {"left before it arrived": left - min(left, dropped),
+            "connection open: in flight or unexplained": c["missing_open"] - min(c["missing_open"],
+                                                                                 dropped - min(left, dropped))}
+    return out | {label: n for label, n in rest.items() if n > 0}
+
+
+def summary(tally: Tally, sampler: Sampler, environment) -> dict:
     c = tally.counters
-    sent, received = c["client_sent"], c["client_received"]
-    offered = sent * room_size
-    seconds = sorted(int(s) for s in tally.timeline)
-    last_full = [tally.timeline[str(s)] for s in seconds[-3:-1]]
+    o = environment.parsed_options
+    last = sampler.points[-1] if sampler.points else {}
     return {
-        "messages sent": sent,
-        "deliveries received": received,
-        "deliveries/s (last full seconds)": " ".join(map(str, last_full)) or "-",
-        "not (yet) delivered": max(0, offered - received),
-        "loss so far (settled rooms)": c["expected"] - c["delivered"] if c["expected"] else "-",
-        "connections closed (by code)": family(c, "closed"),
-        **{f"{name} ms p50/p95/p99/max": "/".join(str(v) for v in list(percentiles(h).values())[1:])
-           for name, h in tally.histograms.items()},
+        "state": environment.runner.state,
+        "target": getattr(o, "chat_target", ""),  # only when the locustfile was given targets
+        "hosts": hosts_of(environment),
+        "room_size": o.chat_room_size,
+        "users": environment.runner.user_count,
+        "sent": c["client_sent"],
+        "received": c["client_received"],
+        "deliveries_per_s": last.get("deliveries_per_s", 0.0),
+        "ledger": {
+            "expected": c["expected"],
+            "delivered": c["delivered"],
+            "missing": c["expected"] - c["delivered"],
+            "missing with the connection open": c["missing_open"],
+        },
+        "lost": losses(c, sampler.drops, o.chat_room_size),
+        "closes": {str(code): n for code, n in family(c, "closed").items()},
+        "connect_failed": c["connect_failed"],
+        "latency_ms": {"delivery": percentiles(tally.histograms["latency"]),
+                       "round trip": percentiles(tally.histograms["rtt"])},
+        "series": list(sampler.points),
     }
 
 
-def install_live_view(environment, merged: Callable[[], Tally]) -> None:
+def install_live_view(environment, merged: Callable[[], Tally], targets: dict[str, list[str]]) -> None:
+    """The Chat tab, its script and `/chat/stats`, on the web UI; `targets` (name -> base URLs) lets
+    the form's Host follow the target chosen."""
     web_ui = environment.web_ui
     if web_ui is None:
         return
-    room_size = environment.parsed_options.chat_room_size
+    web_ui.template_args["extended_tabs"] = [TAB]
+    web_ui.template_args["chat_targets"] = targets
+    sampler = Sampler(environment, merged)
+    environment.events.test_start.add_listener(sampler.start)
+    gevent.spawn(sampler.run_forever)
+    app = web_ui.app
 
-    @web_ui.app.route("/chat")
-    def chat_page():
-        return PAGE
+    @app.after_request
+    def load_tab_script(response):
+        if request.endpoint == "locust.index" and response.mimetype == "text/html":
+            page = response.get_data(as_text=True)
+            response.set_data(page.replace("</body>", f'<script src="{SCRIPT_URL}"></script></body>', 1))
+        return response
 
-    @web_ui.app.route("/chat/stats")
+    @app.route(SCRIPT_URL)
+    def tab_script():
+        return send_file(SCRIPT, mimetype="text/javascript", max_age=0)
+
+    @app.route("/chat/stats")
     def chat_stats():
-        return summary(merged(), room_size)
+        return summary(merged(), sampler, environment)
