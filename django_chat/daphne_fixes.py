@@ -56,6 +56,7 @@ class ContractWebSocketProtocol(WebSocketProtocol):
         self.fragments += 1
         if self.fragments > settings.CHAT_MAX_FRAGMENTS and not self.failedByMe:
             self._fail_connection(TOO_MANY_FRAGMENTS, "too many fragments in one message")
+            self.dropConnection(abort=False)  # stop reading: autobahn would parse the rest for its close timeout
         super().onMessageFrameBegin(length)
 
     def onCloseFrame(self, code, reasonRaw):
