@@ -7,6 +7,7 @@ import sys
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_chat.settings")
+    os.environ.setdefault("CHAT_APP", "full")  # the site's commands need its apps and database
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -23,9 +23,8 @@ CHAT_REDIS_LAYER = os.environ.get("CHAT_REDIS_LAYER", "core")  # with CHAT_REDIS
 if CHAT_REDIS_LAYER not in ("core", "pubsub"):
     raise SystemExit(f"CHAT_REDIS_LAYER must be 'core' or 'pubsub', not {CHAT_REDIS_LAYER!r}")
 
-# `relay`: transport only, nothing touches the database. `full`: signed-in members, stored messages,
-# history (CONTRACT.md, "App mode"). Django owns the site's tables in both modes, so `manage.py
-# migrate` works whatever the mode; only `full` serves sign-in and queries them.
+# `relay`: transport only, no database, no middleware, no contrib apps. `full`: signed-in members,
+# stored messages, history (CONTRACT.md, "App mode"); manage.py always runs the site in `full`.
 CHAT_APP = os.environ.get("CHAT_APP", "relay")
 if CHAT_APP not in ("relay", "full"):
     raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {CHAT_APP!r}")
@@ -36,19 +35,19 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "chat-bench-not-secret")
 DEBUG = False
 # /healthz and /stats check Host (DNS rebinding) against the Origin allow-list, plus loopback (the bench).
 ALLOWED_HOSTS = [*CHAT_ALLOWED_ORIGINS, "127.0.0.1", "localhost", "[::1]"]
-INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
-                  "channels", "django_chat.chat"]
-# Relay mode runs no middleware at all; the site's HTTP side (POST /login) needs sessions and auth.
-MIDDLEWARE = [] if CHAT_APP == "relay" else [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-]
+INSTALLED_APPS = ["channels", "django_chat.chat"]
+MIDDLEWARE = []
+DATABASES = {}
+if CHAT_APP == "full":  # the site: Django's users and sessions, the HTTP side's POST /login
+    INSTALLED_APPS[:0] = ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions"]
+    MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware",
+                  "django.contrib.auth.middleware.AuthenticationMiddleware"]
+    # Persistent connections with a health check: database_sync_to_async closes a broken one after
+    # each call, so the chat reconnects by itself when the database comes back.
+    DATABASES["default"] = dj_database_url.parse(CHAT_DATABASE_URL, conn_max_age=600, conn_health_checks=True)
 ROOT_URLCONF = "django_chat.urls"
 ASGI_APPLICATION = "django_chat.asgi.application"
-# Persistent connections with a health check: database_sync_to_async closes a broken one after
-# each call, so the chat reconnects by itself when the database comes back.
-DATABASES = {"default": dj_database_url.parse(CHAT_DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL: readers do not block the writer, so both backends can share the file; a writer waits
     # up to `timeout` seconds for the lock, then the store fails (CONTRACT.md, "App mode").
     DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 5,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketException
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from fastapi_chat import auth, config, db
+from fastapi_chat import config
 from fastapi_chat.broadcast import create_broadcast
 from fastapi_chat.fanout import QueuedFanout, SeedFanout
 from fastapi_chat.stats import STATS
@@ -24,7 +24,9 @@ app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=N
 fanout = SeedFanout() if config.FANOUT == "seed" else QueuedFanout(config.MEMBER_BACKLOG, config.MEMBER_BACKLOG_BYTES)
 broadcast = create_broadcast(config.REDIS_URL, fanout)  # this process only, or every process through Redis
 
-if config.APP == "full":  # Django's users, sessions and messages; relay mode loads no database driver
+if config.APP == "full":  # Django's users, sessions and messages; relay mode imports no SQLAlchemy (18 MiB RSS)
+    from fastapi_chat import auth, db
+
     engine = db.create_engine(config.DATABASE_URL)
 
 
@@ -51,9 +53,9 @@ async def same_origin(websocket: WebSocket) -> None:
         raise WebSocketException(REFUSED)
 
 
-async def signed_in(websocket: WebSocket, _: Annotated[None, Depends(same_origin)]) -> auth.User | None:
-    """App mode: the member's Django session (auth.py), or the handshake is refused before accept.
-    Relay mode: nobody signs in (None)."""
+async def signed_in(websocket: WebSocket, _: Annotated[None, Depends(same_origin)]) -> Any:
+    """App mode: the member's Django session resolved to an auth.User (auth.py), or the handshake is
+    refused before accept. Relay mode: nobody signs in (None)."""
     if config.APP != "full":
         return None
     try:
@@ -99,7 +101,7 @@ async def stats() -> JSONResponse:
 
 
 @app.websocket("/ws/{room:path}")
-async def chat(websocket: WebSocket, room: str, user: Annotated[auth.User | None, Depends(signed_in)]) -> None:
+async def chat(websocket: WebSocket, room: str, user: Annotated[Any, Depends(signed_in)]) -> None:
     history = history_wanted(websocket) if user is not None else None
     # The route's `{room:path}` ends in `$`, which matches before a trailing newline: /ws/abc%0A was room abc.
     if (not ROOM_NAME.fullmatch(websocket.scope["path"].removeprefix("/ws/")) or history is False
@@ -133,7 +135,7 @@ async def chat(websocket: WebSocket, room: str, user: Annotated[auth.User | None
         await broadcast.unsubscribe(room)
 
 
-async def relay(websocket: WebSocket, room: str, member, user: auth.User | None) -> None:
+async def relay(websocket: WebSocket, room: str, member, user: Any) -> None:
     """The blog's loop: receive a message, (app mode: store it,) hand it to the room, until the member leaves."""
     STATS.connections_open += 1
     STATS.connections_total += 1

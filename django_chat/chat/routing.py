@@ -8,7 +8,13 @@ websocket_urlpatterns = [
     re_path(r"^ws/(?P<room_name>.*)$", consumers.ChatConsumer.as_asgi()),
     re_path(r"", consumers.RefuseConsumer.as_asgi()),
 ]
-app_urlpatterns = [  # CHAT_APP=full
-    re_path(r"^ws/(?P<room_name>.*)$", consumers.AppChatConsumer.as_asgi()),
-    re_path(r"", consumers.RefuseConsumer.as_asgi()),
-]
+
+
+def app_urlpatterns() -> list:
+    """CHAT_APP=full: the same paths to the app consumer (which needs the site's apps installed)."""
+    from django_chat.chat.app_consumer import AppChatConsumer
+
+    return [
+        re_path(r"^ws/(?P<room_name>.*)$", AppChatConsumer.as_asgi()),
+        re_path(r"", consumers.RefuseConsumer.as_asgi()),
+    ]
