@@ -11,7 +11,7 @@ CHAT_DATABASE_URL ?=
 APP_ENV = CHAT_APP=$(CHAT_APP) CHAT_DATABASE_URL='$(CHAT_DATABASE_URL)'
 MIGRATE = if [ "$(CHAT_APP)" = full ]; then $(APP_ENV) $(PY) manage.py migrate -v 0; fi
 
-.PHONY: setup test lint serve-django serve-fastapi bench bench-quick bench-harness ui clean
+.PHONY: setup test lint serve-django serve-fastapi bench bench-quick bench-full bench-harness ui clean
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,9 @@ bench: setup
 
 bench-quick: setup
 	$(PY) -m bench --quick
+
+bench-full: setup
+	$(PY) -m bench --full
 
 bench-harness: setup
 	$(PY) -m bench.harness

@@ -62,9 +62,13 @@ class Scenario:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
 
 
-def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], dict[str, list[str]]]:
-    """Every scenario in the file (with `quick` overrides applied if asked), and the suite to run on
-    each kind of target: "local" (in memory), "redis" and "app"."""
+KINDS = ("local", "floor", "redis", "app")  # bench/targets.py Target.kind
+
+
+def load(variant: str = "", path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], dict[str, list[str]]]:
+    """Every scenario in the file (with its `quick` overrides for the "quick" variant), and the suite
+    each kind of target runs in that variant ("", "quick" or "full")."""
+    quick = variant == "quick"
     data = tomllib.loads(path.read_text())
     known = {f.name for f in fields(Scenario)}
     scenarios = {}
@@ -88,6 +92,4 @@ def load(quick: bool = False, path: Path = SCENARIO_FILE) -> tuple[dict[str, Sce
             if step.churn and step.churn_stay <= 0:
                 raise ValueError(f"{path.name}: scenario {name!r}: churn needs a positive churn_stay (seconds)")
     suite = data["suite"]
-    pick = lambda name: list(suite.get(f"quick-{name}" if quick else name, []))  # noqa: E731
-    local = list(suite["quick" if quick else "default"])
-    return scenarios, {"local": local, "redis": pick("redis"), "app": pick("app")}
+    return scenarios, {kind: list(suite.get(f"{variant}-{kind}" if variant else kind, [])) for kind in KINDS}

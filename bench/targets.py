@@ -14,6 +14,13 @@ class Target:
     processes: int = 1
     needs_redis: bool = False
     about: str = ""
+    suite: str = ""  # which suite of bench/scenarios.toml it runs by default: "" = by its kind (see `kind`)
+
+    @property
+    def kind(self) -> str:
+        """The suite it runs: "redis", "app" (a database), "floor" (what another target is measured
+        against) or "local" (in memory)."""
+        return self.suite or ("redis" if self.needs_redis else "app" if self.database else "local")
 
     @property
     def database(self) -> str | None:
@@ -47,9 +54,10 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in [
         Target("django", "django_chat.serve", about="Channels consumer on daphne, in-memory channel layer"),
-        Target("django-uvicorn", "django_chat.serve_uvicorn",
+        Target("django-uvicorn", "django_chat.serve_uvicorn", suite="floor",
                about="Channels consumer on uvicorn (same app as django), in-memory channel layer"),
-        Target("reference", "reference_chat.server", about="websockets' own server and broadcast(): the floor"),
+        Target("reference", "reference_chat.server", suite="floor",
+               about="websockets' own server and broadcast(): the floor"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"},
@@ -77,5 +85,8 @@ TARGETS: dict[str, Target] = {
 }
 
 LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
+# `make bench`: everything the report's answer needs, in about ten minutes; `make bench-full` runs all
+BENCH_TARGETS = LOCAL_TARGETS + ["django-uvicorn", "reference", "django-redis-pubsub", "fastapi-redis",
+                                 "django-app", "fastapi-app"]
 REDIS_TARGETS = [name for name, t in TARGETS.items() if t.needs_redis]
 APP_TARGETS = [name for name, t in TARGETS.items() if t.env.get("CHAT_APP") == "full"]  # need a migrated database

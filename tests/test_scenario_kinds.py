@@ -87,10 +87,7 @@ room_size = 2
 steps = [{{ room_size = 2, rate = 4.0 }}, {{ room_size = 6, rate = 1.0 }}]
 
 [suite]
-default = ["payload", "slow", "slow-reader", "burst", "burst-mid", "churn", "idle", "fanout"]
-redis = []
-quick = []
-quick-redis = []
+local = ["payload", "slow", "slow-reader", "burst", "burst-mid", "churn", "idle", "fanout"]
 """
 
 

@@ -14,17 +14,20 @@ from bench.report import print_summary, write_report
 from bench.run import machine, redisctl
 from bench.run.results import ResultsFile
 from bench.run.targetrun import Backing, TargetRun
-from bench.targets import LOCAL_TARGETS, REDIS_TARGETS, TARGETS
+from bench.targets import BENCH_TARGETS, TARGETS
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--targets", default=",".join(LOCAL_TARGETS + REDIS_TARGETS),
-                   help=f"comma-separated, from: {', '.join(TARGETS)} (Redis targets run when a Redis is "
-                        "available, the in-memory ones always)")
+    p.add_argument("--targets", default="",
+                   help=f"comma-separated, from: {', '.join(TARGETS)} (default: {', '.join(BENCH_TARGETS)}; "
+                        "with --full, all). Redis targets run when a Redis is available; app targets on the "
+                        "bench's own PostgreSQL when it is installed, else on SQLite")
     p.add_argument("--scenarios", default="", help="comma-separated names from bench/scenarios.toml "
                                                    "(default: the file's suites)")
-    p.add_argument("--quick", action="store_true", help="the quick suites (a few minutes)")
+    variant = p.add_mutually_exclusive_group()
+    variant.add_argument("--quick", action="store_true", help="the quick suites (a few minutes)")
+    variant.add_argument("--full", action="store_true", help="the full suites on every target (bench-full)")
     p.add_argument("--scenario-file", type=Path, default=scenarios.SCENARIO_FILE,
                    help="a scenario file of your own, in bench/scenarios.toml's format")
     p.add_argument("--repeats", type=int, default=None, help="override every scenario's repeats")
@@ -48,12 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         baseline = Results.load(args.baseline) if args.baseline else None
     except (OSError, ValueError) as e:
         sys.exit(f"bench: {e}")
-    all_scenarios, suites = scenarios.load(quick=args.quick, path=args.scenario_file)
+    variant = "quick" if args.quick else "full" if args.full else ""
+    all_scenarios, suites = scenarios.load(variant, path=args.scenario_file)
     chosen = [n for n in args.scenarios.split(",") if n]
-    unknown = [n for n in chosen if n not in all_scenarios] + [t for t in args.targets.split(",") if t not in TARGETS]
+    names = [t for t in args.targets.split(",") if t] or (list(TARGETS) if args.full else BENCH_TARGETS)
+    unknown = [n for n in chosen if n not in all_scenarios] + [t for t in names if t not in TARGETS]
     if unknown:
         sys.exit(f"unknown {unknown}; scenarios: {sorted(all_scenarios)}; targets: {sorted(TARGETS)}")
-    targets = [TARGETS[t] for t in args.targets.split(",")]
+    targets = [TARGETS[t] for t in names]
     out = args.out or ROOT / "reports" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     machine.raise_fd_limit()
@@ -81,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             results.save()
             print("bench: " + harness_summary(results.environment.harness), flush=True)
         for target in targets:
-            kind = "redis" if target.needs_redis else "app" if target.database else "local"
-            names = chosen or suites[kind]
+            names = chosen or suites[target.kind]
             # a Redis outage needs the bench's own Redis to stop; elsewhere it could not be injected
             can_stop_redis = target.needs_redis and backing.redis is not None
             plan_for_target = [all_scenarios[n] for n in names
