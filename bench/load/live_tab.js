@@ -30,6 +30,7 @@
   const esc = s => String(s).replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
   const fmt = (v, digits = 0) =>
     v === null || v === undefined ? '–' : Number(v).toLocaleString('en-US', { maximumFractionDigits: digits });
+  const fmtTenths = v => fmt(v, v >= 100 ? 0 : 1); // a tenth of a millisecond matters only below 100
 
   function niceStep(v) {
     const unit = 10 ** Math.floor(Math.log10(v));
@@ -69,7 +70,8 @@
     const legend = lines.length
       ? lines.map((line, i) => {
         const last = [...line.values].reverse().find(v => v !== null && v !== undefined);
-        return `<span><i class="sw" style="background:${COLORS[i % COLORS.length]}"></i>${esc(line.label)}: ${fmt(last, digits)}</span>`;
+        const value = digits ? fmtTenths(last) : fmt(last);
+        return `<span><i class="sw" style="background:${COLORS[i % COLORS.length]}"></i>${esc(line.label)}: ${value}</span>`;
       }).join('')
       : '<span>none so far</span>';
     return `<div class="card"><h3>${esc(title)}</h3>` +
@@ -94,7 +96,7 @@
     const head = '<tr><th></th><th class="n">p50</th><th class="n">p95</th><th class="n">p99</th><th class="n">max</th><th class="n">count</th></tr>';
     return head + Object.entries(latency).map(([name, p]) =>
       `<tr><td>${esc(name)}</td>${['p50', 'p95', 'p99', 'max', 'count'].map(k =>
-        `<td class="n" data-figure="${esc(`latency:${name}:${k}`)}" data-value="${esc(p[k])}">${fmt(p[k], k === 'count' ? 0 : 1)}</td>`).join('')}</tr>`,
+        `<td class="n" data-figure="${esc(`latency:${name}:${k}`)}" data-value="${esc(p[k])}">${k === 'count' ? fmt(p[k]) : fmtTenths(p[k])}</td>`).join('')}</tr>`,
     ).join('');
   }
 
