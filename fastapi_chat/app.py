@@ -125,10 +125,14 @@ async def chat(websocket: WebSocket, room: str, user: Annotated[Any, Depends(sig
                 await websocket.close()
                 return
             member.got_history([pk for pk, _, _ in rows])
-            await websocket.accept()
-            await websocket.send_text(json.dumps({"history": len(rows)}))
-            for _, is_text, payload in rows:
-                await (websocket.send_text(payload.decode()) if is_text else websocket.send_bytes(payload))
+            try:
+                await websocket.accept()
+                await websocket.send_text(json.dumps({"history": len(rows)}))
+                for _, is_text, payload in rows:
+                    await (websocket.send_text(payload.decode()) if is_text else websocket.send_bytes(payload))
+            except BaseException:  # gone while it was sent its history: out of the room, as relay() would
+                fanout.leave(member)
+                raise
             fanout.start(member)
         await relay(websocket, room, member, user)
     finally:
