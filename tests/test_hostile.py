@@ -9,10 +9,12 @@ where it lacks a limit, its test asserts the stock behaviour (a documented findi
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import socket
 import time
+import weakref
 
 import psutil
 import pytest
@@ -216,3 +218,34 @@ async def test_connection_storm_past_the_limit_is_refused_503(server, target, ro
         assert await recv(b) == "after the storm"
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+class Payload:
+    """Stands for a message's bytes, which a weak reference cannot follow."""
+
+
+async def test_a_departing_members_queue_is_freed_without_a_gc():
+    """The queued writer, cancelled while blocked in send, held the member (and its queue) in its
+    exception's traceback while the member held the task: freed only by the cyclic GC."""
+    from fastapi_chat.fanout import QueuedFanout
+
+    class NeverDrains:
+        async def send(self, message):
+            await asyncio.Event().wait()
+
+    fanout = QueuedFanout(100, 1 << 30)
+    member = fanout.join("room", NeverDrains())
+    payloads = [Payload() for _ in range(5)]
+    alive = [weakref.ref(p) for p in payloads]
+    for payload in payloads:
+        await fanout.publish("room", {"type": "websocket.send", "bytes": payload}, 10)
+    del payload, payloads
+    await asyncio.sleep(0.01)  # the writer takes the first and blocks in send
+    gc.disable()
+    try:
+        fanout.leave(member)
+        del member
+        await asyncio.sleep(0.01)
+        assert [ref() for ref in alive] == [None] * 5
+    finally:
+        gc.enable()
