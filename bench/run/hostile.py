@@ -5,7 +5,7 @@ Each figure is taken on a fresh server with the target's default settings, under
 (so a server that buffers without bound dies instead of the machine), loopback only, bounded in time:
 - `non_reader`: a member that never reads (SO_RCVBUF 4 KiB) while another sends `owed` 1 MiB messages,
   each after its echo: server RSS growth for it, what reached the reading member, what was dropped, and
-  RSS 3 s after the non-reader closed;
+  RSS 3 s after the non-reader closed, and who the server closed meanwhile (codes), the sender included;
 - `idle_s` / `partial_s`: how long a TCP connection that sends nothing, or half a request line, lives;
 - `zero_window_s`: how long that non-reader lives once a 1 MiB message is stuck behind its window;
 - `fragments`: one message as 1-byte frames: the longest round trip of a pair chatting meanwhile, the
@@ -94,6 +94,9 @@ async def non_reader(server, owed: int, cap: float) -> dict:
         arrived += 1
     mid, seconds = stats(server), round(time.monotonic() - started, 1)
     zero_window = round(time.monotonic() - joined + await lifetime(server, slow, cap), 1)
+    closed = {code: n - before["close_codes"].get(code, 0) for code, n in stats(server)["close_codes"].items()
+              if n - before["close_codes"].get(code, 0)}
+    senders_close = a.close_code  # None: the sender is still connected
     slow.close()
     await asyncio.gather(a.close(), b.close())
     await asyncio.sleep(3)
@@ -102,7 +105,8 @@ async def non_reader(server, owed: int, cap: float) -> dict:
             "reached_reader": arrived, "seconds": seconds,
             "dropped": {k: mid["drops"][k] - before["drops"].get(k, 0) for k in mid["drops"]
                         if mid["drops"][k] - before["drops"].get(k, 0)},
-            "rss_after_leaving_bytes": after["rss_bytes"] - before["rss_bytes"], "zero_window_s": zero_window}
+            "rss_after_leaving_bytes": after["rss_bytes"] - before["rss_bytes"], "zero_window_s": zero_window,
+            "closed_meanwhile": closed, "senders_close_code": senders_close}
 
 
 async def connection_lifetime(server, data: bytes, cap: float) -> float:
