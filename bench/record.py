@@ -277,6 +277,25 @@ class Capacity(Record):
         return None if rate is None else rate * self.users * self.room_size
 
 
+class CodePart(Record):
+    """One job of one stack's chat code, measured with radon (bench/run/codemetrics.py)."""
+
+    stack: str
+    part: str
+    files: list[str] = Field(default_factory=list)
+    sloc: int = 0
+    lloc: int = 0
+    comments: int = 0
+    branches: int = 0  # cyclomatic complexity beyond the straight path, summed
+    blocks: int = 0  # functions, methods and classes
+    concepts: list[str] = Field(default_factory=list)  # framework names it imports
+
+
+class Code(Record):
+    parts: list[CodePart] = Field(default_factory=list)
+    sign_in: dict[str, dict[str, str]] = Field(default_factory=dict)  # stack -> {file: source}
+
+
 class Environment(BaseModel):
     """The machine and software a run was measured on; open to new keys (bench/run/machine.py)."""
 
@@ -306,6 +325,7 @@ class Results(Record):
     targets: dict[str, TargetInfo] = Field(default_factory=dict)
     runs: list[Run] = Field(default_factory=list)
     capacities: list[Capacity] = Field(default_factory=list)  # one per target and searched scenario
+    code: Code = Field(default_factory=Code)  # what each stack's chat took to write
 
     @classmethod
     def load(cls, path: Path) -> Results:

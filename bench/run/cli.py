@@ -9,9 +9,9 @@ from pathlib import Path
 
 from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
-from bench.record import Results
+from bench.record import Code, Results
 from bench.report import print_summary, write_report
-from bench.run import machine, redisctl
+from bench.run import codemetrics, machine, redisctl
 from bench.run.results import ResultsFile
 from bench.run.targetrun import Backing, TargetRun
 from bench.targets import BENCH_TARGETS, TARGETS
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = machine.plan_cpus()
     environment = {**machine.describe(), "cpu_plan": plan.describe()}
     results = ResultsFile(out / "results.json", environment, ["python", "-m", "bench", *argv])
+    results.data.code = Code(parts=codemetrics.measure(), sign_in=codemetrics.sign_in_sources())
     print(f"bench: results in {out}  (servers on CPUs {sorted(plan.server)}, load generator on "
           f"{sorted(plan.client)})", flush=True)
     backing = Backing()
