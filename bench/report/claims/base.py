@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.record import Results, Run
-from bench.report.numbers import fmt
+from bench.report.numbers import fmt, fmt_bytes
 from bench.report.repeats import fmt_spread, fold
 from bench.report.runs import Key, cautions, family, info, runs_of
 from bench.report.steps import where
@@ -71,8 +71,11 @@ def count(n: float | None) -> str:
 
 
 def glosses(data: Results, target: str) -> dict[str, str]:
-    """What a target's `backlog_full` bucket is: the channel layer's capacity or the per-member queue."""
-    n = info(data, target).config.get("member_backlog")
+    """What a target's `backlog_full` and `backlog_bytes` buckets are: the channel layer's capacity or the
+    per-member queue, and the per-member bound in bytes (CONTRACT.md, "Hostile clients")."""
+    config = info(data, target).config
+    n, size = config.get("member_backlog"), config.get("member_backlog_bytes")
     what = "the channel layer's per-channel capacity" if family(data, target) == "Channels" else \
         "its bounded per-member queue"
-    return {"backlog_full": what + (f" of {count(n)} messages" if n else "")}
+    return {"backlog_full": what + (f" of {count(n)} messages" if n else ""),
+            "backlog_bytes": "what the server held for the member" + (f" past {fmt_bytes(size)}" if size else "")}
