@@ -103,10 +103,12 @@
   function render(s) {
     const pts = s.series;
     const causes = [...new Set(pts.flatMap(p => Object.keys(p.lost)))]; // as they appeared: colours stay put
-    const unfilled = s.users % s.room_size;
-    const head = `Chatting with <b>${esc(s.target || 'Host')}</b> (${esc(s.hosts.join(', ') || 'no host')}) · ` +
+    const unfilled = s.state === 'running' ? s.users % s.room_size : 0; // not while users still spawn
+    const servers = esc(s.hosts.join(', ') || 'no host');
+    const head = `Chatting with ${s.target ? `<b>${esc(s.target)}</b> (${servers})` : `<b>${servers}</b>`} · ` +
       `rooms of ${fmt(s.room_size)} members · ${fmt(s.users)} users · ${esc(s.state)}` +
-      (unfilled ? ` · <span class="warn">${fmt(unfilled)} members wait for a room to fill: start a multiple of ${fmt(s.room_size)} users</span>` : '');
+      (unfilled ? ` · <span class="warn">a room is not full (${fmt(unfilled)} of ${fmt(s.room_size)} members) and waits: ` +
+        `start a multiple of ${fmt(s.room_size)} users</span>` : '');
     panel.innerHTML = `<style>${CSS}</style><p class="head">${head}</p>` +
       '<div class="grid">' +
       chart('Deliveries/s', pts, [{ label: 'deliveries/s', values: pts.map(p => p.deliveries_per_s) }], 0) +
