@@ -77,6 +77,14 @@ class ContractWebSocketProtocol(WebSocketProtocol):
         self.dropConnection(abort=False)
         return True
 
+    def onPing(self, payload):
+        # Stock answers every ping however much the peer has left unread: a peer that floods pings and
+        # reads nothing grew the server's memory without bound. Past the byte bound it is dropped.
+        if self.outbound_bytes() > settings.CHAT_MEMBER_BACKLOG_BYTES:
+            self.dropConnection(abort=True)
+            return
+        super().onPing(payload)
+
     def outbound_bytes(self) -> int:
         """What Twisted's transport holds for this peer, not yet written to the socket."""
         transport = self.transport

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(settings.CHAT_HANDSHAKE_TIMEOUT, settings.CHAT_MAX_CONNECTIONS,
-                                                     settings.CHAT_MAX_FRAGMENTS))
+                                                     settings.CHAT_MAX_FRAGMENTS, settings.CHAT_MEMBER_BACKLOG_BYTES))
     argv = uvicorn_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE)
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
 
         asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
     uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS,
-                                                     config.MAX_FRAGMENTS))
+                                                     config.MAX_FRAGMENTS, config.MEMBER_BACKLOG_BYTES))
     argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES, config.KEEPALIVE)
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)

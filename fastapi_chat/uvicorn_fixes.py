@@ -28,10 +28,11 @@ class EdgeLimits:
     handshake_timeout: float  # from accept to a complete request head
     max_connections: int  # past it, 503; 0: from the fd limit
     max_fragments: int  # frames per message
+    backlog_bytes: int  # the most a member may be owed; the transport never holds it but for unread pongs
 
 
 PROTOCOL_ARGS = ["--http", f"{__name__}:HttpProtocol", "--ws", f"{__name__}:WebSocketProtocol"]  # httptools, sansio
-LIMITS = EdgeLimits(handshake_timeout=10.0, max_connections=0, max_fragments=4096)
+LIMITS = EdgeLimits(handshake_timeout=10.0, max_connections=0, max_fragments=4096, backlog_bytes=64 << 20)
 
 
 def configure(limits: EdgeLimits) -> EdgeLimits:
@@ -48,7 +49,7 @@ def configure(limits: EdgeLimits) -> EdgeLimits:
             pass
     fd_bound = max(16, soft - 2 * FD_RESERVE)
     wanted = limits.max_connections or fd_bound
-    LIMITS = EdgeLimits(limits.handshake_timeout, min(wanted, fd_bound), limits.max_fragments)
+    LIMITS = EdgeLimits(limits.handshake_timeout, min(wanted, fd_bound), limits.max_fragments, limits.backlog_bytes)
     return_freed_memory()
     return LIMITS
 
@@ -158,6 +159,15 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                 self.handle_parser_exception()
             return
         super().handle_cont(event)
+
+    def handle_ping(self) -> None:
+        # Stock answers every ping however much the peer has left unread: a peer that floods pings and
+        # reads nothing grew the server's memory without bound. uvicorn's `send` waits while the transport
+        # is paused, so only pongs take it past the byte bound: then the peer is dropped.
+        if self.transport.get_write_buffer_size() > LIMITS.backlog_bytes:
+            self.transport.abort()
+            return
+        super().handle_ping()
 
     def keepalive_timeout(self) -> None:
         # Stock closes with 1011 and waits for the write buffer to drain: a peer that stopped reading

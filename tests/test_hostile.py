@@ -159,6 +159,28 @@ async def test_too_many_fragments_close_the_connection(server, target, room_name
         await reader.close()
 
 
+async def test_a_ping_flood_that_reads_no_pong_is_dropped(server, target, room_name):
+    before = await stats(server)
+    sock = await asyncio.to_thread(RawClient, server, f"/ws/{room_name()}", rcvbuf=4096)
+    flood = (bytes([0x89, 0x80 | 125]) + b"\0\0\0\0" + b"p" * 125) * 150_000  # 19 MB of pongs owed
+    try:
+        await asyncio.to_thread(sock.sock.settimeout, 20)
+        try:
+            await asyncio.to_thread(sock.sock.sendall, flood)
+            dropped = False
+        except OSError:  # reset: the server dropped it
+            dropped = True
+        mid = await stats(server)
+        await bystanders_chat(server, room_name())
+    finally:
+        sock.close()
+    growth = mid["rss_bytes"] - before["rss_bytes"]
+    print(f"{target}: dropped {dropped}, RSS +{growth / MiB:.1f} MiB")
+    if target == "reference":  # stock websockets: pongs are written, however much is unread
+        return
+    assert dropped and growth < BACKLOG_BYTES + SLACK, (dropped, growth)
+
+
 @pytest.mark.parametrize("payload, answer", [
     (b"\x03\xe7", 1002), (b"\x03", 1002), (b"\x03\xe8\xff", 1007), (b"\x0f\xa0bye", 4000), (b"\x03\xf6", 1014),
 ], ids=["code-999", "one-byte", "bad-utf8-reason", "4000-echoed", "1014-echoed"])
