@@ -478,3 +478,76 @@ def test_the_report_can_be_written_again_from_a_results_file(tmp_path, capsys):
         assert (again / name).read_text() == (tmp_path / name).read_text()
     assert main([str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the answer it opens with
+
+def headline_rows(html: str) -> dict[str, str]:
+    """The headline table's rows by target: each row's HTML."""
+    table = html[html.index('<table class="cmp headline">'):]
+    table = table[table.index("<tbody>"):table.index("</table>")]
+    rows = re.findall(r"<tr><th>(.*?)</tr>", table, re.S)
+    return {re.search(r"</span>([\w.-]+)<span", row).group(1): row for row in rows}
+
+
+def test_the_report_opens_with_a_headline_row_per_target_holding_the_results_figures(sample, tmp_path):
+    html = render(tmp_path, sample)
+    assert html.index('id="answer"') < html.index('id="verdict"') < html.index('id="scenarios"')
+    rows = headline_rows(html)
+    assert list(rows) == list(TARGETS)
+    for t, row in rows.items():
+        cap = capacity(sample, "ramp", t)
+        assert f">{fmt('rate', fold(cap.runs, DPS).median)}</a>" in row, (t, row)
+        assert f">{fmt('us', fold(runs_of(sample, 'steady', t), COST).median)} µs</a>" in row
+        assert ">5 MiB</a>" in row and "16 MiB + 1 B" in row  # the payload sweep's largest delivered, and past it
+    assert ">buffers</a>" in rows["django"] and ">drops</a>" in rows["fastapi"]
+    assert ">stalls the room</a>" in rows["fastapi-seed"]
+    dropped = runs_of(sample, "slow", "fastapi")[0].ledger.dropped_by_server["backlog_full"]
+    assert f"backlog_full {dropped}" in rows["fastapi"]
+    assert ">ramp at 4/s</a>" in rows["django"] and ">slow</a>" in rows["fastapi"]  # where each first lost
+    answer = html[html.index('id="answer"'):html.index('id="verdict"')]
+    sentences = re.findall(r"<li>(.*?)</li>", answer, re.S)
+    assert sentences[0].startswith("fastapi takes the most under the SLO") and 'href="#capacity"' in sentences[0]
+    assert any(s.startswith("Channels: django takes") for s in sentences)
+    assert all("<a href=\"#" in s for s in sentences)  # every sentence links to the section that proves it
+    md = (tmp_path / "report.md").read_text()
+    assert md.index("## The answer") < md.index("## Verdict") < md.index("## steady")
+    assert all(f"| {t} (" in md for t in TARGETS) and "(report.html#capacity)" in md
+
+
+def test_any_target_name_gets_a_stack_a_colour_and_a_row(tmp_path):
+    names = ("django", "django-uvicorn", "reference", "fastapi", "django-app", "fastapi-app", "my-server")
+    data = make_data([make_run(t) for t in names], targets=names)
+    described = {"django-uvicorn": ("channels", "uvicorn 0.54.0 (channels 4.3.2)"),
+                 "reference": ("broadcast", "websockets 17.4"), "django-app": ("channels", "daphne 4.2.3 (channels 4)"),
+                 "fastapi-app": ("queued", "uvicorn 0.54.0 (fastapi 0.165.0)"), "my-server": ("broadcast", "custom")}
+    for t, (fanout, server) in described.items():
+        data.targets[t].fanout, data.targets[t].server = fanout, server
+    data.targets["django"].patched = ["django_chat/daphne_fixes.py"]
+    html = render(tmp_path, data)
+    check_html(html)
+    rows = headline_rows(html)
+    assert list(rows) == list(names)
+    stacks = {t: re.search(r'class="fnote">(\w+)', row).group(1) for t, row in rows.items()}
+    assert stacks == {"django": "Channels", "django-uvicorn": "Channels", "reference": "reference",
+                      "fastapi": "FastAPI", "django-app": "Channels", "fastapi-app": "FastAPI",
+                      "my-server": "reference"}
+    colours = {t: re.search(r'class="marker" style="color:(#\w+)"', row).group(1) for t, row in rows.items()}
+    assert len(set(colours.values())) == len(names)
+    for t, colour in colours.items():  # the same colour for the target in every chart's legend
+        assert re.search(rf'stroke="{colour}"[^>]*/?>(<[^t][^>]*>)*<text[^>]*>{re.escape(t)}</text>', html), t
+    assert 'class="flag patched" title="django_chat/daphne_fixes.py"' in rows["django"]
+    assert "patched" not in rows["fastapi"]
+    assert "<code>django_chat/daphne_fixes.py</code>" in html
+    assert "| django (Channels, patched) |" in (tmp_path / "report.md").read_text()
+
+
+def test_a_target_with_one_step_is_a_labelled_point(tmp_path):
+    slo = 250.0
+    runs = [make_run("fastapi", "ramp", r, dps=r * 1000, rtt=(1, 5.0, 6, 7), slo=slo) for r in (1, 2, 4)]
+    runs.append(make_run("django", "ramp", 1, dps=800, rtt=(100, 300.0, 301, 302), slo=slo, loss=2.0))
+    html = render(tmp_path, make_data(runs))
+    rtt_chart = html[html.index("Senders&#x27; round trip p95 against offered load</title>"):]
+    rtt_chart = rtt_chart[:rtt_chart.index("</svg>")]
+    assert re.search(r"<text[^>]*>django: 300</text>", rtt_chart)  # named, with its value, beside it
+    assert not re.search(r"<text[^>]*>fastapi: ", rtt_chart)  # a line of several steps needs no label

@@ -18,6 +18,7 @@ from bench.report.runs import (
     P95,
     Key,
     client_bound,
+    family,
     offered_deliveries,
     param,
     runs_of,
@@ -29,6 +30,11 @@ from bench.report.steps import short_step, sweep_axis
 from bench.report.svg import OFFERED, Axis, Series, line_chart
 
 RTT_AXIS = Axis("RTT p95 (ms, log scale)", log=True)
+SHAPES = {"Channels": "circle", "FastAPI": "square", "reference": "triangle"}  # as markup.MARKERS in tables
+
+
+def shape(data: Results, target: str) -> str:
+    return SHAPES[family(data, target)]
 
 
 @dataclass
@@ -97,7 +103,7 @@ def sweep_charts(data: Results, scenario: str, targets: list[str], col: dict) ->
             pts, hollow = _points(data, scenario, t, x_of, key, kind)
             hollow_seen |= bool(hollow)
             name = f"{t} {kind}" if kind else str(t)
-            series += [Series(name, col[t], [pts], hollow, dashed=kind == "text")] if pts else []
+            series += [Series(name, col[t], [pts], hollow, dashed=kind == "text", shape=shape(data, t))] if pts else []
         if key is DPS and (offered := sorted(v for r in runs if (v := x_of(r)))):
             series.append(Series("offered", OFFERED, [[(offered[0], offered[0]), (offered[-1], offered[-1])]],
                                  dashed=True, markers=False))
@@ -126,7 +132,7 @@ def timeline_chart(data: Results, scenario: str, targets: list[str], col: dict) 
             if (seconds := timeline(r)) and r.target in lines:
                 lines[r.target].append([(x + i + 0.5, v) for i, v in enumerate(seconds)])
         x += width
-    series = [Series(str(t), col[t], lines[t]) for t in targets if lines[t]]
+    series = [Series(t, col[t], lines[t], shape=shape(data, t)) for t in targets if lines[t]]
     if offered:
         series.append(Series("offered", OFFERED, offered, dashed=True, markers=False))
     xlabel = "seconds into the measurement window" + (" (runs one after another)" * (len(segments) > 1))

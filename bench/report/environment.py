@@ -63,6 +63,7 @@ def environment_view(data: Results) -> dict:
         ("about", desc.about), ("server", desc.server),
         ("fan-out / layer", f"{desc.fanout} / {desc.layer}"),
         ("processes", desc.processes), ("server command", desc.server_command),
+        ("this project's patches", ", ".join(desc.patched) or "none recorded"),
         ("launcher", "; ".join(desc.launcher)),
         ("environment", " ".join(f"{k}={v}" for k, v in desc.env.items()) or "(none)"),
         ("config", json.dumps(desc.config, sort_keys=True)),

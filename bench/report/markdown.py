@@ -7,6 +7,7 @@ from bench.record import Results
 from bench.report.capacity import capacity, capacity_text, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.environment import client_cost_text, harness_text
+from bench.report.headline import Cell, Segment, answer
 from bench.report.repeats import fmt_spread, fmt_stat, fold
 from bench.report.runs import (
     COST,
@@ -28,11 +29,38 @@ def md_cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def md_figure(c: Cell) -> str:
+    return md_cell(c.text + (f" ({c.note})" if c.note else ""))
+
+
+def md_sentence(segments: list[Segment]) -> str:
+    """A sentence of the answer, each figure linked to the section of report.html that proves it."""
+    return "".join(f"[{text}](report.html{link})" if link else text for text, link in segments)
+
+
+def answer_lines(data: Results) -> list[str]:
+    found = answer(data)
+    if not found.rows:
+        return []
+    out = ["## The answer", "",
+           "| target | capacity at the SLO (deliveries/s) | server CPU per delivery | a member who stops reading | "
+           "largest message delivered | first loss and its cause |", "|---|---|---|---|---|---|"]
+    for r in found.rows:
+        name = f"{r.target} ({r.stack}{', patched' if r.patched else ''})"
+        out.append("| " + " | ".join([md_cell(name), *(md_figure(c) for c in (r.capacity, r.cost, r.slow, r.largest,
+                                                                               r.first_loss))]) + " |")
+    out += ["", *[f"- {md_sentence(s)}" for s in found.sentences], ""]
+    if found.patched:
+        out += ["Patched: " + "; ".join(f"{t} runs on this project's fixes to its stack ({', '.join(m)})"
+                                        for t, m in found.patched) + ".", ""]
+    return out
+
+
 def markdown_report(data: Results) -> str:
     targets = target_names(data)
     out = [f"# Real-time chat benchmark: {' vs '.join(targets) or 'no targets'}", "",
            f"Status: **{data.status or 'unknown'}**, {len(data.runs)} runs, started "
-           f"{data.started or '—'}.", "", *[f"- {x}" for x in summary(data)], ""]
+           f"{data.started or '—'}.", "", *answer_lines(data), "## Verdict", "", *[f"- {x}" for x in summary(data)], ""]
     for sc in scenario_names(data):
         out += [f"## {sc}", "", scenario_about(data, sc), "",
                 "| target | step | deliveries/s | RTT p50 / p95 / p99 ms | loss % | server µs/delivery | "

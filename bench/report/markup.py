@@ -1,5 +1,5 @@
-"""What the HTML templates share beyond the record: target colours, the flags' CSS classes, and computed
-text made safe for the page (escaped, with `names` as code and [flags] as labels)."""
+"""What the HTML templates share beyond the record: target colours, stack markers, the flags' CSS classes,
+and computed text made safe for the page (escaped, with `names` as code and [flags] as labels)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,24 @@ from markupsafe import Markup, escape
 from bench.record import Results
 from bench.report.runs import target_names
 
-COLORS = {"django": "#2f7d4f", "django-redis": "#79b28e", "django-redis-pubsub": "#4f9a6c",
-          "django-uvicorn": "#9a7b1c", "fastapi": "#2f6db5", "fastapi-seed": "#d0652f",
-          "fastapi-redis": "#7ba7d9"}
-PALETTE = ["#8a5bb5", "#b5475b", "#3f9aa8", "#6b7280", "#b08d57"]
+# Okabe & Ito's colour-blind-safe palette, then Tol's muted ones past eight targets; each known target keeps
+# its own colour from report to report, and no two targets of one report share one.
+PALETTE = ["#0072B2", "#D55E00", "#E69F00", "#009E73", "#56B4E9", "#CC79A7", "#000000", "#332288",
+           "#882255", "#44AA99", "#999933", "#AA4499"]
+PREFERRED = {"django": 0, "fastapi": 1, "fastapi-seed": 5, "django-uvicorn": 4, "reference": 6, "django-redis": 3,
+             "fastapi-redis": 2, "django-redis-pubsub": 7, "django-app": 9, "fastapi-app": 8,
+             "django-app-sqlite": 10, "fastapi-app-sqlite": 11}
+MARKERS = {"Channels": "●", "FastAPI": "■", "reference": "▲"}  # the stack, in tables and charts alike
 
 
 def colors(data: Results) -> dict[str, str]:
-    names = target_names(data)
-    spare = iter(PALETTE * (1 + len(names) // len(PALETTE)))
-    return {t: COLORS.get(t) or next(spare) for t in names}
+    """One distinct colour per target; past the palette's length they repeat (the stack's marker still tells)."""
+    out: dict[str, str] = {}
+    for t in target_names(data):
+        free = [c for c in PALETTE if c not in out.values()] or PALETTE
+        preferred = PALETTE[PREFERRED[t]] if t in PREFERRED else None
+        out[t] = preferred if preferred in free else free[0]
+    return out
 
 
 FLAG_CLASS = {"client-bound": "cb", "noisy": "noisy", "failed": "failed"}

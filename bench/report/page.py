@@ -10,16 +10,17 @@ from bench.record import NOISY_PCT, Results
 from bench.report.autopsy import autopsy_view
 from bench.report.claims import KNOWN, claims
 from bench.report.environment import environment_view
-from bench.report.markup import FLAG_CLASS, colors, labelled
+from bench.report.headline import answer
+from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
 from bench.report.numbers import plural
 from bench.report.repeats import SIGNIFICANT
-from bench.report.runs import failed, first_line, runs_of, scenario_names, target_names
+from bench.report.runs import failed, family, first_line, runs_of, scenario_names, target_names
 from bench.report.sections import VERDICT_CLASS, capacity_view, charts_view
 from bench.report.steps import where
 from bench.report.tables import scenario_view
 from bench.report.verdict import summary
 
-SECTIONS = {"Verdict": "verdict", "Results by scenario": "scenarios", "Charts": "charts",
+SECTIONS = {"The answer": "answer", "Verdict": "verdict", "Results by scenario": "scenarios", "Charts": "charts",
             "Capacity at the SLO": "capacity", "Loss autopsy": "autopsy",
             "The seed's claims, tested": "claims",
             "Environment": "environment", "Method notes": "method"}
@@ -49,7 +50,9 @@ def html_report(data: Results) -> str:
         title="Real-time chat benchmark: " + (" vs ".join(targets) or "no targets"),
         meta=(f"started {data.started or '—'} · finished {data.finished or '—'} · status "
               f"{data.status or 'unknown'} · {len(data.runs)} runs"),
-        sections=SECTIONS, colors=col, status=status_banner(data),
+        sections=SECTIONS, colors=col, marks={t: MARKERS[family(data, t)] for t in targets},
+        status=status_banner(data),
+        answer=answer(data),
         failed=bad, failed_count=plural(len(bad), "failed run"),
         verdict=summary(data),
         scenarios=[scenario_view(data, sc, targets) for sc in scenario_names(data)],

@@ -14,6 +14,11 @@ AXIS, GRID, MUTED, SLO_RED, OFFERED = "#8a94a6", "#eceef2", "#667085", "#c62828"
 CHAR_PX = 6.6  # width of one legend character at 12px, to lay the legend out without measuring text
 
 
+def value(v: float) -> str:
+    """A plotted value written beside its point: whole above 100, else three significant digits."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def short(v: float) -> str:
     a = abs(v)
     return f"{v / 1e6:g}M" if a >= 1e6 else f"{v / 1e3:g}k" if a >= 1e3 else f"{v:g}"
@@ -27,6 +32,18 @@ class Series:
     hollow: set[tuple[float, float]] = field(default_factory=set)  # points drawn hollow (client-bound)
     dashed: bool = False
     markers: bool = True
+    shape: str = "circle"  # the marker: "circle", "square" or "triangle" (the report gives one per stack)
+
+
+def marker(shape: str, x: float, y: float, fill: str, color: str, r: float = 3.4) -> str:
+    paint = f'fill="{fill}" stroke="{color}" stroke-width="1.6"'
+    if shape == "square":
+        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r:.1f}" height="{2 * r:.1f}" {paint}/>'
+    if shape == "triangle":
+        h = r * 1.25
+        corners = f"{x:.1f},{y - h:.1f} {x + h:.1f},{y + h * 0.8:.1f} {x - h:.1f},{y + h * 0.8:.1f}"
+        return f'<polygon points="{corners}" {paint}/>'
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" {paint}/>'
 
 
 @dataclass
@@ -118,16 +135,21 @@ def line_chart(title: str, series: list[Series], x: Axis, y: Axis, *, hlines: li
                    f'font-size="11" fill="{SLO_RED}">{escape(label)}</text>')
     for s in series:
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
-        for line in s.lines:
-            line = [p for p in line if ok(p[0], x) and ok(p[1], y)]
+        lines = [[p for p in line if ok(p[0], x) and ok(p[1], y)] for line in s.lines]
+        alone = s.markers and sum(map(len, lines)) == 1  # one point: drawn larger, with its name and value
+        for line in lines:
             if len(line) > 1:
                 coords = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in line)
                 out.append(f'<polyline fill="none" stroke="{s.color}" stroke-width="1.8"{dash} '
                            f'points="{coords}"/>')
             for p in line if s.markers else []:
                 fill = "#fff" if p in s.hollow else s.color
-                out.append(f'<circle cx="{sx(p[0]):.1f}" cy="{sy(p[1]):.1f}" r="3.4" fill="{fill}" '
-                           f'stroke="{s.color}" stroke-width="1.6"/>')
+                out.append(marker(s.shape, sx(p[0]), sy(p[1]), fill, s.color, 5.5 if alone else 3.4))
+                if alone:
+                    right_half = sx(p[0]) > (left + right) / 2
+                    out.append(f'<text x="{sx(p[0]) + (-9 if right_half else 9):.1f}" y="{sy(p[1]) + 4:.1f}" '
+                               f'text-anchor="{"end" if right_half else "start"}" font-size="11" '
+                               f'fill="{s.color}">{escape(s.name)}: {value(p[1])}</text>')
     out.append(f'<text x="{(left + right) / 2}" y="{HEIGHT - 10}" text-anchor="middle" font-size="12" '
                f'fill="#333">{escape(x.label)}</text>'
                f'<text transform="translate(14 {(top + bottom) / 2}) rotate(-90)" text-anchor="middle" '
@@ -147,7 +169,8 @@ def _legend(series: list[Series]) -> tuple[str, float]:
             x, y = float(MARGIN_LEFT), y + 18
         dash = ' stroke-dasharray="4 3"' if s.dashed else ""
         out.append(f'<line x1="{x:.0f}" x2="{x + 16:.0f}" y1="{y - 4}" y2="{y - 4}" stroke="{s.color}" '
-                   f'stroke-width="2.4"{dash}/><text x="{x + 22:.0f}" y="{y}" font-size="12" '
-                   f'fill="#333">{escape(s.name)}</text>')
+                   f'stroke-width="2.4"{dash}/>'
+                   + (marker(s.shape, x + 8, y - 4, s.color, s.color) if s.markers else "")
+                   + f'<text x="{x + 22:.0f}" y="{y}" font-size="12" fill="#333">{escape(s.name)}</text>')
         x += w
     return "".join(out), y + 16

@@ -95,6 +95,7 @@ class Cell:
     tag: str = ""
     ns: bool = False  # the tag says "not significant"
     span: int = 1
+    rng: str = ""  # [min–max] over repeats, under the median
 
 
 @dataclass
@@ -102,18 +103,19 @@ class Line:
     label: str
     cells: list[Cell]
     cls: str = ""
-    offered: str = ""  # a step table's offered deliveries/s
+    target: str = ""  # a step table's line: one target at one step
+    offered: str = ""  # the step's offered deliveries/s, on its first line
+    rows: int = 0  # how many lines the step spans, on its first line
 
 
 @dataclass
 class Table:
-    """A comparison (one column group per target) or a scenario's steps at a glance."""
+    """A comparison (a column per target) or a scenario's steps at a glance (a line per step and target)."""
 
     heads: list[tuple[str, list[tuple[str, str]]]]  # target and the flags of its runs
-    span: int
     lines: list[Line]
-    spread: bool = False  # a second header row: median, [min–max]
-    columns: list[str] = field(default_factory=list)  # a step table's figures, under each target
+    spread: bool = False  # figures over repeats: the median with [min–max] under it
+    columns: list[str] = field(default_factory=list)  # a step table's figures
     absent: str = ""  # the targets that did not run here
     where: str = ""
     failures: list[Run] = field(default_factory=list)
@@ -167,41 +169,44 @@ def comparison_table(data: Results, scenario: str, step: str, targets: list[str]
             cls = "num" + (" best" if t == best else "") + (" bad" if row.alarm and s and s.hi > 0 else "")
             shown = fmt(row.kind, s.hi) if row.alarm and s else fmt_stat(row.kind, s)
             tag, ns = tags.get(t, ("", False))
-            cells.append(Cell(shown, cls, tag=tag, ns=ns))
-            if spread:
-                cells.append(Cell("" if row.alarm else fmt_range(row.kind, s), "rng"))
+            cells.append(Cell(shown, cls, tag=tag, ns=ns, rng="" if row.alarm else fmt_range(row.kind, s)))
         lines.append(Line(row.label, cells, "sub" if row.sub else ""))
-    return Table([(t, flag_notes(g)) for t, g in groups.items()], 2 if spread else 1, lines, spread,
+    return Table([(t, flag_notes(g)) for t, g in groups.items()], lines, spread,
                  absent=", ".join(t for t in targets if t not in groups), where=where,
                  failures=failed([r for g in groups.values() for r in g]))
 
 
 STEP_FIGURES = [("deliveries/s", DPS, "rate"), ("RTT p95 ms", P95, "ms"), ("loss %", LOSS, "pct"),
-                ("µs/dlv", COST, "us")]
+                ("server µs/delivery", COST, "us")]
 
 
 def step_table(data: Results, scenario: str, targets: list[str]) -> Table:
-    """A multi-step scenario at a glance: one row per step, the headline figures per target."""
+    """A multi-step scenario at a glance: a line per step and target with its headline figures, the targets
+    of a step together (as many targets as ran fit the page's width)."""
     slo = param(data, scenario, "slo_p95_ms")
     targets = [t for t in targets if runs_of(data, scenario, t)]
     lines = []
     for step in steps_of(data, scenario):
         runs = runs_of(data, scenario, step=step)
-        cells = []
+        step_lines = []
         for t in targets:
             g = runs_of(data, scenario, t, step)
             if not g:
-                cells.append(Cell("not run", "na", span=len(STEP_FIGURES)))
+                step_lines.append(Line("", [Cell("not run", "na", span=len(STEP_FIGURES))], target=t))
                 continue
+            cells = []
             for _, key, kind in STEP_FIGURES:
                 s = fold(g, key)
                 warn = (key is P95 and slo is not None and (s is None or s.median > slo)) or \
                     (key is LOSS and s is not None and s.median > 0)
                 cells.append(Cell(fmt_stat(kind, s), "num over" if warn else "num",
                                   flags=flag_notes(g) if key is DPS else []))
-        lines.append(Line(short_step(runs[0]), cells, offered=fmt("rate", offered_deliveries(runs[0]))))
-    return Table([(t, []) for t in targets], len(STEP_FIGURES), lines,
-                 columns=[name for name, _, _ in STEP_FIGURES])
+            step_lines.append(Line("", cells, target=t))
+        first = step_lines[0]
+        first.label, first.offered, first.rows = short_step(runs[0]), fmt("rate", offered_deliveries(runs[0])), \
+            len(step_lines)
+        lines += step_lines
+    return Table([(t, []) for t in targets], lines, columns=[name for name, _, _ in STEP_FIGURES])
 
 
 @dataclass

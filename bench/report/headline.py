@@ -1,0 +1,207 @@
+"""The answer the report opens with: per target, how much it takes (capacity at the SLO), what a delivery
+costs the server, what a slow member does to its room, the largest message delivered, and where it first
+lost messages and why; then the same per stack in a few sentences, each naming the section that proves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.record import Results, Run
+from bench.report.capacity import Capacity, capacity, costs, ramp_scenarios
+from bench.report.claims.buffers import growth_per_slow_member
+from bench.report.loss import causes, first_losses, lossy
+from bench.report.numbers import fmt, fmt_bytes, ratio
+from bench.report.repeats import Stat, differ, fmt_stat, fold
+from bench.report.runs import (
+    DPS,
+    LOSS,
+    STACKS,
+    family,
+    info,
+    offered_deliveries,
+    ran,
+    runs_of,
+    scenario_names,
+    timeline,
+)
+from bench.report.steps import short_step, sweep_axis
+
+STALLED = 0.5  # a room delivering less than this share of what was offered, with a slow member, is stalled
+BUFFERED_BYTES = 1 << 20  # server memory grown by this much per slow member: it holds what they do not read
+
+
+@dataclass
+class Cell:
+    """A headline figure: what it says, a line under it, and the section that shows where it comes from."""
+
+    text: str
+    note: str = ""
+    link: str = ""
+
+
+@dataclass
+class Row:
+    target: str
+    stack: str
+    patched: list[str]
+    capacity: Cell
+    cost: Cell
+    slow: Cell
+    largest: Cell
+    first_loss: Cell
+    capacity_value: Stat | None = None  # deliveries/s at the SLO, to rank the targets
+    cost_value: Stat | None = None
+
+
+Segment = tuple[str, str]  # text, and the section that proves it ("" for plain words)
+
+
+@dataclass
+class Answer:
+    rows: list[Row]
+    sentences: list[list[Segment]] = field(default_factory=list)
+    patched: list[tuple[str, list[str]]] = field(default_factory=list)  # targets on this project's fixes
+
+
+def anchor(scenario: str) -> str:
+    return f"#scenario-{scenario}"
+
+
+def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
+    """Deliveries/s at the SLO on the first ramp this target ran."""
+    caps = [cap for sc in ramp_scenarios(data) if (cap := capacity(data, sc, target)).state != "not run"]
+    if not caps:
+        return Cell("not measured", "no ramp ran"), None
+    cap: Capacity = caps[0]
+    if cap.state == "below":
+        return Cell("below the first step", f"{cap.scenario}: {cap.stopped_label}", "#capacity"), Stat(0, 0, 0, 1)
+    dps = fold(cap.runs, DPS)
+    more = "≥ " if cap.state == "beyond" else ""
+    return Cell(f"{more}{fmt_stat('rate', dps)}", f"{cap.scenario} at {cap.label}", "#capacity"), dps
+
+
+def cost_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
+    """Server CPU per delivery in `steady` (else the first scenario where it was timed), as the report's
+    cost figure: comparable across targets at the same offered load."""
+    order = sorted(scenario_names(data), key=lambda sc: sc != "steady")
+    for sc in order:
+        c = costs(data, sc)
+        if target in c.stats:
+            return Cell(f"{fmt_stat('us', c.stats[target])} µs", c.at, anchor(sc)), c.stats[target]
+    return Cell("—", "not timed"), None
+
+
+def slow_runs(data: Results, target: str) -> list[Run]:
+    """The runs with a member per room that never reads (else one that reads slowly)."""
+    slow = [r for r in runs_of(data, target=target) if r.params.nonreading > 0]
+    return slow or [r for r in runs_of(data, target=target) if r.params.slow_readers > 0]
+
+
+def slow_cell(data: Results, target: str) -> Cell:
+    """What a member that does not read does: the room stalls, the server drops for it, closes it, or buffers."""
+    runs = slow_runs(data, target)
+    if not runs:
+        return Cell("not measured", "the slow scenario did not run")
+    first = [r for r in runs if (r.scenario, r.step) == (runs[0].scenario, runs[0].step)]
+    r, dps = first[0], fold(first, DPS)
+    offered = offered_deliveries(r)
+    pace = f"{fmt('rate', dps.median if dps else None)} of {fmt('rate', offered)} deliveries/s"
+    link = "#claim-4"
+    if dps is not None and offered and dps.median < STALLED * offered:
+        return Cell("stalls the room", f"{pace}; slowest second {fmt('rate', min(timeline(r) or [0]))}", link)
+    if any(x.ledger.dropped_total for x in first):
+        return Cell("drops", f"{causes(first)}; room at {pace}", link)
+    if any(x.ledger.lost_with_close_total for x in first):
+        return Cell("closes it", f"{causes(first)}; room at {pace}", link)
+    if (grew := growth_per_slow_member(r)) >= BUFFERED_BYTES:
+        return Cell("buffers", f"server memory +{fmt('size', grew)} per slow member; room at {pace}", link)
+    return Cell("keeps up", f"nothing lost; room at {pace}", link)
+
+
+def largest_cell(data: Results, target: str) -> Cell:
+    """The largest message size the target delivered whole, and what happened past it."""
+    sweeps = [sc for sc in scenario_names(data) if sweep_axis(data, sc) == "size"]
+    runs = [r for sc in sweeps for r in runs_of(data, sc, target)]
+    if not runs:
+        return Cell("not measured", "no payload sweep ran")
+    whole = [r.params.size for r in runs if r.ok and r.ledger.delivered and not lossy([r])]
+    refused = sorted({r.params.size for r in runs
+                      if r.ledger.lost_with_close_total and r.params.size > max(whole, default=0)})
+    past = f"{fmt_bytes(refused[0])}: {causes([r for r in runs if r.params.size == refused[0]])}" if refused else ""
+    link = anchor(sweeps[0])
+    if not whole:
+        return Cell("none whole", past, link)
+    return Cell(fmt_bytes(max(whole)), past, link)
+
+
+def refused_only(runs: list[Run]) -> bool:
+    """Lost only by refusing messages over the size limit: the largest-message column says so already."""
+    return all(r.ledger.dropped_total == 0 and r.ledger.unexplained == 0
+               and all(x.cause == "refused by size limit" for x in r.ledger.lost_with_close) for r in lossy(runs))
+
+
+def first_loss_cell(data: Results, target: str) -> Cell:
+    """The first scenario, in the order they ran, where the target lost messages, other than by refusing
+    messages over the size limit (unless that is all it lost)."""
+    found = first_losses(data, target)
+    if not found:
+        return Cell("none", f"in {len(runs_of(data, target=target))} runs", "#autopsy")
+    sc, g = next(((sc, g) for sc, g in found if not refused_only(g)), found[0])
+    step = short_step(g[0])
+    loss = fold(g, LOSS)
+    lost = fmt("pct", loss.median if loss else None)
+    return Cell(f"{sc}{' at ' + step if step else ''}", f"{lost}% lost: {causes(g)}", anchor(sc))
+
+
+def row(data: Results, target: str) -> Row:
+    cap, cap_value = capacity_cell(data, target)
+    cost, cost_value = cost_cell(data, target)
+    return Row(target, family(data, target), info(data, target).patched, cap, cost, slow_cell(data, target),
+               largest_cell(data, target), first_loss_cell(data, target), cap_value, cost_value)
+
+
+def ranked(rows: list[Row], capacity: bool, words: str, unit: str) -> list[Segment]:
+    """"fastapi takes the most: 6,400 deliveries/s; django 1,000 (6.4× less)": the best first, each other
+    against it, or "not significant" within the runs' spread (bench.report.repeats.differ)."""
+    value = lambda r: r.capacity_value if capacity else r.cost_value  # noqa: E731
+    cell = lambda r: r.capacity if capacity else r.cost  # noqa: E731
+    have = sorted((r for r in rows if value(r) is not None), key=lambda r: value(r).median, reverse=capacity)
+    if len(have) < 2:
+        return []
+    best = have[0]
+    out: list[Segment] = [(f"{best.target} {words}: ", ""), (cell(best).text + unit, cell(best).link)]
+    for r in have[1:]:
+        v, b = value(r).median, value(best).median
+        times = ("not significant" if differ(value(best), value(r)) else f"{ratio(v, b)} less" if capacity and v
+                 else "none" if capacity else f"{ratio(b, v)} more")
+        out += [(f"; {r.target} ", ""), (f"{cell(r).text} ({times})", cell(r).link)]
+    return out + [(".", "")]
+
+
+def stack_sentence(stack: str, rows: list[Row]) -> list[Segment]:
+    out: list[Segment] = [(f"{stack}: ", "")]
+    for i, r in enumerate(rows):
+        took = r.capacity.text + (" deliveries/s" if r.capacity_value and r.capacity_value.median else "")
+        out += [("; " if i else "", ""), (f"{r.target} takes ", ""), (took, r.capacity.link),
+                (" under the SLO at ", ""), (f"{r.cost.text} of server CPU per delivery", r.cost.link),
+                ("; a member who stops reading: it ", ""),
+                (f"{r.slow.text} ({r.slow.note})" if r.slow.note else r.slow.text, r.slow.link)]
+        if r.first_loss.text == "none":
+            out += [("; it lost nothing", r.first_loss.link)]
+        else:
+            out += [("; it first loses messages in ", ""), (f"{r.first_loss.text} ({r.first_loss.note})",
+                                                             r.first_loss.link)]
+    return out + [(".", "")]
+
+
+def answer(data: Results) -> Answer:
+    rows = [row(data, t) for t in ran(data)]
+    sentences = []
+    if took := ranked(rows, True, "takes the most under the SLO", " deliveries/s"):
+        sentences.append(took)
+    if cheap := ranked(rows, False, "costs the server the least CPU per delivery", ""):
+        sentences.append(cheap)
+    for stack in STACKS:
+        if mine := [r for r in rows if r.stack == stack]:
+            sentences.append(stack_sentence(stack, mine))
+    return Answer(rows, sentences, [(r.target, r.patched) for r in rows if r.patched])
