@@ -18,9 +18,8 @@ from pathlib import Path
 
 import gevent
 from flask import request, send_file
-from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
-from bench.load.tally import Tally, family, new_histogram, percentiles
+from bench.load.tally import Tally, family, percentiles
 from bench.stats import diff, read_servers
 
 TAB = {"title": "Chat", "key": "chat"}
@@ -41,7 +40,10 @@ class Sampler:
     long as its figures still change (rooms settle after the stop)."""
 
     def __init__(self, environment, merged: Callable[[], Tally]) -> None:
+        from locust.runners import STATE_RUNNING, STATE_SPAWNING  # here: importing locust monkey-patches
+
         self.environment, self.merged = environment, merged
+        self.active_states = (STATE_RUNNING, STATE_SPAWNING)
         self.points: deque[dict] = deque(maxlen=KEEP)
         self.recent: deque[tuple[float, int, list[int]]] = deque(maxlen=SMOOTH + 1)
         self.started_at = 0.0
@@ -69,19 +71,19 @@ class Sampler:
         c = tally.counters
         self.read_drops()
         seen = (c["client_received"], c["client_sent"], sum(c.values()), tuple(self.drops.items()))
-        running = self.environment.runner.state in (STATE_RUNNING, STATE_SPAWNING)
+        running = self.environment.runner.state in self.active_states
         if not running and seen == self.last_seen:
             return
         self.last_seen = seen
         now = time.monotonic()
-        self.recent.append((now, c["client_received"], list(tally.histograms["latency"].counts)))
+        self.recent.append((now, c["client_received"], tally.histograms["latency"].counts[:]))
         then, received_then, counts_then = self.recent[0]
-        window = percentiles(interval(tally.histograms["latency"], counts_then))
+        p50, p95 = interval_percentiles(tally.histograms["latency"], counts_then)
         self.points.append({
             "t": round(now - self.started_at, 1),
             "deliveries_per_s": round((c["client_received"] - received_then) / (now - then), 1) if now > then else 0.0,
-            "latency_p50_ms": window["p50"],
-            "latency_p95_ms": window["p95"],
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
             "lost": losses(c, self.drops, self.environment.parsed_options.chat_room_size),
         })
 
@@ -93,13 +95,23 @@ class Sampler:
             self.drops = {k: n for k, n in diff(now, self.baseline)["drops"].items() if n}
 
 
-def interval(hist, counts_then: list[int]):
-    """What `hist` recorded since its counts were `counts_then`, as a histogram of its own."""
-    since = new_histogram()
-    for index, (now, then) in enumerate(zip(hist.counts, counts_then, strict=False)):
-        if now > then:
-            since.record_value(hist.get_value_from_index(index), now - then)
-    return since
+def interval_percentiles(hist, counts_then: list[int], ps=(50, 95)) -> list[float | None]:
+    """Percentiles (ms) of what `hist` recorded since its counts were `counts_then`, the way
+    HdrHistogram's get_value_at_percentile reads its own counts."""
+    since = [now - then for now, then in zip(hist.counts[:], counts_then, strict=False)]
+    total = sum(since)
+    if not total:
+        return [None] * len(ps)
+    wanted = [max(1, int(p * total / 100 + 0.5)) for p in ps]
+    found: list[float | None] = []
+    running = 0
+    for index, n in enumerate(since):
+        running += n
+        while len(found) < len(wanted) and running >= wanted[len(found)]:
+            found.append(hist.get_highest_equivalent_value(hist.get_value_from_index(index)) / 1000)
+        if len(found) == len(wanted):
+            break
+    return found
 
 
 def losses(c, drops: dict[str, int], room_size: int) -> dict[str, int]:
