@@ -24,6 +24,7 @@ from bench.load.tally import Tally
 from bench.scenarios import SLOW_READ_RATE
 
 MERGED = Tally()
+REPORTED: set[str] = set()
 TARGET_URLS: dict[str, list[str]] = json.loads(os.environ.get("CHAT_TARGETS") or "{}")
 
 
@@ -110,6 +111,7 @@ def ship(client_id, data, **_kw) -> None:
 @events.worker_report.add_listener
 def receive(client_id, data, **_kw) -> None:
     if "chat" in data:
+        REPORTED.add(client_id)  # Locust's worker ids name their host: which machines generated the load
         MERGED.merge(data["chat"])
 
 
@@ -123,4 +125,4 @@ def write_results(environment, **_kw) -> None:
     if path and not isinstance(environment.runner, WorkerRunner):
         result = merged()
         workers = environment.runner.worker_count if isinstance(environment.runner, MasterRunner) else 0
-        Path(path).write_text(json.dumps({**result.take(), "workers": workers}))
+        Path(path).write_text(json.dumps({**result.take(), "workers": workers, "worker_ids": sorted(REPORTED)}))

@@ -222,6 +222,7 @@ class Run(Record):
     noise: Noise = Field(default_factory=Noise)
     samples: list[Sample] = Field(default_factory=list)
     locust_command: list[str] = Field(default_factory=list)
+    load_generators: list[str] = Field(default_factory=list)  # the Locust workers that generated it, by id
     evidence: Evidence = Field(default_factory=Evidence)
     interrupted: bool = False
     server_settled: bool = True
@@ -245,6 +246,7 @@ class TargetInfo(Record):
     layer: str = ""
     config: dict = Field(default_factory=dict)
     patched: list[str] = Field(default_factory=list)  # this project's fixes to the stack, by module
+    hosts: list[str] = Field(default_factory=list)  # the base URL of every server process that served it
 
 
 class CapacityProbe(Record):

@@ -11,8 +11,9 @@ from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
 from bench.record import Code, Results
 from bench.report import print_summary, write_report
-from bench.run import codemetrics, machine, redisctl
+from bench.run import codemetrics, machine, redisctl, serverproc
 from bench.run.results import ResultsFile
+from bench.run.runner import Workers
 from bench.run.targetrun import Backing, TargetRun
 from bench.targets import BENCH_TARGETS, TARGETS
 
@@ -36,6 +37,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="measure the load generator's own capacity first (bench/harness/loadgen.py)")
     p.add_argument("--fault", choices=["kill-server", "redis-outage"], default=None,
                    help="inject a fault in every run: a server process dies, or Redis stops for 3 s")
+    p.add_argument("--hosts", default="",
+                   help="comma-separated base URLs of servers started elsewhere (the replicas of the one target "
+                        "--targets names): the bench starts none and reads every one's /stats; dns+URL: every "
+                        "address its name resolves to is one replica (compose's scaled services)")
+    p.add_argument("--expect-workers", type=int, default=0,
+                   help="Locust workers started elsewhere (locust -f bench/locustfile.py --worker --master-host H): "
+                        "the bench's Locust is their master and waits for this many")
+    p.add_argument("--master-bind", default="127.0.0.1:5557", help="host:port the master listens on for them")
     p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                    help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
                         "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
@@ -59,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"unknown {unknown}; scenarios: {sorted(all_scenarios)}; targets: {sorted(TARGETS)}")
     targets = [TARGETS[t] for t in names]
+    hosts = [url for h in args.hosts.split(",") if h.strip() for url in serverproc.replicas(h.strip())]
+    if hosts and len(targets) != 1:
+        sys.exit("bench: --hosts are the replicas of one target: name it with --targets")
+    workers = Workers(args.expect_workers, args.master_bind) if args.expect_workers else None
     out = args.out or ROOT / "reports" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     machine.raise_fd_limit()
@@ -93,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             plan_for_target = [all_scenarios[n] for n in names
                                if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
             backing.redis_url = (results.environment.redis or {}).get("url") if target.needs_redis else None
-            TargetRun(target, plan, out, results, args.fault, backing).run_all(plan_for_target, args.repeats)
+            TargetRun(target, plan, out, results, args.fault, backing, hosts, workers).run_all(
+                plan_for_target, args.repeats)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"

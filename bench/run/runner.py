@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -28,11 +29,13 @@ REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last delt
 
 
 def run_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
-                processes: int, sessions: Path | None = None) -> tuple[list[str], float]:
-    """The Locust command line for one run, and its --run-time in seconds."""
+                processes: int, sessions: Path | None = None,
+                workers: Workers | None = None) -> tuple[list[str], float]:
+    """The Locust command line for one run, and its --run-time in seconds: `processes` local Locust
+    processes, or a master for `workers` started elsewhere."""
     spawn_rate = scenario.spawn_rate or scenario.users
     spawn_allowance = 2.0 + scenario.users / spawn_rate + scenario.users / 250
-    margin = REPORT_MARGIN_S if processes > 1 else 1.0
+    margin = REPORT_MARGIN_S if processes > 1 or workers else 1.0
     run_time = spawn_allowance + scenario.warmup + scenario.window + scenario.drain + margin
     command = locust_command(
         "--headless",
@@ -51,9 +54,21 @@ def run_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
         "--chat-history", str(scenario.history), "--chat-sessions", str(sessions or ""),
         "--chat-results", str(results),
     )
-    if processes > 1:
+    if workers:
+        host, port = workers.master_bind.rsplit(":", 1)
+        command += ["--master", "--expect-workers", str(workers.count), "--master-bind-host", host,
+                    "--master-bind-port", port]
+    elif processes > 1:
         command += ["--processes", str(processes)]
     return command, run_time
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Locust workers started elsewhere (other machines, or compose): the runner's Locust is their master."""
+
+    count: int
+    master_bind: str = "127.0.0.1:5557"  # where the master listens for them, host:port
 
 
 def _cpu_seconds(redis: RedisServer | None) -> float:
@@ -90,6 +105,7 @@ def run_step(
     redis: RedisServer | None = None,
     database: Database | None = None,
     sessions: Path | None = None,
+    workers: Workers | None = None,
 ) -> Run:
     """Run Locust once against `servers`; everything measured comes back, even when a server dies.
 
@@ -100,16 +116,16 @@ def run_step(
     results_path = work_dir / f"{label}.locust.json"
     log_path = work_dir / f"{label}.locust.log"
     processes = max(1, len(plan.client))
-    command, run_time = run_command(scenario, servers, results_path, processes, sessions)
+    command, run_time = run_command(scenario, servers, results_path, processes, sessions, workers)
     before = sum_stats([s.stats() for s in servers])
     tcp_before = tcp_counters()
-    log_offsets = [s.log_path.stat().st_size for s in servers]
+    log_offsets = [s.log_size() for s in servers]
     closures_before = len(redis.output_buffer_closures()) if redis else 0
     failure = None
     with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
-    server_pids = [s.pid for s in servers] + [b.pid for b in (redis, database) if b and b.pid]
+    server_pids = [p.pid for p in (*servers, redis, database) if p and p.pid]  # remote servers have none
     sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server))
     sampler.start()
     started = time.monotonic()
@@ -131,7 +147,7 @@ def run_step(
                     sum_stats([s.stats() for s in servers])["messages_in"] >= fault_at
             except OSError:
                 due = False  # a server went away between the checks: the loop notices below
-            if due and fault == "kill-server":
+            if due and fault == "kill-server" and servers[0].popen:
                 servers[0].popen.kill()  # the first server process dies mid-window
                 fault_fired = time.time()
             if due and fault == "redis-outage" and redis:
@@ -144,8 +160,8 @@ def run_step(
             dead = [s for s in servers if not s.alive()]
             if dead and failure is None:
                 s = dead[0]
-                failure = (f"server process {s.pid} of {s.target.name} exited with code {s.popen.returncode} "
-                           f"{time.monotonic() - started:.1f}s into the run; its log ends:\n{s.log_tail(8)}")
+                failure = (f"{s.exit_text()} {time.monotonic() - started:.1f}s into the run; its log ends:\n"
+                           f"{s.log_tail(8)}")
             try:
                 locust.wait(0.2)  # returns as soon as Locust exits
             except subprocess.TimeoutExpired:
@@ -182,9 +198,11 @@ def run_step(
         evidence["redis"] = {"output_buffer_closures": closures, "after_run": snapshot(redis.url)}
         subscriber_lost = any("redis subscriber lost" in line for line in evidence["server_log"])
         redis_leg_intact = not closures and not subscriber_lost and not fault
-    tally = Tally()
+    tally, generators = Tally(), []
     if results_path.exists():
-        tally.merge(json.loads(results_path.read_text()))
+        measured = json.loads(results_path.read_text())
+        tally.merge(measured)
+        generators = measured.get("worker_ids") or [f"{os.uname().nodename} (local)"]
     elif failure is None:
         failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
     limit = servers[0].config["max_message_bytes"]
@@ -195,6 +213,7 @@ def run_step(
     settled = settled and after is not None and not after["connections_open"] and not after["backlog"]
     # a server still working through this run's messages would pollute the next run's figures
     run.evidence = Evidence.model_validate(evidence)
+    run.load_generators = generators
     run.interrupted, run.server_settled = interrupted, settled
     run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
     return run

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench import ROOT
 from bench.run.procs import free_port, stop_process
@@ -57,6 +59,12 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def exit_text(self) -> str:
+        return f"server process {self.pid} of {self.target.name} exited with code {self.popen.returncode}"
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -96,6 +104,73 @@ class ServerProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         stop_process(self.popen, timeout)
+
+
+@dataclass
+class RemoteServer:
+    """A server process the bench did not start (another machine, a compose replica): known by its URL,
+    measured through its /stats only (its CPU and RSS as it reports them)."""
+
+    target: Target
+    base_url: str
+    ready_stats: dict = field(default_factory=dict)
+    pid = None
+    popen = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.base_url).port or 80
+
+    @property
+    def config(self) -> dict:
+        return self.ready_stats["config"]
+
+    def stats(self) -> dict:
+        return json.loads(http_get(self.base_url + "/stats"))
+
+    def alive(self) -> bool:
+        try:
+            return http_get(self.base_url + "/healthz", timeout=2.0).strip() == b"ok"
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float = 30.0) -> RemoteServer:
+        deadline = time.monotonic() + timeout
+        while not self.alive():
+            if time.monotonic() > deadline:
+                raise ServerFailed(f"{self.base_url} did not answer /healthz within {timeout:.0f}s")
+            time.sleep(0.1)  # poll interval of the readiness probe
+        self.ready_stats = self.stats()
+        return self
+
+    def log_size(self) -> int:
+        return 0
+
+    def exit_text(self) -> str:
+        return f"server {self.base_url} of {self.target.name} stopped answering"
+
+    def log_tail(self, lines: int = 30) -> str:
+        return ""
+
+    def log_since(self, offset: int, limit: int = 40) -> list[str]:
+        return []
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Not ours to stop."""
+
+
+def replicas(url: str) -> list[str]:
+    """A server's base URL, or for "dns+URL" one URL per IPv4 address its host name resolves to (a
+    compose service scaled to N replicas resolves to N)."""
+    if not url.startswith("dns+"):
+        return [url]
+    parts = urlsplit(url.removeprefix("dns+"))
+    found = sorted({info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port, socket.AF_INET)})
+    return [f"{parts.scheme}://{address}:{parts.port or 80}" for address in found]
 
 
 def start(

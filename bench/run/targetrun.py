@@ -11,7 +11,7 @@ from bench.run import database, redisctl, serverproc
 from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
 from bench.run.machine import CpuPlan
 from bench.run.results import ResultsFile
-from bench.run.runner import run_step
+from bench.run.runner import Workers, run_step
 from bench.scenarios import Scenario
 from bench.targets import Target
 
@@ -46,9 +46,11 @@ class TargetRun:
     database in app mode, each scenario's steps and repeats, and capacity searches."""
 
     def __init__(self, target: Target, plan: CpuPlan, out: Path, results: ResultsFile, fault: str | None,
-                 backing: Backing) -> None:
+                 backing: Backing, hosts: list[str] | None = None, workers: Workers | None = None) -> None:
         self.target, self.plan, self.out, self.results, self.fault, self.backing = \
             target, plan, out, results, fault, backing
+        self.hosts = hosts or []  # servers started elsewhere: measured, never started or stopped here
+        self.workers = workers
         self.servers: list[serverproc.ServerProcess] | None = None
         self.db: database.Database | None = None
         self.sessions: Path | None = None
@@ -79,8 +81,11 @@ class TargetRun:
         label = step_label(overrides)
         if self.servers is None or not all(s.alive() for s in self.servers):
             self.stop()
-            self.servers = serverproc.start(target, self.out / "logs", cpus=set(self.plan.server),
-                                            redis_url=self.backing.redis_url, env=self.env)
+            if self.hosts:
+                self.servers = [serverproc.RemoteServer(target, url).wait_ready() for url in self.hosts]
+            else:
+                self.servers = serverproc.start(target, self.out / "logs", cpus=set(self.plan.server),
+                                                redis_url=self.backing.redis_url, env=self.env)
             self.results.add_target(target.name, describe_target(target, self.servers, self.backing.redis_url,
                                                                  self.env))
         name = "-".join([target.name, scenario.name, label.replace("=", "").replace(" ", "-"), str(repeat)])
@@ -90,7 +95,7 @@ class TargetRun:
         started = time.monotonic()
         run = run_step(step, self.servers, self.plan, self.out, name, fault=self.fault,
                        redis=self.backing.redis if target.needs_redis else None,
-                       database=self.db, sessions=self.sessions)
+                       database=self.db, sessions=self.sessions, workers=self.workers)
         run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
         run.duration_s = round(time.monotonic() - started, 1)
         self.results.add_run(run)
@@ -157,15 +162,16 @@ def one_line(run: Run) -> str:
             f"client {run.client.busiest_process_cpu_pct or 0:.0f}% cpu, steal {run.steal_pct.mean or 0:.1f}%")
 
 
-def describe_target(target: Target, servers: list[serverproc.ServerProcess], redis_url: str | None,
-                    env: dict[str, str]) -> TargetInfo:
+def describe_target(target: Target, servers: list, redis_url: str | None, env: dict[str, str]) -> TargetInfo:
     stats = servers[0].stats()
+    started_here = all(s.popen for s in servers)
     return TargetInfo(
         about=target.about,
-        launcher=[" ".join(s.command) for s in servers],
+        launcher=[" ".join(s.command) for s in servers] if started_here else [],
         server_command=(servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
-        env={**target.server_env(redis_url), **env},
-        processes=target.processes,
+        env={**target.server_env(redis_url), **env} if started_here else {},
+        processes=len(servers),
+        hosts=[s.base_url for s in servers],
         server=stats["server"], fanout=stats["fanout"], layer=stats["layer"], config=stats["config"],
         patched=list(target.patched),
     )
