@@ -9,7 +9,7 @@ import json
 from bench.record import Results
 from bench.report.numbers import fmt, plural, ratio
 from bench.report.repeats import fold
-from bench.report.runs import Key, scenario_names
+from bench.report.runs import Key, family, scenario_names, target_names
 
 CLIENT_COST: Key = lambda run: run.client.cpu_us_per_delivery  # noqa: E731
 
@@ -60,13 +60,13 @@ def environment_view(data: Results) -> dict:
         ("command", " ".join(data.argv) or None),
     ]
     targets = {t: [
-        ("about", desc.about), ("server", desc.server),
+        ("about", desc.about), ("stack", family(data, t)), ("server", desc.server),
         ("fan-out / layer", f"{desc.fanout} / {desc.layer}"),
         ("processes", desc.processes), ("server command", desc.server_command),
         ("this project's patches", ", ".join(desc.patched) or "none recorded"),
         ("launcher", "; ".join(desc.launcher)),
         ("environment", " ".join(f"{k}={v}" for k, v in desc.env.items()) or "(none)"),
         ("config", json.dumps(desc.config, sort_keys=True)),
-    ] for t, desc in data.targets.items()}
+    ] for t in target_names(data) if (desc := data.targets.get(t))}
     return {"machine": machine, "packages": sorted(env.packages.items()), "sysctls": sorted(env.sysctls.items()),
             "targets": targets}
