@@ -293,6 +293,19 @@ class CodePart(Record):
     concepts: list[str] = Field(default_factory=list)  # framework names it imports
 
 
+class SecurityCheck(Record):
+    """One handshake an app target must refuse (or, signed in, accept): bench/run/security.py."""
+
+    target: str
+    check: str
+    expected: int  # HTTP status: 101 accepted, 403 refused before accept
+    got: int
+
+    @property
+    def passed(self) -> bool:
+        return self.got == self.expected
+
+
 class Code(Record):
     parts: list[CodePart] = Field(default_factory=list)
     sign_in: dict[str, dict[str, str]] = Field(default_factory=dict)  # stack -> {file: source}
@@ -328,6 +341,7 @@ class Results(Record):
     runs: list[Run] = Field(default_factory=list)
     capacities: list[Capacity] = Field(default_factory=list)  # one per target and searched scenario
     code: Code = Field(default_factory=Code)  # what each stack's chat took to write
+    security: list[SecurityCheck] = Field(default_factory=list)  # app targets: who is kept out
 
     @classmethod
     def load(cls, path: Path) -> Results:

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.record import Capacity, CapacityProbe, Run, TargetInfo, within_slo
-from bench.run import database, redisctl, serverproc
+from bench.record import Capacity, CapacityProbe, Run, SecurityCheck, TargetInfo, within_slo
+from bench.run import database, redisctl, security, serverproc
 from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
 from bench.run.machine import CpuPlan
 from bench.run.results import ResultsFile
@@ -88,6 +88,9 @@ class TargetRun:
                                                 redis_url=self.backing.redis_url, env=self.env)
             self.results.add_target(target.name, describe_target(target, self.servers, self.backing.redis_url,
                                                                  self.env))
+            if self.db and not any(c.target == target.name for c in self.results.data.security):
+                self.results.data.security += [SecurityCheck(target=target.name, **c) for c in
+                                               security.check(self.servers[0].base_url, self.db)]
         name = "-".join([target.name, scenario.name, label.replace("=", "").replace(" ", "-"), str(repeat)])
         print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
               f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
