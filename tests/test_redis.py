@@ -205,7 +205,8 @@ async def test_members_on_different_processes_get_every_message_exactly_in_order
         sent_bytes = sum(size_of(m) for messages in sent.values() for m in messages)
         expected = {"messages_in": total, "bytes_in": sent_bytes, "deliveries": total * len(members),
                     "bytes_out": sent_bytes * len(members), "refused": 0,
-                    "drops": {"backlog_full": 0, "send_failed": 0, "expired": 0, "redis_unavailable": 0}}
+                    "drops": {"backlog_full": 0, "backlog_bytes": 0, "send_failed": 0, "expired": 0,
+                              "redis_unavailable": 0}}
         await poll(lambda: _matches(procs, before, expected), 10, f"/stats summed == {expected}")
     finally:
         for inbox in inboxes:
