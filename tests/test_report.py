@@ -341,6 +341,9 @@ def test_capacity_at_the_slo(tmp_path):
     html = render(tmp_path, data)
     check_html(html)
     assert "below the first step (1 msg/s per member)" in html
+    answer = html[html.index('id="answer"'):html.index('id="verdict"')]
+    assert 'fastapi takes the most under the SLO: <a href="#capacity">2,000 deliveries/s</a>' in answer
+    assert 'over the SLO from the first step: <a href="#capacity">django</a>' in answer
     assert "SLO 250 ms" in html  # the SLO line on the RTT chart
     assert "Senders&#x27; round trip p95 against offered load" in html
     assert html.count("<svg") == 3  # RTT and deliveries against load, and the timeline
@@ -504,7 +507,7 @@ def test_the_report_opens_with_a_headline_row_per_target_holding_the_results_fig
     assert ">stalls the room</a>" in rows["fastapi-seed"]
     dropped = runs_of(sample, "slow", "fastapi")[0].ledger.dropped_by_server["backlog_full"]
     assert f"backlog_full {dropped}" in rows["fastapi"]
-    assert ">ramp at 4/s</a>" in rows["django"] and ">slow</a>" in rows["fastapi"]  # where each first lost
+    assert ">ramp at 4 msg/s per member</a>" in rows["django"] and ">slow</a>" in rows["fastapi"]  # first loss
     answer = html[html.index('id="answer"'):html.index('id="verdict"')]
     sentences = re.findall(r"<li>(.*?)</li>", answer, re.S)
     assert sentences[0].startswith("fastapi takes the most under the SLO") and 'href="#capacity"' in sentences[0]

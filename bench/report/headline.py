@@ -17,14 +17,16 @@ from bench.report.runs import (
     LOSS,
     STACKS,
     family,
+    flag_notes,
     info,
     offered_deliveries,
     ran,
     runs_of,
     scenario_names,
+    steps_of,
     timeline,
 )
-from bench.report.steps import short_step, sweep_axis
+from bench.report.steps import describe_step, sweep_axis
 
 STALLED = 0.5  # a room delivering less than this share of what was offered, with a slow member, is stalled
 BUFFERED_BYTES = 1 << 20  # server memory grown by this much per slow member: it holds what they do not read
@@ -37,6 +39,7 @@ class Cell:
     text: str
     note: str = ""
     link: str = ""
+    flags: list[str] = field(default_factory=list)  # client-bound, noisy: the figure may not be the server's
 
 
 @dataclass
@@ -74,10 +77,13 @@ def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
         return Cell("not measured", "no ramp ran"), None
     cap: Capacity = caps[0]
     if cap.state == "below":
-        return Cell("below the first step", f"{cap.scenario}: {cap.stopped_label}", "#capacity"), Stat(0, 0, 0, 1)
+        first = runs_of(data, cap.scenario, target, steps_of(data, cap.scenario, target)[0])
+        return (Cell("below the first step", f"{cap.scenario}: {cap.stopped_label}", "#capacity", caution(first)),
+                Stat(0, 0, 0, 1))
     dps = fold(cap.runs, DPS)
     more = "≥ " if cap.state == "beyond" else ""
-    return Cell(f"{more}{fmt_stat('rate', dps)}", f"{cap.scenario} at {cap.label}", "#capacity"), dps
+    return Cell(f"{more}{fmt_stat('rate', dps)}", f"{cap.scenario} at {cap.label}", "#capacity",
+                caution(cap.runs)), dps
 
 
 def cost_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
@@ -87,8 +93,14 @@ def cost_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
     for sc in order:
         c = costs(data, sc)
         if target in c.stats:
-            return Cell(f"{fmt_stat('us', c.stats[target])} µs", c.at, anchor(sc)), c.stats[target]
+            return (Cell(f"{fmt_stat('us', c.stats[target])} µs", c.at, anchor(sc), caution(c.runs[target], cost=True)),
+                    c.stats[target])
     return Cell("—", "not timed"), None
+
+
+def caution(runs: list[Run], cost: bool = False) -> list[str]:
+    """The flags a figure from these runs carries (server CPU per delivery stays valid when client-bound)."""
+    return [name for name, _ in flag_notes(runs) if name != "failed" and not (cost and name == "client-bound")]
 
 
 def slow_runs(data: Results, target: str) -> list[Run]:
@@ -106,16 +118,16 @@ def slow_cell(data: Results, target: str) -> Cell:
     r, dps = first[0], fold(first, DPS)
     offered = offered_deliveries(r)
     pace = f"{fmt('rate', dps.median if dps else None)} of {fmt('rate', offered)} deliveries/s"
-    link = "#claim-4"
+    link, flags = "#claim-4", caution(first)
     if dps is not None and offered and dps.median < STALLED * offered:
-        return Cell("stalls the room", f"{pace}; slowest second {fmt('rate', min(timeline(r) or [0]))}", link)
+        return Cell("stalls the room", f"{pace}; slowest second {fmt('rate', min(timeline(r) or [0]))}", link, flags)
     if any(x.ledger.dropped_total for x in first):
-        return Cell("drops", f"{causes(first)}; room at {pace}", link)
+        return Cell("drops", f"{causes(first)}; room at {pace}", link, flags)
     if any(x.ledger.lost_with_close_total for x in first):
-        return Cell("closes it", f"{causes(first)}; room at {pace}", link)
+        return Cell("closes it", f"{causes(first)}; room at {pace}", link, flags)
     if (grew := growth_per_slow_member(r)) >= BUFFERED_BYTES:
-        return Cell("buffers", f"server memory +{fmt('size', grew)} per slow member; room at {pace}", link)
-    return Cell("keeps up", f"nothing lost; room at {pace}", link)
+        return Cell("buffers", f"server memory +{fmt('size', grew)} per slow member; room at {pace}", link, flags)
+    return Cell("keeps up", f"nothing lost; room at {pace}", link, flags)
 
 
 def largest_cell(data: Results, target: str) -> Cell:
@@ -147,7 +159,7 @@ def first_loss_cell(data: Results, target: str) -> Cell:
     if not found:
         return Cell("none", f"in {len(runs_of(data, target=target))} runs", "#autopsy")
     sc, g = next(((sc, g) for sc, g in found if not refused_only(g)), found[0])
-    step = short_step(g[0])
+    step = describe_step(g[0])
     loss = fold(g, LOSS)
     lost = fmt("pct", loss.median if loss else None)
     return Cell(f"{sc}{' at ' + step if step else ''}", f"{lost}% lost: {causes(g)}", anchor(sc))
@@ -166,28 +178,40 @@ def ranked(rows: list[Row], capacity: bool, words: str, unit: str) -> list[Segme
     value = lambda r: r.capacity_value if capacity else r.cost_value  # noqa: E731
     cell = lambda r: r.capacity if capacity else r.cost  # noqa: E731
     have = sorted((r for r in rows if value(r) is not None), key=lambda r: value(r).median, reverse=capacity)
-    if len(have) < 2:
+    below = [r.target for r in have if capacity and not value(r).median]  # over the SLO from the first step
+    have = [r for r in have if r.target not in below]
+    if not have or len(have) + len(below) < 2:
         return []
     best = have[0]
     out: list[Segment] = [(f"{best.target} {words}: ", ""), (cell(best).text + unit, cell(best).link)]
     for r in have[1:]:
         v, b = value(r).median, value(best).median
-        times = ("not significant" if differ(value(best), value(r)) else f"{ratio(v, b)} less" if capacity and v
-                 else "none" if capacity else f"{ratio(b, v)} more")
+        times = ("not significant" if differ(value(best), value(r)) else f"{ratio(v, b)} less" if capacity
+                 else f"{ratio(b, v)} more")
         out += [(f"; {r.target} ", ""), (f"{cell(r).text} ({times})", cell(r).link)]
+    if below:
+        out += [("; over the SLO from the first step: ", ""), (", ".join(below), "#capacity")]
     return out + [(".", "")]
 
 
 def stack_sentence(stack: str, rows: list[Row]) -> list[Segment]:
     out: list[Segment] = [(f"{stack}: ", "")]
     for i, r in enumerate(rows):
-        took = r.capacity.text + (" deliveries/s" if r.capacity_value and r.capacity_value.median else "")
-        out += [("; " if i else "", ""), (f"{r.target} takes ", ""), (took, r.capacity.link),
-                (" under the SLO at ", ""), (f"{r.cost.text} of server CPU per delivery", r.cost.link),
-                ("; a member who stops reading: it ", ""),
-                (f"{r.slow.text} ({r.slow.note})" if r.slow.note else r.slow.text, r.slow.link)]
+        out += [("; " if i else "", "")]
+        if r.capacity_value and r.capacity_value.median:
+            out += [(f"{r.target} takes ", ""), (f"{r.capacity.text} deliveries/s", r.capacity.link),
+                    (" under the SLO", "")]
+        elif r.capacity_value:
+            out += [(f"{r.target} is ", ""), (f"over the SLO from the first step ({r.capacity.note})",
+                                              r.capacity.link)]
+        else:
+            out += [(f"{r.target}: capacity not measured", "")]
+        out += [("; a delivery costs it ", ""), (f"{r.cost.text} of server CPU", r.cost.link),
+                ("; a member who stops reading: ", "")]
+        out += ([("not measured", "")] if r.slow.text == "not measured" else
+                [("it ", ""), (f"{r.slow.text} ({r.slow.note})", r.slow.link)])
         if r.first_loss.text == "none":
-            out += [("; it lost nothing", r.first_loss.link)]
+            out += [("; it ", ""), (f"lost nothing ({r.first_loss.note})", r.first_loss.link)]
         else:
             out += [("; it first loses messages in ", ""), (f"{r.first_loss.text} ({r.first_loss.note})",
                                                              r.first_loss.link)]

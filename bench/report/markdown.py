@@ -30,7 +30,7 @@ def md_cell(text: object) -> str:
 
 
 def md_figure(c: Cell) -> str:
-    return md_cell(c.text + (f" ({c.note})" if c.note else ""))
+    return md_cell(c.text + "".join(f" [{f}]" for f in c.flags) + (f" ({c.note})" if c.note else ""))
 
 
 def md_sentence(segments: list[Segment]) -> str:
