@@ -186,10 +186,12 @@ def throttled(tmp_path: Path):
 @pytest.mark.server
 def test_the_search_finds_a_throttled_servers_capacity(throttled: serverproc.ServerProcess):
     """Each probe: 10 members in 2 rooms of 5 for 2.5 s (1 s warm-up, a 1.5 s window), judged by the
-    bench's SLO rule. The capacity, 1,000 deliveries/s, is 20 msg/s per member."""
+    bench's SLO rule. The capacity, 1,000 deliveries/s, is 20 msg/s per member. A probe that fails runs
+    once more: 4% under the capacity, a stall of this shared machine (a burst the throttle then drains at
+    4% of its rate) can fail one run, not two; 5% over it, every run fails."""
     tags = itertools.count()
 
-    def measure(rate: float) -> Outcome:
+    def run_once(rate: float) -> Outcome:
         before, started = throttled.stats(), time.monotonic()
         load = asyncio.run(paced_load(throttled.ws_url, rooms=ROOMS, room_size=ROOM_SIZE, rate=rate, warmup=1.0,
                                       window=1.5, drain=0.5, tag=f"probe{next(tags)}"))
@@ -198,6 +200,10 @@ def test_the_search_finds_a_throttled_servers_capacity(throttled: serverproc.Ser
                          client_bound=load.client_bound)
         return outcome_of(run, SLO_MS, 1)
 
+    def measure(rate: float) -> Outcome:
+        outcome = run_once(rate)
+        return outcome if outcome.passed else run_once(rate)
+
     started = time.monotonic()
     bracket = search(measure, 10.5, max_rate=200, min_rate=1.0, max_steps=10)
     in_deliveries = [deliveries_per_s(r, ROOMS * ROOM_SIZE, ROOM_SIZE) for r in (bracket.passed, bracket.failed)]
@@ -205,4 +211,4 @@ def test_the_search_finds_a_throttled_servers_capacity(throttled: serverproc.Ser
     assert in_deliveries[0] <= CAPACITY <= in_deliveries[1], note
     assert in_deliveries[1] <= CAPACITY * 1.1 and in_deliveries[0] >= CAPACITY / 1.1, note
     assert bracket.converged and P95 in bracket.failed_first and not bracket.client_bound, note
-    assert time.monotonic() - started < 40
+    assert time.monotonic() - started < 60
