@@ -77,7 +77,7 @@ def test_a_recorded_profile_splits_the_measured_cost_over_the_layers(target: str
 def test_daphne_spends_most_in_channels_and_uvicorn_in_its_server():
     """What the recorded sample says (tests/data): per delivery, daphne's target costs ~10× uvicorn's, and
     most of it is Channels and asgiref (a thread hop per event: channels/db.py aclose_old_connections)."""
-    django, fastapi = ({k: v for k, v in per_delivery_us(attribute(f), m["cpu_seconds"], m["deliveries"]).items()}
+    django, fastapi = (per_delivery_us(attribute(f), m["cpu_seconds"], m["deliveries"])
                        for f, m in (recorded("django"), recorded("fastapi")))
     assert max(django, key=django.get) == "framework" and max(fastapi, key=fastapi.get) == "server"
     assert sum(django.values()) > 5 * sum(fastapi.values())
@@ -112,7 +112,7 @@ def test_the_flame_graph_is_a_static_svg_of_the_widest_frames():
     assert 1 < len(wide) < len(frames)  # frames narrower than min_px are left out
 
 
-def test_py_spy_failing_says_why(tmp_path: Path):
+def test_py_spy_failing_says_why():
     if not PY_SPY.exists():
         pytest.skip("py-spy is not installed")
     sleeper = subprocess.Popen(["sleep", "30"])
