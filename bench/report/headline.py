@@ -139,7 +139,12 @@ def largest_cell(data: Results, target: str) -> Cell:
     whole = [r.params.size for r in runs if r.ok and r.ledger.delivered and not lossy([r])]
     refused = sorted({r.params.size for r in runs
                       if r.ledger.lost_with_close_total and r.params.size > max(whole, default=0)})
-    past = f"{fmt_bytes(refused[0])}: {causes([r for r in runs if r.params.size == refused[0]])}" if refused else ""
+    past = ""
+    if refused:
+        over = [r for r in runs if r.params.size == refused[0]]
+        codes = sorted({x.code for r in over for x in r.ledger.lost_with_close if x.cause == "refused by size limit"})
+        past = (f"{fmt_bytes(refused[0])} refused with close {', '.join(map(str, codes))}" if refused_only(over)
+                else f"{fmt_bytes(refused[0])}: {causes(over)}")
     link = anchor(sweeps[0])
     if not whole:
         return Cell("none whole", past, link)
