@@ -2,8 +2,9 @@
 and a short table for the terminal. It reads the typed run record (bench/record.py) and nothing else.
 
 Reading the results: `runs`, `steps`, `repeats` (median, range, significance), `loss`, `capacity`;
-what they say: `verdict` and `claims`; how they look: `page` and its sections, `charts` (on `svg`),
-`markdown`, `terminal`.
+what they say: `headline` (the answer the report opens with), `verdict` and `claims`; how they look:
+`page` with the Jinja2 templates in templates/ and the views its sections draw (`tables`, `sections`,
+`autopsy`, `environment`), `charts` (on `svg`), `markdown`, `terminal`.
 """
 
 from __future__ import annotations
