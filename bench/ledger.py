@@ -159,6 +159,8 @@ def settle(counters: Counter | dict, server: dict) -> Ledger:
         max(0, server.get("client_sent", 0) - server["messages_in"]) * server.get("room_size", 1)
         + max(0, server.get("deliveries", 0) - c["received_at_settle"])
         + server.get("backlog", 0)
+        # app mode: read, still being stored, then owed to the whole room (CONTRACT.md /stats `app.storing`)
+        + (server.get("app") or {}).get("storing", 0) * server.get("room_size", 1)
     ) if "messages_in" in server else 0
     in_flight = min(remaining, on_the_way)
     # Between processes a message a server read may still be inside Redis (an inbox, the pub/sub leg),

@@ -77,8 +77,11 @@ def diff(after: dict, before: dict) -> dict:
                         if v - before["close_codes"].get(k, 0)}
     d["backlog"] = max(0, after["backlog"] - before["backlog"])  # a gauge: only what this run left
     d["app"] = _sub(after.get("app") or {}, before.get("app") or {})
-    if "db_connections_open" in d["app"]:  # a gauge: as the run left it
-        d["app"]["db_connections_open"] = after["app"]["db_connections_open"]
+    for gauge in ("db_connections_open", "storing", "workers"):  # as the run left them, not a difference
+        if gauge in d["app"]:
+            d["app"][gauge] = after["app"][gauge]
+    if "max" in d["app"].get("loop_lag", {}):  # the worst since the server started: kept, not subtracted
+        d["app"]["loop_lag"]["max"] = after["app"]["loop_lag"]["max"]
     return d
 
 

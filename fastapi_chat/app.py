@@ -97,11 +97,13 @@ async def stats() -> JSONResponse:
     if config.APP != "full":
         return JSONResponse(STATS.as_json(backlog=fanout.backlog_now()))
     return JSONResponse(STATS.as_json(backlog=fanout.backlog_now(), database=engine.dialect.name,
-                                      db_connections=db.connections_open(engine)))
+                                      db_connections=db.connections_open(engine),
+                                      workers=db.POOL_SIZE + db.MAX_OVERFLOW))
 
 
 @app.websocket("/ws/{room:path}")
 async def chat(websocket: WebSocket, room: str, user: Annotated[Any, Depends(signed_in)]) -> None:
+    STATS.watch_loop()
     history = history_wanted(websocket) if user is not None else None
     # The route's `{room:path}` ends in `$`, which matches before a trailing newline: /ws/abc%0A was room abc.
     if (not ROOM_NAME.fullmatch(websocket.scope["path"].removeprefix("/ws/")) or history is False

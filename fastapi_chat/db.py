@@ -51,6 +51,8 @@ messages = Table(  # django_chat.chat.models.Message; `created` is the database'
 # What a database that is down, locked or gone raises through SQLAlchemy and the drivers under it.
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
+POOL_SIZE, MAX_OVERFLOW = 5, 10  # SQLAlchemy's defaults, written out: /stats says how many connections can work
+
 DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg",
            "pgsql": "postgresql+asyncpg"}
 
@@ -67,7 +69,7 @@ def create_engine(url: str) -> AsyncEngine:
     """Pooled connections, each checked before use (pool_pre_ping, as Django's CONN_HEALTH_CHECKS):
     after the database restarts, the next message is stored rather than failed on a dead connection."""
     sqlite = urlsplit(url).scheme == "sqlite"
-    engine = create_async_engine(async_url(url), pool_pre_ping=True,
+    engine = create_async_engine(async_url(url), pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW,
                                  connect_args={"timeout": 5} if sqlite else {})  # as Django's OPTIONS
     if sqlite:
         @event.listens_for(engine.sync_engine, "connect")
@@ -86,15 +88,23 @@ def connections_open(engine: AsyncEngine) -> int:
 async def store(engine: AsyncEngine, room: str, author_id: int, text: str | None, data: bytes | None) -> int:
     """Store a message before it is fanned out; its id. Raises one of DATABASE_ERRORS if it could not be."""
     started = time.perf_counter()
+    STATS.storing += 1
     try:
-        async with engine.begin() as conn:
-            result = await conn.execute(insert(messages).values(
-                room=room, author_id=author_id, is_text=text is not None,
-                payload=text.encode() if text is not None else data))
+        async with engine.connect() as conn:  # a pooled connection, checked (pool_pre_ping)
+            connected = time.perf_counter()
+            STATS.stage("wait", connected - started)
+            try:
+                result = await conn.execute(insert(messages).values(
+                    room=room, author_id=author_id, is_text=text is not None,
+                    payload=text.encode() if text is not None else data))
+                await conn.commit()
+            finally:
+                STATS.stage("db", time.perf_counter() - connected)
     except DATABASE_ERRORS:
         STATS.store_failures += 1
         raise
     finally:
+        STATS.storing -= 1
         STATS.store_seconds += time.perf_counter() - started
     STATS.messages_stored += 1
     return result.inserted_primary_key[0]

@@ -1,5 +1,6 @@
 """The process's /stats counters (schema in CONTRACT.md)."""
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -33,13 +34,39 @@ class ChatStats:
     handshakes_refused: Counter = field(
         default_factory=lambda: Counter(anonymous=0, forged=0, expired=0, origin=0, database=0)
     )
+    # Where a stored message's time goes (CONTRACT.md "/stats `app`"): `wait` for a pooled connection,
+    # then the `db` call itself (insert and commit); `storing` is a gauge.
+    storing: int = 0
+    stages: dict = field(default_factory=lambda: {"wait": [0.0, 0], "db": [0.0, 0]})
+    loop_lag: list = field(default_factory=lambda: [0.0, 0, 0.0])  # seconds late in all, wake-ups, the worst
+    _watching: asyncio.Task | None = None
+
+    def stage(self, name: str, seconds: float) -> None:
+        self.stages[name][0] += seconds
+        self.stages[name][1] += 1
+
+    def watch_loop(self) -> None:
+        """Start measuring the event loop's lag (once, from the first connection): how late a 100 ms
+        sleep wakes up is how long other work held the loop."""
+        if self._watching is None:
+            self._watching = asyncio.get_running_loop().create_task(self._lag())
+
+    async def _lag(self, period: float = 0.1) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(period)
+            late = max(0.0, loop.time() - before - period)
+            self.loop_lag[0] += late
+            self.loop_lag[1] += 1
+            self.loop_lag[2] = max(self.loop_lag[2], late)
 
     def refuse(self, cause: str) -> None:
         """A handshake refused before accept (HTTP 403), and why."""
         self.connections_refused += 1
         self.handshakes_refused[cause] += 1
 
-    def as_json(self, backlog: int, database: str | None = None, db_connections: int = 0) -> dict:
+    def as_json(self, backlog: int, database: str | None = None, db_connections: int = 0, workers: int = 0) -> dict:
         cpu = _process.cpu_times()
         return {
             "backend": "fastapi",
@@ -74,6 +101,11 @@ class ChatStats:
                 "store_seconds": self.store_seconds,
                 "handshakes_refused": dict(self.handshakes_refused),
                 "db_connections_open": db_connections,
+                "storing": self.storing,
+                "wait_for": "a pooled connection (SQLAlchemy's asyncio engine)",
+                "workers": workers,
+                "stages": {k: {"seconds": v[0], "count": v[1]} for k, v in self.stages.items()},
+                "loop_lag": {"seconds": self.loop_lag[0], "count": self.loop_lag[1], "max": self.loop_lag[2]},
             },
             "rss_bytes": _process.memory_info().rss,
             "cpu_seconds": cpu.user + cpu.system,

@@ -182,7 +182,9 @@ class Chat:
                 "messages_stored": 0, "store_failures": 0, "store_seconds": 0.0,
                 "handshakes_refused": {"anonymous": 0, "forged": 0, "expired": 0, "origin": self.origins_refused,
                                        "database": 0},
-                "db_connections_open": 0,
+                "db_connections_open": 0, "storing": 0, "wait_for": "", "workers": 0,
+                "stages": {"wait": {"seconds": 0.0, "count": 0}, "db": {"seconds": 0.0, "count": 0}},
+                "loop_lag": {"seconds": 0.0, "count": 0, "max": 0.0},  # not measured on the floor
             },
             "rss_bytes": self.process.memory_info().rss,
             "cpu_seconds": cpu.user + cpu.system,

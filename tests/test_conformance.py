@@ -324,7 +324,9 @@ SCHEMA = {
     "backlog": int, "close_codes": dict, "rss_bytes": int, "cpu_seconds": float,
     "app": {"mode": str, "database": object, "messages_stored": int, "store_failures": int, "store_seconds": float,
             "handshakes_refused": {"anonymous": int, "forged": int, "expired": int, "origin": int, "database": int},
-            "db_connections_open": int},
+            "db_connections_open": int, "storing": int, "wait_for": str, "workers": int,
+            "stages": {"wait": {"seconds": float, "count": int}, "db": {"seconds": float, "count": int}},
+            "loop_lag": {"seconds": float, "count": int, "max": float}},
 }
 
 

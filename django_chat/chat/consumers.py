@@ -14,6 +14,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     accepted = False
 
     async def connect(self):
+        STATS.watch_loop()
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         if not ROOM_NAME.fullmatch(self.room_name):
             STATS.connections_refused += 1

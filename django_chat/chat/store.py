@@ -37,19 +37,26 @@ def connections_open() -> int:
 
 
 @database_sync_to_async
-def _insert(room: str, author_id: int, is_text: bool, payload: bytes) -> int:
-    return Message.objects.create(room=room, author_id=author_id, is_text=is_text, payload=payload).pk
+def _insert(queued: float, room: str, author_id: int, is_text: bool, payload: bytes) -> int:
+    started = time.perf_counter()
+    STATS.stage("wait", started - queued)  # for the database thread (and close_old_connections' check)
+    try:
+        return Message.objects.create(room=room, author_id=author_id, is_text=is_text, payload=payload).pk
+    finally:
+        STATS.stage("db", time.perf_counter() - started)
 
 
 async def store(room: str, author_id: int, text: str | None, data: bytes | None) -> int:
     """Store a message before it is fanned out; its id. Raises DatabaseError when it could not be."""
     started = time.perf_counter()
+    STATS.storing += 1
     try:
-        pk = await _insert(room, author_id, text is not None, text.encode() if text is not None else data)
+        pk = await _insert(started, room, author_id, text is not None, text.encode() if text is not None else data)
     except Exception:  # DatabaseError: unreachable, locked, ...
         STATS.store_failures += 1
         raise
     finally:
+        STATS.storing -= 1
         STATS.store_seconds += time.perf_counter() - started
     STATS.messages_stored += 1
     return pk
