@@ -96,6 +96,7 @@ class ServerCost(Record):
     rss_before_bytes: int = 0
     rss_peak_bytes: int = 0
     rss_per_connection_bytes: float = 0.0
+    backing_cpu_seconds: dict[str, float] = Field(default_factory=dict)  # of the above: the bench's Redis, database
 
 
 class ClientCost(Record):
@@ -190,6 +191,16 @@ class Params(Record):
     search: int = 0  # > 0: the capacity was searched (Results.capacities) in at most this many runs
 
 
+class LayerProfile(Record):
+    """Where the server CPU of one run went, µs per delivery by layer (bench/run/profiler.py): the server
+    processes' share split by py-spy's samples, the bench's Redis and database by their own CPU."""
+
+    layers_us: dict[str, float] = Field(default_factory=dict)
+    basis: dict = Field(default_factory=dict)  # samples, and the shares unread, idle and unattributed
+    flame_svg: str = ""  # inline, static
+    error: str | None = None  # why there is no split (py-spy could not sample, nothing was delivered)
+
+
 class Run(Record):
     """One scenario step against one target, as bench/run/runner.py measured it."""
 
@@ -227,6 +238,7 @@ class Run(Record):
     interrupted: bool = False
     server_settled: bool = True
     fault: Fault | None = None
+    profile: LayerProfile | None = None  # the run sampled near the target's capacity
 
     @property
     def ok(self) -> bool:

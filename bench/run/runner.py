@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,8 @@ import psutil
 from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
-from bench.record import NOISY_PCT, Evidence, Fault, Run
+from bench.record import NOISY_PCT, Evidence, Fault, LayerProfile, Run
+from bench.run import profiler
 from bench.run.database import Database
 from bench.run.machine import CpuPlan
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
@@ -106,11 +108,13 @@ def run_step(
     database: Database | None = None,
     sessions: Path | None = None,
     workers: Workers | None = None,
+    profile_s: int = 0,
 ) -> Run:
     """Run Locust once against `servers`; everything measured comes back, even when a server dies.
 
     With `redis` (the bench's own redis-server), Redis's CPU and RSS count as the servers' cost; with
     `database` (app targets) its CPU too, when the bench runs it, and members sign in with `sessions`.
+    With `profile_s`, py-spy samples the server processes for that long once the window has opened.
     """
     fault = fault or scenario.fault or None
     results_path = work_dir / f"{label}.locust.json"
@@ -133,6 +137,8 @@ def run_step(
     # faults strike a third into the window, judged by the server's own progress, not the clock
     fault_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 3)
     outage, fault_fired = None, None
+    window_at = before["messages_in"] + scenario.offered_send_rate * scenario.warmup
+    sampling = Sampling([s.pid for s in servers if s.pid], profile_s, set(plan.client)) if profile_s else None
     redis_cpu_before = _cpu_seconds(redis)
     db_cpu_before = database.cpu_seconds() if database else 0.0
     db_connections_before = _db_connections(database)
@@ -143,8 +149,11 @@ def run_step(
                 failure = failure or f"Locust did not stop within {run_time + 30:.0f}s; it was terminated"
                 break
             try:
-                due = fault and not fault_fired and all(s.alive() for s in servers) and \
-                    sum_stats([s.stats() for s in servers])["messages_in"] >= fault_at
+                read = sum_stats([s.stats() for s in servers])["messages_in"] \
+                    if (fault and not fault_fired) or (sampling and not sampling.started) else None
+                due = fault and not fault_fired and all(s.alive() for s in servers) and read >= fault_at
+                if sampling and not sampling.started and read >= window_at:
+                    sampling.start()
             except OSError:
                 due = False  # a server went away between the checks: the loop notices below
             if due and fault == "kill-server" and servers[0].popen:
@@ -178,10 +187,13 @@ def run_step(
                 locust.kill()
         samples = sampler.stop()
     after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
-    if after is not None and redis is not None and not outage:
-        after["cpu_seconds"] += _cpu_seconds(redis) - redis_cpu_before  # the bench's Redis is server cost
-    if after is not None and database is not None:
-        after["cpu_seconds"] += database.cpu_seconds() - db_cpu_before  # so is its database
+    backing = {}  # the CPU seconds of what the servers lean on, which counts as theirs
+    if redis is not None and not outage:
+        backing["redis"] = _cpu_seconds(redis) - redis_cpu_before
+    if database is not None:
+        backing["database"] = database.cpu_seconds() - db_cpu_before
+    if after is not None:
+        after["cpu_seconds"] += sum(backing.values())
     if outage and not redis.alive():
         redis.start()  # the run ended inside the outage: the next run needs its Redis
     evidence = {
@@ -213,10 +225,49 @@ def run_step(
     settled = settled and after is not None and not after["connections_open"] and not after["backlog"]
     # a server still working through this run's messages would pollute the next run's figures
     run.evidence = Evidence.model_validate(evidence)
+    run.server.backing_cpu_seconds = backing
+    if sampling is not None:
+        sampling.join(profile_s + 60)
+        run.profile = layer_profile(sampling, run, backing)
     run.load_generators = generators
     run.interrupted, run.server_settled = interrupted, settled
     run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
     return run
+
+
+def layer_profile(sampling: Sampling, run: Run, backing: dict[str, float]) -> LayerProfile:
+    """The run's server CPU per delivery by layer: the server processes' own share split by py-spy's
+    samples, Redis and the database by their own CPU (they are not Python: py-spy does not see them)."""
+    delta = run.server.delta
+    if sampling.profile is None or delta is None or not delta.deliveries:
+        return LayerProfile(error=sampling.error or "no deliveries to split the CPU over")
+    found = sampling.profile
+    own = delta.cpu_seconds - sum(backing.values())
+    layers = profiler.per_delivery_us(profiler.attribute(found.folded), own, delta.deliveries)
+    layers.update({f"{name} server": 1e6 * cpu / delta.deliveries for name, cpu in backing.items()})
+    return LayerProfile(layers_us=layers, basis=found.basis(),
+                        flame_svg=profiler.flame_svg(found.folded, title=f"{run.target} at {run.step}"))
+
+
+class Sampling(threading.Thread):
+    """py-spy over the server processes (bench/run/profiler.py), in the background during a run."""
+
+    def __init__(self, pids: list[int], seconds: int, cpus: set[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.seconds, self.cpus = pids, seconds, cpus
+        self.started = False
+        self.profile: profiler.Profile | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        self.started = True
+        super().start()
+
+    def run(self) -> None:
+        try:
+            self.profile = profiler.profile(self.pids, self.seconds, cpus=self.cpus)
+        except RuntimeError as e:
+            self.error = str(e)
 
 
 def _db_connections(database: Database | None) -> int | None:

@@ -188,7 +188,8 @@ def start(
     never inherit one, so an exported CHAT_REDIS_URL cannot turn an in-memory target into a Redis one.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
-    inherited = {k: v for k, v in os.environ.items() if k != "CHAT_REDIS_URL"}
+    # what makes a target what it is comes from the target alone, never from an exported variable
+    inherited = {k: v for k, v in os.environ.items() if k not in ("CHAT_REDIS_URL", "CHAT_APP", "CHAT_DATABASE_URL")}
     if target.needs_redis and not redis_url:
         redis_url = default_redis_url()
     target_env = target.server_env(redis_url if target.needs_redis else None)

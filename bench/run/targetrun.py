@@ -75,7 +75,7 @@ class TargetRun:
         finally:
             self.stop()
 
-    def run(self, scenario: Scenario, step: Scenario, overrides: dict, repeat: int = 0) -> Run:
+    def run(self, scenario: Scenario, step: Scenario, overrides: dict, repeat: int = 0, profile_s: int = 0) -> Run:
         """One run of `step`, recorded; the servers are (re)started first if they need to be."""
         target = self.target
         label = step_label(overrides)
@@ -98,7 +98,7 @@ class TargetRun:
         started = time.monotonic()
         run = run_step(step, self.servers, self.plan, self.out, name, fault=self.fault,
                        redis=self.backing.redis if target.needs_redis else None,
-                       database=self.db, sessions=self.sessions, workers=self.workers)
+                       database=self.db, sessions=self.sessions, workers=self.workers, profile_s=profile_s)
         run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
         run.duration_s = round(time.monotonic() - started, 1)
         self.results.add_run(run)
@@ -136,6 +136,10 @@ class TargetRun:
         self.results.data.capacities.append(found)
         self.results.save()
         print(f"bench: {self.target.name:<13} capacity: {found.verdict}", flush=True)
+        if bracket.passed and not self.hosts:  # where its CPU goes near capacity: one more run, sampled
+            profiled = replace(scenario, name=f"{scenario.name}-profile", rate=bracket.passed, slo_p95_ms=None,
+                               search=0, about=f"the run at {scenario.name}'s capacity, its stacks sampled")
+            self.run(profiled, profiled, {"rate": bracket.passed}, profile_s=max(1, int(scenario.window) - 1))
         return found
 
     def stop(self) -> None:
