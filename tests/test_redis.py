@@ -333,7 +333,7 @@ async def test_a_crowd_sending_at_once_is_not_taken_for_redis_down(clusters, red
     crowd = await asyncio.gather(*(member() for _ in range(150)))
     try:
         await asyncio.gather(*(ws.send(f"{n}:0:") for n, ws in enumerate(crowd)))
-        await poll(lambda: all(len(i.messages) == 150 for i in inboxes), 15,
+        await poll(lambda: all(len(i.messages) == 150 for i in inboxes), 45,
                    lambda: f"both listeners receive all 150; got {[len(i.messages) for i in inboxes]}")
     finally:
         for inbox in inboxes:
