@@ -15,7 +15,7 @@ from markupsafe import escape
 from bench.record import Results, Run
 from bench.report import SECTIONS, print_summary, write_report
 from bench.report.capacity import capacity
-from bench.report.claims import FAILS, HOLDS, OTHER, UNSETTLED, claims
+from bench.report.claims import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, claims
 from bench.report.numbers import fmt
 from bench.report.repeats import RULE_OVERLAP, RULE_SINGLE, fold
 from bench.report.runs import COST, DPS, runs_of
@@ -189,7 +189,9 @@ def test_sample_has_no_client_bound_label_and_says_what_settles_each_claim(sampl
     assert 'class="flag cb"' not in html and 'class="flag noisy"' not in html
     found = {cl.number: cl for cl in claims(sample)}
     verdicts = {n: cl.verdict for n, cl in found.items()}
-    assert len(verdicts) == 11 and set(verdicts) >= {"1", "2", "3", "4", "5", "6", "7a", "7b", "8"}
+    assert list(verdicts) == ["0", "1", "2", "3", "4", "5", "6", "7a", "7b", "7c", "7d", "8"]
+    assert {verdicts[n] for n in ("0", "7c", "7d")} == {UNMEASURED}  # a format-1 relay run: no app targets
+    assert all("--targets" in found[n].why or "Results.code" in found[n].why for n in ("0", "7c", "7d"))
     assert verdicts["2"] == HOLDS  # 1,000 idle members: every target far below a busy core
     assert verdicts["3"] == HOLDS and found["3"].by_stack == {"FastAPI": HOLDS, "Channels": FAILS}
     assert verdicts["4"] == OTHER  # the seed waited in TCP (room stalled), the layer dropped

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.record import Capacity as SearchedCapacity
 from bench.record import Results, Run
 from bench.report.capacity import Capacity, capacity, costs, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
@@ -26,6 +27,7 @@ from bench.report.runs import (
     steps_of,
     timeline,
 )
+from bench.report.searched import bracket, capacity_number, edge_runs, searched
 from bench.report.steps import describe_step, sweep_axis
 
 STALLED = 0.5  # a room delivering less than this share of what was offered, with a slow member, is stalled
@@ -71,7 +73,10 @@ def anchor(scenario: str) -> str:
 
 
 def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
-    """Deliveries/s at the SLO on the first ramp this target ran."""
+    """Deliveries/s at the SLO: the searched capacity when the bench searched it, else on the first ramp
+    this target ran."""
+    if found := searched(data, target):
+        return searched_cell(data, found)
     caps = [cap for sc in ramp_scenarios(data) if (cap := capacity(data, sc, target)).state != "not run"]
     if not caps:
         return Cell("not measured", "no ramp ran"), None
@@ -84,6 +89,17 @@ def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
     more = "≥ " if cap.state == "beyond" else ""
     return Cell(f"{more}{fmt_stat('rate', dps)}", f"{cap.scenario} at {cap.label}", "#capacity",
                 caution(cap.runs)), dps
+
+
+def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | None]:
+    """The confirmed pass, its bracket, what failed first; client-bound marks a floor, not the server's."""
+    value = cap.deliveries_per_s(cap.passed) or 0.0
+    flags = caution(edge_runs(data, cap))
+    if cap.client_bound and "client-bound" not in flags:
+        flags.insert(0, "client-bound")
+    note = f"{cap.scenario}: {bracket(cap)}; failed first: {', '.join(cap.failed_first) or '—'}"
+    return Cell(capacity_number(cap).removesuffix(" deliveries/s"), note, "#capacity", flags), Stat(value, value,
+                                                                                                     value, 1)
 
 
 def cost_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:

@@ -20,6 +20,7 @@ from bench.report.runs import (
     steps_of,
     target_names,
 )
+from bench.report.searched import search_view
 from bench.report.steps import scenario_about, short_step
 from bench.report.tables import RTT
 from bench.report.verdict import summary
@@ -78,7 +79,11 @@ def markdown_report(data: Results) -> str:
         out += ["## Capacity at the SLO", "",
                 "| scenario | target | capacity | RTT p95 ms | server µs/delivery |",
                 "|---|---|---|---:|---:|"]
-        for sc in ramp_scenarios(data):
+        searched = {c.scenario for c in data.capacities}
+        for sc, _, rows in search_view(data, targets):
+            out += [f"| {sc} | {md_cell(r.target)} | {md_cell(f'{r.number} {r.bracket}; failed first: ')}"
+                    f"{md_cell(f'{r.failed_first}; {r.state}')} | {r.p95} | {r.cost} |" for r in rows]
+        for sc in [s for s in ramp_scenarios(data) if s not in searched]:
             for t in targets:
                 cap = capacity(data, sc, t)
                 out.append(f"| {sc} | {md_cell(t)} | {md_cell(capacity_text(cap))} | "

@@ -11,17 +11,19 @@ from bench.report.autopsy import autopsy_view
 from bench.report.claims import KNOWN, claims
 from bench.report.environment import environment_view
 from bench.report.headline import answer
+from bench.report.layers import layers_view
 from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
 from bench.report.numbers import plural
 from bench.report.repeats import SIGNIFICANT
 from bench.report.runs import failed, family, first_line, runs_of, scenario_names, target_names
+from bench.report.searched import search_view
 from bench.report.sections import VERDICT_CLASS, capacity_view, charts_view
 from bench.report.steps import where
 from bench.report.tables import scenario_view
 from bench.report.verdict import summary
 
 SECTIONS = {"The answer": "answer", "Verdict": "verdict", "Results by scenario": "scenarios", "Charts": "charts",
-            "Capacity at the SLO": "capacity", "Loss autopsy": "autopsy",
+            "Capacity at the SLO": "capacity", "Where the CPU goes": "layers", "Loss autopsy": "autopsy",
             "The seed's claims, tested": "claims",
             "Environment": "environment", "Method notes": "method"}
 
@@ -57,8 +59,8 @@ def html_report(data: Results) -> str:
         verdict=summary(data),
         scenarios=[scenario_view(data, sc, targets) for sc in scenario_names(data)],
         chart_view=charts_view(data, targets, col),
-        ramps=capacity_view(data, targets),
-        autopsy_rows=autopsy_view(data, targets),
+        ramps=capacity_view(data, targets), searches=search_view(data, targets),
+        layers=layers_view(data), autopsy_rows=autopsy_view(data, targets),
         found=claims(data), known=KNOWN,
         env=environment_view(data),
         format_version=data.format_version, significant=SIGNIFICANT, noisy_pct=NOISY_PCT,

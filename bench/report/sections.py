@@ -56,9 +56,11 @@ def capacity_row(cap: Capacity) -> CapacityRow:
 
 
 def capacity_view(data: Results, targets: list[str]) -> list[tuple[str, str, list[CapacityRow]]]:
-    """Per ramp scenario: its SLO and a row per target."""
+    """Per ramp scenario whose capacity was not searched (searched.py shows those): its SLO and a row per
+    target."""
+    searched = {c.scenario for c in data.capacities}
     return [(sc, fmt("ms", param(data, sc, "slo_p95_ms")), [capacity_row(capacity(data, sc, t)) for t in targets])
-            for sc in ramp_scenarios(data)]
+            for sc in ramp_scenarios(data) if sc not in searched]
 
 
 VERDICT_CLASS = {HOLDS: "holds", FAILS: "fails", OTHER: "other", UNMEASURED: "unmeasured",

@@ -4,6 +4,7 @@ this run measured, and a verdict."""
 from __future__ import annotations
 
 from bench.record import Results, Run
+from bench.report.claims.auth import claim_auth
 from bench.report.claims.base import (
     FAILS,
     HOLDS,
@@ -17,7 +18,9 @@ from bench.report.claims.base import (
     picked,
 )
 from bench.report.claims.buffers import claim_overflow, claim_where
+from bench.report.claims.clarity import claim_clarity
 from bench.report.claims.photos import claim_photo
+from bench.report.claims.premise import claim_premise
 from bench.report.claims.speed import claim_conclusion, claim_scale, claim_speed
 from bench.report.claims.waiting import claim_buffered, claim_busy
 from bench.report.loss import causes, lossy, total
@@ -27,10 +30,11 @@ __all__ = ["FAILS", "HOLDS", "KNOWN", "OTHER", "UNMEASURED", "UNSETTLED", "Claim
 
 
 def claims(data: Results) -> list[Claim]:
-    """One entry per numbered claim of SEED.md (claim 7's four rows as 7a–7d)."""
+    """One entry per numbered claim of SEED.md, the premise as 0 (claim 7's four rows as 7a–7d)."""
     speed, scale = claim_speed(data), claim_scale(data)
-    return [claim_loop(data), claim_busy(data), claim_buffered(data), claim_where(data), claim_overflow(data),
-            claim_photo(data), speed, scale, *claim_unmeasurable(), claim_conclusion(data, speed, scale)]
+    return [claim_premise(data), claim_loop(data), claim_busy(data), claim_buffered(data), claim_where(data),
+            claim_overflow(data), claim_photo(data), speed, scale, claim_clarity(data), claim_auth(data),
+            claim_conclusion(data, speed, scale)]
 
 
 def claim_loop(data: Results) -> Claim:
@@ -58,16 +62,6 @@ def churn_figure(data: Results, target: str, runs: list[Run]) -> str:
     if lossy(runs):
         text += f" ({causes(runs, glosses(data, target))})"
     return text + f"; RTT p95 {figure(runs, P95, 'ms')} ms"
-
-
-def claim_unmeasurable() -> list[Claim]:
-    return [
-        Claim("7c", "Code clarity: event-driven Channels is clearer.", "None: a matter of reading the code "
-              "(django_chat/ and fastapi_chat/ implement the same contract).", [], UNMEASURED,
-              "Not a performance statement."),
-        Claim("7d", "Authentication: Channels ships auth middleware, so it is easier.", "None: a feature "
-              "comparison, not a performance one.", [], UNMEASURED, "Not a performance statement."),
-    ]
 
 
 KNOWN = [

@@ -17,6 +17,15 @@ UNMEASURED, UNSETTLED = "not measured in this run", "not settled by this run"
 
 
 @dataclass
+class Table:
+    """A small table beside a claim's figures: a caption, the header, the rows (text, escaped by the page)."""
+
+    caption: str
+    head: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
 class Claim:
     number: str
     claim: str
@@ -25,6 +34,8 @@ class Claim:
     verdict: str
     why: str = ""
     by_stack: dict[str, str] = field(default_factory=dict)  # "FastAPI"/"Channels" -> verdict, when they part
+    tables: list[Table] = field(default_factory=list)
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)  # stack -> {file: source}, shown verbatim
 
 
 def picked(data: Results, target: str, test: Callable[[Run], bool]) -> list[Run]:

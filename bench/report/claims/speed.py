@@ -4,10 +4,10 @@ the SLO, Redis scale-out) and the trade-off the blog concludes from them."""
 from __future__ import annotations
 
 from bench.record import Results
+from bench.report.appmode import relay_targets
 from bench.report.capacity import (
     MIN_CPU_S,
     MIN_DELIVERIES,
-    Capacity,
     capacity,
     capacity_text,
     cost_sentence,
@@ -15,9 +15,11 @@ from bench.report.capacity import (
     ramp_scenarios,
 )
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, cautions, figure
+from bench.report.claims.modes import capacities_by_mode, costs_by_mode, flip
 from bench.report.numbers import fmt
 from bench.report.repeats import differ
 from bench.report.runs import DPS, LOSS, P95, family, info, ran, redis_targets, runs_of, scenario_names, steps_of
+from bench.report.searched import bracket, capacity_number, searched
 from bench.report.steps import describe_step
 
 
@@ -36,13 +38,22 @@ def speed_outcome(data: Results, scenario: str) -> str | None:
     return "" if differ(ch, fa) else "FastAPI" if fa.median < ch.median else "Channels"
 
 
+def reach(data: Results, scenario: str, target: str) -> tuple[float, str] | None:
+    """Deliveries/s a target took under the SLO in a ramp, and how the report writes it: searched when the
+    bench searched it, else the step logic of capacity.py."""
+    if found := searched(data, target, scenario):
+        return (found.deliveries_per_s(found.passed) or 0.0,
+                f"{capacity_number(found)} {bracket(found)}" + " [client-bound]" * found.client_bound)
+    cap = capacity(data, scenario, target)
+    return None if cap.state == "not run" else (cap.offered, capacity_text(cap) + cautions(cap.runs))
+
+
 def capacity_figures(data: Results, targets: list[str], scenarios: list[str] | None = None) -> list[str]:
     out = []
     for sc in ramp_scenarios(data) if scenarios is None else scenarios:
-        caps = [cap for t in targets if (cap := capacity(data, sc, t)).state != "not run"]
-        if caps:
-            out.append(f"capacity at the SLO ({sc}): " + "; ".join(
-                f"{cap.target} {capacity_text(cap)}{cautions(cap.runs)}" for cap in caps))
+        found = [(t, r) for t in targets if (r := reach(data, sc, t))]
+        if found:
+            out.append(f"capacity at the SLO ({sc}): " + "; ".join(f"{t} {text}" for t, (_, text) in found))
     return out
 
 
@@ -55,6 +66,11 @@ def claim_speed(data: Results) -> Claim:
         if (outcome := speed_outcome(data, sc)) is not None:
             outcomes.append(outcome)
     figures += capacity_figures(data, ran(data))
+    by_mode = costs_by_mode(data)
+    figures += [f"server µs per delivery at each target's own searched capacity (the loads differ), {line}"
+                for _, line in by_mode.values()]
+    if not outcomes and by_mode.get("relay", (None, ""))[0] is not None:
+        outcomes = [by_mode["relay"][0]]
     decided = [o for o in outcomes if o]
     if not outcomes:
         verdict, why = UNMEASURED, "This run has no scenario where both a Channels and a FastAPI target ran."
@@ -69,6 +85,7 @@ def claim_speed(data: Results) -> Claim:
     else:
         verdict, why = UNSETTLED, ("The cheaper stack differs between scenarios, or no difference is "
                                    "significant.")
+    why += flip(by_mode, "is cheaper per delivery")
     return Claim("7a", "Speed: FastAPI (all async) is faster.",
                  "Server CPU µs per delivery per target and scenario, at the first step every target ran (valid "
                  f"even when the load generator is the limit; left out below {fmt('int', MIN_DELIVERIES)} "
@@ -103,27 +120,28 @@ def redis_figures(data: Results) -> list[str]:
 
 
 def claim_scale(data: Results) -> Claim:
-    best: dict[str, Capacity] = {}
+    best: dict[str, tuple[str, str, float, str]] = {}  # stack -> target, scenario, deliveries/s, text
     for sc in ramp_scenarios(data):
-        for t in ran(data):
-            cap = capacity(data, sc, t)
-            if cap.state != "not run" and cap.offered >= getattr(best.get(family(data, t)), "offered", -1.0):
-                best[family(data, t)] = cap
+        for t in relay_targets(data):
+            if (r := reach(data, sc, t)) and r[0] >= best.get(family(data, t), ("", "", -1.0, ""))[2]:
+                best[family(data, t)] = (t, sc, *r)
     single = [sc for sc in ramp_scenarios(data) if sc not in redis_scenarios(data)]
     figures = capacity_figures(data, ran(data), single) + ["processes per target: " + ", ".join(
         f"{t} {info(data, t).processes if t in data.targets else '?'}" for t in ran(data))]
     redis = redis_figures(data)
     figures += redis or ["Redis scale-out (the `ramp` on targets django-redis, django-redis-pubsub, "
                          "fastapi-redis): not measured in this run"]
+    by_mode = capacities_by_mode(data)
+    figures += [f"capacity at the SLO, deliveries/s, {line}" for _, line in by_mode.values()]
     note = "" if redis else " Scale-out across processes with Redis (the Redis targets' ramp) was not measured here."
     if not {"Channels", "FastAPI"} <= set(best):
         verdict, why = UNMEASURED, "No ramp ran for both stacks; the `ramp` scenario measures it." + note
     else:
         ch, fa = best["Channels"], best["FastAPI"]
-        reached = (f"The most each stack took under the SLO: Channels, {ch.target} in {ch.scenario}: "
-                   f"{capacity_text(ch)}; FastAPI, {fa.target} in {fa.scenario}: {capacity_text(fa)}.")
-        verdict = HOLDS if ch.offered > fa.offered else FAILS if ch.offered < fa.offered else UNSETTLED
-        why = reached + note
+        reached = (f"The most each stack took under the SLO as a relay: Channels, {ch[0]} in {ch[1]}: {ch[3]}; "
+                   f"FastAPI, {fa[0]} in {fa[1]}: {fa[3]}.")
+        verdict = HOLDS if ch[2] > fa[2] else FAILS if ch[2] < fa[2] else UNSETTLED
+        why = reached + note + flip(by_mode, "takes more under the SLO")
     return Claim("7b", "Scalability: Channels (easy Redis) is more scalable.",
                  "Capacity at the SLO on the ramp: the largest step with RTT p95 under the SLO and no loss, per "
                  "target; scale-out across processes: the same ramp on django-redis, django-redis-pubsub and "
@@ -142,6 +160,10 @@ def claim_conclusion(data: Results, speed: Claim, scale: Claim) -> Claim:
         verdict, why = FAILS, f"Speed {speed.verdict}; scalability {scale.verdict}: not the trade-off it is."
     else:
         verdict, why = UNMEASURED, f"Follows from 7a ({speed.verdict}) and 7b ({scale.verdict})."
+    flips = flip(costs_by_mode(data), "is cheaper per delivery") + flip(capacities_by_mode(data),
+                                                                          "takes more under the SLO")
+    if flips:
+        why += flips + " The advice depends on whether the chat signs members in and stores its messages."
     figures = [f"7a: {f}" for f in speed.figures[:1]] + [f"7b: {scale.why}"]
     return Claim("8", "Use FastAPI for small systems where speed matters most, Channels where scalability "
                  "matters.", "Follows from 7a (speed) and 7b (scalability).", figures, verdict, why)

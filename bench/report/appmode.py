@@ -1,0 +1,97 @@
+"""The app mode beside the relay (CONTRACT.md "App mode"): which targets sign members in and store every
+message, the relay target each is compared with, and what a target measured at its searched capacity
+(its cost per delivery, and the /stats `app` stages of a stored message)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.record import Results, Run
+from bench.report.layers import profiled
+from bench.report.numbers import fmt
+from bench.report.repeats import fold
+from bench.report.runs import COST, info, ran
+from bench.report.searched import edge_runs, searched
+
+
+def is_app(data: Results, target: str) -> bool:
+    return info(data, target).env.get("CHAT_APP") == "full"
+
+
+def app_targets(data: Results, fam: str | None = None) -> list[str]:
+    return [t for t in ran(data, fam) if is_app(data, t)]
+
+
+def relay_targets(data: Results, fam: str | None = None) -> list[str]:
+    return [t for t in ran(data, fam) if not is_app(data, t)]
+
+
+def relay_of(data: Results, target: str) -> str | None:
+    """The relay target an app target extends (django-app-sqlite -> django), when it ran."""
+    base = target.split("-app", 1)[0]
+    return base if base != target and base in relay_targets(data) else None
+
+
+def at_capacity(data: Results, target: str) -> list[Run]:
+    """The runs at the target's searched capacity: its profiled run, else the passing edge's probes."""
+    run = profiled(data, target)
+    if run is not None:
+        return [run]
+    cap = searched(data, target)
+    return edge_runs(data, cap) if cap else []
+
+
+def capacity_value(data: Results, target: str) -> float | None:
+    """Deliveries/s at the searched capacity (the confirmed pass)."""
+    cap = searched(data, target)
+    return cap.deliveries_per_s(cap.passed) if cap else None
+
+
+def cost_at_capacity(data: Results, target: str) -> float | None:
+    """Server CPU µs per delivery at the searched capacity (the bench's Redis and database included)."""
+    found = fold(at_capacity(data, target), COST)
+    return found.median if found else None
+
+
+@dataclass
+class Stages:
+    """Per stored message, over some runs: wall µs waiting for a worker, µs in the database call, the event
+    loop's mean and worst lag (ms), and the counts they rest on."""
+
+    stored: int
+    failures: int
+    wait_us: float | None
+    db_us: float | None
+    lag_ms: float | None
+    lag_max_ms: float | None
+    workers: object
+    wait_for: str
+    connections: object
+
+    def text(self) -> str:
+        return (f"per stored message: {fmt('us', self.wait_us)} µs waiting for {self.wait_for or 'a worker'} "
+                f"({fmt('int', self.workers) if isinstance(self.workers, int) else self.workers or '?'} "
+                f"worker{'s' * (self.workers != 1)}), {fmt('us', self.db_us)} µs in the database call; "
+                f"event-loop lag {fmt('ms', self.lag_ms)} ms mean, {fmt('ms', self.lag_max_ms)} ms worst since "
+                f"the server started; {fmt('int', self.stored)} stored, {fmt('int', self.failures)} failed; "
+                f"database connections open {self.connections if self.connections is not None else '—'}")
+
+
+def stages(runs: list[Run]) -> Stages | None:
+    apps = [r.server.delta.app for r in runs if r.server.delta and r.server.delta.app.get("stages")]
+    if not apps:
+        return None
+    total = lambda *keys: sum(_dig(a, *keys) or 0 for a in apps)  # noqa: E731
+    per = lambda stage: (1e6 * total("stages", stage, "seconds") / n  # noqa: E731
+                         if (n := total("stages", stage, "count")) else None)
+    lags = total("loop_lag", "count")
+    return Stages(total("messages_stored"), total("store_failures"), per("wait"), per("db"),
+                  1e3 * total("loop_lag", "seconds") / lags if lags else None,
+                  1e3 * max(_dig(a, "loop_lag", "max") or 0 for a in apps), apps[-1].get("workers"),
+                  apps[-1].get("wait_for", ""), apps[-1].get("db_connections_open"))
+
+
+def _dig(d: dict, *keys: str) -> float | None:
+    for k in keys:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d if isinstance(d, int | float) else None

@@ -1,0 +1,135 @@
+"""Claim 0, the blog's premise: Django's synchronous parts (database access, middleware) make Channels the
+bottleneck, and FastAPI's async-first stack removes it. Tested on the app targets (signed-in members, every
+message stored) against the relay targets of the same stack, each at its searched capacity."""
+
+from __future__ import annotations
+
+from bench.record import Results
+from bench.report.appmode import (
+    app_targets,
+    at_capacity,
+    capacity_value,
+    cost_at_capacity,
+    relay_of,
+    stages,
+)
+from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim
+from bench.report.layers import profiled
+from bench.report.numbers import fmt, ratio
+from bench.report.runs import cautions, info
+from bench.report.searched import searched
+
+THREAD_POOL, DATABASE, FRAMEWORK, NONE = "the thread pool", "the database", "the framework", "none"
+STACK_APP = {"Channels": "django-app", "FastAPI": "fastapi-app"}  # the PostgreSQL app target of each stack
+
+
+def change(before: float | None, after: float | None, kind: str, unit: str) -> str:
+    """"1,200 → 800 deliveries/s (0.67×)": relay first, app mode after."""
+    text = f"{fmt(kind, before)} → {fmt(kind, after)}{unit}"
+    return text + (f" ({after / before:.2f}×)" if before and after is not None else "")
+
+
+def delta_line(data: Results, app: str) -> str:
+    """Relay → app: server CPU per delivery and capacity at the SLO, each at its own searched capacity."""
+    relay = relay_of(data, app)
+    runs = at_capacity(data, app)
+    cost = change(cost_at_capacity(data, relay) if relay else None, cost_at_capacity(data, app), "us", " µs")
+    cap = change(capacity_value(data, relay) if relay else None, capacity_value(data, app), "rate", " deliveries/s")
+    return (f"{relay or '(relay target not run)'} → {app}: server CPU per delivery at capacity {cost} (the "
+            f"database's own CPU included); capacity at the SLO {cap}{cautions(runs)}")
+
+
+def database_line(data: Results, app: str) -> str | None:
+    db = next((r.evidence.database for r in reversed(at_capacity(data, app)) if r.evidence.database), None)
+    if not db:
+        return None
+    before, after = db.get("connections_before"), db.get("connections_after")
+    return (f"{app}: {db.get('engine', 'database')} connections {fmt('int', before)} before the run, "
+            f"{fmt('int', after)} after" + (f" ({db['note']})" if db.get("note") else ""))
+
+
+def knob_line(data: Results, app: str) -> str | None:
+    """A target that turns the thread pool's size (ASGI_THREADS): does the knob move the capacity?"""
+    turned = [t for t in app_targets(data) if "ASGI_THREADS" in info(data, t).env and t != app
+              and relay_of(data, t) == relay_of(data, app)]
+    base, cap = capacity_value(data, app), searched(data, app)
+    out = []
+    for t in turned:
+        v = capacity_value(data, t)
+        if v is None or base is None or cap is None:
+            continue
+        moved = abs(v - base) > cap.tolerance * base
+        out.append(f"{t} (ASGI_THREADS={info(data, t).env['ASGI_THREADS']}): capacity {fmt('rate', v)} against "
+                   f"{app}'s {fmt('rate', base)} deliveries/s: "
+                   + (f"the knob moves it ({ratio(base, v)})" if moved else
+                      f"within the search's ±{cap.tolerance:.0%}: the knob does not move it"))
+    return "; ".join(out) or None
+
+
+def bottleneck(data: Results, app: str) -> tuple[str, str]:
+    """What bounds the app target, as measured: "none" when storing did not lower the capacity beyond the
+    search's tolerance; else the largest part of a stored message's time, µs per message: waiting for a
+    worker (the thread pool), the database call, or the framework and server layers' CPU (the profile's
+    µs per delivery × the deliveries of one message)."""
+    relay, cap = relay_of(data, app), searched(data, app)
+    before, after = (capacity_value(data, relay) if relay else None), capacity_value(data, app)
+    if cap and before and after is not None and after >= before * (1 - cap.tolerance):
+        return NONE, (f"storing did not lower {app}'s capacity beyond the search's ±{cap.tolerance:.0%} "
+                      f"({fmt('rate', before)} → {fmt('rate', after)} deliveries/s)")
+    s = stages(at_capacity(data, app))
+    run = profiled(data, app)
+    parts = {}
+    if s and s.wait_us is not None:
+        parts[THREAD_POOL] = s.wait_us
+    if s and s.db_us is not None:
+        parts[DATABASE] = s.db_us
+    if run and run.profile:
+        layers = run.profile.layers_us
+        parts[FRAMEWORK] = (layers.get("framework", 0) + layers.get("server", 0)) * run.params.room_size
+    if not parts:
+        return "", f"{app}: no stage or profile was measured"
+    top = max(parts, key=parts.get)
+    return top, (f"{app}, µs per stored message: " + ", ".join(f"{k} {fmt('us', v)}" for k, v in parts.items())
+                 + f" — the largest is {top}")
+
+
+def claim_premise(data: Results) -> Claim:
+    figures: list[str] = []
+    for app in app_targets(data):
+        figures.append(delta_line(data, app))
+        if s := stages(at_capacity(data, app)):
+            figures.append(f"{app} at capacity, " + s.text())
+        figures += [x for x in (database_line(data, app), knob_line(data, app)) if x]
+    found = {stack: bottleneck(data, app) for stack, app in STACK_APP.items() if app in app_targets(data)}
+    figures += [f"{stack}: bottleneck measured: {name or 'not settled'} ({why})"
+                for stack, (name, why) in found.items()]
+    verdict, why = premise_verdict(data, found)
+    return Claim("0", "The premise: Django's synchronous parts (database access, middleware) make Channels the "
+                 "bottleneck; FastAPI's async-first stack removes it.",
+                 "The same chat on both stacks with signed-in members and every message stored in PostgreSQL (the "
+                 "app targets `django-app`, `fastapi-app`), its capacity at the SLO searched like the relay "
+                 "targets' and profiled at it; per stored message, the servers' /stats time it: waiting for a "
+                 "worker (Django: its database thread), the database call, and the event loop's lag.",
+                 figures, verdict, why)
+
+
+def premise_verdict(data: Results, found: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    caps = {stack: capacity_value(data, app) for stack, app in STACK_APP.items()}
+    if None in caps.values():
+        return UNMEASURED, ("It takes the app targets of both stacks: run the bench with `--targets "
+                            "django,fastapi,django-app,fastapi-app` (their suite runs the searched `ramp`, "
+                            "`ramp-profile` and `signin`).")
+    ch, fa = caps["Channels"], caps["FastAPI"]
+    tolerance = searched(data, STACK_APP["Channels"]).tolerance
+    name = found.get("Channels", ("", ""))[0]
+    took = (f"In app mode Channels takes {fmt('rate', ch)} and FastAPI {fmt('rate', fa)} deliveries/s under the "
+            "SLO. ")
+    if fa > ch * (1 + tolerance):
+        if name == THREAD_POOL:
+            return HOLDS, took + ("On Channels a stored message waits longer for the database thread than the "
+                                  "database takes: the synchronous database access is what bounds it.")
+        return OTHER, took + (f"FastAPI takes more, but what bounds Channels as measured is {name or 'unsettled'}, "
+                              "not its wait for the synchronous database thread.")
+    if ch > fa * (1 + tolerance):
+        return FAILS, took + "Channels takes more in app mode: its synchronous parts are not the bottleneck here."
+    return UNSETTLED, took + f"They are within the search's ±{tolerance:.0%} of each other."

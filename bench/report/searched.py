@@ -1,0 +1,105 @@
+"""Capacity as the bench searched it (Results.capacities): one number per target with its bracket, what
+broke at the edge, and the probes that found it. A searched ramp's runs are probes in search order, not a
+rising grid, so the step logic of capacity.py holds only for results without capacities (format 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.record import Capacity, Results, Run
+from bench.report.numbers import fmt
+from bench.report.repeats import fmt_stat, fold
+from bench.report.runs import COST, P95, flag_notes, runs_of
+
+
+def searched(data: Results, target: str, scenario: str | None = None) -> Capacity | None:
+    """The target's searched capacity (in `scenario`, else the first one searched)."""
+    return next((c for c in data.capacities if c.target == target and scenario in (None, c.scenario)), None)
+
+
+def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:
+    """The run of each probe: the ramp's runs at the probe's rate, taken in the order they ran."""
+    left: dict[float, list[Run]] = {}
+    for r in runs_of(data, cap.scenario, cap.target):
+        left.setdefault(round(r.params.rate, 6), []).append(r)
+    return [(left.get(round(p.rate, 6)) or [None]).pop(0) for p in cap.probes]
+
+
+def edge_runs(data: Results, cap: Capacity) -> list[Run]:
+    """The runs of the passing edge: the probes that passed at `passed`."""
+    return [r for p, r in zip(cap.probes, probe_runs(data, cap), strict=True)
+            if r is not None and p.passed and p.rate == cap.passed]
+
+
+def capacity_number(cap: Capacity) -> str:
+    """"≈ 1,200 deliveries/s" (the confirmed pass), "≥ …" when nothing failed up to the search's cap."""
+    if cap.passed is None:
+        return "below the first probe"
+    more = "≥ " if cap.failed is None else ""
+    return f"{more}{fmt('rate', cap.deliveries_per_s(cap.passed))} deliveries/s"
+
+
+def bracket(cap: Capacity) -> str:
+    """"[1,200, 1,320) deliveries/s = [0.6, 0.66) msg/s per member"."""
+    hi = lambda rate: fmt("rate", rate) if rate is not None else "∞"  # noqa: E731
+    lo = lambda rate: fmt("rate", rate) if rate is not None else "0"  # noqa: E731
+    return (f"[{lo(cap.deliveries_per_s(cap.passed))}, {hi(cap.deliveries_per_s(cap.failed))}) deliveries/s = "
+            f"[{lo(cap.passed)}, {hi(cap.failed)}) msg/s per member")
+
+
+def state(cap: Capacity) -> str:
+    """Whether the number is the server's: converged within the tolerance, and not set by the load generator."""
+    bits = [f"converged within ±{cap.tolerance:.0%}" if cap.converged else
+            f"not converged within ±{cap.tolerance:.0%}"]
+    if cap.client_bound:
+        bits.append("client-bound at the edge: the load generator ran out of CPU first, so this is a floor, "
+                    "not the server's capacity")
+    return "; ".join(bits)
+
+
+@dataclass
+class ProbeRow:
+    rate: str
+    deliveries: str
+    role: str
+    passed: bool
+    p95: str
+    why: str
+
+
+@dataclass
+class SearchRow:
+    target: str
+    number: str
+    bracket: str
+    failed_first: str
+    state: str
+    flags: list[tuple[str, str]]
+    p95: str  # RTT p95 ms and server µs per delivery at the passing edge
+    cost: str
+    probes: list[ProbeRow]
+    verdict: str
+
+
+def search_row(data: Results, cap: Capacity) -> SearchRow:
+    runs = probe_runs(data, cap)
+    probes = [ProbeRow(fmt("rate", p.rate), fmt("rate", cap.deliveries_per_s(p.rate)), p.role, p.passed,
+                       fmt("ms", r.rtt_ms.p95) if r else "—", "; ".join(p.why))
+              for p, r in zip(cap.probes, runs, strict=True)]
+    edge = edge_runs(data, cap)
+    flags = flag_notes(edge)
+    if cap.client_bound and not any(name == "client-bound" for name, _ in flags):
+        flags.insert(0, ("client-bound", "at the edge"))
+    return SearchRow(cap.target, capacity_number(cap), bracket(cap), ", ".join(cap.failed_first) or "—",
+                     state(cap), flags, fmt_stat("ms", fold(edge, P95)), fmt_stat("us", fold(edge, COST)), probes,
+                     cap.verdict)
+
+
+def search_view(data: Results, targets: list[str]) -> list[tuple[str, str, list[SearchRow]]]:
+    """Per searched scenario: its SLO and a row per target, in the report's target order."""
+    scenarios = list(dict.fromkeys(c.scenario for c in data.capacities))
+    out = []
+    for sc in scenarios:
+        caps = [c for t in targets if (c := searched(data, t, sc))]
+        out.append((sc, fmt("ms", caps[0].slo_p95_ms), [search_row(data, c) for c in caps]))
+    return out
