@@ -1,5 +1,6 @@
 """daphne's WebSocket protocol and factory with what the wire contract needs and stock daphne
-4.2.3 lacks. Each fix is a finding of the conformance suite (CONTRACT.md, "Findings").
+4.2.3 lacks. Each fix is a finding of the conformance suite (CONTRACT.md, "Findings") or of the
+hostile-client tests (tests/test_hostile.py; CONTRACT.md, "Hostile clients").
 """
 
 import ctypes
@@ -113,7 +114,7 @@ class ContractWebSocketProtocol(WebSocketProtocol):
             # 1:1 with it, to MemoryError). Past CHAT_MEMBER_BACKLOG_BYTES the consumer drops and counts.
             payload = message.get("bytes") if message.get("bytes") is not None else message.get("text") or ""
             if self.outbound_bytes() + len(payload) > settings.CHAT_MEMBER_BACKLOG_BYTES:
-                raise OutboundFull(self.outbound_bytes())
+                raise OutboundFull
             # Stock daphne only sends truthy payloads, silently dropping empty messages.
             if message.get("bytes") == b"" and message.get("text") is None:
                 return self.serverSend(b"", True)
