@@ -38,8 +38,9 @@ class Column:
 
 @dataclass
 class Layers:
-    columns: list[Column]
-    rows: list[tuple[str, list[str]]]  # layer -> µs per delivery per column
+    columns: list[Column]  # a row of the table per profiled target
+    names: list[str]  # the layers, in the table's column order
+    cells: list[list[str]]  # per target: µs per delivery per layer, then the total
     floor: list[str] = field(default_factory=list)
     server_or_framework: str = ""
     unprofiled: list[str] = field(default_factory=list)
@@ -97,8 +98,7 @@ def layers_view(data: Results) -> Layers:
     cols = {t: column(run) for t in ran(data) if (run := profiled(data, t))}
     names = [layer for layer in ORDER if any(layer in c.layers for c in cols.values())]
     names += [layer for c in cols.values() for layer in c.layers if layer not in names]
-    rows = [(layer, [fmt("us", c.layers[layer]) if layer in c.layers else "—" for c in cols.values()])
-            for layer in names]
-    rows.append(("total", [fmt("us", c.total) for c in cols.values()]))
+    cells = [[fmt("us", c.layers[layer]) if layer in c.layers else "—" for layer in names] + [fmt("us", c.total)]
+             for c in cols.values()]
     unprofiled = [t for t in ran(data) if t not in cols]
-    return Layers(list(cols.values()), rows, floor_lines(cols), server_or_framework(cols), unprofiled)
+    return Layers(list(cols.values()), names, cells, floor_lines(cols), server_or_framework(cols), unprofiled)

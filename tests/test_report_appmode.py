@@ -1,0 +1,129 @@
+"""The report shows what the bench records for issues 12 and 13: searched capacities, where the CPU goes, and
+claims 0, 7c and 7d, read from a real results file; and a results file without them still renders, saying
+what was not measured and how to measure it."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+
+from bench.record import Results
+from bench.report import write_report
+from bench.report.claims import UNMEASURED, claims
+from bench.report.claims.premise import NONE, THREAD_POOL, bottleneck
+from bench.report.headline import answer
+from bench.report.numbers import fmt
+from bench.report.runs import target_names
+from bench.report.searched import bracket
+
+# `python -m bench --targets django,django-uvicorn,fastapi,reference,django-app,fastapi-app --quick
+# --no-harness` on the shared 2-core machine (figures noisy); each run's `samples` dropped, flame graphs kept.
+FULL = Path(__file__).parent / "data" / "results_full_v2.json"
+SAMPLE = Path(__file__).parent / "data" / "sample_results.json"
+
+
+@pytest.fixture(scope="module")
+def full() -> Results:
+    return Results.load(FULL)
+
+
+@pytest.fixture(scope="module")
+def html(full, tmp_path_factory) -> str:
+    return write_report(full, tmp_path_factory.mktemp("full"))["html"].read_text()
+
+
+def section(html: str, anchor: str) -> str:
+    found = re.search(rf'<section id="{anchor}">(.*?)</section>', html, re.S)
+    assert found, anchor
+    return found.group(1)
+
+
+def test_capacity_section_shows_each_searched_number_and_bracket(full, html):
+    part = section(html, "capacity")
+    assert full.capacities
+    for cap in full.capacities:
+        row = re.search(rf"{re.escape(cap.target)}</th>(.*?)</tr>", part, re.S).group(1)
+        assert fmt("rate", cap.deliveries_per_s(cap.passed)) + " deliveries/s" in row
+        assert str(escape(bracket(cap))) in row
+        assert ("client-bound" in row) == cap.client_bound
+        assert ("not converged" in row) == (not cap.converged)
+
+
+def test_headline_capacity_is_the_searched_one(full):
+    rows = {r.target: r for r in answer(full).rows}
+    for cap in full.capacities:
+        assert rows[cap.target].capacity.text == fmt("rate", cap.deliveries_per_s(cap.passed))
+        assert rows[cap.target].capacity_value.median == cap.deliveries_per_s(cap.passed)
+
+
+def test_layer_table_has_a_row_per_profiled_target_with_its_figures(full, html):
+    part = section(html, "layers")
+    found = {r.target: r.profile for r in full.runs if r.profile and r.profile.layers_us}
+    assert {"django", "django-uvicorn", "fastapi", "reference"} <= set(found)
+    names = re.findall(r'<th class="num">([^<]+)</th>', re.search(r"<thead>(.*?)</thead>", part, re.S).group(1))
+    rows = re.findall(r'<tr><th><span class="marker"[^>]*>[^<]*</span>([\w-]+)(.*?)</tr>', part, re.S)
+    assert [t for t, _ in rows] == [t for t in target_names(full) if t in found]  # the report's target order
+    for target, row in rows:
+        cells = dict(zip(names, re.findall(r'<td class="num">(?:<b>)?([^<]*)', row), strict=True))
+        for layer, us in found[target].layers_us.items():
+            assert cells[layer] == fmt("us", us), (target, layer)
+        assert cells["total"] == fmt("us", sum(found[target].layers_us.values()))
+    assert part.count("<details") == sum(bool(p.flame_svg) for p in found.values())
+    assert "the reference&#39;s" in part and "It is " in part  # the floor, and daphne or Channels answered
+
+
+def test_premise_authentication_and_clarity_have_real_figures(full):
+    found = {cl.number: cl for cl in claims(full)}
+    for n in ("0", "7c", "7d"):
+        assert found[n].verdict != UNMEASURED and found[n].figures, n
+    assert any("per stored message" in f and "µs waiting" in f for f in found["0"].figures)
+    assert any("django → django-app" in f for f in found["0"].figures)
+    assert found["7d"].sources == {k: v for k, v in full.code.sign_in.items() if v}
+    assert any("sign-in storm" in f for f in found["7d"].figures)
+    metrics = found["7c"].tables[0].rows
+    assert [r[2] for r in metrics] == [str(p.sloc) for p in full.code.parts]
+
+
+def test_security_table_matches_the_record(full, html):
+    table = next(t for cl in claims(full) if cl.number == "7d" for t in cl.tables)
+    assert full.security
+    targets = table.head[1:]
+    for check in full.security:
+        row = next(r for r in table.rows if r[0] == check.check)
+        cell = row[1 + targets.index(check.target)]
+        assert cell.startswith("✓" if check.passed else "✗") and str(check.got) in cell
+    claim = re.search(r'<div class="claim" id="claim-7d">(.*?)</div>\s*<div class="claim"', html, re.S).group(1)
+    assert all(c.check in claim for c in full.security)
+    assert "<pre>" in claim and str(escape(next(iter(next(iter(full.code.sign_in.values())).values()))))[:200] \
+        in claim  # the sign-in code, verbatim and escaped
+
+
+def test_bottleneck_follows_the_figures(full):
+    """Storing that leaves the capacity within the tolerance bounds nothing; a wait longer than every other
+    part is the thread pool."""
+    data = copy.deepcopy(full)
+    relay = next(c for c in data.capacities if c.target == "django")
+    app = next(c for c in data.capacities if c.target == "django-app")
+    app.passed = relay.passed
+    assert bottleneck(data, "django-app")[0] == NONE
+    app.passed = relay.passed / 4
+    for r in data.runs:
+        if r.target == "django-app" and r.server.delta:
+            stages = r.server.delta.app.setdefault("stages", {})
+            stages["wait"] = {"seconds": 100.0, "count": 1}
+            stages["db"] = {"seconds": 0.001, "count": 1}
+    assert bottleneck(data, "django-app")[0] == THREAD_POOL
+
+
+def test_a_relay_only_format_1_file_says_what_was_not_measured(tmp_path):
+    html = write_report(Results.load(SAMPLE), tmp_path)["html"].read_text()
+    assert "Not measured in this run" in section(html, "layers")
+    assert "ramp-profile" in section(html, "layers")
+    claims_part = section(html, "claims")
+    for n in ("0", "7c", "7d"):
+        block = re.search(rf'id="claim-{n}">(.*?)</div></div>|id="claim-{n}">(.*?)$', claims_part, re.S)
+        assert block and "not measured in this run" in block.group(0), n
