@@ -92,4 +92,3 @@ LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
 # `make bench`: the answer's targets in about ten minutes; `make bench-full` runs all (the Redis ones too)
 BENCH_TARGETS = LOCAL_TARGETS + ["django-uvicorn", "reference", "django-app", "fastapi-app"]
 REDIS_TARGETS = [name for name, t in TARGETS.items() if t.needs_redis]
-APP_TARGETS = [name for name, t in TARGETS.items() if t.env.get("CHAT_APP") == "full"]  # need a migrated database

@@ -91,3 +91,17 @@ def test_the_bench_refuses_a_bad_threshold_before_it_runs():
         from bench.run.cli import main as bench_main
 
         bench_main(["--fail-on", "loss=3", "--targets", "fastapi", "--no-harness"])
+
+
+def test_a_searched_capacity_is_compared_by_its_confirmed_pass(new):
+    from bench.record import Capacity
+
+    def with_capacity(passed: float) -> Results:
+        copy = new.model_copy(deep=True)
+        copy.capacities = [Capacity(target="fastapi", scenario="ramp", users=200, room_size=10, slo_p95_ms=250,
+                                    passed=passed, failed=passed * 1.08, converged=True)]
+        return copy
+
+    assert figures(with_capacity(8.0))["fastapi", "ramp", "", "capacity"].stat.median == 8.0 * 200 * 10
+    failed = check([Threshold.parse("regression>10")], with_capacity(4.0), baseline=with_capacity(8.0))
+    assert any("fastapi ramp capacity at the SLO" in f and "(-50.0%" in f for f in failed), failed

@@ -38,6 +38,16 @@ def fold(runs: list[Run], metric: Metric) -> Stat | None:
     return Stat(statistics.median(values), min(values), max(values), len(values))
 
 
+def capacity(data: Results, scenario: str, target: str) -> Stat:
+    """Deliveries/s at the SLO: the searched capacity's confirmed pass, else (a stepped ramp, an older
+    results file) the largest step before the first one over the SLO; 0 when even the first failed."""
+    found = next((c for c in data.capacities if c.target == target and c.scenario == scenario), None)
+    if found is not None:
+        value = found.deliveries_per_s(found.passed) or 0.0
+        return Stat(value, value, value, 1)
+    return fold(data.capacity_runs(scenario, target), CAPACITY) or Stat(0.0, 0.0, 0.0, 1)
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure of one group of runs (target, scenario, step), e.g. fastapi steady p95."""
@@ -61,8 +71,8 @@ def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
                     if stat := fold(runs, metric):
                         out[target, scenario, step, metric.name] = Figure(target, scenario, step, metric, stat)
             if data.runs_of(scenario, target)[0].params.slo_p95_ms is not None:
-                cap = fold(data.capacity_runs(scenario, target), CAPACITY) or Stat(0.0, 0.0, 0.0, 1)
-                out[target, scenario, "", "capacity"] = Figure(target, scenario, "", CAPACITY, cap)
+                out[target, scenario, "", "capacity"] = Figure(target, scenario, "", CAPACITY,
+                                                               capacity(data, scenario, target))
     return out
 
 
