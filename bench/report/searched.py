@@ -39,12 +39,17 @@ def capacity_number(cap: Capacity) -> str:
     return f"{more}{fmt('rate', cap.deliveries_per_s(cap.passed))} deliveries/s"
 
 
+def per_member(rate: float) -> str:
+    """msg/s per member to three significant figures: a bracket ±10% wide must not round to one number."""
+    return f"{rate:,.3g}" if rate < 1000 else fmt("rate", rate)
+
+
 def bracket(cap: Capacity) -> str:
     """"[1,200, 1,320) deliveries/s = [0.6, 0.66) msg/s per member"."""
-    hi = lambda rate: fmt("rate", rate) if rate is not None else "∞"  # noqa: E731
-    lo = lambda rate: fmt("rate", rate) if rate is not None else "0"  # noqa: E731
-    return (f"[{lo(cap.deliveries_per_s(cap.passed))}, {hi(cap.deliveries_per_s(cap.failed))}) deliveries/s = "
-            f"[{lo(cap.passed)}, {hi(cap.failed)}) msg/s per member")
+    edge = lambda v, show, none: show(v) if v is not None else none  # noqa: E731
+    dps = lambda rate: fmt("rate", cap.deliveries_per_s(rate))  # noqa: E731
+    return (f"[{edge(cap.passed, dps, '0')}, {edge(cap.failed, dps, '∞')}) deliveries/s = "
+            f"[{edge(cap.passed, per_member, '0')}, {edge(cap.failed, per_member, '∞')}) msg/s per member")
 
 
 def state(cap: Capacity) -> str:
@@ -83,7 +88,7 @@ class SearchRow:
 
 def search_row(data: Results, cap: Capacity) -> SearchRow:
     runs = probe_runs(data, cap)
-    probes = [ProbeRow(fmt("rate", p.rate), fmt("rate", cap.deliveries_per_s(p.rate)), p.role, p.passed,
+    probes = [ProbeRow(per_member(p.rate), fmt("rate", cap.deliveries_per_s(p.rate)), p.role, p.passed,
                        fmt("ms", r.rtt_ms.p95) if r else "—", "; ".join(p.why))
               for p, r in zip(cap.probes, runs, strict=True)]
     edge = edge_runs(data, cap)

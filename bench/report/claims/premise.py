@@ -19,7 +19,8 @@ from bench.report.numbers import fmt, ratio
 from bench.report.runs import cautions, info
 from bench.report.searched import searched
 
-THREAD_POOL, DATABASE, FRAMEWORK, NONE = "the thread pool", "the database", "the framework", "none"
+THREAD_POOL, CONNECTION_POOL = "the thread pool", "the connection pool"
+DATABASE, FRAMEWORK, NONE = "the database", "the framework", "none"
 STACK_APP = {"Channels": "django-app", "FastAPI": "fastapi-app"}  # the PostgreSQL app target of each stack
 
 
@@ -78,19 +79,23 @@ def bottleneck(data: Results, app: str) -> tuple[str, str]:
                       f"({fmt('rate', before)} → {fmt('rate', after)} deliveries/s)")
     s = stages(at_capacity(data, app))
     run = profiled(data, app)
-    parts = {}
+    parts, said = {}, []
     if s and s.wait_us is not None:
-        parts[THREAD_POOL] = s.wait_us
+        pool = THREAD_POOL if "thread" in s.wait_for else CONNECTION_POOL
+        parts[pool] = s.wait_us
+        said.append(f"waiting for {pool} {fmt('us', s.wait_us)} (wall)")
     if s and s.db_us is not None:
         parts[DATABASE] = s.db_us
+        said.append(f"the database call {fmt('us', s.db_us)} (wall)")
     if run and run.profile:
         layers = run.profile.layers_us
         parts[FRAMEWORK] = (layers.get("framework", 0) + layers.get("server", 0)) * run.params.room_size
+        said.append(f"the framework and server layers {fmt('us', parts[FRAMEWORK])} (CPU, for the "
+                    f"{run.params.room_size} deliveries of one message)")
     if not parts:
         return "", f"{app}: no stage or profile was measured"
     top = max(parts, key=parts.get)
-    return top, (f"{app}, µs per stored message: " + ", ".join(f"{k} {fmt('us', v)}" for k, v in parts.items())
-                 + f" — the largest is {top}")
+    return top, f"{app}, µs per stored message: " + ", ".join(said) + f"; the largest is {top}"
 
 
 def claim_premise(data: Results) -> Claim:
@@ -113,6 +118,19 @@ def claim_premise(data: Results) -> Claim:
                  figures, verdict, why)
 
 
+def relay_gap(data: Results) -> str:
+    """"; as relays, without sign-in or database, 1,680 and 18,520": the gap the app mode starts from."""
+    relay = {stack: capacity_value(data, t) if (t := relay_of(data, app)) else None for stack, app in STACK_APP.items()}
+    if None in relay.values():
+        return ""
+    kept = {stack: caps / relay[stack] for stack, app in STACK_APP.items()
+            if relay[stack] and (caps := capacity_value(data, app)) is not None}
+    share = (f"; storing kept {kept['Channels']:.0%} of Channels' relay capacity and {kept['FastAPI']:.0%} of "
+             "FastAPI's" if len(kept) == 2 else "")
+    return (f"; as relays, with no sign-in and no database, {fmt('rate', relay['Channels'])} and "
+            f"{fmt('rate', relay['FastAPI'])}{share}")
+
+
 def premise_verdict(data: Results, found: dict[str, tuple[str, str]]) -> tuple[str, str]:
     caps = {stack: capacity_value(data, app) for stack, app in STACK_APP.items()}
     if None in caps.values():
@@ -123,7 +141,7 @@ def premise_verdict(data: Results, found: dict[str, tuple[str, str]]) -> tuple[s
     tolerance = searched(data, STACK_APP["Channels"]).tolerance
     name = found.get("Channels", ("", ""))[0]
     took = (f"In app mode Channels takes {fmt('rate', ch)} and FastAPI {fmt('rate', fa)} deliveries/s under the "
-            "SLO. ")
+            "SLO" + relay_gap(data) + ". ")
     if fa > ch * (1 + tolerance):
         if name == THREAD_POOL:
             return HOLDS, took + ("On Channels a stored message waits longer for the database thread than the "
