@@ -51,6 +51,9 @@ def test_capacity_section_shows_each_searched_number_and_bracket(full, html):
         assert str(escape(bracket(cap))) in row
         assert ("client-bound" in row) == cap.client_bound
         assert ("not converged" in row) == (not cap.converged)
+        probes = re.search(rf"{re.escape(cap.target)}: (\d+) probes", part)
+        assert probes and int(probes.group(1)) == len(cap.probes)
+    assert "<svg" in part and "every probe of the search" in part
 
 
 def test_headline_capacity_is_the_searched_one(full):

@@ -26,6 +26,7 @@ from bench.report.runs import (
     timeline,
     unique,
 )
+from bench.report.searched import probe_runs, searched
 from bench.report.steps import short_step, sweep_axis
 from bench.report.svg import OFFERED, Axis, Series, line_chart
 
@@ -139,3 +140,29 @@ def timeline_chart(data: Results, scenario: str, targets: list[str], col: dict) 
     chart = line_chart(f"{scenario}: deliveries per second over time", series, Axis(xlabel),
                        Axis("deliveries/s"), marks=marks)
     return Figure(Markup(chart), scenario)
+
+
+def probe_chart(data: Results, scenario: str, targets: list[str], col: dict) -> Figure:
+    """Each target's capacity search: every probe's offered deliveries/s against its RTT p95, filled where
+    it passed the SLO rule and hollow where it failed, so the edge shows between the last filled and the
+    first hollow point."""
+    series, slo = [], None
+    for t in targets:
+        cap = searched(data, t, scenario)
+        if cap is None:
+            continue
+        slo = cap.slo_p95_ms
+        pts = {(cap.deliveries_per_s(p.rate), r.rtt_ms.p95): p.passed
+               for p, r in zip(cap.probes, probe_runs(data, cap), strict=True) if r is not None and r.rtt_ms.p95}
+        series.append(Series(t, col[t], [[p] for p in sorted(pts)], hollow={p for p, ok in pts.items() if not ok},
+                             shape=shape(data, t)))
+    svg = line_chart(f"{scenario}: the capacity search's probes", series,
+                     Axis("offered deliveries/s (log scale)", log=True), RTT_AXIS,
+                     hlines=[(slo, f"SLO {fmt('ms', slo)} ms")] if slo else [])
+    return Figure(Markup(svg), f"{scenario}: every probe of the search",
+                  "Filled: the probe passed (RTT p95 under the SLO, nothing lost); hollow: it failed (over the SLO, "
+                  "or something was lost). A confirmation probe repeats a rate: two points at one load.")
+
+
+def probe_charts(data: Results, targets: list[str], col: dict) -> list[Figure]:
+    return [probe_chart(data, sc, targets, col) for sc in unique(c.scenario for c in data.capacities)]

@@ -8,6 +8,7 @@ from bench.report.capacity import capacity, capacity_text, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.environment import client_cost_text, harness_text
 from bench.report.headline import Cell, Segment, answer
+from bench.report.layers import layers_view
 from bench.report.repeats import fmt_spread, fmt_stat, fold
 from bench.report.runs import (
     COST,
@@ -57,6 +58,18 @@ def answer_lines(data: Results) -> list[str]:
     return out
 
 
+def layer_lines(data: Results) -> list[str]:
+    """Where the CPU goes, µs per delivery by layer, a row per profiled target (bench.report.layers)."""
+    found = layers_view(data)
+    if not found.columns:
+        return []
+    out = ["## Where the CPU goes", "", "| target | " + " | ".join(found.names) + " | total | measured in |",
+           "|---|" + "---:|" * (len(found.names) + 1) + "---|"]
+    out += [f"| {md_cell(c.target)} | " + " | ".join(cells) + f" | {md_cell(c.at)} |"
+            for c, cells in zip(found.columns, found.cells, strict=True)]
+    return out + [""] + [f"- {md_cell(x)}" for x in (*found.floor, found.server_or_framework) if x] + [""]
+
+
 def markdown_report(data: Results) -> str:
     targets = target_names(data)
     out = [f"# Real-time chat benchmark: {' vs '.join(targets) or 'no targets'}", "",
@@ -90,6 +103,7 @@ def markdown_report(data: Results) -> str:
                            f"{fmt_stat('ms', fold(cap.runs, P95))} | "
                            f"{fmt_stat('us', fold(cap.runs, COST))} |")
         out.append("")
+    out += layer_lines(data)
     found = claims(data)
     out += ["## The seed's claims, tested", "", "| # | claim | verdict |", "|---|---|---|"]
     for cl in found:

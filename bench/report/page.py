@@ -8,6 +8,7 @@ from jinja2 import Environment, PackageLoader
 
 from bench.record import NOISY_PCT, Results
 from bench.report.autopsy import autopsy_view
+from bench.report.charts import probe_charts
 from bench.report.claims import KNOWN, claims
 from bench.report.environment import environment_view
 from bench.report.headline import answer
@@ -60,6 +61,7 @@ def html_report(data: Results) -> str:
         scenarios=[scenario_view(data, sc, targets) for sc in scenario_names(data)],
         chart_view=charts_view(data, targets, col),
         ramps=capacity_view(data, targets), searches=search_view(data, targets),
+        probe_charts=probe_charts(data, targets, col),
         layers=layers_view(data), autopsy_rows=autopsy_view(data, targets),
         found=claims(data), known=KNOWN,
         env=environment_view(data),
