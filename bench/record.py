@@ -354,6 +354,7 @@ class Results(Record):
     capacities: list[Capacity] = Field(default_factory=list)  # one per target and searched scenario
     code: Code = Field(default_factory=Code)  # what each stack's chat took to write
     security: list[SecurityCheck] = Field(default_factory=list)  # app targets: who is kept out
+    hostile: dict[str, dict] = Field(default_factory=dict)  # target -> what one hostile client did (run/hostile.py)
 
     @classmethod
     def load(cls, path: Path) -> Results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
 from bench.record import Code, Results
 from bench.report import print_summary, write_report
-from bench.run import codemetrics, machine, redisctl, serverproc
+from bench.run import codemetrics, hostile, machine, redisctl, serverproc
 from bench.run.results import ResultsFile
 from bench.run.runner import Workers
 from bench.run.targetrun import Backing, TargetRun
@@ -45,6 +46,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="Locust workers started elsewhere (locust -f bench/locustfile.py --worker --master-host H): "
                         "the bench's Locust is their master and waits for this many")
     p.add_argument("--master-bind", default="127.0.0.1:5557", help="host:port the master listens on for them")
+    p.add_argument("--hostile", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure what one hostile client does to each in-memory target, at full size (minutes; "
+                        "bench/run/hostile.py); on by default with --full")
     p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                    help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
                         "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             backing.redis_url = (results.environment.redis or {}).get("url") if target.needs_redis else None
             TargetRun(target, plan, out, results, args.fault, backing, hosts, workers).run_all(
                 plan_for_target, args.repeats)
+        if args.full if args.hostile is None else args.hostile:
+            measure_hostile(targets, out, results)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -124,6 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     for f in failed:
         print(f"bench: threshold FAILED {f}", flush=True)
     return 1 if failed else 0
+
+
+def measure_hostile(targets: list, out: Path, results: ResultsFile) -> None:
+    """Each in-memory target against one hostile client at a time (a fresh server per figure)."""
+    for target in (t for t in targets if t.name in hostile.IN_MEMORY):
+        print(f"bench: {target.name:<13} hostile clients (non-reader, idle, partial, fragments, storm, fds)...",
+              flush=True)
+        results.data.hostile[target.name] = asyncio.run(hostile.measure_target(
+            target.name, out / "logs" / "hostile" / target.name, owed=256, cap=45.0, storm_size=2000))
+        results.save()
 
 
 def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServer | None, dict]:

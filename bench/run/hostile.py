@@ -197,6 +197,7 @@ def fds_per_idle(server, count: int) -> float:
 
 
 FIGURES = ("non_reader", "idle_s", "partial_s", "fragments", "storm", "fds_per_idle")
+IN_MEMORY = ("django", "django-uvicorn", "fastapi", "fastapi-seed", "reference")  # one process each
 
 
 async def measure_target(name: str, log_dir: Path, owed: int, cap: float, storm_size: int,
@@ -230,7 +231,7 @@ async def measure_target(name: str, log_dir: Path, owed: int, cap: float, storm_
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", default="django,django-uvicorn,fastapi,fastapi-seed,reference")
+    parser.add_argument("--targets", default=",".join(IN_MEMORY))
     parser.add_argument("--owed", type=int, default=256, help="1 MiB messages owed to the non-reader")
     parser.add_argument("--cap", type=float, default=60.0, help="seconds any one figure may take")
     parser.add_argument("--storm", type=int, default=2000, help="handshakes at once")
