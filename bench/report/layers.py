@@ -12,6 +12,7 @@ from markupsafe import Markup
 from bench.record import Results, Run
 from bench.report.numbers import fmt, ratio
 from bench.report.runs import flag_notes, ran, runs_of
+from bench.report.searched import searched
 from bench.report.steps import where
 
 ORDER = ["server", "framework", "app", "event loop", "redis client", "database client", "stdlib/other",
@@ -29,6 +30,7 @@ def profiled(data: Results, target: str) -> Run | None:
 class Column:
     target: str
     at: str  # the scenario and step the split comes from
+    over: str  # said when the run itself was over the SLO
     total: float
     layers: dict[str, float]
     basis: str
@@ -53,11 +55,19 @@ def basis_text(basis: dict) -> str:
             f"unattributed {pct('other_pct')}%; coverage {fmt('ms', basis.get('coverage'))} samples per CPU tick")
 
 
-def column(run: Run) -> Column:
+def column(run: Run, slo: float | None) -> Column:
     prof = run.profile
     flame = Markup(prof.flame_svg) if prof.flame_svg else None  # built by bench/run/profiler.py, escaped there
-    return Column(run.target, where(run), sum(prof.layers_us.values()), prof.layers_us, basis_text(prof.basis),
-                  flag_notes([run]), flame)
+    return Column(run.target, where(run), over_slo(run, slo), sum(prof.layers_us.values()), prof.layers_us,
+                  basis_text(prof.basis), flag_notes([run]), flame)
+
+
+def over_slo(run: Run, slo: float | None) -> str:
+    """The profiled run sits at the searched edge; sampling, or the machine's noise, can push it over."""
+    p95 = run.rtt_ms.p95
+    if slo is None or p95 is None or p95 <= slo:
+        return ""
+    return f" (its RTT p95 {fmt('ms', p95)} ms was over the SLO of {fmt('ms', slo)} ms)"
 
 
 def floor_lines(cols: dict[str, Column]) -> list[str]:
@@ -95,7 +105,8 @@ def signed(v: float) -> str:
 
 
 def layers_view(data: Results) -> Layers:
-    cols = {t: column(run) for t in ran(data) if (run := profiled(data, t))}
+    cols = {t: column(run, cap.slo_p95_ms if (cap := searched(data, t)) else None)
+            for t in ran(data) if (run := profiled(data, t))}
     names = [layer for layer in ORDER if any(layer in c.layers for c in cols.values())]
     names += [layer for c in cols.values() for layer in c.layers if layer not in names]
     cells = [[fmt("us", c.layers[layer]) if layer in c.layers else "—" for layer in names] + [fmt("us", c.total)]

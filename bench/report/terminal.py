@@ -17,15 +17,19 @@ from bench.report.runs import (
     steps_of,
     target_names,
 )
+from bench.report.searched import edge_runs, per_member, searched
 from bench.report.steps import short_step
 
 
 def summary_group(data: Results, scenario: str, target: str) -> tuple[list[Run], str]:
-    """The runs a one-line summary shows: the single step; a ramp's capacity step (else its first); a sweep's
-    first step that lost messages (else its last)."""
+    """The runs a one-line summary shows: the single step; a searched capacity's passing edge; a ramp's capacity
+    step (else its first); a sweep's first step that lost messages (else its last)."""
     steps = steps_of(data, scenario, target)
     if not steps:
         return [], "not run"
+    if found := searched(data, target, scenario):
+        edge = "below the first probe" if found.passed is None else f"{per_member(found.passed)} msg/s per member"
+        return edge_runs(data, found), f"searched SLO capacity {edge}"
     if param(data, scenario, "slo_p95_ms") is not None:
         cap = capacity(data, scenario, target)
         if cap.state in ("at", "beyond"):
