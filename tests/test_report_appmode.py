@@ -131,3 +131,24 @@ def test_a_relay_only_format_1_file_says_what_was_not_measured(tmp_path):
     for n in ("0", "7c", "7d"):
         block = re.search(rf'id="claim-{n}">(.*?)</div></div>|id="claim-{n}">(.*?)$', claims_part, re.S)
         assert block and "not measured in this run" in block.group(0), n
+
+
+def test_the_thread_pool_knob_and_history_on_join_are_reported_when_measured(full):
+    data = copy.deepcopy(full)
+    base = next(c for c in data.capacities if c.target == "django-app")
+    info = data.targets["django-app"].model_copy(deep=True)
+    info.env["ASGI_THREADS"] = "64"
+    data.targets["django-app-threads"] = info
+    data.capacities.append(base.model_copy(update={"target": "django-app-threads", "passed": base.passed * 1.02}))
+    runs = [r.model_copy(deep=True, update={"target": "django-app-threads"}) for r in data.runs
+            if r.target == "django-app" and r.scenario == "ramp"]
+    joined = runs[0].model_copy(deep=True, update={"target": "django-app", "scenario": "history",
+                                                   "history_received": 1234})
+    joined.history_ms.p95 = 87.5
+    data.runs += [*runs, joined]
+    figures = next(cl for cl in claims(data) if cl.number == "0").figures
+    assert any("django-app-threads (ASGI_THREADS=64)" in f and "does not move it" in f for f in figures)
+    assert any("history on join" in f and "1,234 stored messages" in f and "p95 87.5 ms" in f for f in figures)
+    data.capacities[-1].passed = base.passed * 2
+    figures = next(cl for cl in claims(data) if cl.number == "0").figures
+    assert any("django-app-threads" in f and "the knob moves it" in f for f in figures)

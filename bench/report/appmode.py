@@ -67,6 +67,7 @@ class Stages:
     workers: object
     wait_for: str
     connections: object
+    storing: object  # a gauge: messages still being stored as the run ended
 
     def text(self) -> str:
         return (f"per stored message: {fmt('us', self.wait_us)} µs waiting for {self.wait_for or 'a worker'} "
@@ -74,7 +75,8 @@ class Stages:
                 f"worker{'s' * (self.workers != 1)}), {fmt('us', self.db_us)} µs in the database call; "
                 f"event-loop lag {fmt('ms', self.lag_ms)} ms mean, {fmt('ms', self.lag_max_ms)} ms worst since "
                 f"the server started; {fmt('int', self.stored)} stored, {fmt('int', self.failures)} failed; "
-                f"database connections open {self.connections if self.connections is not None else '—'}")
+                f"{fmt('int', self.storing)} still storing at the end; database connections open "
+                f"{self.connections if self.connections is not None else '—'}")
 
 
 def stages(runs: list[Run]) -> Stages | None:
@@ -88,10 +90,18 @@ def stages(runs: list[Run]) -> Stages | None:
     return Stages(total("messages_stored"), total("store_failures"), per("wait"), per("db"),
                   1e3 * total("loop_lag", "seconds") / lags if lags else None,
                   1e3 * max(_dig(a, "loop_lag", "max") or 0 for a in apps), apps[-1].get("workers"),
-                  apps[-1].get("wait_for", ""), apps[-1].get("db_connections_open"))
+                  apps[-1].get("wait_for", ""), apps[-1].get("db_connections_open"), apps[-1].get("storing"))
 
 
 def _dig(d: dict, *keys: str) -> float | None:
     for k in keys:
         d = d.get(k) if isinstance(d, dict) else None
     return d if isinstance(d, int | float) else None
+
+
+def backing_us(runs: list[Run], service: str) -> float | None:
+    """The bench's own Redis or database CPU per delivery (already inside the server's cost per delivery)."""
+    cpu = sum(r.server.backing_cpu_seconds.get(service, 0.0) for r in runs)
+    deliveries = sum(r.server.delta.deliveries for r in runs if r.server.delta)
+    return 1e6 * cpu / deliveries if deliveries and any(service in r.server.backing_cpu_seconds for r in runs) \
+        else None

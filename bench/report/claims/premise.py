@@ -8,6 +8,7 @@ from bench.record import Results
 from bench.report.appmode import (
     app_targets,
     at_capacity,
+    backing_us,
     capacity_value,
     cost_at_capacity,
     relay_of,
@@ -16,7 +17,7 @@ from bench.report.appmode import (
 from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim
 from bench.report.layers import profiled
 from bench.report.numbers import fmt, ratio
-from bench.report.runs import cautions, info
+from bench.report.runs import cautions, info, runs_of
 from bench.report.searched import searched
 
 THREAD_POOL, CONNECTION_POOL = "the thread pool", "the connection pool"
@@ -36,8 +37,22 @@ def delta_line(data: Results, app: str) -> str:
     runs = at_capacity(data, app)
     cost = change(cost_at_capacity(data, relay) if relay else None, cost_at_capacity(data, app), "us", " µs")
     cap = change(capacity_value(data, relay) if relay else None, capacity_value(data, app), "rate", " deliveries/s")
-    return (f"{relay or '(relay target not run)'} → {app}: server CPU per delivery at capacity {cost} (the "
-            f"database's own CPU included); capacity at the SLO {cap}{cautions(runs)}")
+    db = backing_us(runs, "database")
+    own = f" (the database's own CPU included: {fmt('us', db)} µs)" if db is not None else ""
+    return (f"{relay or '(relay target not run)'} → {app}: server CPU per delivery at capacity {cost}{own}; "
+            f"capacity at the SLO {cap}{cautions(runs)}")
+
+
+def history_line(data: Results, app: str) -> str | None:
+    """Members rejoining a busy room and asking for its stored history (scenario `history`)."""
+    runs = runs_of(data, "history", app)
+    if not runs:
+        return None
+    r = runs[-1]
+    return (f"{app}, history on join (`?history={r.params.history}`): p50 {fmt('ms', r.history_ms.p50)} / p95 "
+            f"{fmt('ms', r.history_ms.p95)} ms for {fmt('int', r.history_ms.count)} joins, "
+            f"{fmt('int', r.history_received)} stored messages handed over; the room's RTT p95 meanwhile "
+            f"{fmt('ms', r.rtt_ms.p95)} ms{cautions([r])}")
 
 
 def database_line(data: Results, app: str) -> str | None:
@@ -104,7 +119,7 @@ def claim_premise(data: Results) -> Claim:
         figures.append(delta_line(data, app))
         if s := stages(at_capacity(data, app)):
             figures.append(f"{app} at capacity, " + s.text())
-        figures += [x for x in (database_line(data, app), knob_line(data, app)) if x]
+        figures += [x for x in (database_line(data, app), history_line(data, app), knob_line(data, app)) if x]
     found = {stack: bottleneck(data, app) for stack, app in STACK_APP.items() if app in app_targets(data)}
     figures += [f"{stack}: bottleneck measured: {name or 'not settled'} ({why})"
                 for stack, (name, why) in found.items()]
