@@ -152,3 +152,11 @@ def test_the_thread_pool_knob_and_history_on_join_are_reported_when_measured(ful
     data.capacities[-1].passed = base.passed * 2
     figures = next(cl for cl in claims(data) if cl.number == "0").figures
     assert any("django-app-threads" in f and "the knob moves it" in f for f in figures)
+
+
+def test_a_client_bound_edge_is_called_a_floor_not_the_servers_capacity(full, tmp_path):
+    data = copy.deepcopy(full)
+    data.capacities[0].client_bound = True
+    part = section(write_report(data, tmp_path)["html"].read_text(), "capacity")
+    row = re.search(rf"{re.escape(data.capacities[0].target)}</th>(.*?)</tr>", part, re.S).group(1)
+    assert "client-bound" in row and "a floor, not the server" in row

@@ -1,7 +1,9 @@
 """The comparison report: one self-contained HTML page, a Markdown summary, the results JSON as given,
 and a short table for the terminal. It reads the typed run record (bench/record.py) and nothing else.
 
-Reading the results: `runs`, `steps`, `repeats` (median, range, significance), `loss`, `capacity`;
+Reading the results: `runs`, `steps`, `repeats` (median, range, significance), `loss`, `capacity` (a ramp's
+steps), `searched` (Results.capacities: the capacity the bench searched), `layers` (where the CPU goes, from
+the profiled runs), `appmode` (signed-in, stored chat beside the relay);
 what they say: `headline` (the answer the report opens with), `verdict` and `claims`; how they look:
 `page` with the Jinja2 templates in templates/ and the views its sections draw (`tables`, `sections`,
 `autopsy`, `environment`), `charts` (on `svg`), `markdown`, `terminal`.
