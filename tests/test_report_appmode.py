@@ -160,3 +160,16 @@ def test_a_client_bound_edge_is_called_a_floor_not_the_servers_capacity(full, tm
     part = section(write_report(data, tmp_path)["html"].read_text(), "capacity")
     row = re.search(rf"{re.escape(data.capacities[0].target)}</th>(.*?)</tr>", part, re.S).group(1)
     assert "client-bound" in row and "a floor, not the server" in row
+
+
+def test_a_verdict_that_flips_between_relay_and_app_mode_is_said(full):
+    found = {cl.number: cl for cl in claims(full)}
+    assert "App mode agrees" in found["7a"].why and "flips" not in found["8"].why
+    data = copy.deepcopy(full)
+    for r in data.runs:
+        if r.target == "django-app" and r.profile:
+            r.server.cpu_us_per_delivery = 1.0  # cheaper than fastapi-app at its capacity
+    found = {cl.number: cl for cl in claims(data)}
+    assert "flips between relay and app mode: FastAPI is cheaper per delivery as a relay, Channels" in \
+        found["7a"].why
+    assert "flips between relay and app mode" in found["8"].why

@@ -43,10 +43,13 @@ def capacities_by_mode(data: Results) -> dict[str, tuple[str | None, str]]:
     return per_mode(data, capacity_value, "rate", "", less_wins=False)
 
 
-def flip(found: dict[str, tuple[str | None, str]], what: str) -> str:
-    """" The verdict flips between relay and app mode: …" when each mode names a different stack."""
+def across_modes(found: dict[str, tuple[str | None, str]], what: str) -> str:
+    """" The verdict flips between relay and app mode: …" when each mode names a different stack; that the app
+    mode agrees, when it does."""
     relay, app = (found.get(m, (None, ""))[0] for m in MODES)
     if relay and app and relay != app:
         return (f" The verdict flips between relay and app mode: {relay} {what} as a relay, {app} once members "
                 "sign in and every message is stored.")
+    if relay and app:
+        return f" App mode agrees: {app} {what} there too, with members signed in and every message stored."
     return ""

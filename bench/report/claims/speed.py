@@ -15,7 +15,7 @@ from bench.report.capacity import (
     ramp_scenarios,
 )
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, cautions, figure
-from bench.report.claims.modes import capacities_by_mode, costs_by_mode, flip
+from bench.report.claims.modes import across_modes, capacities_by_mode, costs_by_mode
 from bench.report.numbers import fmt
 from bench.report.repeats import differ
 from bench.report.runs import DPS, LOSS, P95, family, info, ran, redis_targets, runs_of, scenario_names, steps_of
@@ -79,13 +79,15 @@ def claim_speed(data: Results) -> Claim:
                                "comparable scenarios" + (" (the others: not significant)" * (len(decided) <
                                                                                             len(outcomes)))
                                + ". Not because it is \"all async\": both stacks are asynchronous end to "
-                                 "end; this run measures what each spends per message in total, not where.")
+                                 "end; " + ("what each spends it on, by layer, is in Where the CPU goes."
+                                            if any(r.profile for r in data.runs) else
+                                            "this run measures what each spends per message in total, not where."))
     elif decided and all(o == "Channels" for o in decided):
         verdict, why = FAILS, "Channels costs less server CPU per delivery wherever the difference is significant."
     else:
         verdict, why = UNSETTLED, ("The cheaper stack differs between scenarios, or no difference is "
                                    "significant.")
-    why += flip(by_mode, "is cheaper per delivery")
+    why += across_modes(by_mode, "is cheaper per delivery")
     return Claim("7a", "Speed: FastAPI (all async) is faster.",
                  "Server CPU µs per delivery per target and scenario, at the first step every target ran (valid "
                  f"even when the load generator is the limit; left out below {fmt('int', MIN_DELIVERIES)} "
@@ -141,7 +143,7 @@ def claim_scale(data: Results) -> Claim:
         reached = (f"The most each stack took under the SLO as a relay: Channels, {ch[0]} in {ch[1]}: {ch[3]}; "
                    f"FastAPI, {fa[0]} in {fa[1]}: {fa[3]}.")
         verdict = HOLDS if ch[2] > fa[2] else FAILS if ch[2] < fa[2] else UNSETTLED
-        why = reached + note + flip(by_mode, "takes more under the SLO")
+        why = reached + note + across_modes(by_mode, "takes more under the SLO")
     return Claim("7b", "Scalability: Channels (easy Redis) is more scalable.",
                  "Capacity at the SLO on the ramp: the largest step with RTT p95 under the SLO and no loss, per "
                  "target; scale-out across processes: the same ramp on django-redis, django-redis-pubsub and "
@@ -160,8 +162,8 @@ def claim_conclusion(data: Results, speed: Claim, scale: Claim) -> Claim:
         verdict, why = FAILS, f"Speed {speed.verdict}; scalability {scale.verdict}: not the trade-off it is."
     else:
         verdict, why = UNMEASURED, f"Follows from 7a ({speed.verdict}) and 7b ({scale.verdict})."
-    flips = flip(costs_by_mode(data), "is cheaper per delivery") + flip(capacities_by_mode(data),
-                                                                          "takes more under the SLO")
+    flips = "".join(x for x in (across_modes(costs_by_mode(data), "is cheaper per delivery"),
+                                across_modes(capacities_by_mode(data), "takes more under the SLO")) if "flips" in x)
     if flips:
         why += flips + " The advice depends on whether the chat signs members in and stores its messages."
     figures = [f"7a: {f}" for f in speed.figures[:1]] + [f"7b: {scale.why}"]
