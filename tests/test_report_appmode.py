@@ -173,3 +173,13 @@ def test_a_verdict_that_flips_between_relay_and_app_mode_is_said(full):
     assert "flips between relay and app mode: FastAPI is cheaper per delivery as a relay, Channels" in \
         found["7a"].why
     assert "flips between relay and app mode" in found["8"].why
+
+
+def test_the_markdown_summary_has_the_layers_and_the_security_checks(full, tmp_path):
+    md = write_report(full, tmp_path)["md"].read_text()
+    layers = md.split("## Where the CPU goes", 1)[1].split("\n## ", 1)[0]
+    for r in full.runs:
+        if r.profile and r.profile.layers_us:
+            assert f"| {r.target} | {fmt('us', r.profile.layers_us['server'])} |" in layers
+    for c in full.security:
+        assert f"| {c.check} |" in md
