@@ -56,8 +56,8 @@ def claim_clarity(data: Results) -> Claim:
 def clarity_verdict(outcome: dict[str, str | None]) -> tuple[str, str]:
     measured = {job: o for job, o in outcome.items() if o is not None}
     if not measured:
-        return UNMEASURED, ("The code metrics are recorded by a bench run of this version (Results.code); these "
-                            "results have none.")
+        return UNMEASURED, ("These results hold no code metrics (Results.code): any `python -m bench` run of "
+                            "this version records them.")
     note = (" Smaller is not clearer by itself: these are proxies, and the code is there to read (django_chat/, "
             "fastapi_chat/).")
     said = "; ".join(f"{job}: " + (f"{o} is smaller on lines, branches and framework names" if o else
