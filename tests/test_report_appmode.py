@@ -85,6 +85,7 @@ def test_premise_authentication_and_clarity_have_real_figures(full):
         assert found[n].verdict != UNMEASURED and found[n].figures, n
     assert any("per stored message" in f and "µs waiting" in f for f in found["0"].figures)
     assert any("django → django-app" in f for f in found["0"].figures)
+    assert any("per signed-in handshake" in f and "django-app ≤" in f for f in found["0"].figures)
     assert found["7d"].sources == {k: v for k, v in full.code.sign_in.items() if v}
     assert any("sign-in storm" in f and "ms per handshake" in f for f in found["7d"].figures)
     assert found["7d"].verdict == HOLDS  # both keep out the same handshakes; Channels ships its sign-in

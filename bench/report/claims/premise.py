@@ -14,6 +14,7 @@ from bench.report.appmode import (
     relay_of,
     stages,
 )
+from bench.report.claims.auth import SIGN_IN, handshake_cpu_ms
 from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim
 from bench.report.layers import profiled
 from bench.report.numbers import fmt, ratio
@@ -82,6 +83,17 @@ def knob_line(data: Results, app: str) -> str | None:
     return "; ".join(out) or None
 
 
+def middleware_line(data: Results) -> str | None:
+    """The premise's other half, middleware: what a signed-in handshake costs each app target in the sign-in
+    storm (Channels signs in through Django's session and auth, wrapped as ASGI middleware)."""
+    cpu = {app: v for app in app_targets(data) if (runs := runs_of(data, SIGN_IN, app))
+           and (v := handshake_cpu_ms(runs)) is not None}
+    if not cpu:
+        return None
+    return ("sign-in, server CPU per signed-in handshake in the sign-in storm (claim 7d): "
+            + ", ".join(f"{t} ≤ {fmt('ms', v)} ms" for t, v in cpu.items()))
+
+
 def bottleneck(data: Results, app: str) -> tuple[str, str]:
     """What bounds the app target, as measured: "none" when storing did not lower the capacity beyond the
     search's tolerance; else the largest part of a stored message's time, µs per message: waiting for a
@@ -120,6 +132,8 @@ def claim_premise(data: Results) -> Claim:
         if s := stages(at_capacity(data, app)):
             figures.append(f"{app} at capacity, " + s.text())
         figures += [x for x in (database_line(data, app), history_line(data, app), knob_line(data, app)) if x]
+    if signin := middleware_line(data):
+        figures.append(signin)
     found = {stack: bottleneck(data, app) for stack, app in STACK_APP.items() if app in app_targets(data)}
     figures += [f"{stack}: bottleneck measured: {name or 'not settled'} ({why})"
                 for stack, (name, why) in found.items()]
