@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from bench.record import Results, Run
 from bench.report.numbers import fmt, ratio
-from bench.report.runs import flag_notes, ran, runs_of
+from bench.report.runs import flag_notes, ran, runs_of, unique
 from bench.report.searched import searched
 from bench.report.steps import where
 
@@ -107,8 +107,8 @@ def signed(v: float) -> str:
 def layers_view(data: Results) -> Layers:
     cols = {t: column(run, cap.slo_p95_ms if (cap := searched(data, t)) else None)
             for t in ran(data) if (run := profiled(data, t))}
-    names = [layer for layer in ORDER if any(layer in c.layers for c in cols.values())]
-    names += [layer for c in cols.values() for layer in c.layers if layer not in names]
+    seen = unique(layer for c in cols.values() for layer in c.layers)
+    names = [layer for layer in ORDER if layer in seen] + [layer for layer in seen if layer not in ORDER]
     cells = [[fmt("us", c.layers[layer]) if layer in c.layers else "—" for layer in names] + [fmt("us", c.total)]
              for c in cols.values()]
     unprofiled = [t for t in ran(data) if t not in cols]
