@@ -12,6 +12,7 @@ from bench.report.charts import probe_charts
 from bench.report.claims import KNOWN, claims
 from bench.report.environment import environment_view
 from bench.report.headline import answer
+from bench.report.hostile import hostile_view
 from bench.report.layers import layers_view
 from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
 from bench.report.numbers import plural
@@ -25,6 +26,7 @@ from bench.report.verdict import summary
 
 SECTIONS = {"The answer": "answer", "Verdict": "verdict", "Results by scenario": "scenarios", "Charts": "charts",
             "Capacity at the SLO": "capacity", "Where the CPU goes": "layers", "Loss autopsy": "autopsy",
+            "Hostile clients": "hostile",
             "The seed's claims, tested": "claims",
             "Environment": "environment", "Method notes": "method"}
 
@@ -62,7 +64,7 @@ def html_report(data: Results) -> str:
         chart_view=charts_view(data, targets, col),
         ramps=capacity_view(data, targets), searches=search_view(data, targets),
         probe_charts=probe_charts(data, targets, col),
-        layers=layers_view(data), autopsy_rows=autopsy_view(data, targets),
+        layers=layers_view(data), autopsy_rows=autopsy_view(data, targets), hostile=hostile_view(data),
         found=claims(data), known=KNOWN,
         env=environment_view(data),
         format_version=data.format_version, significant=SIGNIFICANT, noisy_pct=NOISY_PCT,
