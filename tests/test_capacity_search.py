@@ -60,6 +60,20 @@ def test_the_bracket_holds_a_known_capacity_within_ten_percent(c: float, start: 
     assert len(calls) <= doublings + 1 + 4 + 1  # ×2 to the first fail, 4 bisections from ×2 to 10%, 1 repeat
 
 
+def test_an_estimate_from_the_cost_just_measured_grows_past_doubling_and_saves_probes():
+    plain, hinted = [], []
+    holds(search(capacity(150.0, plain), 1.0, max_rate=1000, min_rate=0.01, max_steps=20), 150.0)
+    # a pass at a low load overstates the cost, so its estimate falls short: here 80% of the capacity
+    found = search(capacity(150.0, hinted), 1.0, max_rate=1000, min_rate=0.01, max_steps=20,
+                   estimate=lambda rate, outcome: 120.0)
+    holds(found, 150.0)
+    assert [p.rate for p in found.probes][:2] == [1.0, 120.0]
+    assert len(hinted) < len(plain) - 3, (hinted, plain)
+    # an estimate below doubling changes nothing: the search never grows by less than ×2
+    assert [p.rate for p in search(capacity(150.0), 1.0, max_rate=1000, min_rate=0.01, max_steps=20,
+                                   estimate=lambda rate, outcome: rate).probes] == plain
+
+
 def test_the_passing_edge_is_measured_twice_and_the_search_stops_there():
     bracket = search(capacity(20.0), 8.0, max_rate=1000, min_rate=0.1, max_steps=20)
     last = bracket.probes[-1]

@@ -34,6 +34,7 @@ class Outcome:
     loss_pct: float | None = None
     server_cpu_saturated: bool = False
     client_bound: bool = False  # the load generator's busiest process was out of CPU
+    cost_us: float | None = None  # the server CPU µs per delivery measured at this load
 
     @property
     def why(self) -> tuple[str, ...]:
@@ -52,7 +53,7 @@ def outcome_of(run: Run, slo_p95_ms: float, server_cores: int) -> Outcome:
     return Outcome(
         passed=passed, failed_on=failed_on, p95_ms=p95, loss_pct=loss,
         server_cpu_saturated=(run.server.cpu_pct_mean or 0.0) >= SATURATED_PCT * server_cores,
-        client_bound=run.client.client_bound,
+        client_bound=run.client.client_bound, cost_us=run.server.cpu_us_per_delivery,
     )
 
 
@@ -121,8 +122,11 @@ def round_rate(rate: float) -> float:
 
 
 def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance: float = 0.10,
-           max_rate: float, min_rate: float, max_steps: int) -> Bracket:
-    """Search for the edge between passing and failing loads with at most `max_steps` calls of `measure`."""
+           max_rate: float, min_rate: float, max_steps: int,
+           estimate: Callable[[float, Outcome], float | None] | None = None) -> Bracket:
+    """Search for the edge between passing and failing loads with at most `max_steps` calls of `measure`.
+    `estimate(rate, outcome)`, given a pass, may name a higher rate to grow to than ×2 (the runner's:
+    what the cost per delivery measured at that rate allows, which a low first load overstates)."""
     bracket = Bracket(None, None, tolerance)
     lower_passes: list[float] = []  # every rate that passed, in case a confirm knocks out the edge
     for _ in range(max_steps):
@@ -134,7 +138,8 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
                 break
             rate, role = max(round_rate(failed / 2), min_rate), "shrink"
         elif failed is None and passed < max_rate:
-            rate, role = min(round_rate(passed * 2), max_rate), "grow"
+            hint = estimate(passed, bracket.probes[-1].outcome) if estimate else None
+            rate, role = min(round_rate(max(passed * 2, hint or 0.0)), max_rate), "grow"
         elif failed is not None and bracket.width > tolerance:
             mid = math.sqrt(passed * failed)
             rate, role = (round_rate(mid) if passed < round_rate(mid) < failed else mid), "bisect"

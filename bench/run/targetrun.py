@@ -124,8 +124,12 @@ class TargetRun:
             run = seen.pop(rate, None) or self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
             return outcome_of(run, scenario.slo_p95_ms, cores)
 
+        def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
+            return start_rate_from_cost(outcome.cost_us, cores, scenario.room_size, users=scenario.users,
+                                        utilisation=0.9) if outcome.cost_us else None
+
         bracket = search(measure, start, max_rate=scenario.rate * 4096, min_rate=scenario.rate / 64,
-                         max_steps=scenario.search)
+                         max_steps=scenario.search, estimate=estimate)
         found = Capacity(
             target=self.target.name, scenario=scenario.name, users=scenario.users, room_size=scenario.room_size,
             slo_p95_ms=scenario.slo_p95_ms, passed=bracket.passed, failed=bracket.failed,
