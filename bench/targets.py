@@ -19,7 +19,7 @@ class Target:
     @property
     def kind(self) -> str:
         """The suite it runs: "redis", "app" (a database), "floor" (what another target is measured
-        against) or "local" (in memory)."""
+        against), "seed" (the blog's loop) or "local" (in memory)."""
         return self.suite or ("redis" if self.needs_redis else "app" if self.database else "local")
 
     @property
@@ -60,7 +60,7 @@ TARGETS: dict[str, Target] = {
                about="websockets' own server and broadcast(): the floor"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
-        Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"},
+        Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"}, suite="seed",
                about="FastAPI receive loop on uvicorn, the blog's sequential broadcast"),
         Target("django-redis", "django_chat.serve", {"CHAT_REDIS_LAYER": "core"}, processes=2, needs_redis=True,
                about="Channels consumer on daphne, channels-redis RedisChannelLayer, 2 processes"),
