@@ -74,6 +74,13 @@ def test_an_estimate_from_the_cost_just_measured_grows_past_doubling_and_saves_p
                                    estimate=lambda rate, outcome: rate).probes] == plain
 
 
+def test_a_start_far_above_the_capacity_shrinks_to_the_estimate_in_one_step():
+    found = search(capacity(0.2), 1.0, max_rate=1000, min_rate=0.01, max_steps=20,
+                   estimate=lambda rate, outcome: 0.22)
+    holds(found, 0.2)
+    assert [p.rate for p in found.probes][:2] == [1.0, 0.22]
+
+
 def test_the_passing_edge_is_measured_twice_and_the_search_stops_there():
     bracket = search(capacity(20.0), 8.0, max_rate=1000, min_rate=0.1, max_steps=20)
     last = bracket.probes[-1]

@@ -125,8 +125,10 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
            max_rate: float, min_rate: float, max_steps: int,
            estimate: Callable[[float, Outcome], float | None] | None = None) -> Bracket:
     """Search for the edge between passing and failing loads with at most `max_steps` calls of `measure`.
-    `estimate(rate, outcome)`, given a pass, may name a higher rate to grow to than ×2 (the runner's:
-    what the cost per delivery measured at that rate allows, which a low first load overstates)."""
+    `estimate(rate, outcome)` names the rate the load just measured suggests (the runner's: what the cost
+    per delivery measured at that rate allows): after a pass the search grows to it when that is more than
+    ×2, after a fail it shrinks to it when that is less than ÷2, so a target far from the start gets there
+    in one step."""
     bracket = Bracket(None, None, tolerance)
     lower_passes: list[float] = []  # every rate that passed, in case a confirm knocks out the edge
     for _ in range(max_steps):
@@ -136,7 +138,8 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
         elif passed is None:
             if failed <= min_rate:
                 break
-            rate, role = max(round_rate(failed / 2), min_rate), "shrink"
+            hint = estimate(failed, bracket.probes[-1].outcome) if estimate else None
+            rate, role = max(round_rate(min(failed / 2, hint or failed)), min_rate), "shrink"
         elif failed is None and passed < max_rate:
             hint = estimate(passed, bracket.probes[-1].outcome) if estimate else None
             rate, role = min(round_rate(max(passed * 2, hint or 0.0)), max_rate), "grow"

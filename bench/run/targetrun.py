@@ -112,22 +112,20 @@ class TargetRun:
         return run
 
     def search(self, scenario: Scenario) -> Capacity:
-        """The capacity at the scenario's SLO: a first run at its `rate` measures the target's server cost per
-        delivery, the search starts from what that cost allows, then grows, bisects and confirms."""
+        """The capacity at the scenario's SLO: the first run, at its `rate`, measures the target's server cost
+        per delivery, and the search goes from there to what that cost allows, then grows, bisects and
+        confirms; every pass or fail proposes its own next rate the same way."""
         cores = max(1, min(self.target.processes, len(self.plan.server)))
-        first = self.run(scenario, scenario, {"rate": scenario.rate})
-        cost = first.server.cpu_us_per_delivery
-        start = start_rate_from_cost(cost, cores, scenario.room_size, users=scenario.users) if cost else scenario.rate
-        seen: dict[float, Run] = {scenario.rate: first}
 
         def measure(rate: float) -> Outcome:
-            run = seen.pop(rate, None) or self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
+            run = self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
             return outcome_of(run, scenario.slo_p95_ms, cores)
 
         def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
             return start_rate_from_cost(outcome.cost_us, cores, scenario.room_size, users=scenario.users,
                                         utilisation=0.9) if outcome.cost_us else None
 
+        start = scenario.rate
         bracket = search(measure, start, max_rate=scenario.rate * 4096, min_rate=scenario.rate / 64,
                          max_steps=scenario.search, estimate=estimate)
         found = Capacity(
