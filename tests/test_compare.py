@@ -105,3 +105,9 @@ def test_a_searched_capacity_is_compared_by_its_confirmed_pass(new):
     assert figures(with_capacity(8.0))["fastapi", "ramp", "", "capacity"].stat.median == 8.0 * 200 * 10
     failed = check([Threshold.parse("regression>10")], with_capacity(4.0), baseline=with_capacity(8.0))
     assert any("fastapi ramp capacity at the SLO" in f and "(-50.0%" in f for f in failed), failed
+
+
+def test_the_output_folder_is_made_when_it_does_not_exist(tmp_path):
+    out = tmp_path / "not" / "yet"
+    assert main([str(OLD), str(NEW), "--out", str(out)]) == 0
+    assert (out / "compare.md").exists()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.compare.figures import Change, changes
+from bench.compare.figures import Change, changes, number
 from bench.compare.thresholds import Threshold, check
 from bench.record import Results
 
@@ -28,7 +28,7 @@ def table(found: list[Change]) -> str:
 
 def _stat(fig) -> str:
     s = fig.stat
-    return f"{s.median:,.4g}" + (f" [{s.lo:,.4g}–{s.hi:,.4g}]" if s.n > 1 else "")
+    return number(s.median) + (f" [{number(s.lo)}–{number(s.hi)}]" if s.n > 1 else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts = [f"- FAILED {f}" for f in failed] or [f"all passed: {', '.join(r.text for r in rules)}"]
         text += "\n## Thresholds\n\n" + "\n".join(verdicts) + "\n"
     out = (args.out or args.new.parent) / "compare.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)
     print(f"bench.compare: {out}")

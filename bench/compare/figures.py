@@ -29,6 +29,11 @@ METRICS = {m.name: m for m in [
 CAPACITY = Metric("capacity", "capacity at the SLO", "deliveries/s", True, lambda r: r.deliveries_per_s)
 
 
+def number(x: float) -> str:
+    """A figure as the tables print it: thousands grouped, small ones to four significant figures."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
 def fold(runs: list[Run], metric: Metric) -> Stat | None:
     """Median and range over the runs that finished (or, when none did, over what the failed ones kept)."""
     usable = [r for r in runs if r.ok] or runs

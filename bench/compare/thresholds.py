@@ -15,7 +15,7 @@ import operator
 import re
 from dataclasses import dataclass
 
-from bench.compare.figures import METRICS, changes, figures
+from bench.compare.figures import METRICS, changes, figures, number
 from bench.record import Results
 
 DEFAULT_SCENARIO = "steady"
@@ -56,7 +56,7 @@ def check(rules: list[Threshold], new: Results, baseline: Results | None = None)
                 if c.worse and not c.not_significant and c.pct is not None and abs(c.pct) > rule.limit:
                     f = c.new
                     failed.append(f"{rule.text}: {f.target} {f.scenario}{' ' + f.step if f.step else ''} "
-                                  f"{f.metric.title} {c.old.stat.median:,.4g} → {f.stat.median:,.4g} "
+                                  f"{f.metric.title} {number(c.old.stat.median)} → {number(f.stat.median)} "
                                   f"{f.metric.unit} ({c.pct:+.1f}%, beyond the runs' spread)")
             continue
         matched = [f for f in found.values() if f.metric.name == rule.metric and _in_scope(rule, f.scenario)]
@@ -65,7 +65,7 @@ def check(rules: list[Threshold], new: Results, baseline: Results | None = None)
         for f in matched:
             if OPS[rule.op](f.stat.median, rule.limit):
                 failed.append(f"{rule.text}: {f.target} {f.scenario}{' ' + f.step if f.step else ''} "
-                              f"{f.metric.title} is {f.stat.median:,.4g} {f.metric.unit}")
+                              f"{f.metric.title} is {number(f.stat.median)} {f.metric.unit}")
     return failed
 
 
