@@ -44,7 +44,12 @@ def test_two_real_results_files_compare_side_by_side(tmp_path, capsys):
     for target in ("django", "fastapi", "fastapi-seed"):
         assert f"| {target} | " in text
     assert "### ramp" in text and "capacity at the SLO" in text
-    assert "not significant" in text or "better" in text or "worse" in text
+    # every row ends in a verdict, and it is the one the figures give
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and "---" not in line
+            and not line.startswith("| target")]
+    verdicts = {c.verdict for c in changes(Results.load(OLD), Results.load(NEW))}
+    assert rows and {row[-1].rstrip(" |") for row in rows} == verdicts
+    assert all(v in ("same", "better", "worse") or v.startswith("not significant") for v in verdicts)
 
 
 def test_a_run_compared_with_itself_changes_nothing(new):
