@@ -22,6 +22,8 @@ from bench.run.capacity_search import (
     SERVER_CPU,
     Bracket,
     Outcome,
+    Probe,
+    aim,
     deliveries_per_s,
     outcome_of,
     search,
@@ -126,6 +128,53 @@ def test_noise_near_the_edge_still_brackets_the_capacity():
         assert 50.0 / 1.1 <= bracket.passed <= 50.0 * 1.03 and 50.0 * 0.97 <= bracket.failed <= 50.0 * 1.1
 
 
+def hockey_stick(c: float, slo: float, rng: random.Random, sigma: float):
+    """A fake `measure` whose p95 climbs as the load⁶ and crosses `slo` at `c`, each run off by ×e^N(0, σ)."""
+    def measure(rate: float) -> Outcome:
+        p95 = (2.0 + (slo - 2.0) * (rate / c) ** 6) * math.exp(rng.gauss(0.0, sigma))
+        return Outcome(p95 <= slo, () if p95 <= slo else (P95,), p95_ms=p95)
+    return measure
+
+
+def simulate(slo_p95_ms: float | None, sigma: float, max_steps: int = 11) -> tuple[float, float, float]:
+    """Searches for seven capacities × 60 seeds, as the bench runs them (start 1, a cost estimate that falls
+    short far below the edge): the share that converged, the share whose bracket holds the capacity to
+    ±10%, and the mean runs taken."""
+    converged, held, runs, n = 0, 0, 0, 0
+    for c in (0.08, 0.92, 1.3, 25.0, 30.0, 60.0, 150.0):
+        for seed in range(60):
+            bracket = search(hockey_stick(c, 250.0, random.Random(seed), sigma), 1.0, max_rate=4096,
+                             min_rate=1 / 64, max_steps=max_steps, slo_p95_ms=slo_p95_ms,
+                             estimate=lambda rate, outcome, c=c: rate * 3 if rate < c / 4 else None)
+            n, runs, converged = n + 1, runs + len(bracket.probes), converged + bracket.converged
+            held += bracket.converged and c / 1.1 <= bracket.passed and bracket.failed <= c * 1.1
+    return converged / n, held / n, runs / n
+
+
+def test_aiming_at_where_the_p95_crosses_the_slo_takes_fewer_runs_than_bisecting():
+    """The numbers bench/run/capacity_search.py's docstring quotes: without the SLO the search is plain
+    ×2-and-bisect; with it, it grows ×4 far below the SLO and aims its narrowing."""
+    aimed, bisected = simulate(250.0, 0.0), simulate(None, 0.0)
+    assert aimed[:2] == bisected[:2] == (1.0, 1.0)
+    assert aimed[2] < bisected[2] - 1.0, (aimed, bisected)
+    aimed, bisected = simulate(250.0, 0.3), simulate(None, 0.3)
+    assert aimed[0] >= 0.9 and aimed[1] >= 0.8 and aimed[1] > bisected[1] + 0.1, (aimed, bisected)
+    assert aimed[2] < bisected[2] - 0.5, (aimed, bisected)
+    assert simulate(250.0, 0.3, max_steps=9)[0] > simulate(None, 0.3, max_steps=9)[0] + 0.15
+
+
+def test_the_aim_stays_inside_the_middle_of_the_bracket():
+    """A p95 just over the SLO at the fail edge would aim at the edge itself; the aim keeps to 20–80%."""
+    bracket = Bracket(10.0, 20.0, 0.1, [Probe(10.0, Outcome(True, p95_ms=100.0), "grow"),
+                                        Probe(20.0, Outcome(False, (P95,), p95_ms=251.0), "grow")])
+    assert aim(bracket, 250.0) == pytest.approx(10.0 * 2 ** 0.8)
+    bracket.probes[-1] = Probe(20.0, Outcome(False, (P95,), p95_ms=250_000.0), "grow")
+    assert aim(bracket, 250.0) == pytest.approx(10.0 * 2 ** 0.2)
+    bracket.probes[-1] = Probe(20.0, Outcome(False, (LOSS,)), "grow")  # no p95 to aim by: the midpoint
+    assert aim(bracket, 250.0) == pytest.approx(math.sqrt(200.0))
+    assert aim(bracket, None) == pytest.approx(math.sqrt(200.0))
+
+
 def test_a_start_above_the_capacity_grows_downwards():
     bracket = search(capacity(3.0), 100.0, max_rate=1000, min_rate=0.1, max_steps=20)
     assert [p.rate for p in bracket.probes][:6] == [100.0, 50.0, 25.0, 12.5, 6.25, 3.12]
@@ -209,7 +258,8 @@ def test_the_search_finds_a_throttled_servers_capacity(throttled: serverproc.Ser
     """Each probe: 10 members in 2 rooms of 5 for 2.5 s (1 s warm-up, a 1.5 s window), judged by the
     bench's SLO rule. The capacity, 1,000 deliveries/s, is 20 msg/s per member. A probe that fails runs
     once more: 4% under the capacity, a stall of this shared machine (a burst the throttle then drains at
-    4% of its rate) can fail one run, not two; 5% over it, every run fails."""
+    4% of its rate) can fail one run, not two; 5% over it, every run fails. Between, the SLO rule itself is
+    blurred: 2% over, the backlog a 1.5 s window builds is ~40 ms, a pass by the rule."""
     tags = itertools.count()
 
     def run_once(rate: float) -> Outcome:
@@ -226,10 +276,10 @@ def test_the_search_finds_a_throttled_servers_capacity(throttled: serverproc.Ser
         return outcome if outcome.passed else run_once(rate)
 
     started = time.monotonic()
-    bracket = search(measure, 10.5, max_rate=200, min_rate=1.0, max_steps=10)
+    bracket = search(measure, 10.5, max_rate=200, min_rate=1.0, max_steps=10, slo_p95_ms=SLO_MS)
     in_deliveries = [deliveries_per_s(r, ROOMS * ROOM_SIZE, ROOM_SIZE) for r in (bracket.passed, bracket.failed)]
     note = f"{bracket.verdict()}; probes {[(p.rate, p.outcome.p95_ms) for p in bracket.probes]}"
-    assert in_deliveries[0] <= CAPACITY <= in_deliveries[1], note
+    assert in_deliveries[0] <= CAPACITY * 1.05 and in_deliveries[1] >= CAPACITY * 0.96, note
     assert in_deliveries[1] <= CAPACITY * 1.1 and in_deliveries[0] >= CAPACITY / 1.1, note
     assert bracket.converged and P95 in bracket.failed_first and not bracket.client_bound, note
     assert time.monotonic() - started < 60

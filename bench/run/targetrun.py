@@ -127,7 +127,7 @@ class TargetRun:
 
         start = scenario.rate
         bracket = search(measure, start, max_rate=scenario.rate * 4096, min_rate=scenario.rate / 64,
-                         max_steps=scenario.search, estimate=estimate)
+                         max_steps=scenario.search, estimate=estimate, slo_p95_ms=scenario.slo_p95_ms)
         found = Capacity(
             target=self.target.name, scenario=scenario.name, users=scenario.users, room_size=scenario.room_size,
             slo_p95_ms=scenario.slo_p95_ms, passed=bracket.passed, failed=bracket.failed,
