@@ -57,7 +57,15 @@ class RecipientBook:
         top = min(book[0], end)
         if top <= first:
             return 0
-        return top - first - sum(1 for h in book[1] if first <= h < top)
+        return top - first - self.skipped(sender, first, end)
+
+    def skipped(self, sender: int, first: int, end: int) -> int:
+        """How many seqs in [first, end) from `sender` never arrived though a later one did."""
+        book = self.by_sender.get(sender)
+        if book is None:
+            return 0
+        top = min(book[0], end)
+        return sum(1 for h in book[1] if first <= h < top)
 
 
 @dataclass
@@ -120,11 +128,40 @@ def account_room(members: list[Member]) -> Counter:
                 c["lost_recipient_closed", recipient.closed_code] += missing
             elif recipient.left_ns is not None:
                 c["lost_recipient_left"] += missing  # it waited for them, then left without them
+                c["left_skipped"] += recipient.book.skipped(sender.sender, *recipient.owed_from(sender))
             else:
                 c["missing_open"] += missing
                 if recipient.reader != "all":
                     c["missing_reader", recipient.reader] += missing
     return c
+
+
+def credit_drops(drops: dict[str, int], room_size: int, missing_open: int, left_without: int,
+                 left_skipped: int = 0) -> tuple[dict[str, int], int, int, int]:
+    """What the server's counted drops explain, by cause, and what is left of the open members' missing
+    deliveries, of what leavers went without, and of what leavers had skipped.
+
+    A drop is not said to whom. What a member that left went without, its departure explains (it was
+    gone before they arrived: still queued for it, or not sent yet), except a delivery it skipped (a
+    later message from the same sender reached it), which only a drop explains. What an open member
+    misses, only a drop or being in flight does. So the drops explain the leavers' skipped deliveries
+    first, then the open members' losses, and only what remains of them what the leavers left without.
+    """
+    unexplained_yet = [left_skipped, missing_open, left_without - left_skipped]  # in the order drops explain them
+    dropped: dict[str, int] = {}
+    for cause, n in sorted(drops.items()):
+        if cause == "send_failed":  # to members that had gone: their losses are in lost_with_close
+            continue
+        if cause == "redis_unavailable":  # counted per message: each was lost for the whole room
+            n *= room_size
+        dropped[cause] = 0
+        for i, waiting in enumerate(unexplained_yet):
+            credit = min(n, waiting)
+            unexplained_yet[i] -= credit
+            n -= credit
+            dropped[cause] += credit
+    left_skipped, missing_open, left_only = unexplained_yet
+    return dropped, missing_open, left_only, left_skipped
 
 
 def settle(counters: Counter | dict, server: dict) -> Ledger:
@@ -137,23 +174,13 @@ def settle(counters: Counter | dict, server: dict) -> Ledger:
     counted drops, then as in flight, but only as far as the counters show messages that
     were still on their way when the rooms settled (sent but not read by the server, in a
     backlog, or handed to the transport but not yet read by the member, or, with
-    `redis_leg_intact`, read by a server but not yet out of Redis); the rest is unexplained.
+    `redis_leg_intact`, read by a server but not yet out of Redis); the rest is unexplained, as is
+    a delivery a member that left had skipped and no drop explains (see credit_drops).
     """
     c = Counter(counters)
-    remaining = c["missing_open"]
-    # what members that left went without may have been dropped too: the drops explain those first,
-    # so that a drop is never credited to an open member's loss that has another cause
-    left_without = c["lost_recipient_left"]
-    dropped: dict[str, int] = {}
-    for cause, n in sorted(server.get("drops", {}).items()):
-        if cause == "send_failed":  # to members that had gone: their losses are in lost_with_close
-            continue
-        if cause == "redis_unavailable":  # counted per message: each was lost for the whole room
-            n *= server.get("room_size", 1)
-        for_leavers = min(n, left_without)
-        left_without -= for_leavers
-        dropped[cause] = for_leavers + min(n - for_leavers, remaining)
-        remaining -= dropped[cause] - for_leavers
+    dropped, remaining, left_without, skipped = credit_drops(
+        server.get("drops", {}), server.get("room_size", 1), c["missing_open"], c["lost_recipient_left"],
+        c["left_skipped"])
     # without the servers' own figures (a server died) nothing is shown to be on its way
     on_the_way = (
         max(0, server.get("client_sent", 0) - server["messages_in"]) * server.get("room_size", 1)
@@ -188,7 +215,7 @@ def settle(counters: Counter | dict, server: dict) -> Ledger:
             lost.append({"code": code, "cause": "recipient closed", "count": n})
     if left_without:  # beyond what the server's drops explain
         lost.append({"code": 1000, "cause": "recipient left before they arrived", "count": left_without})
-    unexplained = remaining - in_flight
+    unexplained = remaining - in_flight + skipped
     return Ledger(**{
         "expected": c["expected"],
         "delivered": c["delivered"],

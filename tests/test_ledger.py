@@ -90,12 +90,39 @@ def test_a_member_is_owed_only_what_was_sent_while_it_was_in_the_room():
     assert [x.label for x in ledger.lost_with_close] == ["1000 (recipient left before they arrived)"]
     assert ledger.lost_with_close_total == 1
     assert ledger.unexplained == 0
-    # had the server dropped one delivery, it would explain the leaver's loss, not an open member's
-    dropped = settle({**counters, "missing_open": 1}, {"drops": {"backlog_full": 1}, "messages_in": 5,
-                                                       "deliveries": 8, "backlog": 0, "client_sent": 5,
-                                                       "room_size": 3})
-    assert dropped.dropped_by_server == {"backlog_full": 1} and dropped.lost_with_close == []
-    assert dropped.unexplained == 1
+
+def test_a_drop_explains_an_open_members_loss_before_what_a_leaver_left_without():
+    # The django-app history run: the server dropped only for members that stayed, and the members that
+    # left went without what was still queued for them when they went. Crediting the drops to the leavers
+    # first left as many of the open members' dropped deliveries unexplained (141 of 14,347).
+    a = _member(1, [10, 20, 30, 40], received=[(1, 0), (1, 1), (1, 2), (1, 3)])
+    b = _member(2, [], received=[(1, 0), (1, 1)])  # left at 35 without seq 2, the last it was owed
+    b.left_ns = 35
+    c = _member(3, [], received=[(1, 0), (1, 2), (1, 3)])  # open: seq 1 passed over, dropped
+    counters = account_room([a, b, c])
+    assert (counters["lost_recipient_left"], counters["left_skipped"], counters["missing_open"]) == (1, 0, 1)
+    ledger = settle(counters, {"drops": {"backlog_full": 1}, "messages_in": 4, "deliveries": 9, "backlog": 0,
+                               "client_sent": 4, "room_size": 3})
+    assert ledger.dropped_by_server == {"backlog_full": 1}
+    assert [(x.cause, x.count) for x in ledger.lost_with_close] == [("recipient left before they arrived", 1)]
+    assert ledger.unexplained == 0
+
+
+def test_a_delivery_a_leaver_skipped_is_a_drop_never_its_departure():
+    # b received seq 2 but not seq 1, then left: seq 1 was passed over while b was there
+    a = _member(1, [10, 20, 30], received=[(1, 0), (1, 1), (1, 2)])
+    b = _member(2, [], received=[(1, 0), (1, 2)])
+    b.left_ns = 35
+    c = _member(3, [], received=[(1, 0), (1, 1)])  # open, seq 2 still on its way
+    counters = account_room([a, b, c])
+    assert (counters["lost_recipient_left"], counters["left_skipped"], counters["missing_open"]) == (1, 1, 1)
+    server = {"messages_in": 3, "deliveries": 7, "backlog": 1, "client_sent": 3, "room_size": 3}
+    counted = settle(counters, {**server, "drops": {"backlog_full": 1}})
+    assert counted.dropped_by_server == {"backlog_full": 1} and counted.lost_with_close == []
+    assert (counted.in_flight, counted.unexplained) == (1, 0)
+    # a server that did not count it: no departure explains a skipped delivery
+    uncounted = settle(counters, {**server, "drops": {"backlog_full": 0}})
+    assert uncounted.lost_with_close == [] and (uncounted.in_flight, uncounted.unexplained) == (1, 1)
 
 
 def test_a_failed_rejoin_is_owed_nothing():
@@ -211,21 +238,23 @@ def brute_force(members: list[Member]) -> Counter:
                 elif r.closed_code is not None:
                     c["recipient", r.closed_code] += 1
                 elif r.left_ns is not None:
-                    c["left"] += 1
+                    c["left skipped" if seq < r.book.by_sender.get(s.sender, [0])[0] else "left"] += 1
                 else:
                     c["open"] += 1
     return c
 
 
-@settings(max_examples=200, deadline=None)
-@given(members=room_histories(), explained=st.floats(0, 1))
-def test_every_missing_delivery_settles_in_exactly_one_cause(members, explained):
+@settings(max_examples=300, deadline=None)
+@given(members=room_histories(), explained=st.floats(0, 1), counted_skips=st.floats(0, 1))
+def test_every_missing_delivery_settles_in_exactly_one_cause(members, explained, counted_skips):
     truth = brute_force(members)
     counters = account_room(members)
     assert (counters["expected"], counters["delivered"]) == (truth["expected"], truth["delivered"])
-    # the server saw everything and counted a drop for part of what open members miss: the ledger must
-    # credit exactly those drops, invent no cause, and leave the rest unexplained
-    drops = round(explained * truth["open"])
+    # the server saw everything and counted a drop for part of what open members miss and part of what
+    # leavers skipped (a later one reached them): the ledger must credit exactly those drops, invent no
+    # cause, and leave the rest unexplained; what leavers never saw arrive, they left without
+    open_drops, skip_drops = round(explained * truth["open"]), round(counted_skips * truth["left skipped"])
+    drops = open_drops + skip_drops
     sent = sum(len(m.sent_ns) for m in members)
     ledger = settle(counters, {"drops": {"backlog_full": drops}, "messages_in": sent, "backlog": 0,
                                "deliveries": counters["received_at_settle"], "client_sent": sent,
@@ -235,11 +264,9 @@ def test_every_missing_delivery_settles_in_exactly_one_cause(members, explained)
         {("sender closed", k[1]): v for k, v in truth.items() if isinstance(k, tuple) and k[0] == "sender"}
     assert {k: v for k, v in by_cause.items() if k[0] == "recipient closed"} == \
         {("recipient closed", k[1]): v for k, v in truth.items() if isinstance(k, tuple) and k[0] == "recipient"}
-    # drops explain what leavers went without first, then open members' losses
-    assert ledger.dropped_by_server == {"backlog_full": min(drops, truth["left"] + truth["open"])}
-    left_unexplained = max(0, truth["left"] - drops)
-    assert by_cause.get(("recipient left before they arrived", 1000), 0) == left_unexplained
+    assert ledger.dropped_by_server == {"backlog_full": drops}
+    assert by_cause.get(("recipient left before they arrived", 1000), 0) == truth["left"]
     assert ledger.in_flight == 0
-    assert ledger.unexplained == truth["open"] - max(0, drops - truth["left"])
+    assert ledger.unexplained == truth["open"] - open_drops + truth["left skipped"] - skip_drops
     missing = ledger.expected - ledger.delivered
     assert missing == ledger.dropped_total + ledger.lost_with_close_total + ledger.unexplained

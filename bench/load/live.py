@@ -19,6 +19,7 @@ from pathlib import Path
 import gevent
 from flask import request, send_file
 
+from bench.ledger import credit_drops
 from bench.load.tally import Tally, family, percentiles
 from bench.stats import diff, read_servers
 
@@ -117,17 +118,17 @@ def interval_percentiles(hist, counts_then: list[int], ps=(50, 95)) -> list[floa
 def losses(c, drops: dict[str, int], room_size: int) -> dict[str, int]:
     """Loss so far by cause: what the servers say they dropped, live, and from the rooms that
     settled, what was owed across a close (by code), to a member that left before it arrived, or
-    to one still connected, beyond those drops (in flight or unexplained). The drops explain the
-    leavers' losses first, as in bench/ledger.py's settle, which splits the final ledger exactly."""
+    to one still connected, beyond those drops (in flight or unexplained). The drops explain what
+    they can as in bench/ledger.py's credit_drops, which the final ledger splits exactly with."""
     counted = {cause: n * (room_size if cause == "redis_unavailable" else 1)  # per message, for the room
                for cause, n in sorted(drops.items()) if cause != "send_failed"}  # its loss is with the close
     out = {f"dropped by server: {cause}": n for cause, n in counted.items()}
     out |= {f"sender closed {code}": n for code, n in family(c, "lost_sender_closed").items()}
     out |= {f"recipient closed {code}": n for code, n in family(c, "lost_recipient_closed").items()}
-    dropped, left = sum(counted.values()), c["lost_recipient_left"]
-    rest = {"left before it arrived": left - min(left, dropped),
-            "connection open: in flight or unexplained": c["missing_open"] - min(c["missing_open"],
-                                                                                 dropped - min(left, dropped))}
+    _, open_left, left_without, skipped = credit_drops(counted, 1, c["missing_open"], c["lost_recipient_left"],
+                                                       c["left_skipped"])
+    rest = {"left before it arrived": left_without, "skipped, then left: unexplained": skipped,
+            "connection open: in flight or unexplained": open_left}
     return out | {label: n for label, n in rest.items() if n > 0}
 
 
