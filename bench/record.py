@@ -143,6 +143,9 @@ class Sample(SocketQueues):
     client_cpu_pct: float = 0.0
     client_busiest_pct: float = 0.0
     steal_pct: float = 0.0
+    server_sockets: int = 0  # TCP connections established to the servers (their handshakes done or not)
+    handshakes: int | None = None  # app targets: handshakes the servers accepted so far (/stats connections.total)
+    db_connections: dict[str, int] | None = None  # PostgreSQL: client connections to the chat database by state
 
 
 class OutageEvent(Record):
@@ -158,6 +161,37 @@ class Evidence(Record):
     redis_outage: list[OutageEvent] | None = None
     redis: dict | None = None  # Redis's own view: output-buffer closures and a snapshot after the run
     database: dict | None = None  # app mode: the engine, and its connections before and after (PostgreSQL)
+
+
+class DbConnections(Record):
+    """Client connections to the chat database over a run (PostgreSQL's pg_stat_activity, by state:
+    active, idle, idle in transaction...): before it, sampled during it, and once the servers settled."""
+
+    before: int | None = None
+    after: int | None = None
+    after_states: dict[str, int] = Field(default_factory=dict)
+    peak: int | None = None
+    peak_active: int | None = None
+    timeline: list[list[float]] = Field(default_factory=list)  # [seconds into the run, open, active] per sample
+
+    @property
+    def returned(self) -> bool | None:
+        """Whether every connection was back to idle once the servers settled (none left active or in a
+        transaction); None when it was not read."""
+        return None if self.after is None else not any(n for s, n in self.after_states.items() if s != "idle")
+
+
+class Handshakes(Record):
+    """How fast the servers accepted a run's members (their /stats, sampled): a storm's rate."""
+
+    accepted: int = 0  # handshakes the servers accepted during the run
+    within_s: float | None = None  # from the first member's TCP connection to the last accepted, rounded out to
+    # the samples: the last one with no new connection, the first one with every handshake counted
+
+    @property
+    def per_s(self) -> float | None:
+        """At least this many per second (the span is rounded out to the samples)."""
+        return self.accepted / self.within_s if self.within_s else None
 
 
 class Fault(Record):
@@ -239,6 +273,8 @@ class Run(Record):
     server_settled: bool = True
     fault: Fault | None = None
     profile: LayerProfile | None = None  # the run sampled near the target's capacity
+    db_connections: DbConnections | None = None  # PostgreSQL app targets: connections over the run
+    handshakes: Handshakes | None = None  # app targets: how fast the servers accepted the members
 
     @property
     def ok(self) -> bool:

@@ -50,14 +50,51 @@ class Database:
             return None
         import psycopg
 
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                               "AND pid <> pg_backend_pid()").fetchone()
-        return int(row[0])
+        with psycopg.connect(self.url, autocommit=True, application_name=BENCH_APP) as conn:
+            return sum(_by_state(conn).values())
+
+    def activity(self) -> Activity | None:
+        """A probe of the connections by state, to call while a run goes (PostgreSQL only)."""
+        return Activity(self.url) if self.engine == "postgresql" else None
 
     def stop(self) -> None:
         if self.cluster is not None:
             self.cluster.remove()
+
+
+BENCH_APP = "chat-bench"  # the application_name of the bench's own connections, which it does not count
+
+
+def _by_state(conn) -> dict[str, int]:
+    rows = conn.execute("SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND backend_type = 'client backend' "
+                        "AND application_name <> %s GROUP BY 1", (BENCH_APP,)).fetchall()
+    return {state: int(n) for state, n in rows}
+
+
+class Activity:
+    """pg_stat_activity's count for the chat database by state (active, idle, idle in transaction...),
+    read through one connection of its own (not counted), opened on first use; None when it cannot say."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn = None
+
+    def __call__(self) -> dict[str, int] | None:
+        import psycopg
+
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg.connect(self.url, autocommit=True, application_name=BENCH_APP, connect_timeout=2)
+            return _by_state(self.conn)
+        except psycopg.Error:  # the database is the servers' to lose; the run is measured all the same
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 def postgres(cpus: set[int] | None = None) -> Database | None:

@@ -15,14 +15,14 @@ import psutil
 from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
-from bench.record import NOISY_PCT, Evidence, Fault, LayerProfile, Run
+from bench.record import NOISY_PCT, DbConnections, Evidence, Fault, Handshakes, LayerProfile, Run
 from bench.run import profiler
 from bench.run.database import Database
 from bench.run.machine import CpuPlan
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
 from bench.run.sampler import Sampler
-from bench.run.serverproc import ServerProcess
-from bench.run.tcpstate import counter_delta, tcp_counters
+from bench.run.serverproc import ServerProcess, http_get
+from bench.run.tcpstate import counter_delta, socket_queues, tcp_counters
 from bench.scenarios import Scenario
 from bench.stats import diff, read_servers, sum_stats, wait_quiet
 
@@ -126,11 +126,13 @@ def run_step(
     log_offsets = [s.log_size() for s in servers]
     closures_before = len(redis.output_buffer_closures()) if redis else 0
     failure = None
+    probes = app_probes(servers, database)
+    at_start = {"t": 0.0, **socket_queues({s.port for s in servers}), **{n: probe() for n, probe in probes.items()}}
     with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
     server_pids = [p.pid for p in (*servers, redis, database) if p and p.pid]  # remote servers have none
-    sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server))
+    sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server), probes=probes)
     sampler.start()
     started = time.monotonic()
     deadline = started + run_time + 30
@@ -232,7 +234,56 @@ def run_step(
     run.load_generators = generators
     run.interrupted, run.server_settled = interrupted, settled
     run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
+    if "handshakes" in probes:
+        run.handshakes = handshake_rate([at_start, *samples])
+    if "db_connections" in probes:
+        run.db_connections = db_connections([at_start, *samples], db_connections_before, probes["db_connections"]())
+        probes["db_connections"].close()
     return run
+
+
+def app_probes(servers: list[ServerProcess], database: Database | None) -> dict:
+    """What the sampler reads beside CPU for an app target: the handshakes its servers accepted so far (a
+    sign-in storm's pace), and on PostgreSQL its connections by state (the probe's own query is in the
+    database's CPU: a few per second, negligible)."""
+    if database is None:
+        return {}
+
+    def accepted() -> int | None:
+        try:
+            return sum(json.loads(http_get(s.base_url + "/stats", timeout=0.25))["connections"]["total"]
+                       for s in servers)
+        except (OSError, ValueError):
+            return None  # busy past the timeout (the sampler must keep its pace): a gap, not a figure
+
+    activity = database.activity()
+    return {"handshakes": accepted, **({"db_connections": activity} if activity else {})}
+
+
+def handshake_rate(samples: list[dict]) -> Handshakes | None:
+    """Handshakes the servers accepted over the run, and within how long: from the last sample before any new
+    TCP connection to the first with every handshake counted (rounded out: at least this fast)."""
+    read = [(s["t"], s["handshakes"]) for s in samples if s.get("handshakes") is not None]
+    if len(read) < 2:
+        return None
+    first, last = read[0][1], read[-1][1]
+    if last <= first:  # none, or a server restarted mid-run (its count starts again)
+        return Handshakes() if last == first else None
+    end = min(t for t, n in read if n == last)
+    idle = samples[0]["server_sockets"]
+    start = max(s["t"] for s in samples if s["t"] <= end and s["server_sockets"] <= idle)
+    return Handshakes(accepted=last - first, within_s=round(end - start, 2))
+
+
+def db_connections(samples: list[dict], before: int | None, after: dict[str, int] | None) -> DbConnections:
+    """Connections to the chat database before, during (sampled) and after the run, by state."""
+    seen = [(s["t"], s["db_connections"]) for s in samples if s.get("db_connections") is not None]
+    after_count = sum(after.values()) if after is not None else None
+    counts = [sum(states.values()) for _, states in seen] + [n for n in (before, after_count) if n is not None]
+    return DbConnections(
+        before=before, after=after_count, after_states=after or {}, peak=max(counts, default=None),
+        peak_active=max((states.get("active", 0) for _, states in seen), default=None),
+        timeline=[[t, sum(states.values()), states.get("active", 0)] for t, states in seen])
 
 
 def layer_profile(sampling: Sampling, run: Run, backing: dict[str, float]) -> LayerProfile:

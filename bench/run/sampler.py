@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import psutil
 
@@ -42,11 +43,14 @@ def _rss(procs: list[psutil.Process]) -> int:
 
 
 class Sampler(threading.Thread):
-    """Every `interval` seconds: one sample row. CPU is a percentage of one core."""
+    """Every `interval` seconds: one sample row. CPU is a percentage of one core. Each of `probes` adds
+    its reading to the row under its name (the servers' handshakes, the database's connections)."""
 
     def __init__(self, server_pids: list[int], server_ports: set[int], client_pid: int,
-                 server_cpus: set[int], interval: float = 0.5) -> None:
+                 server_cpus: set[int], interval: float = 0.5,
+                 probes: dict[str, Callable[[], object]] | None = None) -> None:
         super().__init__(daemon=True)
+        self.probes = probes or {}
         self.server_cpus = server_cpus
         self.roots = list(server_pids)  # their process trees are walked again at every sample: a database
         self.server = [p for pid in server_pids for p in _tree(pid)]  # forks a backend per connection
@@ -90,6 +94,7 @@ class Sampler(threading.Thread):
                 "client_busiest_pct": round(max(client_pct.values(), default=0.0), 1),
                 "steal_pct": round(steal, 2),
                 **socket_queues(self.server_ports),
+                **{name: probe() for name, probe in self.probes.items()},
             })
             last_t, last_server, last_client = now, server, client
 

@@ -34,9 +34,10 @@ def counter_delta(after: dict[str, int], before: dict[str, int]) -> dict[str, in
 
 
 def socket_queues(server_ports: set[int]) -> dict[str, int]:
-    """Bytes queued in established sockets: the servers' Send-Q/Recv-Q and their clients' Recv-Q."""
+    """Bytes queued in established sockets: the servers' Send-Q/Recv-Q and their clients' Recv-Q; and how
+    many sockets the servers have established (handshake done or not)."""
     q = {"server_send_q": 0, "server_send_q_max": 0, "server_recv_q": 0, "client_recv_q": 0,
-         "client_recv_q_max": 0}
+         "client_recv_q_max": 0, "server_sockets": 0}
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(name).read_text().splitlines()[1:]
@@ -49,6 +50,7 @@ def socket_queues(server_ports: set[int]) -> dict[str, int]:
             local, remote = int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)
             tx, rx = (int(v, 16) for v in f[4].split(":"))
             if local in server_ports:
+                q["server_sockets"] += 1
                 q["server_send_q"] += tx
                 q["server_send_q_max"] = max(q["server_send_q_max"], tx)
                 q["server_recv_q"] += rx
