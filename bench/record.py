@@ -223,6 +223,9 @@ class Params(Record):
     fault: str = ""
     history: int = 0  # app mode: each member asks for the room's last N stored messages as it joins
     search: int = 0  # > 0: the capacity was searched (Results.capacities) in at most this many runs
+    restart: bool = False  # the target's servers were restarted right before the run (a cold reconnect storm)
+    asgi_threads: int | None = None  # daphne's ASGI_THREADS for the run's servers (0: unset; None: the target's)
+    rate_at: str = ""  # the run's rate was the target's searched capacity in this scenario
 
 
 class LayerProfile(Record):
@@ -241,7 +244,7 @@ class Run(Record):
     target: str = ""
     scenario: str = ""
     step: str = ""  # what the step overrides, as a label ("rate=4 size=1,024"); "" for a single-step scenario
-    step_params: dict[str, int | float | str] = Field(default_factory=dict)
+    step_params: dict[str, bool | int | float | str] = Field(default_factory=dict)
     repeat: int = 0
     duration_s: float | None = None
     params: Params = Field(default_factory=Params)

@@ -37,6 +37,9 @@ class Scenario:
     fault: str = ""  # injected mid-window: "kill-server", or "redis-outage" (Redis targets only)
     history: int = 0  # app targets: each member asks for the room's last N stored messages as it joins
     search: int = 0  # > 0: search the capacity at slo_p95_ms in at most this many runs (from `rate`), not steps
+    restart: bool = False  # restart the target's servers right before the run: cold processes, no database connection
+    asgi_threads: int | None = None  # daphne targets: ASGI_THREADS for the run's servers (0: unset, daphne's default)
+    rate_at: str = ""  # a searched scenario: run at the capacity this target found there (else at `rate`)
 
     def expand(self) -> list[tuple[dict, Scenario]]:
         """The runs this scenario is made of, each with what its step overrides: itself, or one per step."""

@@ -30,6 +30,11 @@ class Target:
         return "sqlite" if self.env.get("CHAT_DATABASE_URL") == "" else "postgresql"
 
     @property
+    def reads_asgi_threads(self) -> bool:
+        """daphne sizes its event loop's default thread pool from ASGI_THREADS (daphne/server.py)."""
+        return self.launcher == "django_chat.serve"
+
+    @property
     def patched(self) -> tuple[str, ...]:
         """This project's fixes to the stack the target runs on (each refuses other library versions)."""
         fixes = {"django_chat.serve": ("django_chat/daphne_fixes.py",),
@@ -76,10 +81,6 @@ TARGETS: dict[str, Target] = {
                about="app mode: Channels consumer on daphne, AuthMiddlewareStack, ORM via database_sync_to_async"),
         Target("fastapi-app", "fastapi_chat.serve", {"CHAT_APP": "full", "CHAT_FANOUT": "queued"},
                about="app mode: FastAPI receive loop on uvicorn, Django session dependency, SQLAlchemy asyncio"),
-        # the knob a Django user turns first: asgiref's thread pool (ASGI_THREADS), 64 threads instead of
-        # min(32, CPUs + 4); database_sync_to_async is thread-sensitive, so whether it helps is the finding
-        Target("django-app-threads", "django_chat.serve", {"CHAT_APP": "full", "ASGI_THREADS": "64"},
-               about="app mode, ASGI_THREADS=64: Channels consumer on daphne, ORM via database_sync_to_async"),
         Target("django-app-sqlite", "django_chat.serve", {"CHAT_APP": "full", "CHAT_DATABASE_URL": ""},
                about="app mode on SQLite (chat.sqlite3): Channels consumer on daphne"),
         Target("fastapi-app-sqlite", "fastapi_chat.serve",

@@ -55,6 +55,7 @@ class TargetRun:
         self.db: database.Database | None = None
         self.sessions: Path | None = None
         self.env: dict[str, str] = {}
+        self.knobs: dict[str, str] = {}  # what the running servers were started with beyond the target's env
 
     def run_all(self, scenarios: list[Scenario], repeats: int | None) -> None:
         if self.target.database:  # app mode: a migrated database and signed-in members for the largest scenario
@@ -68,6 +69,11 @@ class TargetRun:
                     self.search(scenario)
                     continue
                 for overrides, step in scenario.expand():
+                    step = self.at_capacity(step)
+                    if skip := self.cannot(step):
+                        print(f"bench: {self.target.name:<13} {scenario.name} {step_label(overrides)}: skipped, "
+                              f"{skip}", flush=True)
+                        continue
                     for repeat in range(repeats or scenario.repeats):
                         self.run(scenario, step, overrides, repeat)
                     if scenario.slo_p95_ms and over_slo(self.results.data.runs, self.target.name, scenario):
@@ -79,13 +85,18 @@ class TargetRun:
         """One run of `step`, recorded; the servers are (re)started first if they need to be."""
         target = self.target
         label = step_label(overrides)
-        if self.servers is None or not all(s.alive() for s in self.servers):
+        # a restart storm, and each step of a thread-pool sweep, gets servers of its own, started cold
+        knobs = {"ASGI_THREADS": str(step.asgi_threads)} if step.asgi_threads else {}
+        restart = step.restart or step.asgi_threads is not None or knobs != self.knobs
+        if restart or self.servers is None or not all(s.alive() for s in self.servers):
             self.stop()
             if self.hosts:
                 self.servers = [serverproc.RemoteServer(target, url).wait_ready() for url in self.hosts]
-            else:
-                self.servers = serverproc.start(target, self.out / "logs", cpus=set(self.plan.server),
+            else:  # ASGI_THREADS=0 leaves it unset: daphne's default
+                self.servers = serverproc.start(replace(target, env={**target.env, **knobs}) if knobs else target,
+                                                self.out / "logs", cpus=set(self.plan.server),
                                                 redis_url=self.backing.redis_url, env=self.env)
+                self.knobs = knobs
             self.results.add_target(target.name, describe_target(target, self.servers, self.backing.redis_url,
                                                                  self.env))
             if self.db and not any(c.target == target.name for c in self.results.data.security):
@@ -144,6 +155,20 @@ class TargetRun:
             self.run(profiled, profiled, {"rate": bracket.passed}, profile_s=max(1, int(scenario.window) - 1))
         return found
 
+    def cannot(self, step: Scenario) -> str:
+        """Why this target cannot run `step` as it means ("" when it can)."""
+        if self.hosts and (step.restart or step.asgi_threads is not None):
+            return "it restarts the servers and these were started elsewhere"
+        if step.asgi_threads is not None and not self.target.reads_asgi_threads:
+            return "its server does not read ASGI_THREADS"
+        return ""
+
+    def at_capacity(self, step: Scenario) -> Scenario:
+        """A step with `rate_at` runs at the capacity this target's search of that scenario confirmed."""
+        found = [c for c in self.results.data.capacities if c.target == self.target.name
+                 and c.scenario == step.rate_at and c.passed] if step.rate_at else []
+        return replace(step, rate=found[-1].passed) if found else step
+
     def stop(self) -> None:
         for s in self.servers or []:
             s.stop()
@@ -152,8 +177,8 @@ class TargetRun:
 
 def step_label(overrides: dict) -> str:
     """What a step overrides, as its label: "rate=4 size=1,024"."""
-    return " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:g}" if isinstance(v, float)
-                    else f"{k}={v}" for k, v in overrides.items())
+    return " ".join(f"{k}={'yes' if v else 'no'}" if isinstance(v, bool) else f"{k}={v:,}" if isinstance(v, int)
+                    else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items())
 
 
 def over_slo(runs: list[Run], target: str, scenario) -> bool:
