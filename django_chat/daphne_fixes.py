@@ -1,13 +1,16 @@
 """daphne's WebSocket protocol and factory with what the wire contract needs and stock daphne
-4.2.3 lacks. Each fix is a finding of the conformance suite (CONTRACT.md, "Findings") or of the
-hostile-client tests (tests/test_hostile.py; CONTRACT.md, "Hostile clients").
+4.2.3 lacks (ContractWebSocketFactory: each fix a finding of the conformance suite, CONTRACT.md
+"Findings"), and the limits against hostile clients on top (HardenedWebSocketFactory, guard_connections:
+tests/test_hostile.py; CONTRACT.md, "Hostile clients"), which CHAT_HARDENING=off leaves out.
 """
 
 import ctypes
+import resource
 from urllib.parse import urlsplit
 
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from django_chat.chat.layers import OutboundFull
 from django_chat.patching import require_versions
@@ -15,6 +18,8 @@ from django_chat.patching import require_versions
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
 
 TOO_MANY_FRAGMENTS = 1008  # policy violation: the message is not too big, its framing is abusive
+FD_RESERVE = 64  # descriptors kept for what is not a client: logs, Redis, the database, the listener
+ACCEPT_BACKLOG = 2048  # uvicorn's; Twisted's 50 failed hundreds of a 2,000-handshake storm
 
 
 def valid_close_code(code: int) -> bool:
@@ -40,12 +45,61 @@ def return_freed_memory() -> None:
     ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
+def connection_bound(wanted: int) -> int:
+    """Raise the fd limit as far as the system allows; the connections it leaves room for (wanted, 0: all)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+        soft = top
+    except (ValueError, OSError):  # above the kernel's nr_open: keep the soft limit
+        pass
+    fd_bound = max(16, soft - 2 * FD_RESERVE)
+    return min(wanted or fd_bound, fd_bound)
+
+
 class ContractWebSocketProtocol(WebSocketProtocol):
+    """What the wire contract needs of daphne, hardening or not."""
+
     def onConnect(self, request):
         # autobahn parses the request line with urlparse, which cuts ";params" off the path, so
         # stock daphne routes "/ws/a;b" to room "a". Keep the path exactly as it was sent.
         request.path = urlsplit(self.http_request_uri).path
         return super().onConnect(request)
+
+    def onMessage(self, payload, isBinary):
+        # With close frames on (failByDrop=False) autobahn still hands over the frame that failed
+        # the connection; daphne would decode invalid UTF-8 and drop the socket (1006, not 1007).
+        if self.state == self.STATE_OPEN:
+            super().onMessage(payload, isBinary)
+
+    def onClose(self, wasClean, code, reason):
+        # autobahn reports a connection it failed itself (bad UTF-8) as unclean 1006 even after a
+        # complete closing handshake; the application should see the code that was sent.
+        if self.failedByMe and self.localCloseCode:
+            code = self.localCloseCode
+        super().onClose(wasClean, code, reason)
+
+    def handle_reply(self, message):
+        if message.get("type") == "websocket.send" and self.state == self.STATE_OPEN:
+            # Stock daphne only sends truthy payloads, silently dropping empty messages.
+            if message.get("bytes") == b"" and message.get("text") is None:
+                return self.serverSend(b"", True)
+            if message.get("text") == "" and message.get("bytes") is None:
+                return self.serverSend("", False)
+        return super().handle_reply(message)
+
+
+class HardenedWebSocketProtocol(ContractWebSocketProtocol):
+    """The limits stock daphne lacks against one hostile client (CONTRACT.md, "Hostile clients")."""
+
+    fragments = 0
+
+    @property
+    def tcp(self):
+        """Twisted's TCP transport, under guard_connections' wrapper."""
+        transport = self.transport
+        return transport.transport if isinstance(transport, ProtocolWrapper) else transport
 
     def onMessageBegin(self, isBinary):
         self.fragments = 0
@@ -88,24 +142,14 @@ class ContractWebSocketProtocol(WebSocketProtocol):
 
     def outbound_bytes(self) -> int:
         """What Twisted's transport holds for this peer, not yet written to the socket."""
-        transport = self.transport
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-    def onMessage(self, payload, isBinary):
-        # With close frames on (failByDrop=False) autobahn still hands over the frame that failed
-        # the connection; daphne would decode invalid UTF-8 and drop the socket (1006, not 1007).
-        if self.state == self.STATE_OPEN:
-            super().onMessage(payload, isBinary)
+        tcp = self.tcp
+        return len(tcp.dataBuffer) - tcp.offset + tcp._tempDataLen
 
     def onClose(self, wasClean, code, reason):
-        # autobahn reports a connection it failed itself (bad UTF-8) as unclean 1006 even after a
-        # complete closing handshake; the application should see the code that was sent.
-        if self.failedByMe and self.localCloseCode:
-            code = self.localCloseCode
         # Twisted keeps a lost connection's unsent bytes (up to CHAT_MEMBER_BACKLOG_BYTES) for as long
         # as the transport object lives, which daphne extends to its application's end: free them now.
-        self.transport.dataBuffer, self.transport.offset = b"", 0
-        self.transport._tempDataBuffer, self.transport._tempDataLen = [], 0
+        tcp = self.tcp
+        tcp.dataBuffer, tcp.offset, tcp._tempDataBuffer, tcp._tempDataLen = b"", 0, [], 0
         super().onClose(wasClean, code, reason)
 
     def handle_reply(self, message):
@@ -115,11 +159,6 @@ class ContractWebSocketProtocol(WebSocketProtocol):
             payload = message.get("bytes") if message.get("bytes") is not None else message.get("text") or ""
             if self.outbound_bytes() + len(payload) > settings.CHAT_MEMBER_BACKLOG_BYTES:
                 raise OutboundFull
-            # Stock daphne only sends truthy payloads, silently dropping empty messages.
-            if message.get("bytes") == b"" and message.get("text") is None:
-                return self.serverSend(b"", True)
-            if message.get("text") == "" and message.get("bytes") is None:
-                return self.serverSend("", False)
         return super().handle_reply(message)
 
 
@@ -130,3 +169,72 @@ class ContractWebSocketFactory(WebSocketFactory):
         # Stock daphne fails connections by dropping TCP (autobahn's failByDrop): an oversize
         # message or bad UTF-8 then shows as 1006 instead of 1009 / 1007.
         super().setProtocolOptions(failByDrop=False, **options)
+
+
+class HardenedWebSocketFactory(ContractWebSocketFactory):
+    protocol = HardenedWebSocketProtocol
+
+
+def respond(transport, status: bytes) -> None:
+    """A bodyless HTTP error, then close (Twisted writes it before it closes)."""
+    transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    transport.loseConnection()
+
+
+class GuardedConnection(ProtocolWrapper):
+    """One TCP connection under guard_connections: refused past the limit, timed out before its head.
+    daphne's upgrade hands the wrapper on to the WebSocket protocol, so it lives as long as the socket."""
+
+    refused = False
+    head_timer = None
+    tail = b""  # the last bytes seen, for a head end split across reads
+
+    def makeConnection(self, transport):
+        super().makeConnection(transport)
+        # Stock: no connection limit at all; past the fd limit accept() fails and clients hang.
+        self.refused = len(self.factory.protocols) > self.factory.limit
+        # Stock: Twisted's 60 s idle timeout restarts with every byte, so one byte a minute keeps a
+        # connection that never finishes its request. This deadline does not move.
+        self.head_timer = transport.reactor.callLater(self.factory.handshake_timeout, self.head_timeout)
+
+    def dataReceived(self, data):
+        if self.head_timer is not None:
+            if self.refused:
+                return respond(self, b"503 Service Unavailable")
+            seen = self.tail + data
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:
+                self.head_timer.cancel()
+                self.head_timer = None
+            self.tail = seen[-3:]
+        super().dataReceived(data)
+
+    def head_timeout(self):
+        self.head_timer = None
+        if not (self.disconnecting or self.transport.disconnecting):
+            respond(self, b"408 Request Timeout")
+
+    def connectionLost(self, reason):
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        super().connectionLost(reason)
+
+
+class ConnectionGuard(WrappingFactory):
+    protocol = GuardedConnection
+
+    def __init__(self, wrapped, limit: int, handshake_timeout: float):
+        super().__init__(wrapped)
+        self.limit, self.handshake_timeout = limit, handshake_timeout
+
+    def buildProtocol(self, addr):
+        if len(self.protocols) > self.limit + FD_RESERVE:
+            return None  # Twisted closes the socket at once: the excess must not take the reserve too
+        return super().buildProtocol(addr)
+
+
+def guard_connections(http_factory_class, max_connections: int, handshake_timeout: float):
+    """daphne's HTTPFactory, counted and timed: past `max_connections` open connections a request gets
+    503 (like fastapi_chat/uvicorn_fixes.py), and a connection whose request head is not complete
+    `handshake_timeout` seconds after accept gets 408; both are then closed."""
+    return lambda server: ConnectionGuard(http_factory_class(server), max_connections, handshake_timeout)

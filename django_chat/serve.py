@@ -2,7 +2,8 @@
 
 It is daphne's own command line with the contract's message-size limit from settings
 (daphne's default is 1 MiB) and the protocol fixes in daphne_fixes.py: close frames instead
-of TCP aborts (1009 / 1007, not 1006), empty messages relayed, request paths kept whole.
+of TCP aborts (1009 / 1007, not 1006), empty messages relayed, request paths kept whole; and,
+unless CHAT_HARDENING=off, the limits against hostile clients (daphne_fixes.py, CONTRACT.md).
 """
 
 import argparse
@@ -12,12 +13,15 @@ import sys
 from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
 
-from django_chat.daphne_fixes import ContractWebSocketFactory, return_freed_memory
+from django_chat import daphne_fixes
 
 
-def daphne_args(host: str, port: int, max_message_bytes: int, keepalive: float) -> list[str]:
+def daphne_args(host: str, port: int, max_message_bytes: int, keepalive: float, hardened: bool) -> list[str]:
+    interface = host.replace(":", "\\:")  # a Twisted endpoint string escapes an IPv6 address's colons
+    listen = ["-e", f"tcp:port={port}:interface={interface}:backlog={daphne_fixes.ACCEPT_BACKLOG}"] if hardened \
+        else ["--bind", host, "--port", str(port)]
     return [
-        "--bind", host, "--port", str(port),
+        *listen,
         "--ping-interval", str(int(keepalive)), "--ping-timeout", str(int(keepalive)),
         "--websocket-max-message-size", str(max_message_bytes),
         "--websocket-max-frame-size", str(max_message_bytes),
@@ -42,9 +46,16 @@ def main(argv: list[str] | None = None) -> None:
 
         check_database()
 
-    return_freed_memory()
-    daphne_server.WebSocketFactory = ContractWebSocketFactory  # daphne's Server builds its factory from this name
-    argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE)
+    hardened = settings.CHAT_HARDENING == "on"
+    # daphne's Server builds its factories from these names
+    daphne_server.WebSocketFactory = daphne_fixes.ContractWebSocketFactory
+    if hardened:
+        daphne_fixes.return_freed_memory()
+        daphne_server.WebSocketFactory = daphne_fixes.HardenedWebSocketFactory
+        daphne_server.HTTPFactory = daphne_fixes.guard_connections(
+            daphne_server.HTTPFactory, daphne_fixes.connection_bound(settings.CHAT_MAX_CONNECTIONS),
+            settings.CHAT_HANDSHAKE_TIMEOUT)
+    argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE, hardened)
     print("daphne " + " ".join(argv), file=sys.stderr, flush=True)
     CommandLineInterface().run(argv)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 from starlette.websockets import WebSocket
 
@@ -100,10 +101,10 @@ class QueuedFanout(Rooms):
     too: a message that would take what the member is owed past `backlog_bytes` is dropped for it
     and counted as `backlog_bytes` (CONTRACT.md, "Hostile clients")."""
 
-    def __init__(self, backlog: int, backlog_bytes: int) -> None:
+    def __init__(self, backlog: int, backlog_bytes: int | None) -> None:
         super().__init__()
         self.backlog = backlog
-        self.backlog_bytes = backlog_bytes
+        self.backlog_bytes = math.inf if backlog_bytes is None else backlog_bytes  # None: CHAT_HARDENING=off
 
     def join(self, room: str, websocket: WebSocket, start: bool = True) -> Member:
         """The member's queue takes the room's messages from now on; with start=False its writer

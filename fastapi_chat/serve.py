@@ -2,7 +2,8 @@
 
 It is uvicorn's own command line, set up as uvicorn's docs recommend for production
 (uvloop, httptools, no access log) and with the contract's message-size limit, on uvicorn's
-protocols with the limits against hostile clients that stock uvicorn lacks (uvicorn_fixes.py).
+protocols with the limits against hostile clients that stock uvicorn lacks (uvicorn_fixes.py; CHAT_HARDENING=off:
+uvicorn's own protocols).
 """
 
 import argparse
@@ -14,11 +15,11 @@ from uvicorn.main import main as uvicorn_cli
 from fastapi_chat import config, uvicorn_fixes
 
 
-def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float) -> list[str]:
+def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float, protocols: list[str]) -> list[str]:
     return [
         "fastapi_chat.app:app",
         "--host", host, "--port", str(port),
-        "--loop", "uvloop", *uvicorn_fixes.PROTOCOL_ARGS,
+        "--loop", "uvloop", *protocols,
         "--ws-max-size", str(max_message_bytes),
         "--ws-ping-interval", str(keepalive), "--ws-ping-timeout", str(keepalive),
         "--ws-per-message-deflate", "false",  # daphne does not compress either
@@ -35,9 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         from fastapi_chat.db import check
 
         asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
-    uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS,
-                                                     config.MAX_FRAGMENTS, config.MEMBER_BACKLOG_BYTES))
-    argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES, config.KEEPALIVE)
+    limits = uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS, config.MAX_FRAGMENTS,
+                                      config.MEMBER_BACKLOG_BYTES) if config.HARDENING == "on" else None
+    argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES, config.KEEPALIVE,
+                        uvicorn_fixes.protocol_args(limits))
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)
 

@@ -2,7 +2,7 @@
 hostile clients (CONTRACT.md, "Hostile clients"). Each fix is labelled with what stock does; the server
 is app-agnostic, so both uvicorn targets (fastapi_chat.serve, django_chat.serve_uvicorn) run it:
 `--http fastapi_chat.uvicorn_fixes:HttpProtocol --ws fastapi_chat.uvicorn_fixes:WebSocketProtocol`,
-after `configure(EdgeLimits(...))`.
+after `configure(EdgeLimits(...))`; with CHAT_HARDENING=off, `protocol_args` gives uvicorn's own.
 """
 
 from __future__ import annotations
@@ -32,7 +32,16 @@ class EdgeLimits:
 
 
 PROTOCOL_ARGS = ["--http", f"{__name__}:HttpProtocol", "--ws", f"{__name__}:WebSocketProtocol"]  # httptools, sansio
+STOCK_PROTOCOL_ARGS = ["--http", "httptools", "--ws", "websockets-sansio"]  # as uvicorn ships them
 LIMITS = EdgeLimits(handshake_timeout=10.0, max_connections=0, max_fragments=4096, backlog_bytes=64 << 20)
+
+
+def protocol_args(limits: EdgeLimits | None) -> list[str]:
+    """uvicorn's --http and --ws: this module's, configured with `limits`, or (None) uvicorn's stock ones."""
+    if limits is None:
+        return STOCK_PROTOCOL_ARGS
+    configure(limits)
+    return PROTOCOL_ARGS
 
 
 def configure(limits: EdgeLimits) -> EdgeLimits:
