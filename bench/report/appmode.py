@@ -105,3 +105,20 @@ def backing_us(runs: list[Run], service: str) -> float | None:
     deliveries = sum(r.server.delta.deliveries for r in runs if r.server.delta)
     return 1e6 * cpu / deliveries if deliveries and any(service in r.server.backing_cpu_seconds for r in runs) \
         else None
+
+
+SWEEP = "threads"  # the ASGI_THREADS sweep (bench/scenarios.toml)
+
+
+def threads_label(n: int | None) -> str:
+    return "daphne's default" if not n else str(n)
+
+
+def sweep(data: Results, target: str) -> list[Run]:
+    """The target's runs of the thread-pool sweep, in the order they ran (one per ASGI_THREADS value)."""
+    return [r for r in data.runs if r.target == target and r.scenario == SWEEP]
+
+
+def connections(data: Results, target: str) -> list[Run]:
+    """The target's runs that sampled its database connections (PostgreSQL), in the order they ran."""
+    return [r for r in data.runs if r.target == target and r.db_connections is not None]

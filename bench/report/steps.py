@@ -24,6 +24,8 @@ STEP_WORDS: dict[str, Callable[[object], str]] = {
     "churn_stay": lambda v: f"every {fmt('step', v)} s",
     "warmup": lambda v: f"after {fmt('step', v)} s of chat",
     "window": lambda v: f"a {fmt('step', v)} s window",
+    "restart": lambda v: "servers just restarted" if v else "warm servers",
+    "asgi_threads": lambda v: f"ASGI_THREADS={v}" if v else "daphne's default thread pool",
 }
 STEP_SHORT: dict[str, Callable[[object], str]] = {
     "rate": lambda v: f"{fmt('step', v)}/s", "size": lambda v: fmt("bytes", v), "kind": str,
@@ -33,6 +35,7 @@ STEP_SHORT: dict[str, Callable[[object], str]] = {
     "burst_every": lambda v: f"every {fmt('step', v)} s" if v else "on connect",
     "churn": lambda v: f"churn {fmt('int', v)}", "churn_stay": lambda v: f"{fmt('step', v)} s stays",
     "warmup": lambda v: "", "window": lambda v: "",
+    "restart": lambda v: "restarted" if v else "warm", "asgi_threads": lambda v: f"{v or 'default'} threads",
 }
 
 

@@ -4,22 +4,26 @@ message stored) against the relay targets of the same stack, each at its searche
 
 from __future__ import annotations
 
-from bench.record import Results
+from bench.record import Results, Run, within_slo
 from bench.report.appmode import (
     app_targets,
     at_capacity,
     backing_us,
     capacity_value,
+    connections,
     cost_at_capacity,
     relay_of,
     stages,
+    sweep,
+    threads_label,
 )
-from bench.report.claims.auth import SIGN_IN, handshake_cpu_ms
-from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim
+from bench.report.claims.auth import RESTARTED, WARM, handshake_cpu_ms, storms
+from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim, Table
 from bench.report.layers import profiled
 from bench.report.numbers import fmt, ratio
 from bench.report.runs import cautions, info, runs_of
 from bench.report.searched import searched
+from bench.report.steps import where
 
 THREAD_POOL, CONNECTION_POOL = "the thread pool", "the connection pool"
 DATABASE, FRAMEWORK, NONE = "the database", "the framework", "none"
@@ -57,6 +61,20 @@ def history_line(data: Results, app: str) -> str | None:
 
 
 def database_line(data: Results, app: str) -> str | None:
+    """The app target's connections to its database: sampled through its runs (PostgreSQL), else before and
+    after its run at capacity."""
+    sampled = connections(data, app)
+    if sampled:
+        top = max(sampled, key=lambda r: r.db_connections.peak or 0)
+        last = sampled[-1].db_connections
+        left = [r for r in sampled if r.db_connections.returned is False]
+        back = ("every run's connections were back to idle once the servers settled" if not left else
+                f"{len(left)} run{'s' * (len(left) != 1)} left some active or in a transaction "
+                f"({', '.join(where(r) for r in left)})")
+        return (f"{app}: PostgreSQL connections to the chat database, sampled every ½ s through {len(sampled)} "
+                f"runs: at most {fmt('int', top.db_connections.peak)} open ({where(top)}), "
+                f"{fmt('int', max(r.db_connections.peak_active or 0 for r in sampled))} active at once at most; "
+                f"{fmt('int', last.after)} open after its last run; {back}")
     db = next((r.evidence.database for r in reversed(at_capacity(data, app)) if r.evidence.database), None)
     if not db:
         return None
@@ -85,13 +103,89 @@ def knob_line(data: Results, app: str) -> str | None:
 
 def middleware_line(data: Results) -> str | None:
     """The premise's other half, middleware: what a signed-in handshake costs each app target in the sign-in
-    storm (Channels signs in through Django's session and auth, wrapped as ASGI middleware)."""
-    cpu = {app: v for app in app_targets(data) if (runs := runs_of(data, SIGN_IN, app))
-           and (v := handshake_cpu_ms(runs)) is not None}
-    if not cpu:
+    storm (Channels signs in through Django's session and auth, wrapped as ASGI middleware), on servers already
+    up and right after a restart."""
+    cpu = {app: {kind: v for kind, runs in found.items() if (v := handshake_cpu_ms(runs)) is not None}
+           for app in app_targets(data) if (found := storms(data, app))}
+    if not any(WARM in v for v in cpu.values()):
         return None
     return ("sign-in, server CPU per signed-in handshake in the sign-in storm (claim 7d): "
-            + ", ".join(f"{t} ≤ {fmt('ms', v)} ms" for t, v in cpu.items()))
+            + ", ".join(f"{t} ≤ {fmt('ms', v[WARM])} ms" + (f" ({fmt('ms', v[RESTARTED])} ms {RESTARTED})"
+                                                            if RESTARTED in v else "")
+                        for t, v in cpu.items() if WARM in v))
+
+
+def connections_table(data: Results) -> Table | None:
+    """Per app target on PostgreSQL: its database connections before, during (sampled) and after its runs."""
+    rows = []
+    for app in app_targets(data):
+        if not (runs := connections(data, app)):
+            continue
+        top = max(runs, key=lambda r: r.db_connections.peak or 0)
+        left = sum(r.db_connections.returned is False for r in runs)
+        last = runs[-1].db_connections
+        rows.append([app, fmt("int", len(runs)), fmt("int", runs[0].db_connections.before),
+                     f"{fmt('int', top.db_connections.peak)} ({where(top)})",
+                     fmt("int", max(r.db_connections.peak_active or 0 for r in runs)),
+                     f"{fmt('int', last.after)} ({', '.join(f'{n} {s}' for s, n in last.after_states.items()) or '—'})",
+                     "yes" if not left else f"no: {left} run{'s' * (left != 1)}"])
+    if not rows:
+        return None
+    return Table("Connections to the chat database (PostgreSQL's pg_stat_activity, sampled every ½ s)",
+                 ["target", "runs", "before the first", "at most (where)", "active at once, at most",
+                  "after the last (by state)", "back to idle after every run"], rows)
+
+
+def sweep_table(data: Results) -> Table | None:
+    """The ASGI_THREADS sweep: each value at the same load, with where a stored message's time went."""
+    rows = []
+    for app in app_targets(data):
+        for r in sweep(data, app):
+            s = stages([r])
+            rows.append([app, threads_label(r.params.asgi_threads), fmt("rate", offered(r)),
+                         fmt("rate", r.deliveries_per_s), fmt("ms", r.rtt_ms.p95) + cautions([r]),
+                         fmt("pct", r.ledger.loss_pct), fmt("us", s.wait_us if s else None),
+                         fmt("us", s.db_us if s else None), fmt("us", r.server.cpu_us_per_delivery)])
+    if not rows:
+        return None
+    return Table("The thread-pool knob (ASGI_THREADS), each value on servers started afresh at the same load: "
+                 "a stored message's wait for its worker and its database call, µs (wall)",
+                 ["target", "ASGI_THREADS", "offered deliveries/s", "deliveries/s", "RTT p95 ms", "loss %",
+                  "wait µs", "database µs", "server µs/delivery"], rows)
+
+
+def sweep_effect(data: Results, app: str) -> str | None:
+    """Whether the thread pool's size moved the app target, as its sweep measured: throughput beyond the
+    capacity search's tolerance of the default's, or the other side of its SLO."""
+    runs = sweep(data, app)
+    base = next((r for r in runs if not r.params.asgi_threads), None)
+    if base is None or len(runs) < 2:
+        return None
+    cap = searched(data, app)
+    tolerance, slo = (cap.tolerance, cap.slo_p95_ms) if cap else (0.10, None)
+    fine = lambda r: within_slo(r, slo) if slo else r.ok  # noqa: E731
+    apart = lambda r: abs(r.deliveries_per_s - base.deliveries_per_s) > tolerance * base.deliveries_per_s  # noqa: E731
+    moved = [r for r in runs if r is not base and (fine(r) != fine(base) or apart(r))]
+    waits = [s.wait_us if (s := stages([r])) else None for r in runs]
+    said = (f"RTT p95 {' / '.join(fmt('ms', r.rtt_ms.p95) for r in runs)} ms and "
+            f"{' / '.join(fmt('us', w) for w in waits)} µs waiting for the database thread per stored message, "
+            f"with ASGI_THREADS {' / '.join(threads_label(r.params.asgi_threads) for r in runs)}")
+    workers = (s := stages(runs)) and s.workers
+    if not moved:
+        return (f"ASGI_THREADS did not move {app}: at the same load ({fmt('rate', offered(base))} deliveries/s "
+                f"offered) every value kept throughput within ±{tolerance:.0%} "
+                f"of the default's" + (" and the same side of the SLO" if slo else "") + f" ({said}); Channels "
+                f"runs its database calls on one thread whatever the pool's size (database_sync_to_async is "
+                f"thread-sensitive; /stats `workers`: {workers if workers is not None else '?'})")
+    return (f"ASGI_THREADS moved {app}: " + ", ".join(f"{threads_label(r.params.asgi_threads)} threads "
+            + ("changed which side of the SLO it is on" if fine(r) != fine(base) else
+               f"{fmt('rate', r.deliveries_per_s)} against {fmt('rate', base.deliveries_per_s)} deliveries/s")
+            for r in moved) + f" ({said}; one run each: repeat the sweep to confirm)")
+
+
+def offered(r: Run) -> float:
+    """Deliveries/s the run offered: every member gets every message of its room."""
+    return r.offered_send_rate * r.params.room_size
 
 
 def bottleneck(data: Results, app: str) -> tuple[str, str]:
@@ -134,17 +228,24 @@ def claim_premise(data: Results) -> Claim:
         figures += [x for x in (database_line(data, app), history_line(data, app), knob_line(data, app)) if x]
     if signin := middleware_line(data):
         figures.append(signin)
+    if STACK_APP["Channels"] in app_targets(data) and not sweep(data, STACK_APP["Channels"]):
+        figures.append("The ASGI_THREADS sweep did not run here: it is in `make bench-full`, or `python -m bench "
+                       "--targets django-app --scenarios ramp,threads`.")
     found = {stack: bottleneck(data, app) for stack, app in STACK_APP.items() if app in app_targets(data)}
     figures += [f"{stack}: bottleneck measured: {name or 'not settled'} ({why})"
                 for stack, (name, why) in found.items()]
     verdict, why = premise_verdict(data, found)
+    if knob := sweep_effect(data, STACK_APP["Channels"]):
+        why += f" The knob a Django user turns first: {knob}."
     return Claim("0", "The premise: Django's synchronous parts (database access, middleware) make Channels the "
                  "bottleneck; FastAPI's async-first stack removes it.",
                  "The same chat on both stacks with signed-in members and every message stored in PostgreSQL (the "
                  "app targets `django-app`, `fastapi-app`), its capacity at the SLO searched like the relay "
                  "targets' and profiled at it; per stored message, the servers' /stats time it: waiting for a "
-                 "worker (Django: its database thread), the database call, and the event loop's lag.",
-                 figures, verdict, why)
+                 "worker (Django: its database thread), the database call, and the event loop's lag. PostgreSQL's "
+                 "connections are sampled through every run (do they come back?); in `make bench-full`, Django's "
+                 "thread pool (ASGI_THREADS: 1, daphne's default, 64) is swept at the capacity its search found.",
+                 figures, verdict, why, tables=[x for x in (connections_table(data), sweep_table(data)) if x])
 
 
 def relay_gap(data: Results) -> str:
