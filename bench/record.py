@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.targets import TARGETS
 
@@ -381,6 +381,37 @@ class Environment(BaseModel):
     redis: dict | None = None
 
 
+class HardeningCost(Record):
+    """Server CPU µs per delivery on steady chat, run by run, with this project's limits against hostile
+    clients and without them (CHAT_HARDENING=off), the runs interleaved (bench/run/hardening_cost.py)."""
+
+    scenario: str = "steady"
+    hardened_us: list[float] = Field(default_factory=list)
+    stock_us: list[float] = Field(default_factory=list)
+    steal_pct: list[float] = Field(default_factory=list)  # each run's mean CPU steal, in the order they ran
+    noisy: bool = False  # a run's window was noisy (steal, or other processes on the servers' CPUs)
+    error: str | None = None
+
+
+class Hostile(Record):
+    """What one hostile client did to a target (bench/run/hostile.py): each figure as the stack ships
+    (`stock`, CHAT_HARDENING=off) and with this project's limits (`hardened`); {} when not measured (a
+    target with no limits of ours, like `reference`, has only `stock`)."""
+
+    hardened: dict = Field(default_factory=dict)
+    stock: dict = Field(default_factory=dict)
+    settings: dict[str, str] = Field(default_factory=dict)  # the servers' settings beyond the defaults
+    cost: HardeningCost | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def hardened_alone(cls, data: object) -> object:
+        """Records written before stock was measured beside it hold the hardened figures alone."""
+        if isinstance(data, dict) and not data.keys() & {"hardened", "stock", "settings", "cost"}:
+            return {"hardened": data}
+        return data
+
+
 class Results(Record):
     format_version: int = FORMAT_VERSION
     started: str = ""
@@ -393,7 +424,7 @@ class Results(Record):
     capacities: list[Capacity] = Field(default_factory=list)  # one per target and searched scenario
     code: Code = Field(default_factory=Code)  # what each stack's chat took to write
     security: list[SecurityCheck] = Field(default_factory=list)  # app targets: who is kept out
-    hostile: dict[str, dict] = Field(default_factory=dict)  # target -> what one hostile client did (run/hostile.py)
+    hostile: dict[str, Hostile] = Field(default_factory=dict)  # target -> what one hostile client did (run/hostile.py)
 
     @classmethod
     def load(cls, path: Path) -> Results:

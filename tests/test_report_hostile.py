@@ -1,11 +1,12 @@
-"""The report's "Hostile clients" section: the figures bench/run/hostile.py recorded, a column a target."""
+"""The report's "Hostile clients" section: the figures bench/run/hostile.py recorded, per target stock and
+hardened side by side, and what the hardening costs per delivery."""
 
 from __future__ import annotations
 
 from html import escape
 from pathlib import Path
 
-from bench.record import Results
+from bench.record import HardeningCost, Hostile, Results
 from bench.report import write_report
 
 SAMPLE = Path(__file__).parent / "data" / "sample_results.json"
@@ -30,19 +31,50 @@ FASTAPI = {'non_reader': {'owed_bytes': 268435456,
  'capped_at_s': 45.0}
 
 
-def test_the_section_shows_each_figure_the_run_recorded(tmp_path):
-    data = Results.load(SAMPLE)
-    data.hostile = {"fastapi": FASTAPI, "django": {"idle_s": 45.0, "capped_at_s": 45.0,
-                                                   "non_reader": {"error": "ConnectionError: the server died"}}}
-    html = write_report(data, tmp_path)["html"].read_text()
-    section = html[html.index('id="hostile"'):html.index("</section>", html.index('id="hostile"'))]
+def section_of(html: str) -> str:
+    return html[html.index('id="hostile"'):html.index("</section>", html.index('id="hostile"'))]
+
+
+def test_an_old_record_reads_as_hardened_alone(tmp_path):
+    """Results written before stock was measured beside it: a target's figures were the hardened ones."""
+    data = Results.load(SAMPLE).to_json()
+    data["hostile"] = {"fastapi": FASTAPI, "django": {"idle_s": 45.0, "capped_at_s": 45.0,
+                                                      "non_reader": {"error": "ConnectionError: the server died"}}}
+    data = Results.from_json(data)
+    assert data.hostile["fastapi"] == Hostile(hardened=FASTAPI)
+    section = section_of(write_report(data, tmp_path)["html"].read_text())
     assert "66.5 MiB" in section and "216 KiB" in section and "backlog_bytes 189" in section
     assert "3.1 s (2,000× 101)" in section and "closed 1008" in section and "40 s" in section
     assert escape("≥ 45 s (still open at the cap)") in section, "a figure that reached its cap says so"
     assert "not measured: ConnectionError: the server died" in section
 
 
+def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path):
+    data = Results.load(SAMPLE)
+    stock = {**FASTAPI, "idle_s": 10.0, "capped_at_s": 10.0, "non_reader": {"died": "MemoryError"},
+             "fragments": {**FASTAPI["fragments"], "bystander_worst_rtt_s": 1.78, "close_code": None}}
+    data.hostile = {
+        "fastapi": Hostile(stock=stock, hardened={**FASTAPI, "idle_s": 2.0, "capped_at_s": 10.0},
+                           settings={"CHAT_KEEPALIVE": "2"},
+                           cost=HardeningCost(stock_us=[40.0, 44.0], hardened_us=[52.0, 50.0], steal_pct=[3.0, 12.0])),
+        "django": Hostile(stock={"idle_s": 10.0, "capped_at_s": 10.0}, hardened={"idle_s": 2.1, "capped_at_s": 10.0},
+                          cost=HardeningCost(stock_us=[90.0, 99.0], hardened_us=[95.0, 92.0])),
+        "reference": Hostile(stock={"idle_s": 10.0, "capped_at_s": 10.0}),
+    }
+    section = section_of(write_report(data, tmp_path)["html"].read_text())
+    rows = section.split("<tr><td>")[1:]
+    row = lambda figure: next(r for r in rows if r.startswith(figure))  # noqa: E731
+    idle = row("an idle TCP connection lives")
+    # django stock | hardened, fastapi stock | hardened, reference stock | — (no limits of ours)
+    assert idle.count("<td>") == 6 and idle.index(escape("≥ 10 s")) < idle.index("2.1 s") < idle.index("2 s<")
+    assert "died (MemoryError)" in row("server memory for one member that never reads (owed 256 MiB)")
+    assert "1.78 s, not closed, RSS +964 KiB" in row("one message as 1,000,000 one-byte fragments")
+    cost = row("… what the limits cost")
+    assert "+9.0 µs (+21%)" in cost and "steal up to 12%" in cost, "hardened 51 against stock 42 µs, beyond the ranges"
+    assert "not significant (ranges overlap)" in cost, "django: 93.5 against 94.5 µs, within the runs' ranges"
+    assert "CHAT_KEEPALIVE=2" in section
+
+
 def test_without_hostile_figures_it_says_how_to_measure_them(tmp_path):
-    html = write_report(Results.load(SAMPLE), tmp_path)["html"].read_text()
-    section = html[html.index('id="hostile"'):html.index("</section>", html.index('id="hostile"'))]
+    section = section_of(write_report(Results.load(SAMPLE), tmp_path)["html"].read_text())
     assert "Not measured in this run" in section and "make bench-full" in section

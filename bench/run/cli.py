@@ -10,9 +10,9 @@ from pathlib import Path
 
 from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
-from bench.record import Code, Results
+from bench.record import Code, Hostile, Results
 from bench.report import print_summary, write_report
-from bench.run import codemetrics, hostile, machine, redisctl, serverproc
+from bench.run import codemetrics, hardening_cost, hostile, machine, redisctl, serverproc
 from bench.run.results import ResultsFile
 from bench.run.runner import Workers
 from bench.run.targetrun import Backing, TargetRun
@@ -47,8 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "the bench's Locust is their master and waits for this many")
     p.add_argument("--master-bind", default="127.0.0.1:5557", help="host:port the master listens on for them")
     p.add_argument("--hostile", action=argparse.BooleanOptionalAction, default=None,
-                   help="measure what one hostile client does to each in-memory target, at full size (minutes; "
-                        "bench/run/hostile.py); on by default with --full")
+                   help="measure what one hostile client does to each in-memory target, as it ships and "
+                        "hardened, and what the hardening costs on steady chat (minutes; bench/run/hostile.py); "
+                        "on by default with --full")
     p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                    help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
                         "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             TargetRun(target, plan, out, results, args.fault, backing, hosts, workers).run_all(
                 plan_for_target, args.repeats)
         if args.full if args.hostile is None else args.hostile:
-            measure_hostile(targets, out, results)
+            measure_hostile(targets, out, results, plan, all_scenarios.get("steady"))
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -132,14 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def measure_hostile(targets: list, out: Path, results: ResultsFile) -> None:
-    """Each in-memory target against one hostile client at a time (a fresh server per figure)."""
+def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machine.CpuPlan, steady) -> None:
+    """Each in-memory target against one hostile client at a time, stock and hardened (fresh servers), and
+    on one target per stack what the hardening costs on steady chat."""
     for target in (t for t in targets if t.name in hostile.IN_MEMORY):
-        print(f"bench: {target.name:<13} hostile clients (non-reader, idle, partial, fragments, storm, fds)...",
-              flush=True)
-        results.data.hostile[target.name] = asyncio.run(hostile.measure_target(
-            target.name, out / "logs" / "hostile" / target.name, owed=256, cap=45.0, storm_size=2000))
+        print(f"bench: {target.name:<13} hostile clients, {' and '.join(hostile.modes(target.name))} (non-reader, "
+              "idle, partial, fragments, storm, fds)...", flush=True)
+        record = Hostile.model_validate(asyncio.run(hostile.measure_target(
+            target.name, out / "logs" / "hostile" / target.name)))
+        results.data.hostile[target.name] = record
         results.save()
+        if steady and target.name in hardening_cost.COST_TARGETS:
+            print(f"bench: {target.name:<13} {steady.name} chat, hardening off and on, alternately...", flush=True)
+            record.cost = hardening_cost.measure(target, steady, plan, out)
+            results.save()
 
 
 def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServer | None, dict]:

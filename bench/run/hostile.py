@@ -1,18 +1,21 @@
 """Hostile clients, measured at full size (CONTRACT.md, "Hostile clients"): what one client can make each
-target hold or suffer, as a dict per target. `python -m bench.run.hostile --targets django,fastapi`.
+target hold or suffer, as the stack ships (CHAT_HARDENING=off) and with this project's limits, as
+Results.hostile's record per target. `python -m bench.run.hostile --targets django,fastapi`.
 
-Each figure is taken on a fresh server with the target's default settings, under an address-space cap
-(so a server that buffers without bound dies instead of the machine), loopback only, bounded in time:
+Each mode runs on fresh servers with the default settings but shorter timers (SETTINGS), under an
+address-space cap (a server that buffers without bound dies instead of the machine: its figures read
+`died`), loopback only, each figure bounded by `cap` seconds:
 - `non_reader`: a member that never reads (SO_RCVBUF 4 KiB) while another sends `owed` 1 MiB messages,
   each after its echo: server RSS growth for it, what reached the reading member, what was dropped, and
   RSS 3 s after the non-reader closed, and who the server closed meanwhile (codes), the sender included;
-- `idle_s` / `partial_s`: how long a TCP connection that sends nothing, or half a request line, lives;
+- `idle_s` / `partial_s`: how long a TCP connection that sends nothing, or half a request line, lives
+  (measured beside the non-reader, on its server);
 - `zero_window_s`: how long that non-reader lives once a 1 MiB message is stuck behind its window;
 - `fragments`: one message as 1-byte frames: the longest round trip of a pair chatting meanwhile, the
   close code, and server RSS growth;
 - `storm`: `storm` handshakes at once: seconds until each was answered, and the answers by status;
 - `fds_per_idle`: file descriptors the server holds per idle TCP connection.
-A figure that reached its time cap reads as the cap with `capped` listed.
+A figure that reached its time cap reads as the cap.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import socket
 import tempfile
@@ -118,40 +122,46 @@ async def connection_lifetime(server, data: bytes, cap: float) -> float:
         sock.close()
 
 
-async def fragments(server, count: int) -> dict:
+async def fragments(server, count: int, cap: float) -> dict:
     before = stats(server)
     sock = await asyncio.to_thread(raw_member, server, "fragments")
     a, b = await pair(server, "bystanders")
     frames = b"\x01\x81\0\0\0\0x" + b"\x00\x81\0\0\0\0x" * (count - 2) + b"\x80\x81\0\0\0\0x"  # masked, zero key
     sender = asyncio.create_task(asyncio.to_thread(sock.sendall, frames))
-    answer = asyncio.create_task(asyncio.to_thread(read_until_closed, sock))
-    worst, peak = 0.0, 0
-    while not sender.done():
-        started = time.monotonic()
+    answer = asyncio.create_task(asyncio.to_thread(read_until_closed, sock, cap))
+    worst, peak, pings, started = 0.0, 0, 0, time.monotonic()
+    # until the server has taken the whole message in (one more than the pings), closed it, or the cap
+    while time.monotonic() - started < cap and not answer.done():
+        sent = time.monotonic()
         await a.send("ping")
+        pings += 1
         try:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(cap):
                 await b.recv(), await a.recv()
         except TimeoutError:
-            worst = 30.0
+            worst = cap
             break
-        worst = max(worst, time.monotonic() - started)
+        worst = max(worst, time.monotonic() - sent)
         try:
-            peak = max(peak, stats(server)["rss_bytes"] - before["rss_bytes"])
+            now = stats(server)
         except OSError:  # /stats waited more than 5 s for the loop
             worst = max(worst, 5.0)
+            continue
+        peak = max(peak, now["rss_bytes"] - before["rss_bytes"])
+        if sender.done() and now["messages_in"] - before["messages_in"] > pings:
+            break
         await asyncio.sleep(0.05)
-    await asyncio.gather(sender, return_exceptions=True)
     try:
-        sock.shutdown(socket.SHUT_WR)
+        sock.shutdown(socket.SHUT_WR if sender.done() else socket.SHUT_RDWR)  # RDWR: the cap ends the sending
     except OSError:  # the server has already reset it
         pass
+    await asyncio.gather(sender, return_exceptions=True)
     received = await answer
     sock.close()
     await asyncio.gather(a.close(), b.close())
     code = int.from_bytes(received[2:4]) if received[:1] == b"\x88" else None
     return {"frames": count, "bystander_worst_rtt_s": round(worst, 2), "rss_peak_growth_bytes": peak,
-            "close_code": code}
+            "close_code": code, "seconds": round(time.monotonic() - started, 1)}
 
 
 def read_until_closed(sock: socket.socket, timeout: float = 60.0) -> bytes:
@@ -198,50 +208,100 @@ def fds_per_idle(server, count: int) -> float:
 
 FIGURES = ("non_reader", "idle_s", "partial_s", "fragments", "storm", "fds_per_idle")
 IN_MEMORY = ("django", "django-uvicorn", "fastapi", "fastapi-seed", "reference")  # one process each
+MODES = {"stock": {"CHAT_HARDENING": "off"}, "hardened": {"CHAT_HARDENING": "on"}}
+# Short timers so that what they reap fits the cap and the whole run takes minutes (defaults: 20 s and 10 s);
+# a lifetime scales with them, and a connection that nothing reaps outlives the cap whatever they are.
+SETTINGS = {"CHAT_KEEPALIVE": "2", "CHAT_HANDSHAKE_TIMEOUT": "2"}
 
 
-async def measure_target(name: str, log_dir: Path, owed: int, cap: float, storm_size: int,
-                         only: tuple[str, ...] = FIGURES) -> dict:
+def modes(name: str) -> list[str]:
+    """stock and hardened, or stock alone for a target with no limits of this project's (the floor)."""
+    return list(MODES) if TARGETS[name].patched else ["stock"]
+
+
+def death(server) -> str:
+    """Why a server process died, from its log's last exception line, else its exit status."""
+    lines = server.log_tail(40).splitlines()
+    found = [line.split(":")[0].strip() for line in lines if re.match(r"\w+(Error|Exception)\b", line.strip())]
+    return found[-1] if found else f"exit status {server.popen.returncode}"
+
+
+class Capped:
+    """A fresh server of `name` under an address-space cap (a server that buffers without bound dies
+    there, not the machine), whose figures read {"died": why} when it did not survive them."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.server = serverproc.start(TARGETS[name], log_dir, env=env)[0]
+        vms = psutil.Process(self.server.pid).memory_info().vms
+        resource.prlimit(self.server.pid, resource.RLIMIT_AS, (vms + MEMORY_CAP, vms + MEMORY_CAP))
+
+    async def measure(self, measures: dict) -> dict:
+        """Each figure of `measures` (name -> coroutine), taken at the same time."""
+        taken = await asyncio.gather(*measures.values(), return_exceptions=True)
+        if not self.server.alive():
+            return dict.fromkeys(measures, {"died": death(self.server)})
+        return {key: {"error": f"{type(v).__name__}: {v}"[:300]} if isinstance(v, Exception) else v
+                for key, v in zip(measures, taken, strict=True)}
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int, cap: float, storm_size: int,
+                       frames: int, only: tuple[str, ...]) -> dict:
+    """The figures of one target in one mode, on two fresh servers: what it holds for a non-reader while an
+    idle and a partial connection wait beside it; then fds per idle connection, a storm, and fragments
+    (last: a stock server may not survive them)."""
     figures: dict = {}
-
-    async def on_fresh_server(key: str, measure) -> None:
-        if key not in only:
-            return
-        server = serverproc.start(TARGETS[name], log_dir / key)[0]
-        vms = psutil.Process(server.pid).memory_info().vms
-        resource.prlimit(server.pid, resource.RLIMIT_AS, (vms + MEMORY_CAP, vms + MEMORY_CAP))
+    holding = {"non_reader": lambda s: non_reader(s, owed, cap),
+               "idle_s": lambda s: connection_lifetime(s, b"", cap),
+               "partial_s": lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap)}
+    loading = {"fds_per_idle": lambda s: asyncio.to_thread(fds_per_idle, s, 200),
+               "storm": lambda s: storm(s, storm_size, cap), "fragments": lambda s: fragments(s, frames, cap)}
+    for batch, together in ((holding, True), (loading, False)):
+        wanted = {k: m for k, m in batch.items() if k in only}
+        if not wanted:
+            continue
+        capped = Capped(name, env, log_dir / next(iter(wanted)))
         try:
-            figures[key] = await measure(server)
-        except Exception as exc:  # a server that died or a client that failed: recorded, not fatal
-            figures[key] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            if together:
+                figures.update(await capped.measure({k: m(capped.server) for k, m in wanted.items()}))
+            else:
+                for key, measure in wanted.items():
+                    figures.update(await capped.measure({key: measure(capped.server)}))
+                    if not capped.server.alive():
+                        break
         finally:
-            if not server.alive():
-                figures[key + "_server_died"] = server.log_tail(5)
-            server.stop()
-
-    await on_fresh_server("non_reader", lambda s: non_reader(s, owed, cap))
-    await on_fresh_server("idle_s", lambda s: connection_lifetime(s, b"", cap))
-    await on_fresh_server("partial_s", lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap))
-    await on_fresh_server("fragments", lambda s: fragments(s, 1_000_000))
-    await on_fresh_server("storm", lambda s: storm(s, storm_size, cap))
-    await on_fresh_server("fds_per_idle", lambda s: asyncio.to_thread(fds_per_idle, s, 200))
+            capped.stop()
     figures["capped_at_s"] = cap
     return figures
+
+
+async def measure_target(name: str, log_dir: Path, owed: int = 128, cap: float = 10.0, storm_size: int = 2000,
+                         frames: int = 500_000, only: tuple[str, ...] = FIGURES) -> dict:
+    """Results.hostile[name]: each figure stock and hardened (bench/record.py Hostile)."""
+    found: dict = {"settings": SETTINGS}
+    for mode in modes(name):
+        found[mode] = await measure_mode(name, {**SETTINGS, **MODES[mode]}, log_dir / mode, owed, cap,
+                                         storm_size, frames, only)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default=",".join(IN_MEMORY))
-    parser.add_argument("--owed", type=int, default=256, help="1 MiB messages owed to the non-reader")
-    parser.add_argument("--cap", type=float, default=60.0, help="seconds any one figure may take")
+    parser.add_argument("--owed", type=int, default=128, help="1 MiB messages owed to the non-reader")
+    parser.add_argument("--cap", type=float, default=10.0, help="seconds any one figure may take")
     parser.add_argument("--storm", type=int, default=2000, help="handshakes at once")
+    parser.add_argument("--frames", type=int, default=500_000, help="1-byte frames of the fragmented message")
     parser.add_argument("--figures", default=",".join(FIGURES), help="which to measure")
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     log_dir = Path(tempfile.mkdtemp(prefix="hostile-"))
     only = tuple(args.figures.split(","))
-    results = {name: asyncio.run(measure_target(name, log_dir / name, args.owed, args.cap, args.storm, only))
+    results = {name: asyncio.run(measure_target(name, log_dir / name, args.owed, args.cap, args.storm,
+                                                args.frames, only))
                for name in args.targets.split(",")}
     print(json.dumps(results, indent=1))
 

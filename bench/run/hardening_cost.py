@@ -1,0 +1,47 @@
+"""What the limits against hostile clients cost on steady chat: server CPU µs per delivery with them and
+as the stack ships (CHAT_HARDENING=off), on one server of each kind started side by side and run
+alternately, so that the machine's drift (CPU steal comes and goes on a shared machine) falls on both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.record import HardeningCost
+from bench.run import serverproc
+from bench.run.hostile import MODES
+from bench.run.machine import CpuPlan
+from bench.run.runner import run_step
+from bench.scenarios import Scenario
+from bench.targets import Target
+
+COST_TARGETS = ("django", "fastapi")  # one per stack: daphne's limits and uvicorn's
+
+
+def measure(target: Target, scenario: Scenario, plan: CpuPlan, out: Path, repeats: int = 2) -> HardeningCost:
+    cost = HardeningCost(scenario=scenario.name)
+    servers: dict[str, list] = {}
+    try:
+        for mode, env in MODES.items():
+            servers[mode] = serverproc.start(target, out / "logs" / "cost" / mode, env=env, cpus=set(plan.server))
+        failures = []
+        for repeat in range(repeats):
+            for mode in MODES:  # stock, hardened, stock, hardened...
+                run = run_step(scenario, servers[mode], plan, out, f"{target.name}-{scenario.name}-{mode}-{repeat}")
+                us = run.server.cpu_us_per_delivery
+                if not run.ok or us is None:
+                    failures.append(f"{mode}: {run.failure or 'no deliveries'}"[:200])
+                    continue
+                getattr(cost, f"{mode}_us").append(round(us, 2))
+                print(f"bench:   {mode:<8} {us:,.1f} µs per delivery, steal {run.steal_pct.mean or 0:.1f}%"
+                      + (", noisy" if run.noise.noisy else ""), flush=True)
+                if run.steal_pct.mean is not None:
+                    cost.steal_pct.append(round(run.steal_pct.mean, 1))
+                cost.noisy = cost.noisy or run.noise.noisy
+        cost.error = "; ".join(failures) or None
+    except serverproc.ServerFailed as failed:
+        cost.error = str(failed)[:300]
+    finally:
+        for procs in servers.values():
+            for proc in procs:
+                proc.stop()
+    return cost
