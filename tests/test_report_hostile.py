@@ -52,6 +52,7 @@ def test_an_old_record_reads_as_hardened_alone(tmp_path):
 def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path):
     data = Results.load(SAMPLE)
     stock = {**FASTAPI, "idle_s": 10.0, "capped_at_s": 10.0, "non_reader": {"died": "MemoryError"},
+             "server_errors": {"RuntimeError": 2},
              "fragments": {**FASTAPI["fragments"], "bystander_worst_rtt_s": 1.78, "close_code": None}}
     data.hostile = {
         "fastapi": Hostile(stock=stock, hardened={**FASTAPI, "idle_s": 2.0, "capped_at_s": 10.0},
@@ -69,6 +70,7 @@ def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path)
     assert idle.count("<td>") == 6 and idle.index(escape("≥ 10 s")) < idle.index("2.1 s") < idle.index("2 s<")
     assert "died (MemoryError)" in row("server memory for one member that never reads (owed 256 MiB)")
     assert "1.78 s, not closed, RSS +964 KiB" in row("one message as 1,000,000 one-byte fragments")
+    assert "RuntimeError ×2" in row("exceptions the server logged") and "none" in row("exceptions the server logged")
     cost = row("… what the limits cost")
     assert "+9.0 µs (+21%)" in cost and "steal up to 12%" in cost, "hardened 51 against stock 42 µs, beyond the ranges"
     assert "not significant (ranges overlap)" in cost, "django: 93.5 against 94.5 µs, within the runs' ranges"

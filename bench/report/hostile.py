@@ -62,6 +62,8 @@ ROWS = [  # (figure, with {owed}/{frames}/{storm} from the run; its cell from on
     ("{storm} handshakes at once: all answered after", _of("storm", lambda g: f"{g['seconds']:g} s (" + ", ".join(
         f"{n:,}× {s}" for s, n in sorted(g["answers"].items())) + ")")),
     ("file descriptors per idle connection", _of("fds_per_idle", str)),
+    ("exceptions the server logged meanwhile", lambda f: ", ".join(
+        f"{name} ×{n:,}" for name, n in f.get("server_errors", {}).items()) or "none"),
 ]
 
 

@@ -14,7 +14,8 @@ address-space cap (a server that buffers without bound dies instead of the machi
 - `fragments`: one message as 1-byte frames: the longest round trip of a pair chatting meanwhile, the
   close code, and server RSS growth;
 - `storm`: `storm` handshakes at once: seconds until each was answered, and the answers by status;
-- `fds_per_idle`: file descriptors the server holds per idle TCP connection.
+- `fds_per_idle`: file descriptors the server holds per idle TCP connection;
+- `server_errors`: exceptions the servers logged meanwhile, by name (a stock server may live on broken).
 A figure that reached its time cap reads as the cap.
 """
 
@@ -219,10 +220,15 @@ def modes(name: str) -> list[str]:
     return list(MODES) if TARGETS[name].patched else ["stock"]
 
 
+def exceptions(server) -> list[str]:
+    """The exceptions a server logged (tracebacks' last lines), by name, in order."""
+    return [line.split(":")[0].strip() for line in server.log_since(0, limit=1 << 20)
+            if re.match(r"\w+(Error|Exception)\b", line.strip())]
+
+
 def death(server) -> str:
-    """Why a server process died, from its log's last exception line, else its exit status."""
-    lines = server.log_tail(40).splitlines()
-    found = [line.split(":")[0].strip() for line in lines if re.match(r"\w+(Error|Exception)\b", line.strip())]
+    """Why a server process died: its last exception, else its exit status."""
+    found = exceptions(server)
     return found[-1] if found else f"exit status {server.popen.returncode}"
 
 
@@ -262,7 +268,11 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
         wanted = {k: m for k, m in batch.items() if k in only}
         if not wanted:
             continue
-        capped = Capped(name, env, log_dir / next(iter(wanted)))
+        try:
+            capped = Capped(name, env, log_dir / next(iter(wanted)))
+        except serverproc.ServerFailed as failed:
+            figures.update(dict.fromkeys(wanted, {"error": str(failed)[:300]}))
+            continue
         try:
             if together:
                 figures.update(await capped.measure({k: m(capped.server) for k, m in wanted.items()}))
@@ -273,6 +283,9 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
                         break
         finally:
             capped.stop()
+        for error in exceptions(capped.server):  # a server that lived on broken says so here
+            figures.setdefault("server_errors", {}).setdefault(error, 0)
+            figures["server_errors"][error] += 1
     figures["capped_at_s"] = cap
     return figures
 
