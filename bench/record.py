@@ -181,6 +181,14 @@ class DbConnections(Record):
         return None if self.after is None else not any(n for s, n in self.after_states.items() if s != "idle")
 
 
+class Statements(Record):
+    """Statements of one kind the chat database ran during a run (pg_stat_statements): how many, and the
+    milliseconds it spent executing them."""
+
+    calls: int = 0
+    ms: float = 0.0
+
+
 class Handshakes(Record):
     """How fast the servers accepted a run's members (their /stats, sampled): a storm's rate."""
 
@@ -278,6 +286,8 @@ class Run(Record):
     profile: LayerProfile | None = None  # the run sampled near the target's capacity
     db_connections: DbConnections | None = None  # PostgreSQL app targets: connections over the run
     handshakes: Handshakes | None = None  # app targets: how fast the servers accepted the members
+    # PostgreSQL app targets: statements by kind ("sign-in", "storing", "history", "other"), bench/run/database.py
+    db_statements: dict[str, Statements] | None = None
 
     @property
     def ok(self) -> bool:

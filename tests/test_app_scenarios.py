@@ -92,6 +92,8 @@ def test_the_ledger_closes_and_every_message_read_was_stored(results, scenario):
         assert server.app["store_failures"] == 0 and server.app["storing"] == 0, server.app
         assert run.membership.connect_failed == 0 and not run.handshakes_refused
         assert run.connect_ms.count >= run.params.users, run.connect_ms
+        if POSTGRES:  # the database's own count: an INSERT per message stored, and its author's foreign-key check
+            assert run.db_statements["storing"].calls == 2 * server.app["messages_stored"], run.db_statements
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -116,6 +118,9 @@ def test_the_storm_after_a_restart_meets_cold_servers_and_every_member_is_counte
     if POSTGRES:  # a restarted server holds no connection until its first member signs in; a warm one kept its own
         assert restarted.db_connections.before == 0 < warm.db_connections.before, \
             (warm.db_connections, restarted.db_connections)
+        for run in (warm, restarted):  # the session and its user, looked up for every member
+            signin = run.db_statements["sign-in"]
+            assert signin.calls == 2 * run.handshakes.accepted and signin.ms > 0, run.db_statements
 
 
 @pytest.mark.skipif(not POSTGRES, reason="pg_stat_activity: PostgreSQL only")

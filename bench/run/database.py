@@ -53,6 +53,27 @@ class Database:
         with psycopg.connect(self.url, autocommit=True, application_name=BENCH_APP) as conn:
             return sum(_by_state(conn).values())
 
+    def statements(self) -> dict[str, list[float]] | None:
+        """The statements the chat database ran so far (pg_stat_statements), by what they do (STATEMENT_KINDS):
+        {kind: [calls, milliseconds executing]}; None when it cannot say (SQLite, no extension)."""
+        if self.engine != "postgresql":
+            return None
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, autocommit=True, application_name=BENCH_APP) as conn:
+                rows = conn.execute("SELECT query, calls, total_exec_time FROM pg_stat_statements WHERE dbid = "
+                                    "(SELECT oid FROM pg_database WHERE datname = current_database())").fetchall()
+        except psycopg.Error:  # no pg_stat_statements (an external PostgreSQL), or the database went away
+            return None
+        found: dict[str, list[float]] = {}
+        for query, calls, ms in rows:
+            if kind := statement_kind(query):
+                found.setdefault(kind, [0, 0.0])
+                found[kind][0] += calls
+                found[kind][1] += ms
+        return found
+
     def activity(self) -> Activity | None:
         """A probe of the connections by state, to call while a run goes (PostgreSQL only)."""
         return Activity(self.url) if self.engine == "postgresql" else None
@@ -63,6 +84,21 @@ class Database:
 
 
 BENCH_APP = "chat-bench"  # the application_name of the bench's own connections, which it does not count
+
+
+# what a statement does, by the tables it names (Django's ORM quotes them, SQLAlchemy does not); storing counts
+# the foreign-key check PostgreSQL runs for each message's author; "other": Django's connection check
+# (SELECT 1 before each call), and each connection's setup
+STATEMENT_KINDS = (("storing", ("insert into chat_message", "for key share")),
+                   ("sign-in", ("django_session", "auth_user")), ("history", ("chat_message",)))
+
+
+def statement_kind(query: str) -> str | None:
+    """"sign-in", "storing", "history" or "other"; None for the bench's own look at the statistics."""
+    q = query.lower().replace('"', "")
+    if "pg_stat_" in q:
+        return None
+    return next((kind for kind, names in STATEMENT_KINDS if any(n in q for n in names)), "other")
 
 
 def _by_state(conn) -> dict[str, int]:

@@ -57,11 +57,20 @@ class PostgresCluster:
         subprocess.run([str(self.bin / program), *args], user=self.user, check=True, cwd=self.dir,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
+    @property
+    def statements(self) -> bool:
+        """Whether the distribution ships pg_stat_statements (postgresql-contrib, in Debian's postgresql)."""
+        return (self.bin.parent / "lib" / "pg_stat_statements.so").exists()
+
     def start(self, timeout: float = 30.0, cpus: set[int] | None = None) -> PostgresCluster:
         log = open(self.dir / "postgres.log", "ab")
+        # pg_stat_statements counts each statement and its time: the queries a handshake or a stored message
+        # costs, as the database saw them (BEGIN, COMMIT and SET left out)
+        counting = ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track_utility=off"]
         self.process = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-p", str(self.port),
-             "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+             "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
+             *(counting if self.statements else [])],
             user=self.user, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         log.close()
@@ -72,6 +81,9 @@ class PostgresCluster:
             time.sleep(0.1)  # poll interval of the readiness probe
         if not (self.dir / "created").exists():
             self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "chat")
+            if self.statements:
+                self._run("psql", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "chat",
+                          "-c", "CREATE EXTENSION pg_stat_statements")
             (self.dir / "created").touch()
         return self
 

@@ -15,7 +15,7 @@ import psutil
 from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
-from bench.record import NOISY_PCT, DbConnections, Evidence, Fault, Handshakes, LayerProfile, Run
+from bench.record import NOISY_PCT, DbConnections, Evidence, Fault, Handshakes, LayerProfile, Run, Statements
 from bench.run import profiler
 from bench.run.database import Database
 from bench.run.machine import CpuPlan
@@ -128,6 +128,7 @@ def run_step(
     failure = None
     probes = app_probes(servers, database)
     at_start = {"t": 0.0, **socket_queues({s.port for s in servers}), **{n: probe() for n, probe in probes.items()}}
+    statements_before = database.statements() if database else None
     with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
@@ -189,6 +190,8 @@ def run_step(
                 locust.kill()
         samples = sampler.stop()
     after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
+    statements = statements_delta(statements_before, database.statements()) if statements_before is not None \
+        else None
     backing = {}  # the CPU seconds of what the servers lean on, which counts as theirs
     if redis is not None and not outage:
         backing["redis"] = _cpu_seconds(redis) - redis_cpu_before
@@ -234,6 +237,7 @@ def run_step(
     run.load_generators = generators
     run.interrupted, run.server_settled = interrupted, settled
     run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
+    run.db_statements = statements
     if "handshakes" in probes:
         run.handshakes = handshake_rate([at_start, *samples])
     if "db_connections" in probes:
@@ -258,6 +262,15 @@ def app_probes(servers: list[ServerProcess], database: Database | None) -> dict:
 
     activity = database.activity()
     return {"handshakes": accepted, **({"db_connections": activity} if activity else {})}
+
+
+def statements_delta(before: dict[str, list[float]], after: dict[str, list[float]] | None) -> dict | None:
+    """The statements the database ran during the run, by kind."""
+    if after is None:
+        return None
+    was = lambda kind: before.get(kind, [0, 0.0])  # noqa: E731
+    return {kind: Statements(calls=int(calls - was(kind)[0]), ms=round(ms - was(kind)[1], 3))
+            for kind, (calls, ms) in after.items() if calls > was(kind)[0]}
 
 
 def handshake_rate(samples: list[dict]) -> Handshakes | None:

@@ -48,6 +48,20 @@ def delta_line(data: Results, app: str) -> str:
             f"capacity at the SLO {cap}{cautions(runs)}")
 
 
+def executing_line(data: Results, app: str) -> str | None:
+    """What the database itself spent on each stored message at capacity (pg_stat_statements: the INSERT and
+    its foreign-key check), beside the database call's wall time as the server timed it."""
+    runs = [r for r in at_capacity(data, app) if r.db_statements and "storing" in r.db_statements]
+    stored = sum(r.server.delta.app.get("messages_stored", 0) for r in runs if r.server.delta)
+    if not stored:
+        return None
+    calls, ms = (sum(getattr(r.db_statements["storing"], k) for r in runs) for k in ("calls", "ms"))
+    s = stages(runs)
+    return (f"{app} at capacity, the database itself: {calls / stored:.1f} statements and "
+            f"{fmt('us', 1e3 * ms / stored)} µs executing them per stored message (pg_stat_statements)"
+            + (f", of the {fmt('us', s.db_us)} µs the database call takes as the server times it" if s else ""))
+
+
 def history_line(data: Results, app: str) -> str | None:
     """Members rejoining a busy room and asking for its stored history (scenario `history`)."""
     runs = runs_of(data, "history", app)
@@ -225,6 +239,8 @@ def claim_premise(data: Results) -> Claim:
         figures.append(delta_line(data, app))
         if s := stages(at_capacity(data, app)):
             figures.append(f"{app} at capacity, " + s.text())
+        if executing := executing_line(data, app):
+            figures.append(executing)
         figures += [x for x in (database_line(data, app), history_line(data, app), knob_line(data, app)) if x]
     if signin := middleware_line(data):
         figures.append(signin)
