@@ -4,7 +4,7 @@ message stored) against the relay targets of the same stack, each at its searche
 
 from __future__ import annotations
 
-from bench.record import Results, Run, within_slo
+from bench.record import Results, Run
 from bench.report.appmode import (
     app_targets,
     at_capacity,
@@ -18,10 +18,11 @@ from bench.report.appmode import (
     threads_label,
 )
 from bench.report.claims.auth import RESTARTED, WARM, handshake_cpu_ms, storms
-from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim, Table
+from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim, Table, figure
 from bench.report.layers import profiled
 from bench.report.numbers import fmt, ratio
-from bench.report.runs import cautions, info, runs_of
+from bench.report.repeats import differ, fmt_spread, fold
+from bench.report.runs import COST, DPS, LOSS, P95, cautions, info, runs_of
 from bench.report.searched import searched
 from bench.report.steps import where
 
@@ -150,51 +151,55 @@ def connections_table(data: Results) -> Table | None:
                   "after the last (by state)", "back to idle after every run"], rows)
 
 
+def by_threads(runs: list[Run]) -> dict[int, list[Run]]:
+    """A sweep's runs by ASGI_THREADS value (0: daphne's default), repeats together, in the order they ran."""
+    groups: dict[int, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(r.params.asgi_threads or 0, []).append(r)
+    return groups
+
+
 def sweep_table(data: Results) -> Table | None:
     """The ASGI_THREADS sweep: each value at the same load, with where a stored message's time went."""
     rows = []
     for app in app_targets(data):
-        for r in sweep(data, app):
-            s = stages([r])
-            rows.append([app, threads_label(r.params.asgi_threads), fmt("rate", offered(r)),
-                         fmt("rate", r.deliveries_per_s), fmt("ms", r.rtt_ms.p95) + cautions([r]),
-                         fmt("pct", r.ledger.loss_pct), fmt("us", s.wait_us if s else None),
-                         fmt("us", s.db_us if s else None), fmt("us", r.server.cpu_us_per_delivery)])
+        for n, runs in by_threads(sweep(data, app)).items():
+            s = stages(runs)
+            rows.append([app, threads_label(n), fmt("int", len(runs)), fmt("rate", offered(runs[0])),
+                         figure(runs, DPS, "rate"), figure(runs, P95, "ms"), figure(runs, LOSS, "pct"),
+                         fmt("us", s.wait_us if s else None), fmt("us", s.db_us if s else None),
+                         figure(runs, COST, "us")])
     if not rows:
         return None
-    return Table("The thread-pool knob (ASGI_THREADS), each value on servers started afresh at the same load: "
-                 "a stored message's wait for its worker and its database call, µs (wall)",
-                 ["target", "ASGI_THREADS", "offered deliveries/s", "deliveries/s", "RTT p95 ms", "loss %",
-                  "wait µs", "database µs", "server µs/delivery"], rows)
+    return Table("The thread-pool knob (ASGI_THREADS), each value on servers started afresh at the same load "
+                 "(median [range] of its runs): a stored message's wait for its worker and its database call, µs "
+                 "(wall)", ["target", "ASGI_THREADS", "runs", "offered deliveries/s", "deliveries/s", "RTT p95 ms",
+                            "loss %", "wait µs", "database µs", "server µs/delivery"], rows)
 
 
 def sweep_effect(data: Results, app: str) -> str | None:
-    """Whether the thread pool's size moved the app target, as its sweep measured: throughput beyond the
-    capacity search's tolerance of the default's, or the other side of its SLO."""
-    runs = sweep(data, app)
-    base = next((r for r in runs if not r.params.asgi_threads), None)
-    if base is None or len(runs) < 2:
+    """Whether the thread pool's size moved the app target, as its sweep measured: its throughput or RTT p95
+    with each value against the default's, different only beyond the run-to-run spread (the report's rule)."""
+    groups = by_threads(sweep(data, app))
+    base = groups.get(0)
+    if not base or len(groups) < 2:
         return None
-    cap = searched(data, app)
-    tolerance, slo = (cap.tolerance, cap.slo_p95_ms) if cap else (0.10, None)
-    fine = lambda r: within_slo(r, slo) if slo else r.ok  # noqa: E731
-    apart = lambda r: abs(r.deliveries_per_s - base.deliveries_per_s) > tolerance * base.deliveries_per_s  # noqa: E731
-    moved = [r for r in runs if r is not base and (fine(r) != fine(base) or apart(r))]
-    waits = [s.wait_us if (s := stages([r])) else None for r in runs]
-    said = (f"RTT p95 {' / '.join(fmt('ms', r.rtt_ms.p95) for r in runs)} ms and "
-            f"{' / '.join(fmt('us', w) for w in waits)} µs waiting for the database thread per stored message, "
-            f"with ASGI_THREADS {' / '.join(threads_label(r.params.asgi_threads) for r in runs)}")
-    workers = (s := stages(runs)) and s.workers
-    if not moved:
-        return (f"ASGI_THREADS did not move {app}: at the same load ({fmt('rate', offered(base))} deliveries/s "
-                f"offered) every value kept throughput within ±{tolerance:.0%} "
-                f"of the default's" + (" and the same side of the SLO" if slo else "") + f" ({said}); Channels "
-                f"runs its database calls on one thread whatever the pool's size (database_sync_to_async is "
-                f"thread-sensitive; /stats `workers`: {workers if workers is not None else '?'})")
-    return (f"ASGI_THREADS moved {app}: " + ", ".join(f"{threads_label(r.params.asgi_threads)} threads "
-            + ("changed which side of the SLO it is on" if fine(r) != fine(base) else
-               f"{fmt('rate', r.deliveries_per_s)} against {fmt('rate', base.deliveries_per_s)} deliveries/s")
-            for r in moved) + f" ({said}; one run each: repeat the sweep to confirm)")
+    moved = [f"{threads_label(n)} thread{'s' * (n != 1)}: {name} {fmt_spread(kind, a)} against "
+             f"{fmt_spread(kind, b)}{unit}" for n, runs in groups.items() if n
+             for name, key, kind, unit in (("throughput", DPS, "rate", " deliveries/s"), ("RTT p95", P95, "ms", " ms"))
+             if (a := fold(runs, key)) and (b := fold(base, key)) and differ(a, b) is None]
+    waits = {n: s.wait_us if (s := stages(runs)) else None for n, runs in groups.items()}
+    said = (f"{' / '.join(fmt('us', w) for w in waits.values())} µs waiting for the database thread per stored "
+            f"message with ASGI_THREADS {' / '.join(threads_label(n) for n in waits)}")
+    s = stages(sweep(data, app))
+    workers = s.workers if s and s.workers is not None else "?"
+    single = " (one run each: a single run's spread is taken as ±10%)" if min(map(len, groups.values())) < 2 else ""
+    if moved:
+        return f"ASGI_THREADS moved {app} beyond the run-to-run spread{single}: {'; '.join(moved)} ({said})"
+    return (f"ASGI_THREADS did not move {app}: at the same load ({fmt('rate', offered(base[0]))} deliveries/s "
+            f"offered) its throughput and RTT p95 with every value are within the run-to-run spread of the "
+            f"default's{single} ({said}); Channels runs its database calls on one thread whatever the pool's size "
+            f"(database_sync_to_async is thread-sensitive; /stats `workers`: {workers})")
 
 
 def offered(r: Run) -> float:
