@@ -57,7 +57,8 @@ def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path)
     data.hostile = {
         "fastapi": Hostile(stock=stock, hardened={**FASTAPI, "idle_s": 2.0, "capped_at_s": 10.0},
                            settings={"CHAT_KEEPALIVE": "2"},
-                           cost=HardeningCost(stock_us=[40.0, 44.0], hardened_us=[52.0, 50.0], steal_pct=[3.0, 12.0])),
+                           cost=HardeningCost(scenario="steady, 100 members sending 1/s each", stock_us=[40.0, 44.0],
+                                              hardened_us=[52.0, 50.0], steal_pct=[3.0, 12.0])),
         "django": Hostile(stock={"idle_s": 10.0, "capped_at_s": 10.0}, hardened={"idle_s": 2.1, "capped_at_s": 10.0},
                           cost=HardeningCost(stock_us=[90.0, 99.0], hardened_us=[95.0, 92.0])),
         "reference": Hostile(stock={"idle_s": 10.0, "capped_at_s": 10.0}),
@@ -74,7 +75,7 @@ def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path)
     cost = row("… what the limits cost")
     assert "+9.0 µs (+21%)" in cost and "steal up to 12%" in cost, "hardened 51 against stock 42 µs, beyond the ranges"
     assert "not significant (ranges overlap)" in cost, "django: 93.5 against 94.5 µs, within the runs' ranges"
-    assert "CHAT_KEEPALIVE=2" in section
+    assert "CHAT_KEEPALIVE=2" in section and "steady, 100 members sending 1/s each" in section
 
 
 def test_without_hostile_figures_it_says_how_to_measure_them(tmp_path):

@@ -56,7 +56,7 @@ ROWS = [  # (figure, with {owed}/{frames}/{storm} from the run; its cell from on
     ("an idle TCP connection lives", _lives("idle_s")),
     ("half a request line lives", _lives("partial_s")),
     ("one message as {frames} one-byte fragments: another pair's worst round trip",
-     _of("fragments", lambda g: f"{g['bystander_worst_rtt_s']:g} s, "
+     _of("fragments", lambda g: (f"{g['bystander_worst_rtt_s']:g} s, " if g["bystander_worst_rtt_s"] else "< 0.01 s, ")
                                 + (f"closed {g['close_code']}" if g["close_code"] else "not closed")
                                 + f", RSS +{_size(g['rss_peak_growth_bytes'])}")),
     ("{storm} handshakes at once: all answered after", _of("storm", lambda g: f"{g['seconds']:g} s (" + ", ".join(
@@ -120,4 +120,5 @@ def hostile_view(data: Results) -> dict | None:
     settings = next((h.settings for h in data.hostile.values() if h.settings), {})
     return {"targets": targets, "modes": MODES, "rows": rows,
             "costs": [costs[t] for t in targets] if any(costs.values()) else None,
+            "cost_run": next((h.cost.scenario for h in data.hostile.values() if h.cost), ""),
             "settings": ", ".join(f"{k}={v}" for k, v in settings.items())}
