@@ -230,6 +230,7 @@ async def test_connection_storm_past_the_limit_is_refused_503(server, target, ro
     room = room_name()
     a, b = await join(server, room), await join(server, room)
     statuses: list[int] = []
+    storm_over = asyncio.Event()
 
     async def one() -> None:
         try:
@@ -238,15 +239,24 @@ async def test_connection_storm_past_the_limit_is_refused_503(server, target, ro
             statuses.append(refused.response.status_code)
         else:
             statuses.append(101)
-            await asyncio.sleep(1.0)
+            await storm_over.wait()
             await ws.close()
 
+    storm = asyncio.gather(*(one() for _ in range(60)))
     try:
-        await asyncio.gather(*(one() for _ in range(60)))
+        async with asyncio.timeout(10):
+            while len(statuses) < 60 and not storm.done():
+                await asyncio.sleep(0.05)
         assert statuses.count(503) >= 60 - 40 and set(statuses) <= {101, 503}, statuses
-        await a.send("after the storm")
-        assert await recv(b) == "after the storm"
+        # while the admitted ones are held: a request past the limit is answered 503, then closed
+        request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        answer, lived = await asyncio.to_thread(raw_request, server, request)
+        assert answer.startswith(b"HTTP/1.1 503") and lived < 3.0, (answer[:80], lived)
+        await a.send("meanwhile")
+        assert await recv(b) == "meanwhile" and await recv(a) == "meanwhile"
     finally:
+        storm_over.set()
+        await asyncio.gather(storm, return_exceptions=True)
         await asyncio.gather(a.close(), b.close())
 
 
