@@ -4,7 +4,7 @@ message stored) against the relay targets of the same stack, each at its searche
 
 from __future__ import annotations
 
-from bench.record import Results, Run
+from bench.record import Results
 from bench.report.appmode import (
     app_targets,
     at_capacity,
@@ -15,14 +15,13 @@ from bench.report.appmode import (
     relay_of,
     stages,
     sweep,
-    threads_label,
 )
 from bench.report.claims.auth import RESTARTED, WARM, handshake_cpu_ms, storms
-from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim, Table, figure
+from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim, Table
+from bench.report.claims.knob import knob_line, sweep_effect, sweep_table
 from bench.report.layers import profiled
-from bench.report.numbers import fmt, ratio
-from bench.report.repeats import differ, fmt_spread, fold
-from bench.report.runs import COST, DPS, LOSS, P95, cautions, info, runs_of
+from bench.report.numbers import fmt
+from bench.report.runs import cautions, runs_of
 from bench.report.searched import searched
 from bench.report.steps import where
 
@@ -98,24 +97,6 @@ def database_line(data: Results, app: str) -> str | None:
             f"{fmt('int', after)} after" + (f" ({db['note']})" if db.get("note") else ""))
 
 
-def knob_line(data: Results, app: str) -> str | None:
-    """A target that turns the thread pool's size (ASGI_THREADS): does the knob move the capacity?"""
-    turned = [t for t in app_targets(data) if "ASGI_THREADS" in info(data, t).env and t != app
-              and relay_of(data, t) == relay_of(data, app)]
-    base, cap = capacity_value(data, app), searched(data, app)
-    out = []
-    for t in turned:
-        v = capacity_value(data, t)
-        if v is None or base is None or cap is None:
-            continue
-        moved = abs(v - base) > cap.tolerance * base
-        out.append(f"{t} (ASGI_THREADS={info(data, t).env['ASGI_THREADS']}): capacity {fmt('rate', v)} against "
-                   f"{app}'s {fmt('rate', base)} deliveries/s: "
-                   + (f"the knob moves it ({ratio(base, v)})" if moved else
-                      f"within the search's ±{cap.tolerance:.0%}: the knob does not move it"))
-    return "; ".join(out) or None
-
-
 def middleware_line(data: Results) -> str | None:
     """The premise's other half, middleware: what a signed-in handshake costs each app target in the sign-in
     storm (Channels signs in through Django's session and auth, wrapped as ASGI middleware), on servers already
@@ -149,62 +130,6 @@ def connections_table(data: Results) -> Table | None:
     return Table("Connections to the chat database (PostgreSQL's pg_stat_activity, sampled every ½ s)",
                  ["target", "runs", "before the first", "at most (where)", "active at once, at most",
                   "after the last (by state)", "back to idle after every run"], rows)
-
-
-def by_threads(runs: list[Run]) -> dict[int, list[Run]]:
-    """A sweep's runs by ASGI_THREADS value (0: daphne's default), repeats together, in the order they ran."""
-    groups: dict[int, list[Run]] = {}
-    for r in runs:
-        groups.setdefault(r.params.asgi_threads or 0, []).append(r)
-    return groups
-
-
-def sweep_table(data: Results) -> Table | None:
-    """The ASGI_THREADS sweep: each value at the same load, with where a stored message's time went."""
-    rows = []
-    for app in app_targets(data):
-        for n, runs in by_threads(sweep(data, app)).items():
-            s = stages(runs)
-            rows.append([app, threads_label(n), fmt("int", len(runs)), fmt("rate", offered(runs[0])),
-                         figure(runs, DPS, "rate"), figure(runs, P95, "ms"), figure(runs, LOSS, "pct"),
-                         fmt("us", s.wait_us if s else None), fmt("us", s.db_us if s else None),
-                         figure(runs, COST, "us")])
-    if not rows:
-        return None
-    return Table("The thread-pool knob (ASGI_THREADS), each value on servers started afresh at the same load "
-                 "(median [range] of its runs): a stored message's wait for its worker and its database call, µs "
-                 "(wall)", ["target", "ASGI_THREADS", "runs", "offered deliveries/s", "deliveries/s", "RTT p95 ms",
-                            "loss %", "wait µs", "database µs", "server µs/delivery"], rows)
-
-
-def sweep_effect(data: Results, app: str) -> str | None:
-    """Whether the thread pool's size moved the app target, as its sweep measured: its throughput or RTT p95
-    with each value against the default's, different only beyond the run-to-run spread (the report's rule)."""
-    groups = by_threads(sweep(data, app))
-    base = groups.get(0)
-    if not base or len(groups) < 2:
-        return None
-    moved = [f"{threads_label(n)} thread{'s' * (n != 1)}: {name} {fmt_spread(kind, a)} against "
-             f"{fmt_spread(kind, b)}{unit}" for n, runs in groups.items() if n
-             for name, key, kind, unit in (("throughput", DPS, "rate", " deliveries/s"), ("RTT p95", P95, "ms", " ms"))
-             if (a := fold(runs, key)) and (b := fold(base, key)) and differ(a, b) is None]
-    waits = {n: s.wait_us if (s := stages(runs)) else None for n, runs in groups.items()}
-    said = (f"{' / '.join(fmt('us', w) for w in waits.values())} µs waiting for the database thread per stored "
-            f"message with ASGI_THREADS {' / '.join(threads_label(n) for n in waits)}")
-    s = stages(sweep(data, app))
-    workers = s.workers if s and s.workers is not None else "?"
-    single = " (one run each: a single run's spread is taken as ±10%)" if min(map(len, groups.values())) < 2 else ""
-    if moved:
-        return f"ASGI_THREADS moved {app} beyond the run-to-run spread{single}: {'; '.join(moved)} ({said})"
-    return (f"ASGI_THREADS did not move {app}: at the same load ({fmt('rate', offered(base[0]))} deliveries/s "
-            f"offered) its throughput and RTT p95 with every value are within the run-to-run spread of the "
-            f"default's{single} ({said}); Channels runs its database calls on one thread whatever the pool's size "
-            f"(database_sync_to_async is thread-sensitive; /stats `workers`: {workers})")
-
-
-def offered(r: Run) -> float:
-    """Deliveries/s the run offered: every member gets every message of its room."""
-    return r.offered_send_rate * r.params.room_size
 
 
 def bottleneck(data: Results, app: str) -> tuple[str, str]:
