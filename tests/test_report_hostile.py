@@ -67,7 +67,7 @@ def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path)
     rows = section.split("<tr><td>")[1:]
     row = lambda figure: next(r for r in rows if r.startswith(figure))  # noqa: E731
     idle = row("an idle TCP connection lives")
-    # django stock | hardened, fastapi stock | hardened, reference stock | — (no limits of ours)
+    # django stock | hardened, reference stock | — (no limits of ours), fastapi stock | hardened
     assert idle.count("<td>") == 6 and idle.index(escape("≥ 10 s")) < idle.index("2.1 s") < idle.index("2 s<")
     assert "died (MemoryError)" in row("server memory for one member that never reads (owed 256 MiB)")
     assert "1.78 s, not closed, RSS +964 KiB" in row("one message as 1,000,000 one-byte fragments")
@@ -76,6 +76,9 @@ def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path)
     assert "+9.0 µs (+21%)" in cost and "steal up to 12%" in cost, "hardened 51 against stock 42 µs, beyond the ranges"
     assert "not significant (ranges overlap)" in cost, "django: 93.5 against 94.5 µs, within the runs' ranges"
     assert "CHAT_KEEPALIVE=2" in section and "steady, 100 members sending 1/s each" in section
+    md = (tmp_path / "report.md").read_text()
+    assert "| an idle TCP connection lives | ≥ 10 s (still open at the cap) → 2.1 s | ≥ 10 s (still open at the cap) " \
+           "(stock) | ≥ 10 s (still open at the cap) → 2 s |" in md, "the Markdown summary: stock → hardened"
 
 
 def test_without_hostile_figures_it_says_how_to_measure_them(tmp_path):

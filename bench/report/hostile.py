@@ -122,3 +122,24 @@ def hostile_view(data: Results) -> dict | None:
             "costs": [costs[t] for t in targets] if any(costs.values()) else None,
             "cost_run": next((h.cost.scenario for h in data.hostile.values() if h.cost), ""),
             "settings": ", ".join(f"{k}={v}" for k, v in settings.items())}
+
+
+def hostile_lines(data: Results) -> list[str]:
+    """The section for the Markdown summary: a row per figure, "stock → hardened" per target."""
+    view = hostile_view(data)
+    if view is None:
+        return []
+    def both(stock: str, hardened: str) -> str:
+        if "—" in (stock, hardened):
+            return f"{hardened} (hardened)" if stock == "—" != hardened else f"{stock} (stock)" if stock != "—" else "—"
+        return f"{stock} → {hardened}"
+
+    out = ["## Hostile clients", "", "| figure | " + " | ".join(f"{t}: stock → hardened" for t in view["targets"])
+           + " |", "|---|" + "---|" * len(view["targets"])]
+    out += [f"| {r['figure']} | " + " | ".join(both(*pair) for pair in zip(r["cells"][::2], r["cells"][1::2],
+                                                                             strict=True)) + " |"
+            for r in view["rows"]]
+    if view["costs"]:
+        out.append("| server µs per delivery, " + view["cost_run"] + " | " + " | ".join(
+            f"{c['stock']} → {c['hardened']}: {c['difference']}" if c else "—" for c in view["costs"]) + " |")
+    return out + [""]

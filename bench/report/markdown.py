@@ -8,6 +8,7 @@ from bench.report.capacity import capacity, capacity_text, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.environment import client_cost_text, harness_text
 from bench.report.headline import Cell, Segment, answer
+from bench.report.hostile import hostile_lines
 from bench.report.layers import layers_view
 from bench.report.repeats import fmt_spread, fmt_stat, fold
 from bench.report.runs import (
@@ -104,6 +105,7 @@ def markdown_report(data: Results) -> str:
                            f"{fmt_stat('us', fold(cap.runs, COST))} |")
         out.append("")
     out += layer_lines(data)
+    out += hostile_lines(data)
     found = claims(data)
     out += ["## The seed's claims, tested", "", "| # | claim | verdict |", "|---|---|---|"]
     for cl in found:
