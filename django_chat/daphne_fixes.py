@@ -199,6 +199,8 @@ class GuardedConnection(ProtocolWrapper):
 
     def dataReceived(self, data):
         if self.head_timer is not None:
+            if self.disconnecting:  # answered 503 and closing: the rest of its request is not read
+                return
             if self.refused:
                 return respond(self, b"503 Service Unavailable")
             seen = self.tail + data
