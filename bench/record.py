@@ -282,6 +282,7 @@ class Run(Record):
     evidence: Evidence = Field(default_factory=Evidence)
     interrupted: bool = False
     server_settled: bool = True
+    cold_start: bool = False  # its servers were started right before it: no connection, pool or cache yet
     fault: Fault | None = None
     profile: LayerProfile | None = None  # the run sampled near the target's capacity
     db_connections: DbConnections | None = None  # PostgreSQL app targets: connections over the run

@@ -108,7 +108,7 @@ def test_each_stored_message_is_timed_in_each_stage_within_the_time_spent_storin
 
 def test_the_storm_after_a_restart_meets_cold_servers_and_every_member_is_counted_in(results):
     warm, restarted = results.runs_of("signin")
-    assert (warm.params.restart, restarted.params.restart) == (False, True)
+    assert (warm.params.restart, restarted.params.restart) == (False, True) and restarted.cold_start
     for run in (warm, restarted):
         users = run.params.users
         assert run.handshakes.accepted == users, run.handshakes
@@ -141,7 +141,7 @@ def test_the_thread_pool_sweep_runs_on_daphne_alone_and_is_in_the_report(results
     if not target.startswith("django"):  # uvicorn reads no ASGI_THREADS: nothing to sweep
         assert not runs and "ASGI_THREADS" not in claim.why
         return
-    assert [r.params.asgi_threads for r in runs] == [1, 0] and all(r.ok for r in runs)
+    assert [r.params.asgi_threads for r in runs] == [1, 0] and all(r.ok and r.cold_start for r in runs)
     assert all(r.server.delta.app["messages_stored"] == r.server.delta.messages_in > 0 for r in runs)
     table = next(t for t in claim.tables if "ASGI_THREADS" in t.head)
     assert [row[1] for row in table.rows] == ["1", "daphne's default"]

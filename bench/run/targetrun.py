@@ -88,7 +88,8 @@ class TargetRun:
         # a restart storm, and each step of a thread-pool sweep, gets servers of its own, started cold
         knobs = {"ASGI_THREADS": str(step.asgi_threads)} if step.asgi_threads else {}
         restart = step.restart or step.asgi_threads is not None or knobs != self.knobs
-        if restart or self.servers is None or not all(s.alive() for s in self.servers):
+        cold = restart or self.servers is None or not all(s.alive() for s in self.servers)
+        if cold:
             self.stop()
             if self.hosts:
                 self.servers = [serverproc.RemoteServer(target, url).wait_ready() for url in self.hosts]
@@ -111,6 +112,7 @@ class TargetRun:
                        redis=self.backing.redis if target.needs_redis else None,
                        database=self.db, sessions=self.sessions, workers=self.workers, profile_s=profile_s)
         run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
+        run.cold_start = cold and not self.hosts
         run.duration_s = round(time.monotonic() - started, 1)
         self.results.add_run(run)
         print("bench:   " + one_line(run), flush=True)

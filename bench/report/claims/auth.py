@@ -99,7 +99,12 @@ def storm_table(data: Results) -> Table | None:
     ]
     return Table("Sign-in storm, on servers already up and right after a restart (cold processes, no database "
                  "connection yet); handshakes/s from the servers' counts sampled every ½ s, so a floor",
-                 ["", *[f"{t}, {kind}{cautions([r])}" for t, kind, r, _ in cols]], rows)
+                 ["", *[f"{t}, {kind}{cold(r, kind)}{cautions([r])}" for t, kind, r, _ in cols]], rows)
+
+
+def cold(r: Run, kind: str) -> str:
+    """A warm storm whose servers had been restarted anyway (the run before left them unsettled) says so."""
+    return " (its servers had just started)" if kind == WARM and r.cold_start else ""
 
 
 def security_table(data: Results) -> Table | None:
