@@ -23,7 +23,7 @@ LOAD = {"users": 100, "rate": 1.0}
 
 def measure(target: Target, steady: Scenario, plan: CpuPlan, out: Path, repeats: int = 2) -> HardeningCost:
     scenario = replace(steady, **LOAD)
-    cost = HardeningCost(scenario=f"{steady.name}, {scenario.users} members sending {scenario.rate:g}/s each")
+    cost = HardeningCost(scenario=f"{steady.name} chat, {scenario.users} members sending {scenario.rate:g}/s each")
     servers: dict[str, list] = {}
     try:
         for mode, env in MODES.items():
