@@ -8,15 +8,12 @@ connections are what pg_stat_activity shows), else SQLite."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from bench import ROOT
 from bench.record import Results
 from bench.report import write_report
 from bench.report.claims import claims
+from tests.bench_runs import BenchRuns
 from tests.postgres import bin_dir, external_url
 
 pytestmark = pytest.mark.server
@@ -67,17 +64,19 @@ POSTGRES = bool(bin_dir() or external_url())
 SCENARIOS = {"stored": 1, "signin": 2, "history": 1}  # runs of each (the sign-in storm: warm, then restarted)
 
 
-@pytest.fixture(scope="module", params=["django-app", "fastapi-app"] if POSTGRES else
-                ["django-app-sqlite", "fastapi-app-sqlite"])
-def results(request, tmp_path_factory) -> Results:
-    out = tmp_path_factory.mktemp(request.param)
-    (out / "tiny.toml").write_text(TINY)
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--no-harness", "--targets", request.param,
-         "--scenario-file", str(out / "tiny.toml"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return Results.load(out / "results.json")
+TARGETS = ["django-app", "fastapi-app"] if POSTGRES else ["django-app-sqlite", "fastapi-app-sqlite"]
+
+
+@pytest.fixture(scope="module")
+def bench_runs(tmp_path_factory) -> BenchRuns:
+    runs = BenchRuns(TARGETS, TINY, tmp_path_factory.mktemp("app-scenarios"))
+    yield runs
+    runs.stop()
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def results(request, bench_runs: BenchRuns) -> Results:
+    return bench_runs.results(request.param)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -4,14 +4,11 @@ own counts, and a message over the size limit must land in the size-limit bucket
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from bench import ROOT
 from bench.record import Results, Run
 from bench.report.claims import claims
+from tests.bench_runs import BenchRuns
 
 pytestmark = pytest.mark.server
 
@@ -91,19 +88,18 @@ local = ["payload", "slow", "slow-reader", "burst", "burst-mid", "churn", "idle"
 """
 
 
+@pytest.fixture(scope="module")
+def bench_runs(tmp_path_factory) -> BenchRuns:
+    """The tiny suite on both backends at once: one bench run per target, so one's failure hides nothing
+    of the other's."""
+    runs = BenchRuns(["django", "fastapi"], TINY, tmp_path_factory.mktemp("scenario-kinds"))
+    yield runs
+    runs.stop()
+
+
 @pytest.fixture(scope="module", params=["django", "fastapi"])
-def results(request, tmp_path_factory) -> Results:
-    """The tiny suite on one backend: one bench run per target, so one's failure hides nothing of the other's."""
-    out = tmp_path_factory.mktemp(f"scenario-kinds-{request.param}")
-    scenario_file = out / "tiny.toml"
-    scenario_file.write_text(TINY)
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--no-harness", "--targets", request.param,
-         "--scenario-file", str(scenario_file), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return Results.load(out / "results.json")
+def results(request, bench_runs: BenchRuns) -> Results:
+    return bench_runs.results(request.param)
 
 
 def runs(results: Results, scenario: str) -> list[Run]:
