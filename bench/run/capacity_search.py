@@ -135,11 +135,11 @@ def grow_factor(last: Outcome, slo_p95_ms: float | None) -> float:
 def aim(bracket: Bracket, slo_p95_ms: float | None) -> float:
     """The next rate inside (passed, failed): where the edges' p95s, on a log-log line, cross the SLO."""
     lo, hi = bracket.passed, bracket.failed
-    at = {p.rate: p.outcome.p95_ms for p in bracket.probes}  # each rate's latest p95
-    p_lo, p_hi = at.get(lo), at.get(hi)
-    share = 0.5
-    if slo_p95_ms and p_lo and p_hi and p_hi > p_lo:
-        share = math.log(slo_p95_ms / p_lo) / math.log(p_hi / p_lo)
+    at = {p.rate: p.outcome for p in bracket.probes}  # each rate's latest outcome
+    below, above = at[lo], at[hi]
+    share = 0.5  # a fail on loss alone, or an edge without a p95, says nothing of where the p95 crosses
+    if slo_p95_ms and below.p95_ms and above.p95_ms and P95 in above.failed_on and above.p95_ms > below.p95_ms:
+        share = math.log(slo_p95_ms / below.p95_ms) / math.log(above.p95_ms / below.p95_ms)
     share = min(max(share, AIM_WITHIN[0]), AIM_WITHIN[1])
     return lo * (hi / lo) ** share
 
