@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bench import ROOT
+from bench import ROOT, scenarios
 from bench.record import FORMAT_VERSION, Results
+from bench.run import serverproc
+from bench.run.machine import CpuPlan
+from bench.run.runner import run_command, run_step
+from bench.targets import TARGETS
 
 pytestmark = pytest.mark.server
 
@@ -99,3 +104,25 @@ def test_a_server_killed_mid_run_is_reported_and_the_measured_part_kept(tmp_path
     assert run.client_closes == {1006: run.params.users}, run.client_closes
     html = (tmp_path / "report.html").read_text()
     assert "exited" in html
+
+
+def test_two_locust_processes_meet_on_a_port_of_their_own(tmp_path):
+    """A machine with two or more client CPUs runs Locust as a master and its workers (--processes). They
+    meet on a free port of the run's own, not Locust's default 5557, which another bench on the same
+    machine (the tests run two at once) would hold: the run works, and every worker's tally is counted."""
+    cpus = frozenset(sorted(os.sched_getaffinity(0))[:2])
+    if len(cpus) < 2:
+        pytest.skip("one CPU: the load generator is a single Locust process")
+    scenario = scenarios.load()[0]["smoke"]
+    (server,) = serverproc.start(TARGETS["fastapi"], tmp_path)
+    try:
+        two_clients = CpuPlan(server=cpus, client=cpus)
+        command, _ = run_command(scenario, [server], tmp_path / "r.json", processes=2)
+        port = command[command.index("--master-bind-port") + 1]
+        assert port != "5557" and command[command.index("--master-port") + 1] == port
+        run = run_step(scenario, [server], two_clients, tmp_path, "two-processes")
+    finally:
+        server.stop()
+    assert run.ok and run.load_generators, run.failure
+    assert run.ledger.unexplained == 0 and run.ledger.delivered == run.ledger.expected > 0, run.ledger
+    assert run.server.delta.messages_in * scenario.room_size == run.ledger.expected

@@ -20,6 +20,7 @@ from bench.run import profiler
 from bench.run.appsamples import app_probes, db_connections, handshake_rate, statements_delta
 from bench.run.database import Database
 from bench.run.machine import CpuPlan
+from bench.run.procs import free_port
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
 from bench.run.sampler import Sampler
 from bench.run.serverproc import ServerProcess
@@ -61,8 +62,10 @@ def run_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
         host, port = workers.master_bind.rsplit(":", 1)
         command += ["--master", "--expect-workers", str(workers.count), "--master-bind-host", host,
                     "--master-bind-port", port]
-    elif processes > 1:
-        command += ["--processes", str(processes)]
+    elif processes > 1:  # its workers meet it on a port of its own, not Locust's 5557 that another bench may hold
+        port = str(free_port())
+        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                    "--master-port", port]
     return command, run_time
 
 
@@ -130,6 +133,7 @@ def run_step(
     probes = app_probes(servers, database)
     at_start = {"t": 0.0, **socket_queues({s.port for s in servers}), **{n: probe() for n, probe in probes.items()}}
     statements_before = database.statements() if database else None
+    db_connections_before = _db_connections(database)  # before any member connects
     with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
@@ -145,7 +149,6 @@ def run_step(
     sampling = Sampling([s.pid for s in servers if s.pid], profile_s, set(plan.client)) if profile_s else None
     redis_cpu_before = _cpu_seconds(redis)
     db_cpu_before = database.cpu_seconds() if database else 0.0
-    db_connections_before = _db_connections(database)
     interrupted = False
     try:
         while locust.poll() is None:
