@@ -17,39 +17,50 @@ TIMEOUT_S = 300
 
 
 class BenchRuns:
-    """`python -m bench --targets T --scenario-file ...` started for every target at once."""
+    """`python -m bench --targets T --scenario-file ...` for every target: all started at once, or, with
+    `together=False` (targets that would share one outside database), each when its results are asked."""
 
-    def __init__(self, targets: list[str], scenarios: str, folder: Path):
+    def __init__(self, targets: list[str], scenarios: str, folder: Path, together: bool = True):
+        self.scenarios, self.folder = scenarios, folder
         self.runs: dict[str, tuple[subprocess.Popen, Path]] = {}
-        for target in targets:
-            out = folder / target
-            out.mkdir(parents=True)
-            (out / "tiny.toml").write_text(scenarios)
-            with open(out / "bench.log", "wb") as log:
-                self.runs[target] = (subprocess.Popen(
-                    [sys.executable, "-m", "bench", "--no-harness", "--targets", target,
-                     "--scenario-file", str(out / "tiny.toml"), "--out", str(out)],
-                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), out)
+        for target in targets if together else ():
+            self.start(target)
+
+    def start(self, target: str) -> None:
+        out = self.folder / target
+        out.mkdir(parents=True)
+        (out / "tiny.toml").write_text(self.scenarios)
+        with open(out / "bench.log", "wb") as log:
+            self.runs[target] = (subprocess.Popen(
+                [sys.executable, "-m", "bench", "--no-harness", "--targets", target,
+                 "--scenario-file", str(out / "tiny.toml"), "--out", str(out)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), out)
 
     def results(self, target: str) -> Results:
         """Its record, once its run has finished; its output if it failed."""
+        if target not in self.runs:
+            self.start(target)
         process, out = self.runs[target]
         try:
             process.wait(TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            self.stop()
+            interrupt([process])
         output = (out / "bench.log").read_text(errors="replace")
         assert process.returncode == 0, output[-6000:]
         return Results.load(out / "results.json")
 
     def stop(self) -> None:
-        """Runs still going are interrupted as Ctrl-C would: the runner stops its servers and Locust."""
-        for process, _ in self.runs.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process, _ in self.runs.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        interrupt([process for process, _ in self.runs.values()])
+
+
+def interrupt(processes: list[subprocess.Popen]) -> None:
+    """Runs still going are interrupted as Ctrl-C would: the runner stops its servers and Locust."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

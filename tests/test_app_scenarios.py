@@ -13,6 +13,7 @@ import pytest
 from bench.record import Results
 from bench.report import write_report
 from bench.report.claims import claims
+from bench.run.pgctl import counts_statements
 from tests.bench_runs import BenchRuns
 from tests.postgres import bin_dir, external_url
 
@@ -61,6 +62,8 @@ steps = [{ asgi_threads = 1 }, { asgi_threads = 0 }]
 app = ["stored", "signin", "history", "threads"]
 """
 POSTGRES = bool(bin_dir() or external_url())
+SHARED_DATABASE = bool(external_url() and not bin_dir())  # else each run has its own cluster or SQLite file
+STATEMENTS = bool(bin_dir() and counts_statements(bin_dir()))  # the bench's own cluster counts them
 SCENARIOS = {"stored": 1, "signin": 2, "history": 1}  # runs of each (the sign-in storm: warm, then restarted)
 
 
@@ -69,7 +72,7 @@ TARGETS = ["django-app", "fastapi-app"] if POSTGRES else ["django-app-sqlite", "
 
 @pytest.fixture(scope="module")
 def bench_runs(tmp_path_factory) -> BenchRuns:
-    runs = BenchRuns(TARGETS, TINY, tmp_path_factory.mktemp("app-scenarios"))
+    runs = BenchRuns(TARGETS, TINY, tmp_path_factory.mktemp("app-scenarios"), together=not SHARED_DATABASE)
     yield runs
     runs.stop()
 
@@ -91,7 +94,7 @@ def test_the_ledger_closes_and_every_message_read_was_stored(results, scenario):
         assert server.app["store_failures"] == 0 and server.app["storing"] == 0, server.app
         assert run.membership.connect_failed == 0 and not run.handshakes_refused
         assert run.connect_ms.count >= run.params.users, run.connect_ms
-        if POSTGRES:  # the database's own count: an INSERT per message stored, and its author's foreign-key check
+        if STATEMENTS:  # the database's own count: an INSERT per message stored, and its author's foreign-key check
             assert run.db_statements["storing"].calls == 2 * server.app["messages_stored"], run.db_statements
 
 
@@ -117,9 +120,9 @@ def test_the_storm_after_a_restart_meets_cold_servers_and_every_member_is_counte
     if POSTGRES:  # a restarted server holds no connection until its first member signs in; a warm one kept its own
         assert restarted.db_connections.before == 0 < warm.db_connections.before, \
             (warm.db_connections, restarted.db_connections)
-        for run in (warm, restarted):  # the session and its user, looked up for every member
-            signin = run.db_statements["sign-in"]
-            assert signin.calls == 2 * run.handshakes.accepted and signin.ms > 0, run.db_statements
+    for run in (warm, restarted) if STATEMENTS else ():  # the session and its user, looked up for every member
+        signin = run.db_statements["sign-in"]
+        assert signin.calls == 2 * run.handshakes.accepted and signin.ms > 0, run.db_statements
 
 
 @pytest.mark.skipif(not POSTGRES, reason="pg_stat_activity: PostgreSQL only")
@@ -130,7 +133,6 @@ def test_database_connections_are_sampled_through_every_run_and_come_back(result
         assert c.peak >= max(c.after, c.before, *(n for _, n, _ in c.timeline)) and c.after > 0, c
         assert all(0 <= active <= n for _, n, active in c.timeline), c.timeline
         assert c.returned and c.after_states.get("idle") == c.after, c  # no connection left busy
-        assert c.after == run.evidence.database["connections_after"]
 
 
 def test_the_thread_pool_sweep_runs_on_daphne_alone_and_is_in_the_report(results, tmp_path):

@@ -34,6 +34,11 @@ def external_url() -> str | None:
     return url if url.startswith(("postgres://", "postgresql://")) else None
 
 
+def counts_statements(bin_path: Path) -> bool:
+    """Whether this PostgreSQL ships pg_stat_statements (postgresql-contrib, in Debian's postgresql)."""
+    return (bin_path.parent / "lib" / "pg_stat_statements.so").exists()
+
+
 class PostgresCluster:
     """One cluster: start() (initdb the first time), stop(), start() again on the same port and data."""
 
@@ -59,8 +64,7 @@ class PostgresCluster:
 
     @property
     def statements(self) -> bool:
-        """Whether the distribution ships pg_stat_statements (postgresql-contrib, in Debian's postgresql)."""
-        return (self.bin.parent / "lib" / "pg_stat_statements.so").exists()
+        return counts_statements(self.bin)
 
     def start(self, timeout: float = 30.0, cpus: set[int] | None = None) -> PostgresCluster:
         log = open(self.dir / "postgres.log", "ab")
