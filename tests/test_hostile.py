@@ -21,6 +21,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 
+from bench.run import machine, serverproc
+from bench.targets import TARGETS
 from tests.clients import RawClient, idle_stats, join, open_path, recv, stats
 
 pytestmark = [pytest.mark.server, pytest.mark.asyncio]
@@ -280,6 +282,25 @@ async def test_hardening_off_serves_the_stack_as_it_ships(servers, target, room_
     finally:
         client.close()
         await reader.close()
+
+
+async def test_the_bench_decides_hardening_and_stock_keeps_the_shipped_fd_limit(tmp_path, monkeypatch):
+    """An exported CHAT_HARDENING does not reach the bench's servers, and a stock server runs at the soft fd
+    limit the bench was started with (here 1,000), not the one the bench raised for itself."""
+    monkeypatch.setenv("CHAT_HARDENING", "off")
+    monkeypatch.setattr(machine, "_started_fd_limit", 1000)
+    procs: list = []
+    try:
+        for env in (None, {"CHAT_HARDENING": "off"}):
+            procs += await asyncio.to_thread(serverproc.start, TARGETS["fastapi"], tmp_path / str(len(procs)), env=env)
+        hardened, stock = procs
+        assert hardened.config["member_backlog_bytes"] == 64 * MiB, "the exported CHAT_HARDENING=off leaked"
+        assert stock.config["member_backlog_bytes"] is None
+        assert psutil.Process(stock.pid).rlimit(psutil.RLIMIT_NOFILE)[0] == 1000
+        assert psutil.Process(hardened.pid).rlimit(psutil.RLIMIT_NOFILE)[0] > 1000
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
 class Payload:

@@ -70,14 +70,29 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+_started_fd_limit: int | None = None  # the soft limit before raise_fd_limit lifted it
+
+
 def raise_fd_limit() -> int:
-    """Many connections need many descriptors: lift the soft limit to the hard one."""
+    """Many connections need many descriptors: lift the soft limit to the hard one (the one it had is kept
+    for stock servers, shipped_fd_limit)."""
     import resource
 
+    global _started_fd_limit
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if _started_fd_limit is None:
+        _started_fd_limit = soft
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def shipped_fd_limit() -> int:
+    """The soft fd limit the bench was started with: a server as it ships (CHAT_HARDENING=off) raises none,
+    so it runs at this one, not at the bench's raised limit."""
+    import resource
+
+    return _started_fd_limit if _started_fd_limit is not None else resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import ROOT
+from bench.run import machine
 from bench.run.procs import free_port, stop_process
 from bench.run.redisctl import redis_url as default_redis_url
 from bench.targets import Target
@@ -22,6 +24,23 @@ class ServerFailed(RuntimeError):
     """A server process exited or never became ready; the message carries its log tail."""
 
 
+# what makes a target what it is comes from the target and the caller alone, never from an exported variable
+NOT_INHERITED = ("CHAT_REDIS_URL", "CHAT_APP", "CHAT_DATABASE_URL", "CHAT_HARDENING", "ASGI_THREADS")
+
+
+def child_setup(cpus: set[int] | None, env: dict[str, str]):
+    """What a server process does before it runs: its CPUs; and a stock server (CHAT_HARDENING=off) gets back
+    the fd limit the bench was started with, since the stack as it ships raises none (the bench raised its own)."""
+    fd_limit = machine.shipped_fd_limit() if env.get("CHAT_HARDENING") == "off" else None
+    if not cpus and fd_limit is None:
+        return None
+
+    def setup() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        if fd_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    return setup
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
@@ -185,11 +204,11 @@ def start(
 
     A target that needs Redis gets CHAT_REDIS_URL = `redis_url`, else bench.run.redisctl.redis_url()
     (`python -m bench` runs its own Redis; `make ui` checks with bench.run.redisctl.check); the others
-    never inherit one, so an exported CHAT_REDIS_URL cannot turn an in-memory target into a Redis one.
+    never inherit one, so an exported CHAT_REDIS_URL cannot turn an in-memory target into a Redis one; nor
+    does an exported CHAT_HARDENING or ASGI_THREADS reach a server: the target's env and `env` decide.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
-    # what makes a target what it is comes from the target alone, never from an exported variable
-    inherited = {k: v for k, v in os.environ.items() if k not in ("CHAT_REDIS_URL", "CHAT_APP", "CHAT_DATABASE_URL")}
+    inherited = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     if target.needs_redis and not redis_url:
         redis_url = default_redis_url()
     target_env = target.server_env(redis_url if target.needs_redis else None)
@@ -203,7 +222,7 @@ def start(
             with open(log_path, "wb") as log:
                 popen = subprocess.Popen(  # own session: the runner, not the terminal's Ctrl-C, stops it
                     command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+                    preexec_fn=child_setup(cpus, full_env),
                 )
             procs.append(ServerProcess(target, host, port, popen, log_path, command))
         for proc in procs:
