@@ -198,9 +198,9 @@ class GuardedConnection(ProtocolWrapper):
         self.head_timer = transport.reactor.callLater(self.factory.handshake_timeout, self.head_timeout)
 
     def dataReceived(self, data):
+        if self.disconnecting:  # answered 503 or 408 and closing: the rest of its request is not read
+            return
         if self.head_timer is not None:
-            if self.disconnecting:  # answered 503 and closing: the rest of its request is not read
-                return
             if self.refused:
                 return respond(self, b"503 Service Unavailable")
             seen = self.tail + data
