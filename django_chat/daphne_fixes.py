@@ -4,8 +4,6 @@
 tests/test_hostile.py; CONTRACT.md, "Hostile clients"), which CHAT_HARDENING=off leaves out.
 """
 
-import ctypes
-import resource
 from urllib.parse import urlsplit
 
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -14,11 +12,11 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from django_chat.chat.layers import OutboundFull
 from django_chat.patching import require_versions
+from django_chat.process_limits import FD_RESERVE
 
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
 
 TOO_MANY_FRAGMENTS = 1008  # policy violation: the message is not too big, its framing is abusive
-FD_RESERVE = 64  # descriptors kept for what is not a client: logs, Redis, the database, the listener
 ACCEPT_BACKLOG = 2048  # uvicorn's; Twisted's 50 failed hundreds of a 2,000-handshake storm
 
 
@@ -36,26 +34,6 @@ def close_answer(code: int | None, reason: bytes | None) -> int | None:
     except UnicodeDecodeError:
         return 1007
     return code
-
-
-def return_freed_memory() -> None:
-    """glibc raises its mmap threshold to the largest block freed (up to 32 MiB), so after one large
-    message every payload comes from the heap, which is rarely returned: RSS stayed at its peak after a
-    non-reader left. A fixed 128 KiB threshold (glibc's initial one) hands large payloads back at once."""
-    ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-
-
-def connection_bound(wanted: int) -> int:
-    """Raise the fd limit as far as the system allows; the connections it leaves room for (wanted, 0: all)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    top = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
-        soft = top
-    except (ValueError, OSError):  # above the kernel's nr_open: keep the soft limit
-        pass
-    fd_bound = max(16, soft - 2 * FD_RESERVE)
-    return min(wanted or fd_bound, fd_bound)
 
 
 class ContractWebSocketProtocol(WebSocketProtocol):

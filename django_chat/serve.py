@@ -13,7 +13,7 @@ import sys
 from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
 
-from django_chat import daphne_fixes
+from django_chat import daphne_fixes, process_limits
 
 
 def daphne_args(host: str, port: int, max_message_bytes: int, keepalive: float, hardened: bool) -> list[str]:
@@ -46,16 +46,16 @@ def main(argv: list[str] | None = None) -> None:
 
         check_database()
 
-    hardened = settings.CHAT_HARDENING == "on"
     # daphne's Server builds its factories from these names
     daphne_server.WebSocketFactory = daphne_fixes.ContractWebSocketFactory
-    if hardened:
-        daphne_fixes.return_freed_memory()
+    if settings.CHAT_HARDENING:
+        process_limits.return_freed_memory()
         daphne_server.WebSocketFactory = daphne_fixes.HardenedWebSocketFactory
         daphne_server.HTTPFactory = daphne_fixes.guard_connections(
-            daphne_server.HTTPFactory, daphne_fixes.connection_bound(settings.CHAT_MAX_CONNECTIONS),
+            daphne_server.HTTPFactory, process_limits.connection_bound(settings.CHAT_MAX_CONNECTIONS),
             settings.CHAT_HANDSHAKE_TIMEOUT)
-    argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE, hardened)
+    argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE,
+                       settings.CHAT_HARDENING)
     print("daphne " + " ".join(argv), file=sys.stderr, flush=True)
     CommandLineInterface().run(argv)
 

@@ -18,7 +18,7 @@ def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float,
     return [
         "django_chat.asgi:application",
         "--host", host, "--port", str(port),
-        "--loop", "uvloop", *protocols,  # httptools and websockets-sansio, hardened
+        "--loop", "uvloop", *protocols,  # httptools and websockets-sansio: hardened, or as uvicorn ships them
         "--ws-max-size", str(max_message_bytes),
         "--ws-ping-interval", str(keepalive), "--ws-ping-timeout", str(keepalive),
         "--ws-per-message-deflate", "false",  # daphne does not compress either
@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_chat.settings")
     from django.conf import settings
 
-    limits = uvicorn_fixes.EdgeLimits(settings.CHAT_HANDSHAKE_TIMEOUT, settings.CHAT_MAX_CONNECTIONS,
-                                      settings.CHAT_MAX_FRAGMENTS, settings.CHAT_MEMBER_BACKLOG_BYTES) \
-        if settings.CHAT_HARDENING == "on" else None
+    if settings.CHAT_HARDENING:
+        uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(
+            settings.CHAT_HANDSHAKE_TIMEOUT, settings.CHAT_MAX_CONNECTIONS, settings.CHAT_MAX_FRAGMENTS,
+            settings.CHAT_MEMBER_BACKLOG_BYTES))
     argv = uvicorn_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE,
-                        uvicorn_fixes.protocol_args(limits))
+                        uvicorn_fixes.protocol_args(settings.CHAT_HARDENING))
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)
 

@@ -11,11 +11,12 @@ CHAT_MAX_MESSAGE_BYTES = int(os.environ.get("CHAT_MAX_MESSAGE_BYTES", 16 * 1024 
 CHAT_MEMBER_BACKLOG = int(os.environ.get("CHAT_MEMBER_BACKLOG", 100))
 # The limits against hostile clients (CONTRACT.md, "Hostile clients"); `off`: the server as it ships, for
 # the bench's stock-vs-hardened figures (the contract's own rules stay).
-CHAT_HARDENING = os.environ.get("CHAT_HARDENING", "on")
-if CHAT_HARDENING not in ("on", "off"):
-    raise SystemExit(f"CHAT_HARDENING must be 'on' or 'off', not {CHAT_HARDENING!r}")
+_hardening = os.environ.get("CHAT_HARDENING", "on")
+if _hardening not in ("on", "off"):
+    raise SystemExit(f"CHAT_HARDENING must be 'on' or 'off', not {_hardening!r}")
+CHAT_HARDENING = _hardening == "on"
 CHAT_MEMBER_BACKLOG_BYTES = int(os.environ.get("CHAT_MEMBER_BACKLOG_BYTES", 64 * 1024 * 1024)) \
-    if CHAT_HARDENING == "on" else None  # None: not bounded in bytes
+    if CHAT_HARDENING else None  # None: not bounded in bytes
 CHAT_MAX_FRAGMENTS = int(os.environ.get("CHAT_MAX_FRAGMENTS", 4096))  # frames per message
 CHAT_HANDSHAKE_TIMEOUT = float(os.environ.get("CHAT_HANDSHAKE_TIMEOUT", 10.0))  # from accept to a request head
 CHAT_KEEPALIVE = float(os.environ.get("CHAT_KEEPALIVE", 20.0))  # ping interval, and the time a pong may take

@@ -12,9 +12,12 @@ MAX_MESSAGE_BYTES = config("CHAT_MAX_MESSAGE_BYTES", cast=int, default=16 * 1024
 MEMBER_BACKLOG = config("CHAT_MEMBER_BACKLOG", cast=int, default=100)
 # The limits against hostile clients (CONTRACT.md, "Hostile clients"); `off`: uvicorn as it ships, for the
 # bench's stock-vs-hardened figures (the contract's own rules stay).
-HARDENING = config("CHAT_HARDENING", default="on")
+_hardening = config("CHAT_HARDENING", default="on")
+if _hardening not in ("on", "off"):
+    raise SystemExit(f"CHAT_HARDENING must be 'on' or 'off', not {_hardening!r}")
+HARDENING = _hardening == "on"
 MEMBER_BACKLOG_BYTES = config("CHAT_MEMBER_BACKLOG_BYTES", cast=int, default=64 * 1024 * 1024) \
-    if HARDENING == "on" else None  # None: not bounded in bytes
+    if HARDENING else None  # None: not bounded in bytes
 MAX_FRAGMENTS = config("CHAT_MAX_FRAGMENTS", cast=int, default=4096)  # frames per message
 HANDSHAKE_TIMEOUT = config("CHAT_HANDSHAKE_TIMEOUT", cast=float, default=10.0)
 KEEPALIVE = config("CHAT_KEEPALIVE", cast=float, default=20.0)  # ping interval, and the time a pong may take
@@ -35,8 +38,6 @@ HISTORY_MAX = 1000  # the most ?history=N may ask for
 
 if APP not in ("relay", "full"):
     raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {APP!r}")
-if HARDENING not in ("on", "off"):
-    raise SystemExit(f"CHAT_HARDENING must be 'on' or 'off', not {HARDENING!r}")
 if FANOUT not in ("queued", "seed"):
     raise SystemExit(f"CHAT_FANOUT must be 'queued' or 'seed', not {FANOUT!r}")
 if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):

@@ -19,7 +19,7 @@ def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float,
     return [
         "fastapi_chat.app:app",
         "--host", host, "--port", str(port),
-        "--loop", "uvloop", *protocols,
+        "--loop", "uvloop", *protocols,  # httptools and websockets-sansio: hardened, or as uvicorn ships them
         "--ws-max-size", str(max_message_bytes),
         "--ws-ping-interval", str(keepalive), "--ws-ping-timeout", str(keepalive),
         "--ws-per-message-deflate", "false",  # daphne does not compress either
@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> None:
         from fastapi_chat.db import check
 
         asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
-    limits = uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS, config.MAX_FRAGMENTS,
-                                      config.MEMBER_BACKLOG_BYTES) if config.HARDENING == "on" else None
+    if config.HARDENING:
+        uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS,
+                                                         config.MAX_FRAGMENTS, config.MEMBER_BACKLOG_BYTES))
     argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES, config.KEEPALIVE,
-                        uvicorn_fixes.protocol_args(limits))
+                        uvicorn_fixes.protocol_args(config.HARDENING))
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
     uvicorn_cli(argv)
 

@@ -2,24 +2,22 @@
 hostile clients (CONTRACT.md, "Hostile clients"). Each fix is labelled with what stock does; the server
 is app-agnostic, so both uvicorn targets (fastapi_chat.serve, django_chat.serve_uvicorn) run it:
 `--http fastapi_chat.uvicorn_fixes:HttpProtocol --ws fastapi_chat.uvicorn_fixes:WebSocketProtocol`,
-after `configure(EdgeLimits(...))`; with CHAT_HARDENING=off, `protocol_args` gives uvicorn's own.
+after `configure(EdgeLimits(...))`; with CHAT_HARDENING=off, `protocol_args(False)` gives uvicorn's own.
 """
 
 from __future__ import annotations
 
-import ctypes
-import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from django_chat.patching import require_versions
+from django_chat.process_limits import FD_RESERVE, connection_bound, return_freed_memory
 
 require_versions(__name__, {"uvicorn": "0.54.0", "websockets": "17.4", "httptools": "0.9.0"})
 
 MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers: uvicorn's own h11 default, which httptools lacks
-FD_RESERVE = 64  # descriptors kept for what is not a client: logs, the database, Redis, the listener
 TOO_MANY_FRAGMENTS = 1008  # policy violation: the message is not too big, its framing is abusive
 
 
@@ -36,38 +34,18 @@ STOCK_PROTOCOL_ARGS = ["--http", "httptools", "--ws", "websockets-sansio"]  # as
 LIMITS = EdgeLimits(handshake_timeout=10.0, max_connections=0, max_fragments=4096, backlog_bytes=64 << 20)
 
 
-def protocol_args(limits: EdgeLimits | None) -> list[str]:
-    """uvicorn's --http and --ws: this module's, configured with `limits`, or (None) uvicorn's stock ones."""
-    if limits is None:
-        return STOCK_PROTOCOL_ARGS
-    configure(limits)
-    return PROTOCOL_ARGS
+def protocol_args(hardened: bool) -> list[str]:
+    """uvicorn's --http and --ws: this module's (configure() them first), or uvicorn's stock ones."""
+    return PROTOCOL_ARGS if hardened else STOCK_PROTOCOL_ARGS
 
 
 def configure(limits: EdgeLimits) -> EdgeLimits:
     """Raise the fd limit as far as the system allows, return freed memory, set the limits (returned
     with max_connections resolved) for the protocols below."""
     global LIMITS
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted_fds = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft < wanted_fds:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted_fds, hard))
-            soft = wanted_fds
-        except (ValueError, OSError):  # above the kernel's nr_open: keep the soft limit
-            pass
-    fd_bound = max(16, soft - 2 * FD_RESERVE)
-    wanted = limits.max_connections or fd_bound
-    LIMITS = EdgeLimits(limits.handshake_timeout, min(wanted, fd_bound), limits.max_fragments, limits.backlog_bytes)
+    LIMITS = replace(limits, max_connections=connection_bound(limits.max_connections))
     return_freed_memory()
     return LIMITS
-
-
-def return_freed_memory() -> None:
-    """glibc raises its mmap threshold to the largest block freed (up to 32 MiB), so after one large
-    message every payload comes from the heap, which is rarely returned: RSS stayed at its peak after a
-    non-reader left. A fixed 128 KiB threshold (glibc's initial one) hands large payloads back at once."""
-    ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 def respond(transport, status: bytes) -> None:

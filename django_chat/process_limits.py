@@ -1,0 +1,30 @@
+"""What both hardened launchers do to their own process (daphne_fixes.py, fastapi_chat/uvicorn_fixes.py):
+raise the fd limit and size the connection limit from it, and have glibc return large freed blocks.
+A server as it ships (CHAT_HARDENING=off) does neither."""
+
+import ctypes
+import resource
+
+FD_RESERVE = 64  # descriptors kept for what is not a client: logs, Redis, the database, the listener
+
+
+def connection_bound(wanted: int) -> int:
+    """Raise the soft fd limit as far as the system allows; the connections it leaves room for (wanted, 0: all):
+    the limit less twice the reserve, since past the limit the excess may take one reserve before it is refused."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < top:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+            soft = top
+        except (ValueError, OSError):  # above the kernel's nr_open: keep the soft limit
+            pass
+    fd_bound = max(16, soft - 2 * FD_RESERVE)
+    return min(wanted or fd_bound, fd_bound)
+
+
+def return_freed_memory() -> None:
+    """glibc raises its mmap threshold to the largest block freed (up to 32 MiB), so after one large
+    message every payload comes from the heap, which is rarely returned: RSS stayed at its peak after a
+    non-reader left. A fixed 128 KiB threshold (glibc's initial one) hands large payloads back at once."""
+    ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
