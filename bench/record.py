@@ -397,11 +397,14 @@ class HardeningCost(Record):
     clients and without them (CHAT_HARDENING=off), the runs interleaved (bench/run/hardening_cost.py)."""
 
     scenario: str = "steady"
+    room_size: int | None = None  # members per room of `scenario` (None: recorded before it was kept)
     hardened_us: list[float] = Field(default_factory=list)
     stock_us: list[float] = Field(default_factory=list)
-    steal_pct: list[float] = Field(default_factory=list)  # each run's mean CPU steal, in the order they ran
+    # each run's mean CPU steal in the order they ran (stock, hardened, stock...), failed runs included
+    steal_pct: list[float | None] = Field(default_factory=list)
     noisy: bool = False  # a run's window was noisy (steal, or other processes on the servers' CPUs)
-    error: str | None = None
+    restarts: int = 0  # servers restarted between runs: left unsettled (still busy, leftovers) or dead
+    error: str | None = None  # the runs that failed, beside the values the others gave
 
 
 class Hostile(Record):
@@ -412,13 +415,15 @@ class Hostile(Record):
     hardened: dict = Field(default_factory=dict)
     stock: dict = Field(default_factory=dict)
     settings: dict[str, str] = Field(default_factory=dict)  # the servers' settings beyond the defaults
+    sizes: dict[str, int] = Field(default_factory=dict)  # owed_bytes, frames, storm: what the figures were taken at
+    stock_fd_limit: int | None = None  # the soft fd limit stock servers ran at (the bench's own, before it raised it)
     cost: HardeningCost | None = None
 
     @model_validator(mode="before")
     @classmethod
     def hardened_alone(cls, data: object) -> object:
         """Records written before stock was measured beside it hold the hardened figures alone."""
-        if isinstance(data, dict) and not data.keys() & {"hardened", "stock", "settings", "cost"}:
+        if isinstance(data, dict) and not data.keys() & cls.model_fields.keys():
             return {"hardened": data}
         return data
 

@@ -47,6 +47,9 @@ def test_an_old_record_reads_as_hardened_alone(tmp_path):
     assert "3.1 s (2,000× 101)" in section and "closed 1008" in section and "40 s" in section
     assert escape("≥ 45 s (still open at the cap)") in section, "a figure that reached its cap says so"
     assert "not measured: ConnectionError: the server died" in section
+    assert "owed —" in section and "one message as — one-byte fragments" in section, "sizes it did not keep"
+    errors = row(section, "exceptions the server logged")
+    assert "none" not in errors and errors.count("<td>—</td>") == 4, "never looked for: not \"none\""
 
 
 def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path):
@@ -54,31 +57,42 @@ def test_stock_and_hardened_side_by_side_with_what_the_hardening_costs(tmp_path)
     stock = {**FASTAPI, "idle_s": 10.0, "capped_at_s": 10.0, "non_reader": {"died": "MemoryError"},
              "server_errors": {"RuntimeError": 2},
              "fragments": {**FASTAPI["fragments"], "bystander_worst_rtt_s": 1.78, "close_code": None}}
+    sizes = {"owed_bytes": 256 * (1 << 20), "frames": 1_000_000, "storm": 2000}
     data.hostile = {
-        "fastapi": Hostile(stock=stock, hardened={**FASTAPI, "idle_s": 2.0, "capped_at_s": 10.0},
-                           settings={"CHAT_KEEPALIVE": "2"},
-                           cost=HardeningCost(scenario="steady, 100 members sending 1/s each", stock_us=[40.0, 44.0],
-                                              hardened_us=[52.0, 50.0], steal_pct=[3.0, 12.0])),
+        "fastapi": Hostile(stock=stock, hardened={**FASTAPI, "idle_s": 2.0, "capped_at_s": 10.0, "server_errors": {}},
+                           settings={"CHAT_KEEPALIVE": "2"}, sizes=sizes, stock_fd_limit=1024,
+                           cost=HardeningCost(scenario="steady, 100 members sending 1/s each", room_size=10,
+                                              stock_us=[40.0, 44.0], hardened_us=[52.0, 50.0],
+                                              steal_pct=[3.0, None, 12.0, 1.0])),
         "django": Hostile(stock={"idle_s": 10.0, "capped_at_s": 10.0}, hardened={"idle_s": 2.1, "capped_at_s": 10.0},
-                          cost=HardeningCost(stock_us=[90.0, 99.0], hardened_us=[95.0, 92.0])),
-        "reference": Hostile(stock={"idle_s": 10.0, "capped_at_s": 10.0}),
+                          sizes=sizes,
+                          cost=HardeningCost(stock_us=[90.0, 99.0], hardened_us=[95.0, 92.0], restarts=1,
+                                             error="hardened: Locust exited with 1")),
+        "reference": Hostile(stock={"idle_s": 10.0, "capped_at_s": 10.0}, sizes=sizes),
     }
     section = section_of(write_report(data, tmp_path)["html"].read_text())
-    rows = section.split("<tr><td>")[1:]
-    row = lambda figure: next(r for r in rows if r.startswith(figure))  # noqa: E731
-    idle = row("an idle TCP connection lives")
+    idle = row(section, "an idle TCP connection lives")
     # django stock | hardened, reference stock | — (no limits of ours), fastapi stock | hardened
     assert idle.count("<td>") == 6 and idle.index(escape("≥ 10 s")) < idle.index("2.1 s") < idle.index("2 s<")
-    assert "died (MemoryError)" in row("server memory for one member that never reads (owed 256 MiB)")
-    assert "1.78 s, not closed, RSS +964 KiB" in row("one message as 1,000,000 one-byte fragments")
-    assert "RuntimeError ×2" in row("exceptions the server logged") and "none" in row("exceptions the server logged")
-    cost = row("… what the limits cost")
+    assert "died (MemoryError)" in row(section, "server memory for one member that never reads (owed 256 MiB)")
+    assert "1.78 s, not closed, RSS +964 KiB" in row(section, "one message as 1,000,000 one-byte fragments")
+    errors = row(section, "exceptions the server logged")
+    assert "RuntimeError ×2" in errors and "none" in errors, "fastapi hardened: looked, found none"
+    cost = row(section, "… what the limits cost")
     assert "+9.0 µs (+21%)" in cost and "steal up to 12%" in cost, "hardened 51 against stock 42 µs, beyond the ranges"
     assert "not significant (ranges overlap)" in cost, "django: 93.5 against 94.5 µs, within the runs' ranges"
+    assert "failed: hardened: Locust exited with 1" in cost and "1 server restart" in cost, \
+        "a failed run is listed beside the values the others measured"
     assert "CHAT_KEEPALIVE=2" in section and "steady, 100 members sending 1/s each" in section
+    assert "in rooms of\n10" in section and "(1,024)" in section, "the cost's room size, stock servers' fd limit"
     md = (tmp_path / "report.md").read_text()
     assert "| an idle TCP connection lives | ≥ 10 s (still open at the cap) → 2.1 s | ≥ 10 s (still open at the cap) " \
            "(stock) | ≥ 10 s (still open at the cap) → 2 s |" in md, "the Markdown summary: stock → hardened"
+
+
+def row(section: str, figure: str) -> str:
+    """The table row of the section whose figure starts with `figure`."""
+    return next(r for r in section.split("<tr><td>")[1:] if r.startswith(figure))
 
 
 def test_without_hostile_figures_it_says_how_to_measure_them(tmp_path):

@@ -5,11 +5,9 @@ limits cost per delivery on steady chat (bench/run/hardening_cost.py)."""
 
 from __future__ import annotations
 
-import statistics
-
 from bench.record import TARGET_ORDER, HardeningCost, Results
 from bench.report.numbers import fmt
-from bench.report.repeats import Stat, differ, fmt_spread
+from bench.report.repeats import differ, fmt_spread, of
 
 MODES = ("stock", "hardened")
 
@@ -62,19 +60,17 @@ ROWS = [  # (figure, with {owed}/{frames}/{storm} from the run; its cell from on
     ("{storm} handshakes at once: all answered after", _of("storm", lambda g: f"{g['seconds']:g} s (" + ", ".join(
         f"{n:,}× {s}" for s, n in sorted(g["answers"].items())) + ")")),
     ("file descriptors per idle connection", _of("fds_per_idle", str)),
-    ("exceptions the server logged meanwhile", lambda f: ", ".join(
-        f"{name} ×{n:,}" for name, n in f.get("server_errors", {}).items()) or "none"),
+    ("exceptions the server logged meanwhile", _of("server_errors", lambda errors: ", ".join(
+        f"{name} ×{n:,}" for name, n in errors.items()) or "none")),  # a record without the key: not looked at
 ]
 
 
 def _sizes(data: Results) -> dict[str, str]:
-    """The sizes the run used, for the rows' names (any target's figures say them)."""
-    figures = [f for h in data.hostile.values() for f in (h.stock, h.hardened)]
-    first = lambda key, field: next((f[key][field] for f in figures  # noqa: E731
-                                     if isinstance(f.get(key), dict) and field in f[key]), None)
-    owed, frames, storm = first("non_reader", "owed_bytes"), first("fragments", "frames"), first("storm", "connections")
-    return {"owed": fmt("bytes", owed) if owed else "many 1 MiB messages",
-            "frames": f"{frames:,}" if frames else "10⁶", "storm": f"{storm:,}" if storm else "2,000"}
+    """The sizes the run used, for the rows' names, as it recorded them ("—": a record that did not keep them)."""
+    sizes = next((h.sizes for h in data.hostile.values() if h.sizes), {})
+    owed, frames, storm = sizes.get("owed_bytes"), sizes.get("frames"), sizes.get("storm")
+    return {"owed": fmt("bytes", owed) if owed else "—", "frames": f"{frames:,}" if frames else "—",
+            "storm": f"{storm:,}" if storm else "—"}
 
 
 def _cell(value, figures: dict) -> str:
@@ -86,25 +82,27 @@ def _cell(value, figures: dict) -> str:
         return "—"
 
 
-def _stat(values: list[float]) -> Stat | None:
-    return Stat(statistics.median(values), min(values), max(values), len(values)) if values else None
-
-
 def cost_cells(cost: HardeningCost | None) -> dict | None:
     """Server µs per delivery stock and hardened (median [range]), and the difference or "not significant"."""
     if cost is None:
         return None
-    if cost.error:
-        return {"stock": f"not measured: {cost.error}", "hardened": "", "difference": ""}
-    stock, hardened = _stat(cost.stock_us), _stat(cost.hardened_us)
+    stock, hardened = of(cost.stock_us), of(cost.hardened_us)
+    failed = f"; failed: {cost.error}" if cost.error else ""  # beside what the other runs measured
     if stock is None or hardened is None:
-        return {"stock": fmt_spread("us", stock), "hardened": fmt_spread("us", hardened), "difference": "—"}
+        return {"stock": _us(stock), "hardened": _us(hardened), "difference": "not compared" + failed}
     delta = hardened.median - stock.median
     rule = differ(stock, hardened)
-    steal = f"; steal up to {max(cost.steal_pct):.0f}%" if cost.steal_pct else ""
+    steals = [p for p in cost.steal_pct if p is not None]
+    steal = f"; steal up to {max(steals):.0f}%" if steals else ""
+    restarts = f"; {cost.restarts} server restart(s) between runs" if cost.restarts else ""
     said = f"not significant ({rule})" if rule else f"{delta:+.1f} µs ({delta / stock.median:+.0%})"
-    return {"stock": fmt_spread("us", stock) + " µs", "hardened": fmt_spread("us", hardened) + " µs",
-            "difference": f"hardening: {said}, {hardened.n} runs each{steal}" + (", noisy" if cost.noisy else "")}
+    return {"stock": _us(stock), "hardened": _us(hardened),
+            "difference": f"hardening: {said}, {stock.n} stock and {hardened.n} hardened runs{steal}{restarts}"
+                          + (", noisy" if cost.noisy else "") + failed}
+
+
+def _us(stat) -> str:
+    return fmt_spread("us", stat) + " µs" if stat else "not measured"
 
 
 def hostile_view(data: Results) -> dict | None:
@@ -118,10 +116,24 @@ def hostile_view(data: Results) -> dict | None:
             for name, value in ROWS]
     costs = {t: cost_cells(data.hostile[t].cost) for t in targets}
     settings = next((h.settings for h in data.hostile.values() if h.settings), {})
+    cost = next((h.cost for h in data.hostile.values() if h.cost), None)
+    fd_limit = next((h.stock_fd_limit for h in data.hostile.values() if h.stock_fd_limit), None)
     return {"targets": targets, "modes": MODES, "rows": rows,
             "costs": [costs[t] for t in targets] if any(costs.values()) else None,
-            "cost_run": next((h.cost.scenario for h in data.hostile.values() if h.cost), ""),
+            "cost_run": cost.scenario if cost else "", "cost_room_size": cost.room_size if cost else None,
+            "stock_fd_limit": f"{fd_limit:,}" if fd_limit else None,
             "settings": ", ".join(f"{k}={v}" for k, v in settings.items())}
+
+
+def _both(stock: str, hardened: str) -> str:
+    """One Markdown cell: "stock → hardened", or the one measured, named."""
+    if stock != "—" and hardened != "—":
+        return f"{stock} → {hardened}"
+    if hardened != "—":
+        return f"{hardened} (hardened)"
+    if stock != "—":
+        return f"{stock} (stock)"
+    return "—"
 
 
 def hostile_lines(data: Results) -> list[str]:
@@ -129,14 +141,9 @@ def hostile_lines(data: Results) -> list[str]:
     view = hostile_view(data)
     if view is None:
         return []
-    def both(stock: str, hardened: str) -> str:
-        if "—" in (stock, hardened):
-            return f"{hardened} (hardened)" if stock == "—" != hardened else f"{stock} (stock)" if stock != "—" else "—"
-        return f"{stock} → {hardened}"
-
     out = ["## Hostile clients", "", "| figure | " + " | ".join(f"{t}: stock → hardened" for t in view["targets"])
            + " |", "|---|" + "---|" * len(view["targets"])]
-    out += [f"| {r['figure']} | " + " | ".join(both(*pair) for pair in zip(r["cells"][::2], r["cells"][1::2],
+    out += [f"| {r['figure']} | " + " | ".join(_both(*pair) for pair in zip(r["cells"][::2], r["cells"][1::2],
                                                                              strict=True)) + " |"
             for r in view["rows"]]
     if view["costs"]:

@@ -35,10 +35,12 @@ def usable(runs: Iterable[Run]) -> list[Run]:
 
 def fold(runs: Iterable[Run], key: Key, every: bool = False) -> Stat | None:
     """Median and range of a figure over the usable runs (`every`: failed runs included)."""
-    values = [v for r in (list(runs) if every else usable(runs)) if (v := key(r)) is not None]
-    if not values:
-        return None
-    return Stat(statistics.median(values), min(values), max(values), len(values))
+    return of([v for r in (list(runs) if every else usable(runs)) if (v := key(r)) is not None])
+
+
+def of(values: list[float]) -> Stat | None:
+    """Median and range of some values (None: there are none)."""
+    return Stat(statistics.median(values), min(values), max(values), len(values)) if values else None
 
 
 def differ(a: Stat, b: Stat) -> str | None:

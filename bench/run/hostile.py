@@ -15,8 +15,10 @@ address-space cap (a server that buffers without bound dies instead of the machi
   close code, and server RSS growth;
 - `storm`: `storm` handshakes at once: seconds until each was answered, and the answers by status;
 - `fds_per_idle`: file descriptors the server holds per idle TCP connection;
-- `server_errors`: exceptions the servers logged meanwhile, by name (a stock server may live on broken).
-A figure that reached its time cap reads as the cap.
+- `server_errors`: exceptions the servers logged meanwhile, by name ({}: none; a stock server may live on
+  broken).
+A figure that reached its time cap reads as the cap. Stock servers run at the fd limit the bench was started
+with (serverproc), hardened ones raise their own.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ import resource
 import socket
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import psutil
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from bench.run import serverproc
+from bench.run import machine, serverproc
 from bench.targets import TARGETS
 
 MiB = 1 << 20
@@ -223,7 +226,7 @@ def modes(name: str) -> list[str]:
 def exceptions(server) -> list[str]:
     """The exceptions a server logged (tracebacks' last lines), by name, in order."""
     return [line.split(":")[0].strip() for line in server.log_since(0, limit=1 << 20)
-            if re.match(r"\w+(Error|Exception)\b", line.strip())]
+            if re.match(r"[\w.]+(Error|Exception)\b", line.strip())]  # dotted: asyncio.exceptions.CancelledError
 
 
 def death(server) -> str:
@@ -238,8 +241,12 @@ class Capped:
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.server = serverproc.start(TARGETS[name], log_dir, env=env)[0]
-        vms = psutil.Process(self.server.pid).memory_info().vms
-        resource.prlimit(self.server.pid, resource.RLIMIT_AS, (vms + MEMORY_CAP, vms + MEMORY_CAP))
+        try:
+            vms = psutil.Process(self.server.pid).memory_info().vms
+            resource.prlimit(self.server.pid, resource.RLIMIT_AS, (vms + MEMORY_CAP, vms + MEMORY_CAP))
+        except BaseException:  # uncapped, it must not run on
+            self.server.stop()
+            raise
 
     async def measure(self, measures: dict) -> dict:
         """Each figure of `measures` (name -> coroutine), taken at the same time."""
@@ -283,9 +290,8 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
                         break
         finally:
             capped.stop()
-        for error in exceptions(capped.server):  # a server that lived on broken says so here
-            figures.setdefault("server_errors", {}).setdefault(error, 0)
-            figures["server_errors"][error] += 1
+        # a server that lived on broken says so here; {}: looked, and found none
+        figures["server_errors"] = dict(Counter(figures.get("server_errors", {})) + Counter(exceptions(capped.server)))
     figures["capped_at_s"] = cap
     return figures
 
@@ -293,7 +299,8 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
 async def measure_target(name: str, log_dir: Path, owed: int = 128, cap: float = 10.0, storm_size: int = 2000,
                          frames: int = 500_000, only: tuple[str, ...] = FIGURES) -> dict:
     """Results.hostile[name]: each figure stock and hardened (bench/record.py Hostile)."""
-    found: dict = {"settings": SETTINGS}
+    found: dict = {"settings": SETTINGS, "sizes": {"owed_bytes": owed * MiB, "frames": frames, "storm": storm_size},
+                   "stock_fd_limit": machine.shipped_fd_limit()}
     for mode in modes(name):
         found[mode] = await measure_mode(name, {**SETTINGS, **MODES[mode]}, log_dir / mode, owed, cap,
                                          storm_size, frames, only)
@@ -309,8 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=500_000, help="1-byte frames of the fragmented message")
     parser.add_argument("--figures", default=",".join(FIGURES), help="which to measure")
     args = parser.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    machine.raise_fd_limit()  # for the storm's client ends; stock servers get the limit it had back
     log_dir = Path(tempfile.mkdtemp(prefix="hostile-"))
     only = tuple(args.figures.split(","))
     results = {name: asyncio.run(measure_target(name, log_dir / name, args.owed, args.cap, args.storm,
