@@ -263,12 +263,18 @@ async def test_connection_storm_past_the_limit_is_refused_503(server, target, ro
 
 
 async def test_hardening_off_serves_the_stack_as_it_ships(servers, target, room_name):
-    """CHAT_HARDENING=off (the bench's stock figures) really leaves the limits out: the byte bound is not
-    enforced, and a message in more than CHAT_MAX_FRAGMENTS frames is relayed instead of closed 1008."""
+    """CHAT_HARDENING=off (the bench's stock figures) really leaves the limits out: /stats reports no byte
+    bound; half a request line outlives CHAT_HANDSHAKE_TIMEOUT (1 s) where a hardened server with the same
+    settings answers it 408; and a message in more than CHAT_MAX_FRAGMENTS frames is relayed, not closed 1008."""
     if target not in ("django", "fastapi"):
         pytest.skip("one server per stack: daphne (django) and uvicorn (fastapi)")
-    stock = servers.get("stock", **SMALL, CHAT_HARDENING="off")
+    stock, hardened = servers.get("stock", **SMALL, CHAT_HARDENING="off"), servers.get("hostile", **SMALL)
     assert (await stats(stock))["config"]["member_backlog_bytes"] is None
+    partial = b"GET /ws/r HTT"
+    (kept, lived), (answered, _) = await asyncio.gather(*(asyncio.to_thread(raw_request, s, partial, 2.0)
+                                                          for s in (stock, hardened)))
+    assert kept == b"" and lived >= 2.0, ("stock: no handshake timeout", kept[:80], lived)
+    assert answered.startswith(b"HTTP/1.1 408"), answered[:80]
     room = room_name()
     client = await asyncio.to_thread(RawClient, stock, f"/ws/{room}")
     reader = await join(stock, room)
