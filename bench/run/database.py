@@ -36,13 +36,17 @@ class Database:
         try:
             root = psutil.Process(self.pid)
             t = root.cpu_times()
-            total = t.user + t.system + t.children_user + t.children_system  # reaped backends too
-            for child in root.children(recursive=True):
-                c = child.cpu_times()
-                total += c.user + c.system
-            return total
+            children = root.children(recursive=True)
         except psutil.NoSuchProcess:
             return 0.0
+        total = t.user + t.system + t.children_user + t.children_system  # reaped backends too
+        for child in children:
+            try:
+                c = child.cpu_times()
+            except psutil.NoSuchProcess:  # a backend that exited since: its time is in the next reading's reaped
+                continue
+            total += c.user + c.system
+        return total
 
     def connections(self) -> int | None:
         """Client connections open to the chat database now (PostgreSQL's pg_stat_activity)."""
