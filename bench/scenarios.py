@@ -39,7 +39,7 @@ class Scenario:
     search: int = 0  # > 0: search the capacity at slo_p95_ms in at most this many runs (from `rate`), not steps
     restart: bool = False  # restart the target's servers right before the run: cold processes, no database connection
     asgi_threads: int | None = None  # daphne targets: ASGI_THREADS for the run's servers (0: unset, daphne's default)
-    rate_at: str = ""  # a searched scenario: run at the capacity this target found there (else at `rate`)
+    rate_at: str = ""  # a searched scenario: run at the capacity this target found there (skipped if none)
 
     def expand(self) -> list[tuple[dict, Scenario]]:
         """The runs this scenario is made of, each with what its step overrides: itself, or one per step."""

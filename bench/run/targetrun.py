@@ -163,13 +163,25 @@ class TargetRun:
             return "it restarts the servers and these were started elsewhere"
         if step.asgi_threads is not None and not self.target.reads_asgi_threads:
             return "its server does not read ASGI_THREADS"
+        if step.rate_at:  # never at `rate` instead: the record and the report would call it the capacity
+            cap = self.capacity_of(step.rate_at)
+            if cap is None or cap.passed is None:
+                return f"no searched capacity in {step.rate_at} (not run before it, or no rate passed)"
+            if (cap.users, cap.room_size) != (step.users, step.room_size):
+                return (f"{step.rate_at}'s capacity is for {cap.users} members in rooms of {cap.room_size}, "
+                        f"not {step.users} in rooms of {step.room_size}")
         return ""
 
+    def capacity_of(self, scenario: str) -> Capacity | None:
+        """This target's latest capacity search of `scenario`."""
+        found = [c for c in self.results.data.capacities if c.target == self.target.name and c.scenario == scenario]
+        return found[-1] if found else None
+
     def at_capacity(self, step: Scenario) -> Scenario:
-        """A step with `rate_at` runs at the capacity this target's search of that scenario confirmed."""
-        found = [c for c in self.results.data.capacities if c.target == self.target.name
-                 and c.scenario == step.rate_at and c.passed] if step.rate_at else []
-        return replace(step, rate=found[-1].passed) if found else step
+        """A step with `rate_at` runs at the capacity this target's search of that scenario confirmed (`cannot`
+        refuses it when there is none)."""
+        cap = self.capacity_of(step.rate_at) if step.rate_at else None
+        return replace(step, rate=cap.passed) if cap and cap.passed else step
 
     def stop(self) -> None:
         for s in self.servers or []:
