@@ -33,9 +33,12 @@ def statements_delta(before: dict[str, list[float]], after: dict[str, list[float
     """The statements the database ran during the run, by kind."""
     if after is None:
         return None
-    was = lambda kind: before.get(kind, [0, 0.0])  # noqa: E731
-    return {kind: Statements(calls=int(calls - was(kind)[0]), ms=round(ms - was(kind)[1], 3))
-            for kind, (calls, ms) in after.items() if calls > was(kind)[0]}
+    ran = {}
+    for kind, (calls, ms) in after.items():
+        calls_before, ms_before = before.get(kind, (0, 0.0))
+        if calls > calls_before:
+            ran[kind] = Statements(calls=int(calls - calls_before), ms=round(ms - ms_before, 3))
+    return ran
 
 
 def handshake_rate(samples: list[dict]) -> Handshakes | None:
