@@ -283,6 +283,7 @@ class Run(Record):
     interrupted: bool = False
     server_settled: bool = True
     cold_start: bool = False  # its servers were started right before it: no connection, pool or cache yet
+    sample_interval_s: float | None = None  # how often bench/run/sampler.py read it (None: not recorded)
     fault: Fault | None = None
     profile: LayerProfile | None = None  # the run sampled near the target's capacity
     db_connections: DbConnections | None = None  # PostgreSQL app targets: connections over the run

@@ -8,11 +8,14 @@ connections are what pg_stat_activity shows), else SQLite."""
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from bench.record import Results
 from bench.report import write_report
 from bench.report.claims import claims
+from bench.report.claims.premise import connections_table
 from bench.run.pgctl import counts_statements
 from tests.bench_runs import BenchRuns
 from tests.postgres import bin_dir, external_url
@@ -133,6 +136,10 @@ def test_database_connections_are_sampled_through_every_run_and_come_back(result
         assert c.peak >= max(c.after, c.before, *(n for _, n, _ in c.timeline)) and c.after > 0, c
         assert all(0 <= active <= n for _, n, active in c.timeline), c.timeline
         assert c.returned and c.after_states.get("idle") == c.after, c  # no connection left busy
+        # the interval the report quotes is the one the samples were taken at
+        assert abs(statistics.median(s.dt for s in run.samples) - run.sample_interval_s) < 0.1, run.samples
+    every = {run.sample_interval_s for run in results.runs}
+    assert f"pg_stat_activity, sampled every {every.pop():g} s)" in connections_table(results).caption
 
 
 def test_the_thread_pool_sweep_runs_on_daphne_alone_and_is_in_the_report(results, tmp_path):

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from bench.record import Results
+from bench.record import DbConnections, Handshakes, Results
 from bench.report import write_report
 from bench.report.claims import HOLDS, UNMEASURED, claims
-from bench.report.claims.premise import NONE, THREAD_POOL, bottleneck
+from bench.report.claims.auth import pace
+from bench.report.claims.premise import NONE, THREAD_POOL, bottleneck, connections_table
 from bench.report.headline import answer
 from bench.report.numbers import fmt
 from bench.report.runs import target_names
@@ -184,3 +185,23 @@ def test_the_markdown_summary_has_the_layers_and_the_security_checks(full, tmp_p
             assert f"| {r.target} | {fmt('us', r.profile.layers_us['server'])} |" in layers
     for c in full.security:
         assert f"| {c.check} |" in md
+
+
+def test_sampling_and_statement_counts_are_said_as_recorded(full):
+    """How often the runs were sampled comes from the record, and a storm sampled with nothing accepted is
+    not called unsampled."""
+    data = copy.deepcopy(full)
+    apps = [r for r in data.runs if r.target in ("django-app", "fastapi-app")]
+    for r in apps:
+        r.db_connections = DbConnections(before=1, after=2, after_states={"idle": 2}, peak=5, peak_active=3)
+        r.sample_interval_s = 0.25
+    found = next(cl for cl in claims(data) if cl.number == "0")
+    assert "pg_stat_activity, sampled every 0.25 s)" in connections_table(data).caption
+    assert any("sampled every 0.25 s through" in f for f in found.figures)
+    apps[0].sample_interval_s = None  # an older record: how often is not known
+    assert "pg_stat_activity, sampled)" in connections_table(data).caption
+    storm = next(r for r in apps if r.scenario == "signin")
+    storm.handshakes = None
+    assert pace(storm) == "handshakes/s not sampled"
+    storm.handshakes = Handshakes()
+    assert pace(storm) == "no handshake accepted"

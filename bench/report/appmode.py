@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.record import Results, Run
+from bench.record import DbConnections, Results, Run
 from bench.report.layers import profiled
 from bench.report.numbers import fmt
 from bench.report.repeats import fold
@@ -119,6 +119,22 @@ def sweep(data: Results, target: str) -> list[Run]:
     return [r for r in data.runs if r.target == target and r.scenario == SWEEP]
 
 
-def connections(data: Results, target: str) -> list[Run]:
-    """The target's runs that sampled its database connections (PostgreSQL), in the order they ran."""
-    return [r for r in data.runs if r.target == target and r.db_connections is not None]
+@dataclass
+class Connections:
+    """A target's database connections over its runs that sampled them (PostgreSQL), in the order they ran:
+    the run that saw the most open, the most active at once, the runs that left some busy, the last run's."""
+
+    runs: list[Run]
+    top: Run
+    peak_active: int
+    left: list[Run]  # runs after which some were still active or in a transaction
+    last: DbConnections
+
+
+def connections(data: Results, target: str) -> Connections | None:
+    runs = [r for r in data.runs if r.target == target and r.db_connections is not None]
+    if not runs:
+        return None
+    return Connections(runs, max(runs, key=lambda r: r.db_connections.peak or 0),
+                       max(r.db_connections.peak_active or 0 for r in runs),
+                       [r for r in runs if r.db_connections.returned is False], runs[-1].db_connections)

@@ -97,6 +97,12 @@ def offered_deliveries(run: Run) -> float:
     return run.offered_send_rate * run.params.room_size
 
 
+def sampled(runs: Iterable[Run]) -> str:
+    """"sampled every 0.5 s", at the interval the runs recorded; "sampled" when they did not, or differ."""
+    every = {r.sample_interval_s for r in runs}
+    return f"sampled every {every.pop():g} s" if len(every) == 1 and None not in every else "sampled"
+
+
 def client_bound(runs: Iterable[Run]) -> list[Run]:
     return [r for r in runs if r.client.client_bound]
 

@@ -240,6 +240,7 @@ def run_step(
         run.profile = layer_profile(sampling, run, backing)
     run.load_generators = generators
     run.interrupted, run.server_settled = interrupted, settled
+    run.sample_interval_s = sampler.interval  # the report says how often it sampled from this, not a copy
     run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
     run.db_statements = statements
     if "handshakes" in probes:

@@ -8,7 +8,7 @@ from bench.record import Results, Run
 from bench.report.appmode import app_targets
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table
 from bench.report.numbers import codes_text, fmt
-from bench.report.runs import cautions, family, runs_of
+from bench.report.runs import cautions, family, runs_of, sampled
 
 PART = "sign-in and storage"
 SIGN_IN = "signin"
@@ -61,8 +61,10 @@ def storm_line(data: Results, target: str, runs: list[Run], kind: str = WARM) ->
 def pace(r: Run) -> str:
     """"500 accepted in ≤ 1.9 s (≥ 263/s)", from the servers' counts sampled in the run."""
     h = r.handshakes
-    if h is None or not h.accepted:
+    if h is None:  # not an app target's run, the counts unread, or a server restarted mid-run
         return "handshakes/s not sampled"
+    if not h.accepted:
+        return "no handshake accepted"
     return f"{fmt('int', h.accepted)} accepted in ≤ {fmt('ms', h.within_s)} s (≥ {fmt('rate', h.per_s)}/s)"
 
 
@@ -98,7 +100,8 @@ def storm_table(data: Results) -> Table | None:
         ["database connections: before → peak (after)", *[opened(r) for _, _, r, _ in cols]],
     ]
     return Table("Sign-in storm, on servers already up and right after a restart (cold processes, no database "
-                 "connection yet); handshakes/s from the servers' counts sampled every ½ s, so a floor",
+                 f"connection yet); handshakes/s from the servers' counts {sampled(r for _, _, r, _ in cols)}, "
+                 "so a floor",
                  ["", *[f"{t}, {kind}{cold(r, kind)}{cautions([r])}" for t, kind, r, _ in cols]], rows)
 
 

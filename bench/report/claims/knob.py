@@ -7,8 +7,8 @@ from bench.record import Results, Run
 from bench.report.appmode import app_targets, capacity_value, relay_of, stages, sweep, threads_label
 from bench.report.claims.base import Table, figure
 from bench.report.numbers import fmt, ratio
-from bench.report.repeats import differ, fmt_spread, fold
-from bench.report.runs import COST, DPS, LOSS, P95, info
+from bench.report.repeats import SIGNIFICANT, differ, fmt_spread, fold
+from bench.report.runs import COST, DPS, LOSS, P95, info, offered_deliveries
 from bench.report.searched import searched
 
 
@@ -44,7 +44,7 @@ def sweep_table(data: Results) -> Table | None:
     for app in app_targets(data):
         for n, runs in by_threads(sweep(data, app)).items():
             s = stages(runs)
-            rows.append([app, threads_label(n), fmt("int", len(runs)), fmt("rate", offered(runs[0])),
+            rows.append([app, threads_label(n), fmt("int", len(runs)), fmt("rate", offered_deliveries(runs[0])),
                          figure(runs, DPS, "rate"), figure(runs, P95, "ms"), figure(runs, LOSS, "pct"),
                          fmt("us", s.wait_us if s else None), fmt("us", s.db_us if s else None),
                          figure(runs, COST, "us")])
@@ -72,15 +72,12 @@ def sweep_effect(data: Results, app: str) -> str | None:
             f"message with ASGI_THREADS {' / '.join(threads_label(n) for n in waits)}")
     s = stages(sweep(data, app))
     workers = s.workers if s and s.workers is not None else "?"
-    single = " (one run each: a single run's spread is taken as ±10%)" if min(map(len, groups.values())) < 2 else ""
+    single = (f" (one run each: a single run's spread is taken as ±{SIGNIFICANT:.0%})"
+              if min(map(len, groups.values())) < 2 else "")
     if moved:
         return f"ASGI_THREADS moved {app} beyond the run-to-run spread{single}: {'; '.join(moved)} ({said})"
-    return (f"ASGI_THREADS did not move {app}: at the same load ({fmt('rate', offered(base[0]))} deliveries/s "
-            f"offered) its throughput and RTT p95 with every value are within the run-to-run spread of the "
-            f"default's{single} ({said}); Channels runs its database calls on one thread whatever the pool's size "
-            f"(database_sync_to_async is thread-sensitive; /stats `workers`: {workers})")
-
-
-def offered(r: Run) -> float:
-    """Deliveries/s the run offered: every member gets every message of its room."""
-    return r.offered_send_rate * r.params.room_size
+    load = fmt("rate", offered_deliveries(base[0]))
+    return (f"ASGI_THREADS did not move {app}: at the same load ({load} deliveries/s offered) its throughput and "
+            f"RTT p95 with every value are within the run-to-run spread of the default's{single} ({said}); "
+            f"Channels runs its database calls on one thread whatever the pool's size (database_sync_to_async "
+            f"is thread-sensitive; /stats `workers`: {workers})")

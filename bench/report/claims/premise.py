@@ -21,7 +21,7 @@ from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED,
 from bench.report.claims.knob import knob_line, sweep_effect, sweep_table
 from bench.report.layers import profiled
 from bench.report.numbers import fmt
-from bench.report.runs import cautions, runs_of
+from bench.report.runs import cautions, runs_of, sampled
 from bench.report.searched import searched
 from bench.report.steps import where
 
@@ -77,18 +77,14 @@ def history_line(data: Results, app: str) -> str | None:
 def database_line(data: Results, app: str) -> str | None:
     """The app target's connections to its database: sampled through its runs (PostgreSQL), else before and
     after its run at capacity."""
-    sampled = connections(data, app)
-    if sampled:
-        top = max(sampled, key=lambda r: r.db_connections.peak or 0)
-        last = sampled[-1].db_connections
-        left = [r for r in sampled if r.db_connections.returned is False]
-        back = ("every run's connections were back to idle once the servers settled" if not left else
-                f"{len(left)} run{'s' * (len(left) != 1)} left some active or in a transaction "
-                f"({', '.join(where(r) for r in left)})")
-        return (f"{app}: PostgreSQL connections to the chat database, sampled every ½ s through {len(sampled)} "
-                f"runs: at most {fmt('int', top.db_connections.peak)} open ({where(top)}), "
-                f"{fmt('int', max(r.db_connections.peak_active or 0 for r in sampled))} active at once at most; "
-                f"{fmt('int', last.after)} open after its last run; {back}")
+    if seen := connections(data, app):
+        back = ("every run's connections were back to idle once the servers settled" if not seen.left else
+                f"{len(seen.left)} run{'s' * (len(seen.left) != 1)} left some active or in a transaction "
+                f"({', '.join(where(r) for r in seen.left)})")
+        return (f"{app}: PostgreSQL connections to the chat database, {sampled(seen.runs)} through "
+                f"{len(seen.runs)} runs: at most {fmt('int', seen.top.db_connections.peak)} open ({where(seen.top)}), "
+                f"{fmt('int', seen.peak_active)} active at once at most; {fmt('int', seen.last.after)} open after "
+                f"its last run; {back}")
     db = next((r.evidence.database for r in reversed(at_capacity(data, app)) if r.evidence.database), None)
     if not db:
         return None
@@ -113,21 +109,19 @@ def middleware_line(data: Results) -> str | None:
 
 def connections_table(data: Results) -> Table | None:
     """Per app target on PostgreSQL: its database connections before, during (sampled) and after its runs."""
-    rows = []
+    rows, runs = [], []
     for app in app_targets(data):
-        if not (runs := connections(data, app)):
+        if not (seen := connections(data, app)):
             continue
-        top = max(runs, key=lambda r: r.db_connections.peak or 0)
-        left = sum(r.db_connections.returned is False for r in runs)
-        last = runs[-1].db_connections
-        rows.append([app, fmt("int", len(runs)), fmt("int", runs[0].db_connections.before),
-                     f"{fmt('int', top.db_connections.peak)} ({where(top)})",
-                     fmt("int", max(r.db_connections.peak_active or 0 for r in runs)),
+        runs += seen.runs
+        left, last = len(seen.left), seen.last
+        rows.append([app, fmt("int", len(seen.runs)), fmt("int", seen.runs[0].db_connections.before),
+                     f"{fmt('int', seen.top.db_connections.peak)} ({where(seen.top)})", fmt("int", seen.peak_active),
                      f"{fmt('int', last.after)} ({', '.join(f'{n} {s}' for s, n in last.after_states.items()) or '—'})",
                      "yes" if not left else f"no: {left} run{'s' * (left != 1)}"])
     if not rows:
         return None
-    return Table("Connections to the chat database (PostgreSQL's pg_stat_activity, sampled every ½ s)",
+    return Table(f"Connections to the chat database (PostgreSQL's pg_stat_activity, {sampled(runs)})",
                  ["target", "runs", "before the first", "at most (where)", "active at once, at most",
                   "after the last (by state)", "back to idle after every run"], rows)
 
