@@ -14,7 +14,7 @@ from markupsafe import escape
 from bench.record import DbConnections, Handshakes, Results
 from bench.report import write_report
 from bench.report.claims import HOLDS, UNMEASURED, claims
-from bench.report.claims.auth import pace
+from bench.report.claims.auth import pace, per_handshake
 from bench.report.claims.premise import NONE, THREAD_POOL, bottleneck, connections_table
 from bench.report.headline import answer
 from bench.report.numbers import fmt
@@ -62,6 +62,11 @@ def test_headline_capacity_is_the_searched_one(full):
     for cap in full.capacities:
         assert rows[cap.target].capacity.text == fmt("rate", cap.deliveries_per_s(cap.passed))
         assert rows[cap.target].capacity_value.median == cap.deliveries_per_s(cap.passed)
+        assert ("not converged within ±10%" in rows[cap.target].capacity.note) == (not cap.converged)
+    converged = full.model_copy(deep=True)  # the file's searches all ran out of runs: one that converged
+    converged.capacities[0].converged = True
+    row = next(r for r in answer(converged).rows if r.target == converged.capacities[0].target)
+    assert "converged" not in row.capacity.note and "failed first" in row.capacity.note
 
 
 def test_layer_table_has_a_row_per_profiled_target_with_its_figures(full, html):
@@ -188,8 +193,8 @@ def test_the_markdown_summary_has_the_layers_and_the_security_checks(full, tmp_p
 
 
 def test_sampling_and_statement_counts_are_said_as_recorded(full):
-    """How often the runs were sampled comes from the record, and a storm sampled with nothing accepted is
-    not called unsampled."""
+    """How often the runs were sampled comes from the record, a storm sampled with nothing accepted is not
+    called unsampled, and a PostgreSQL run without statement counts says none were counted."""
     data = copy.deepcopy(full)
     apps = [r for r in data.runs if r.target in ("django-app", "fastapi-app")]
     for r in apps:
@@ -198,10 +203,11 @@ def test_sampling_and_statement_counts_are_said_as_recorded(full):
     found = next(cl for cl in claims(data) if cl.number == "0")
     assert "pg_stat_activity, sampled every 0.25 s)" in connections_table(data).caption
     assert any("sampled every 0.25 s through" in f for f in found.figures)
+    assert any("django-app at capacity: the database's statements were not counted" in f for f in found.figures)
     apps[0].sample_interval_s = None  # an older record: how often is not known
     assert "pg_stat_activity, sampled)" in connections_table(data).caption
     storm = next(r for r in apps if r.scenario == "signin")
     storm.handshakes = None
-    assert pace(storm) == "handshakes/s not sampled"
+    assert pace(storm) == "handshakes/s not sampled" and per_handshake(storm) == "not counted"
     storm.handshakes = Handshakes()
     assert pace(storm) == "no handshake accepted"

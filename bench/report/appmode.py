@@ -41,6 +41,10 @@ def at_capacity(data: Results, target: str) -> list[Run]:
     return edge_runs(data, cap) if cap else []
 
 
+def on_postgres(run: Run) -> bool:
+    return (run.evidence.database or {}).get("engine") == "postgresql"
+
+
 def capacity_value(data: Results, target: str) -> float | None:
     """Deliveries/s at the searched capacity (the confirmed pass)."""
     cap = searched(data, target)

@@ -60,7 +60,7 @@ class Database:
     def statements(self) -> dict[str, list[float]] | None:
         """The statements the chat database ran so far (pg_stat_statements), by what they do (STATEMENT_KINDS):
         {kind: [calls, milliseconds executing]}; None when it cannot say (SQLite, no extension)."""
-        if self.engine != "postgresql":
+        if self.engine != "postgresql" or (self.cluster and not self.cluster.statements):
             return None
         import psycopg
 
@@ -142,8 +142,9 @@ def postgres(cpus: set[int] | None = None) -> Database | None:
     binaries = bin_dir()
     if binaries is not None:
         cluster = PostgresCluster(binaries).start(cpus=cpus)
+        uncounted = f"; its statements are not counted: {cluster.no_statements}" if cluster.no_statements else ""
         return Database(cluster.url, "postgresql", f"the bench's own PostgreSQL ({binaries.parent.name}) at "
-                        f"127.0.0.1:{cluster.port}, on the servers' CPUs", cluster)
+                        f"127.0.0.1:{cluster.port}, on the servers' CPUs{uncounted}", cluster)
     if url := external_url():
         return Database(url, "postgresql", f"external PostgreSQL at {url}: its CPU is not in the servers' cost")
     return None

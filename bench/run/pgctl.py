@@ -35,8 +35,24 @@ def external_url() -> str | None:
 
 
 def counts_statements(bin_path: Path) -> bool:
-    """Whether this PostgreSQL ships pg_stat_statements (postgresql-contrib, in Debian's postgresql)."""
-    return (bin_path.parent / "lib" / "pg_stat_statements.so").exists()
+    """Whether this PostgreSQL ships pg_stat_statements (postgresql-contrib, in Debian's postgresql): a cluster
+    of it loads the extension, unless CREATE EXTENSION fails (PostgresCluster.no_statements says why)."""
+    return (pkglibdir(bin_path) / "pg_stat_statements.so").exists()
+
+
+def pkglibdir(bin_path: Path) -> Path:
+    """Where this PostgreSQL keeps its extensions: its own pg_config says (one on PATH may be another
+    version's), else Debian's layout, <major>/lib beside <major>/bin."""
+    pg_config = bin_path / "pg_config"
+    if pg_config.exists():
+        try:
+            found = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, timeout=10,
+                                   check=True).stdout.strip()
+            if found:
+                return Path(found)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return bin_path.parent / "lib"
 
 
 class PostgresCluster:
@@ -48,6 +64,10 @@ class PostgresCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="chat-pg-"))
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+        # pg_stat_statements counts each statement and its time: the queries a handshake or a stored message
+        # costs, as the database saw them; without it the cluster runs all the same, and says so
+        self.statements = counts_statements(bin_path)
+        self.no_statements = "" if self.statements else "pg_stat_statements is not installed (postgresql-contrib)"
         if self.user:
             entry = pwd.getpwnam(self.user)
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
@@ -62,14 +82,9 @@ class PostgresCluster:
         subprocess.run([str(self.bin / program), *args], user=self.user, check=True, cwd=self.dir,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    @property
-    def statements(self) -> bool:
-        return counts_statements(self.bin)
-
     def start(self, timeout: float = 30.0, cpus: set[int] | None = None) -> PostgresCluster:
         log = open(self.dir / "postgres.log", "ab")
-        # pg_stat_statements counts each statement and its time: the queries a handshake or a stored message
-        # costs, as the database saw them (BEGIN, COMMIT and SET left out)
+        # BEGIN, COMMIT and SET left out of the counts
         counting = ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track_utility=off"]
         self.process = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-p", str(self.port),
@@ -86,8 +101,13 @@ class PostgresCluster:
         if not (self.dir / "created").exists():
             self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "chat")
             if self.statements:
-                self._run("psql", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "chat",
-                          "-c", "CREATE EXTENSION pg_stat_statements")
+                try:
+                    self._run("psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+                              "-U", "postgres", "-d", "chat", "-c", "CREATE EXTENSION pg_stat_statements")
+                except subprocess.CalledProcessError as e:
+                    self.statements = False
+                    why = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+                    self.no_statements = "CREATE EXTENSION pg_stat_statements failed" + (f": {why[0]}" if why else "")
             (self.dir / "created").touch()
         return self
 

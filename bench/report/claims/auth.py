@@ -5,7 +5,7 @@ that the other ships, what a signed-in handshake costs in a sign-in storm, and w
 from __future__ import annotations
 
 from bench.record import Results, Run
-from bench.report.appmode import app_targets
+from bench.report.appmode import app_targets, on_postgres
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table
 from bench.report.numbers import codes_text, fmt
 from bench.report.runs import cautions, family, runs_of, sampled
@@ -79,6 +79,8 @@ def opened(r: Run) -> str:
 def per_handshake(r: Run) -> str:
     """The sign-in statements the database ran (pg_stat_statements) per handshake accepted, and the time it
     spent executing them."""
+    if r.db_statements is None and on_postgres(r):
+        return "not counted"
     s = (r.db_statements or {}).get("sign-in")
     n = r.handshakes.accepted if r.handshakes else 0
     return f"{s.calls / n:.1f} ({fmt('us', 1e3 * s.ms / n)} µs)" if s and n else "—"

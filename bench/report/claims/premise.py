@@ -12,6 +12,7 @@ from bench.report.appmode import (
     capacity_value,
     connections,
     cost_at_capacity,
+    on_postgres,
     relay_of,
     stages,
     sweep,
@@ -51,7 +52,10 @@ def delta_line(data: Results, app: str) -> str:
 def executing_line(data: Results, app: str) -> str | None:
     """What the database itself spent on each stored message at capacity (pg_stat_statements: the INSERT and
     its foreign-key check), beside the database call's wall time as the server timed it."""
-    runs = [r for r in at_capacity(data, app) if r.db_statements and "storing" in r.db_statements]
+    edge = at_capacity(data, app)
+    runs = [r for r in edge if r.db_statements and "storing" in r.db_statements]
+    if not runs and any(r.db_statements is None and on_postgres(r) for r in edge):
+        return f"{app} at capacity: the database's statements were not counted (no pg_stat_statements figures)"
     stored = sum(r.server.delta.app.get("messages_stored", 0) for r in runs if r.server.delta)
     if not stored:
         return None

@@ -1,0 +1,51 @@
+"""The bench's own PostgreSQL counts statements when it can, and runs all the same when it cannot: a
+CREATE EXTENSION that fails leaves a working cluster that says why nothing is counted."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from bench.run.database import Database
+from bench.run.pgctl import PostgresCluster, bin_dir, counts_statements
+
+pytestmark = pytest.mark.skipif(bin_dir() is None, reason="no PostgreSQL binaries: a private cluster is needed")
+
+
+class BrokenExtension(PostgresCluster):
+    """A cluster whose CREATE EXTENSION fails, as on an installation whose library does not load."""
+
+    def _run(self, program: str, *args: str) -> None:
+        super()._run(program, *(a.replace("pg_stat_statements", "no_such_extension") for a in args))
+
+
+def test_a_failing_create_extension_leaves_a_running_cluster_without_counts():
+    if not counts_statements(bin_dir()):
+        pytest.skip("this PostgreSQL ships no pg_stat_statements: nothing to fail")
+    cluster = BrokenExtension(bin_dir())
+    try:
+        cluster.start()
+        assert not cluster.statements and "CREATE EXTENSION pg_stat_statements failed" in cluster.no_statements
+        assert "no_such_extension" in cluster.no_statements  # PostgreSQL's own reason, kept
+        with psycopg.connect(cluster.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert Database(cluster.url, "postgresql", "", cluster).statements() is None
+        cluster.stop()
+        cluster.start()  # again on the same data, still without counts
+        assert not cluster.statements
+    finally:
+        cluster.remove()
+
+
+def test_a_cluster_that_can_count_does():
+    if not counts_statements(bin_dir()):
+        pytest.skip("this PostgreSQL ships no pg_stat_statements")
+    cluster = PostgresCluster(bin_dir())
+    try:
+        cluster.start()
+        assert cluster.statements and not cluster.no_statements
+        with psycopg.connect(cluster.url) as conn:
+            conn.execute("SELECT 1")
+        assert Database(cluster.url, "postgresql", "", cluster).statements() is not None
+    finally:
+        cluster.remove()
