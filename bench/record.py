@@ -18,6 +18,7 @@ from bench.targets import TARGETS
 
 FORMAT_VERSION = 2
 NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
+SLOW_SPEED_PCT = 75.0  # and so does their CPU running below this share of its full speed (Noise)
 TARGET_ORDER = list(TARGETS)  # every report lists targets in this order
 
 
@@ -112,6 +113,8 @@ class Steal(Record):
 
 class Noise(Record):
     other_on_server_cpus_pct: float | None = None
+    # the servers' CPU speed over the window, % of full speed (bench/run/machine.py spin_us, CpuSpeed)
+    server_cpu_speed_pct: float | None = None
     noisy: bool = False
 
 
@@ -143,6 +146,7 @@ class Sample(SocketQueues):
     client_cpu_pct: float = 0.0
     client_busiest_pct: float = 0.0
     steal_pct: float = 0.0
+    server_cpu_spin_us: float | None = None  # the speed probe's time on the servers' CPU (machine.spin_us)
     server_sockets: int = 0  # TCP connections established to the servers (their handshakes done or not)
     handshakes: int | None = None  # app targets: handshakes the servers accepted so far (/stats connections.total)
     db_connections: dict[str, int] | None = None  # PostgreSQL: client connections to the chat database by state

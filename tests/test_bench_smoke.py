@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench import ROOT, scenarios
-from bench.record import FORMAT_VERSION, Results
+from bench.record import FORMAT_VERSION, SLOW_SPEED_PCT, Results
 from bench.run import serverproc
-from bench.run.machine import CpuPlan
+from bench.run.machine import CpuPlan, CpuSpeed, spin_us
 from bench.run.runner import run_command, run_step
 from bench.targets import TARGETS
 
@@ -58,6 +58,11 @@ def test_percentiles_are_ordered_and_costs_measured(smoke):
         assert run.server.cpu_us_per_delivery > 0
         assert run.server.rss_peak_bytes >= run.server.rss_before_bytes > 0
         assert run.client.busiest_process_cpu_pct is not None
+        # the servers' CPU speed, timed at every sample, as a share of the best the bench saw
+        spins = [s.server_cpu_spin_us for s in run.samples]
+        assert spins and all(s > 0 for s in spins) and 0 < run.noise.server_cpu_speed_pct <= 100, run.noise
+        if run.noise.server_cpu_speed_pct < SLOW_SPEED_PCT:
+            assert run.noise.noisy
         assert run.samples, "server/client/steal samples were taken"
 
 
@@ -127,3 +132,13 @@ def test_two_locust_processes_meet_on_a_port_of_their_own(tmp_path):
     assert run.ok and len(run.load_generators) == 2, (run.failure, run.load_generators)
     assert run.ledger.unexplained == 0 and run.ledger.delivered == run.ledger.expected > 0, run.ledger
     assert run.server.delta.messages_in * scenario.room_size == run.ledger.expected
+
+
+def test_the_cpu_speed_probe_times_its_loop_against_the_best_it_has_seen():
+    speed = CpuSpeed()
+    assert speed.pct([]) is None
+    assert speed.pct([500.0] * 9 + [400.0]) == 100.0  # one fluke faster probe does not set full speed
+    assert speed.pct([1000.0] * 3) == pytest.approx(50.0, abs=1)  # against every run so far, not its own
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    mask = os.sched_getaffinity(0)
+    assert spin_us(cpu) > 0 and os.sched_getaffinity(0) == mask  # the thread gets its CPUs back

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader
 
-from bench.record import NOISY_PCT, Results
+from bench.record import NOISY_PCT, SLOW_SPEED_PCT, Results
 from bench.report.autopsy import autopsy_view
 from bench.report.charts import probe_charts
 from bench.report.claims import KNOWN, claims
@@ -68,4 +68,5 @@ def html_report(data: Results) -> str:
         found=claims(data), known=KNOWN,
         env=environment_view(data),
         format_version=data.format_version, significant=SIGNIFICANT, noisy_pct=NOISY_PCT,
+        slow_speed_pct=SLOW_SPEED_PCT,
     )

@@ -136,6 +136,8 @@ def flag_notes(runs: list[Run]) -> list[tuple[str, str]]:
         other = worst(loud, lambda r: r.noise.other_on_server_cpus_pct)
         bits = [f"steal {fmt('pct1', worst(loud, lambda r: r.steal_pct.mean))}%"]
         bits += [f"other processes {fmt('pct1', other)}% of the servers' CPUs"] if other else []
+        speeds = [r.noise.server_cpu_speed_pct for r in loud if r.noise.server_cpu_speed_pct is not None]
+        bits += [f"servers' CPU at {fmt('pct1', min(speeds))}% of full speed"] if speeds else []
         out.append(("noisy", ", ".join(bits) + share(loud)))
     if failed(runs):
         out.append(("failed", ""))

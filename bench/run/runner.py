@@ -15,11 +15,11 @@ import psutil
 from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
-from bench.record import NOISY_PCT, Evidence, Fault, LayerProfile, Run
+from bench.record import NOISY_PCT, SLOW_SPEED_PCT, Evidence, Fault, LayerProfile, Run
 from bench.run import profiler
 from bench.run.appsamples import app_probes, db_connections, handshake_rate, statements_delta
 from bench.run.database import Database
-from bench.run.machine import CpuPlan
+from bench.run.machine import SERVER_CPU_SPEED, CpuPlan
 from bench.run.procs import free_port
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
 from bench.run.sampler import Sampler
@@ -317,6 +317,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
     peak = lambda key: max((s[key] for s in samples), default=0)  # noqa: E731
     client_cpu_s = sum(s["client_cpu_pct"] / 100 * s["dt"] for s in samples)
     mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
+    speed = SERVER_CPU_SPEED.pct([s["server_cpu_spin_us"] for s in window_samples if s.get("server_cpu_spin_us")])
     client_busiest = mean("client_busiest_pct")
     seconds = sorted(int(k) for k in tally.timeline if 0 <= int(k) < scenario.window)
     return Run.model_validate({
@@ -359,9 +360,11 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
                    # the load generator's real cost per message received, beside the harness's best case
                    "cpu_us_per_delivery": 1e6 * client_cpu_s / c["client_received"] if c["client_received"] else None},
         "steal_pct": {"mean": mean("steal_pct"), "max": max((s["steal_pct"] for s in samples), default=None)},
-        # a window is noisy when steal or other processes took a real share of the servers' CPUs
-        "noise": {"other_on_server_cpus_pct": mean("server_cpus_other_pct"),
-                  "noisy": (mean("steal_pct") or 0) >= NOISY_PCT or (mean("server_cpus_other_pct") or 0) >= NOISY_PCT},
+        # a window is noisy when steal or other processes took a real share of the servers' CPUs, or those
+        # CPUs ran slow (what steal does not show: a shared core's other thread busy, a lower clock)
+        "noise": {"other_on_server_cpus_pct": mean("server_cpus_other_pct"), "server_cpu_speed_pct": speed,
+                  "noisy": (mean("steal_pct") or 0) >= NOISY_PCT or (mean("server_cpus_other_pct") or 0) >= NOISY_PCT
+                  or (speed is not None and speed < SLOW_SPEED_PCT)},
         "samples": samples,
         "locust_command": command,
     })

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import psutil
 
-from bench.run.machine import CpuMeter
+from bench.run.machine import CpuMeter, spin_us
 from bench.run.tcpstate import socket_queues
 
 
@@ -93,6 +93,8 @@ class Sampler(threading.Thread):
                 "client_cpu_pct": round(sum(client_pct.values()), 1),
                 "client_busiest_pct": round(max(client_pct.values(), default=0.0), 1),
                 "steal_pct": round(steal, 2),
+                # the servers' CPU speed (machine.spin_us); servers on another machine are not timed from here
+                "server_cpu_spin_us": round(spin_us(min(self.server_cpus)), 1) if self.roots else None,
                 **socket_queues(self.server_ports),
                 **{name: probe() for name, probe in self.probes.items()},
             })
