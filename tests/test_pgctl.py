@@ -13,7 +13,9 @@ pytestmark = pytest.mark.skipif(bin_dir() is None, reason="no PostgreSQL binarie
 
 
 class BrokenExtension(PostgresCluster):
-    """A cluster whose CREATE EXTENSION fails, as on an installation whose library does not load."""
+    """A cluster whose CREATE EXTENSION fails, as on an installation without the extension's control file.
+    (A library that is found but fails to load stops PostgreSQL itself: start() then fails, its log naming
+    the library.)"""
 
     def _run(self, program: str, *args: str) -> None:
         super()._run(program, *(a.replace("pg_stat_statements", "no_such_extension") for a in args))

@@ -47,7 +47,8 @@ def test_an_old_record_reads_as_hardened_alone(tmp_path):
     assert "3.1 s (2,000× 101)" in section and "closed 1008" in section and "40 s" in section
     assert escape("≥ 45 s (still open at the cap)") in section, "a figure that reached its cap says so"
     assert "not measured: ConnectionError: the server died" in section
-    assert "owed —" in section and "one message as — one-byte fragments" in section, "sizes it did not keep"
+    assert "owed 256 MiB" in section and "one message as 1,000,000 one-byte fragments" in section, \
+        "an old record's sizes, read from its figures"
     errors = row(section, "exceptions the server logged")
     assert "none" not in errors and errors.count("<td>—</td>") == 4, "never looked for: not \"none\""
 

@@ -98,7 +98,7 @@ def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | No
     if cap.client_bound and "client-bound" not in flags:
         flags.insert(0, "client-bound")
     note = f"{cap.scenario}: {bracket(cap)}; failed first: {', '.join(cap.failed_first) or '—'}"
-    if not cap.converged:  # the bracket is wider than asked, or its pass did not hold on a repeat
+    if cap.passed and cap.failed and not cap.converged:  # wider than asked, or its pass did not hold on a repeat
         note += f"; not converged within ±{cap.tolerance:.0%}"
     return Cell(capacity_number(cap).removesuffix(" deliveries/s"), note, "#capacity", flags), Stat(value, value,
                                                                                                      value, 1)

@@ -66,9 +66,17 @@ ROWS = [  # (figure, with {owed}/{frames}/{storm} from the run; its cell from on
 
 
 def _sizes(data: Results) -> dict[str, str]:
-    """The sizes the run used, for the rows' names, as it recorded them ("—": a record that did not keep them)."""
+    """The sizes the run used, for the rows' names, as it recorded them; a record from before `sizes` kept
+    them in its figures ("—": in neither)."""
     sizes = next((h.sizes for h in data.hostile.values() if h.sizes), {})
-    owed, frames, storm = sizes.get("owed_bytes"), sizes.get("frames"), sizes.get("storm")
+    figures = [f for h in data.hostile.values() for f in (h.hardened, h.stock) if f]
+
+    def figure(key: str, field: str):
+        return next((f[key][field] for f in figures if isinstance(f.get(key), dict) and field in f[key]), None)
+
+    owed = sizes.get("owed_bytes") or figure("non_reader", "owed_bytes")
+    frames = sizes.get("frames") or figure("fragments", "frames")
+    storm = sizes.get("storm") or figure("storm", "connections")
     return {"owed": fmt("bytes", owed) if owed else "—", "frames": f"{frames:,}" if frames else "—",
             "storm": f"{storm:,}" if storm else "—"}
 

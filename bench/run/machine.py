@@ -180,7 +180,8 @@ def spin_us(cpu: int) -> float:
 
 class CpuSpeed:
     """The servers' CPU speed through a bench: a run's median probe time against the machine at full speed,
-    taken as the first quartile of every probe the bench has timed so far (the very fastest is a fluke)."""
+    taken as the first quartile of every probe the bench has timed so far (the very fastest is a fluke). A run
+    is judged when it ends, against the runs before it: the first runs set full speed for the rest."""
 
     def __init__(self) -> None:
         self.seen: list[float] = []
@@ -190,7 +191,9 @@ class CpuSpeed:
         if not spins_us:
             return None
         self.seen += spins_us
-        full_speed_us = statistics.quantiles(self.seen, n=4)[0] if len(self.seen) >= 2 else self.seen[0]
+        # inclusive: never faster than the fastest probe (the exclusive method extrapolates below it)
+        full_speed_us = statistics.quantiles(self.seen, n=4, method="inclusive")[0] if len(self.seen) >= 2 \
+            else self.seen[0]
         return round(min(100.0, 100.0 * full_speed_us / statistics.median(spins_us)), 1)
 
 

@@ -138,7 +138,8 @@ def run_step(
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
     server_pids = [p.pid for p in (*servers, redis, database) if p and p.pid]  # remote servers have none
-    sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server), probes=probes)
+    sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server), probes=probes,
+                      time_cpu=any(s.pid for s in servers))  # servers on another machine: not timed from here
     sampler.start()
     started = time.monotonic()
     deadline = started + run_time + 30

@@ -48,8 +48,9 @@ class Sampler(threading.Thread):
 
     def __init__(self, server_pids: list[int], server_ports: set[int], client_pid: int,
                  server_cpus: set[int], interval: float = 0.5,
-                 probes: dict[str, Callable[[], object]] | None = None) -> None:
+                 probes: dict[str, Callable[[], object]] | None = None, time_cpu: bool = True) -> None:
         super().__init__(daemon=True)
+        self.time_cpu = time_cpu  # the servers run here: time the first of their CPUs (machine.spin_us)
         self.probes = probes or {}
         self.server_cpus = server_cpus
         self.roots = list(server_pids)  # their process trees are walked again at every sample: a database
@@ -93,8 +94,7 @@ class Sampler(threading.Thread):
                 "client_cpu_pct": round(sum(client_pct.values()), 1),
                 "client_busiest_pct": round(max(client_pct.values(), default=0.0), 1),
                 "steal_pct": round(steal, 2),
-                # the servers' CPU speed (machine.spin_us); servers on another machine are not timed from here
-                "server_cpu_spin_us": round(spin_us(min(self.server_cpus)), 1) if self.roots else None,
+                "server_cpu_spin_us": round(spin_us(min(self.server_cpus)), 1) if self.time_cpu else None,
                 **socket_queues(self.server_ports),
                 **{name: probe() for name, probe in self.probes.items()},
             })
