@@ -18,7 +18,7 @@ import weakref
 
 import psutil
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
 from bench.run import machine, serverproc
@@ -85,11 +85,11 @@ async def test_non_reader_memory_is_bounded_and_returned(server, target, room_na
     body, arrived, started = os.urandom(MiB), 0, time.monotonic()
     try:
         for _ in range(count):
-            await a.send(body)
             try:
+                await a.send(body)
                 await recv(a, 2.0), await recv(b, 2.0)
-            except (TimeoutError, AssertionError):
-                break
+            except (TimeoutError, AssertionError, ConnectionClosed):  # fastapi-seed's keepalive may close the
+                break  # sender, not the non-reader (CONTRACT.md); elsewhere `arrived == count` below fails
             arrived += 1
         mid, elapsed = await stats(server), time.monotonic() - started
         await bystanders_chat(server, room_name())
