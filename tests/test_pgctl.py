@@ -21,33 +21,37 @@ class BrokenExtension(PostgresCluster):
         super()._run(program, *(a.replace("pg_stat_statements", "no_such_extension") for a in args))
 
 
-def test_a_failing_create_extension_leaves_a_running_cluster_without_counts():
+@pytest.fixture
+def started():
+    """start(kind): a private cluster of that class, started; every one is removed after the test."""
     if not counts_statements(bin_dir()):
-        pytest.skip("this PostgreSQL ships no pg_stat_statements: nothing to fail")
-    cluster = BrokenExtension(bin_dir())
-    try:
-        cluster.start()
-        assert not cluster.statements and "CREATE EXTENSION pg_stat_statements failed" in cluster.no_statements
-        assert "no_such_extension" in cluster.no_statements  # PostgreSQL's own reason, kept
-        with psycopg.connect(cluster.url) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-        assert Database(cluster.url, "postgresql", "", cluster).statements() is None
-        cluster.stop()
-        cluster.start()  # again on the same data, still without counts
-        assert not cluster.statements
-    finally:
+        pytest.skip("this PostgreSQL ships no pg_stat_statements: nothing to count, nothing to fail")
+    clusters: list[PostgresCluster] = []
+
+    def start(kind: type[PostgresCluster] = PostgresCluster) -> PostgresCluster:
+        clusters.append(cluster := kind(bin_dir()))
+        return cluster.start()
+
+    yield start
+    for cluster in clusters:
         cluster.remove()
 
 
-def test_a_cluster_that_can_count_does():
-    if not counts_statements(bin_dir()):
-        pytest.skip("this PostgreSQL ships no pg_stat_statements")
-    cluster = PostgresCluster(bin_dir())
-    try:
-        cluster.start()
-        assert cluster.statements and not cluster.no_statements
-        with psycopg.connect(cluster.url) as conn:
-            conn.execute("SELECT 1")
-        assert Database(cluster.url, "postgresql", "", cluster).statements() is not None
-    finally:
-        cluster.remove()
+def test_a_failing_create_extension_leaves_a_running_cluster_without_counts(started):
+    cluster = started(BrokenExtension)
+    assert not cluster.statements and "CREATE EXTENSION pg_stat_statements failed" in cluster.no_statements
+    assert "no_such_extension" in cluster.no_statements  # PostgreSQL's own reason, kept
+    with psycopg.connect(cluster.url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert Database(cluster.url, "postgresql", "", cluster).statements() is None
+    cluster.stop()
+    cluster.start()  # again on the same data, still without counts
+    assert not cluster.statements
+
+
+def test_a_cluster_that_can_count_does(started):
+    cluster = started()
+    assert cluster.statements and not cluster.no_statements
+    with psycopg.connect(cluster.url) as conn:
+        conn.execute("SELECT 1")
+    assert Database(cluster.url, "postgresql", "", cluster).statements() is not None
