@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.targets import TARGETS
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
 SLOW_SPEED_PCT = 75.0  # and so does their CPU running below this share of its full speed (Noise)
 TARGET_ORDER = list(TARGETS)  # every report lists targets in this order
@@ -93,10 +93,16 @@ class StatsDelta(Record):
 class ServerCost(Record):
     delta: StatsDelta | None = None  # None when a server died before it could be read
     cpu_us_per_delivery: float | None = None
+    # "window": the servers' CPU and deliveries sampled over the window alone (the cost at this load); "run":
+    # the whole run's /stats difference, handshakes included (the samples did not span the window)
+    cost_over: Literal["window", "run"] = "run"
     cpu_pct_mean: float | None = None
     rss_before_bytes: int = 0
     rss_peak_bytes: int = 0
     rss_per_connection_bytes: float = 0.0
+    # how many cores the servers, with the Redis and database they lean on, could use at once (their CPUs, at
+    # most one per process): no rate they deliver can take more CPU than this (`claimed_cores`)
+    cores: int | None = None
     backing_cpu_seconds: dict[str, float] = Field(default_factory=dict)  # of the above: the bench's Redis, database
 
 
@@ -141,6 +147,7 @@ class Sample(SocketQueues):
     dt: float = 0.0
     wall: float = 0.0
     server_cpu_pct: float = 0.0
+    backing_cpu_pct: float = 0.0  # of server_cpu_pct, the bench's Redis and database
     server_cpus_other_pct: float = 0.0
     server_rss: int = 0
     client_cpu_pct: float = 0.0
@@ -149,6 +156,7 @@ class Sample(SocketQueues):
     server_cpu_spin_us: float | None = None  # the speed probe's time on the servers' CPU (machine.spin_us)
     server_sockets: int = 0  # TCP connections established to the servers (their handshakes done or not)
     handshakes: int | None = None  # app targets: handshakes the servers accepted so far (/stats connections.total)
+    server_counters: list[float] | None = None  # the servers' [deliveries, CPU seconds] so far, one /stats reading
     db_connections: dict[str, int] | None = None  # PostgreSQL: client connections to the chat database by state
 
 
@@ -235,6 +243,8 @@ class Params(Record):
     fault: str = ""
     history: int = 0  # app mode: each member asks for the room's last N stored messages as it joins
     search: int = 0  # > 0: the capacity was searched (Results.capacities) in at most this many runs
+    hold: float = 0.0  # a searched capacity's sustained window, seconds (its holds ran with window = hold)
+    holds: int = 0  # at most this many holds
     restart: bool = False  # the target's servers were restarted right before the run (a cold reconnect storm)
     asgi_threads: int | None = None  # daphne's ASGI_THREADS for the run's servers (0: unset; None: the target's)
     rate_at: str = ""  # the run's rate was the target's searched capacity in this scenario
@@ -264,14 +274,16 @@ class Run(Record):
     failure: str | None = None
     offered_send_rate: float = 0.0
     achieved_send_rate: float = 0.0
-    deliveries_per_s: float = 0.0
+    deliveries_per_s: float = 0.0  # throughput: deliveries that arrived while the window was open, per second
+    owed_deliveries_per_s: float = 0.0  # what the members were due: messages sent in the window × room size, per s
     rtt_ms: Percentiles = Field(default_factory=Percentiles)  # the sender's round trip through the broadcast
     latency_ms: Percentiles = Field(default_factory=Percentiles)  # each recipient's delivery
     connect_ms: Percentiles = Field(default_factory=Percentiles)  # each handshake (signed in, in app mode)
     history_ms: Percentiles = Field(default_factory=Percentiles)  # app mode: a joining member's history
     history_received: int = 0  # stored messages handed to joining members (not deliveries of the run)
     handshakes_refused: dict[int, int] = Field(default_factory=dict)  # HTTP status -> handshakes
-    timeline: list[int] = Field(default_factory=list)  # deliveries per second of the window
+    timeline: list[int] = Field(default_factory=list)  # deliveries that arrived in each second from the window's start
+    rtt_timeline_ms: list[float | None] = Field(default_factory=list)  # mean round trip of each second of the window
     ledger: Ledger = Field(default_factory=Ledger)
     client_closes: dict[int, int] = Field(default_factory=dict)  # close code -> connections
     membership: Membership = Field(default_factory=Membership)
@@ -316,9 +328,12 @@ class TargetInfo(Record):
     hosts: list[str] = Field(default_factory=list)  # the base URL of every server process that served it
 
 
+ProbeRole = Literal["grow", "shrink", "bisect", "confirm", "hold"]  # bench/run/capacity_search.py
+
+
 class CapacityProbe(Record):
     rate: float  # messages/s per member
-    role: str  # "grow", "shrink", "bisect" or "confirm" (bench/run/capacity_search.py)
+    role: ProbeRole  # "hold": a run of the sustained window (Capacity.hold_s), the others short probes
     passed: bool
     why: list[str] = Field(default_factory=list)  # what broke the SLO rule, then what was at its limit
 
@@ -331,10 +346,12 @@ class Capacity(Record):
     users: int
     room_size: int
     slo_p95_ms: float
-    passed: float | None = None  # messages/s per member: the highest confirmed pass
+    passed: float | None = None  # messages/s per member: the highest held pass (else the short probes' edge)
     failed: float | None = None  # the lowest failing rate above it (None: nothing failed up to the cap)
     tolerance: float = 0.10
-    converged: bool = False  # within the tolerance and the passing edge confirmed by a repeat
+    converged: bool = False  # within the tolerance and `passed` held for hold_s
+    held: bool = False  # `passed` was carried for a whole hold (hold_s); else it is indicative, not held
+    hold_s: float | None = None  # the hold's window, seconds (None: the search ran no hold)
     client_bound: bool = False  # the load generator ran out of CPU at the edge: a floor, not the server's capacity
     failed_first: list[str] = Field(default_factory=list)
     start_rate: float | None = None  # where the search began, from the target's measured cost per delivery
@@ -456,9 +473,11 @@ class Results(Record):
         """Any format version this code has written, upgraded to the current one."""
         version = data.get("format_version")
         if version == 1:
-            data = upgrade_v1(data)
-        elif version != FORMAT_VERSION:
-            raise ValueError(f"results format {version!r} is not one this bench reads (1 or {FORMAT_VERSION})")
+            data, version = upgrade_v1(data), 2
+        if version == 2:
+            data, version = upgrade_v2(data), 3
+        if version != FORMAT_VERSION:
+            raise ValueError(f"results format {version!r} is not one this bench reads (1 to {FORMAT_VERSION})")
         return cls.model_validate(data)
 
     def to_json(self) -> dict:
@@ -501,11 +520,97 @@ def upgrade_v1(data: dict) -> dict:
         params.pop("rate_steps", None)  # format 1's ramp list, replaced by steps
         run["params"] = params
         runs.append(run)
-    return {**data, "format_version": FORMAT_VERSION, "runs": runs}
+    return {**data, "format_version": 2, "runs": runs}
+
+
+def upgrade_v2(data: dict) -> dict:
+    """Format 2 → 3: a run's `deliveries_per_s` then counted the deliveries of the messages sent in the window,
+    whenever they arrived (kept as it was: the physics check names the runs where it could not have been
+    delivered); its servers' cores were not recorded: one per process, at most their CPUs, as the plan ran them
+    (all of the servers' CPUs where a Redis or database counted too). A capacity then was the short probes' edge,
+    never held."""
+    server_cpus = len(((data.get("environment") or {}).get("cpu_plan") or {}).get("server_cpus") or []) or None
+    processes = {name: t.get("processes") or 1 for name, t in (data.get("targets") or {}).items()}
+    runs = []
+    for run in data.get("runs", []):
+        server = dict(run.get("server") or {})
+        cores = server_cpus if server.get("backing_cpu_seconds") else processes.get(run.get("target", ""), 1)
+        server["cores"] = min(cores, server_cpus) if cores and server_cpus else cores
+        runs.append({**run, "server": server})
+    return {**data, "format_version": 3, "runs": runs}
+
+
+# The capacity rule: one home, read by the runner's search, the report and `compare`.
+SATURATED_PCT = 95.0  # the servers' mean CPU at or above this share of their cores: they are at their limit
+PHYSICS_TOLERANCE = 1.05  # CPU seconds and deliveries are read at slightly different moments
+BEHIND_PCT = 5.0  # deliveries arriving this far below what the members were due: the backlog grew
+GREW = (2.0, 0.2)  # the round trip's last third ×2 its first third, and by a fifth of the SLO: it grew
+TREND_MIN_S = 6  # seconds of window the latency trend needs (three thirds of two seconds)
+
+SloFailure = Literal["run failed", "p95", "loss", "in flight", "fell behind", "latency grew", "server cpu",
+                     "physics"]
+
+
+def claimed_cores(run: Run) -> float | None:
+    """The CPU a run's throughput implies: deliveries/s × the server CPU seconds each cost."""
+    cost = run.server.cpu_us_per_delivery
+    return run.deliveries_per_s * cost / 1e6 if cost and run.deliveries_per_s else None
+
+
+def physical(run: Run) -> bool:
+    """No rate is delivered with more CPU than the servers have: a run that claims more is a failed
+    measurement (a rate counted that was not delivered as measured), never a throughput or a capacity."""
+    claimed, cores = claimed_cores(run), run.server.cores
+    return claimed is None or cores is None or claimed <= PHYSICS_TOLERANCE * cores
+
+
+def fell_behind(run: Run) -> bool:
+    """Deliveries arrived in the window more than BEHIND_PCT below what the members were due, beyond what the
+    window's edges explain (each sender's count in it is off by up to one message: ~3σ of that is allowed)."""
+    due, got, p = run.owed_deliveries_per_s, run.deliveries_per_s, run.params
+    if not due or not p.window:
+        return False
+    slack_messages = 1.5 * max(p.users, 1) ** 0.5
+    return (due - got) * p.window > BEHIND_PCT / 100 * due * p.window + slack_messages * p.room_size
+
+
+def latency_grew(run: Run, slo_p95_ms: float) -> bool:
+    """The round trip's mean in the window's last third is ×2 its first third's and a fifth of the SLO above
+    it: a backlog growing through the window, though its p95 may still be under the SLO."""
+    seconds = run.rtt_timeline_ms[:int(run.params.window)]
+    if len(seconds) < TREND_MIN_S or any(v is None for v in seconds):
+        return False
+    third = len(seconds) // 3
+    first, last = sum(seconds[:third]) / third, sum(seconds[-third:]) / third
+    return last > GREW[0] * first and last - first > GREW[1] * slo_p95_ms
+
+
+def slo_failures(run: Run, slo_p95_ms: float) -> list[SloFailure]:
+    """Why a run was not a load its servers carried within the SLO ([]: it was). Websocket-shootout's rule
+    (round-trip p95 within the SLO, nothing lost), and what shows a backlog building before the p95 does:
+    messages still in flight after the drain, deliveries falling behind what was due, a round trip that
+    grows through the window, the servers' CPU at their cores; and the physics check."""
+    if not run.ok:
+        return ["run failed"]
+    p95, ledger, cores = run.rtt_ms.p95, run.ledger, run.server.cores
+    why: list[SloFailure] = []
+    if p95 is None or p95 > slo_p95_ms:
+        why.append("p95")
+    if ledger.loss_pct > 0:
+        why.append("loss")
+    if ledger.in_flight:
+        why.append("in flight")
+    if fell_behind(run):
+        why.append("fell behind")
+    if latency_grew(run, slo_p95_ms):
+        why.append("latency grew")
+    if cores and (run.server.cpu_pct_mean or 0.0) >= SATURATED_PCT * cores:
+        why.append("server cpu")
+    if not physical(run):
+        why.append("physics")
+    return why
 
 
 def within_slo(run: Run, slo_p95_ms: float) -> bool:
-    """The capacity rule (websocket-shootout's), one for the runner's ramp and the report: the run
-    finished, its round-trip p95 is at most the SLO, and it lost nothing."""
-    p95 = run.rtt_ms.p95
-    return run.ok and p95 is not None and p95 <= slo_p95_ms and run.ledger.loss_pct <= 0
+    """The capacity rule, one for the runner's search and the report (slo_failures says why not)."""
+    return not slo_failures(run, slo_p95_ms)

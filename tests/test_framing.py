@@ -424,6 +424,26 @@ def test_receiver_accounts_for_gaps_reorders_latency_and_foreign_messages() -> N
     assert receiver.take([(CLOSE, 1009, "too big")], now) == 1009
 
 
+def test_throughput_counts_deliveries_when_they_arrive_not_when_they_were_sent() -> None:
+    """A window of 2 s: what was sent before it but arrives in it counts, what was sent in it but arrives after
+    it does not (an overloaded server delivers the window's messages late), and each second keeps the mean
+    round trip of the member's own messages that arrived in it."""
+    s = 10**9
+    window = SimpleNamespace(window_start_ns=100 * s, window_end_ns=102 * s)
+    member, tally = Member(sender=7), Tally()
+    receiver = Receiver(member, window, tally)
+    receiver.take([(TEXT, 40, encode_header(7, 0, 99 * s))], 99 * s + 5_000_000)  # before the window: nothing
+    receiver.take([(TEXT, 40, encode_header(3, 0, 99 * s + s // 2))], 100 * s + s // 10)  # sent before, came in
+    receiver.take([(TEXT, 40, encode_header(7, 1, 100 * s)), (TEXT, 40, encode_header(7, 2, 100 * s))],
+                  100 * s + 30_000_000)
+    receiver.take([(TEXT, 40, encode_header(7, 3, 101 * s))], 101 * s + 10_000_000)
+    receiver.take([(TEXT, 40, encode_header(7, 4, 101 * s + s // 2))], 103 * s)  # sent in it, came after
+    receiver.flush()
+    assert tally.counters["client_received"] == 6 and tally.counters["window_received"] == 4
+    assert dict(tally.timeline) == {"0": 3, "1": 1, "3": 1}
+    assert tally.rtt_timeline == {"0": [60_000, 2], "1": [10_000, 1], "3": [1_500_000, 1]}  # µs
+
+
 def test_receivers_of_a_process_hand_over_together() -> None:
     """Counts and latencies wait in one shared Pending; a take hands them to the Tally once a second
     has passed, flush() at once."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from bench.record import Results, Run
+from bench.record import FORMAT_VERSION, Results, Run
 from bench.report import SECTIONS, print_summary, write_report
 from bench.report.capacity import capacity
 from bench.report.claims import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, claims
@@ -474,7 +474,7 @@ def test_the_report_can_be_written_again_from_a_results_file(tmp_path, capsys):
     html = (tmp_path / "report.html").read_text()
     assert all(f'id="{anchor}"' in html for anchor in SECTIONS.values())
     assert (tmp_path / "report.md").exists() and "report.html" in capsys.readouterr().out
-    assert json.loads(results.read_text())["format_version"] == 2  # written again, upgraded
+    assert json.loads(results.read_text())["format_version"] == FORMAT_VERSION  # written again, upgraded
     again = tmp_path / "again"
     again.mkdir()
     (again / "results.json").write_text(results.read_text())

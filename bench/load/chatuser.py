@@ -56,14 +56,13 @@ class Room:
         self.finished = 0
         self.window_start_ns = self.window_end_ns = self.drain_end_ns = 0
 
-    def join(self, member: Member, warmup: float, window: float, drain: float) -> None:
-        self.members.append(member)
-        if len(self.members) == self.size:
-            start = time.time_ns() + int(warmup * _NS)
-            self.window_start_ns, self.window_end_ns = start, start + int(window * _NS)
-            self.drain_end_ns = self.window_end_ns + int(drain * _NS)
-            TALLY.saw_window(self.window_start_ns, self.window_end_ns)
-            self.full.set()
+    def open(self, warmup: float, window: float, drain: float) -> None:
+        """Its members start sending now; its window opens after the warm-up."""
+        start = time.time_ns() + int(warmup * _NS)
+        self.window_start_ns, self.window_end_ns = start, start + int(window * _NS)
+        self.drain_end_ns = self.window_end_ns + int(drain * _NS)
+        TALLY.saw_window(self.window_start_ns, self.window_end_ns)
+        self.full.set()
 
     def finish(self) -> None:
         """Called once by each seat after the drain; the last one settles the room."""
@@ -78,6 +77,24 @@ class RoomAssigner:
     def __init__(self) -> None:
         self.current: Room | None = None
         self.members_finished = 0
+        self.joined = 0
+        self.full: list[Room] = []  # full, waiting for the process's last member
+        self.opened = False
+
+    def join(self, room: Room, member: Member, users: int, warmup: float, window: float, drain: float) -> None:
+        """Every room of this process opens at one moment, once its last member has joined: windows that
+        opened as each room filled would be staggered over the spawn, and the sum of the rooms' rates would
+        then be a load the servers never carried all at once. Rooms that fill later (more users started from
+        the web UI) open as they fill."""
+        room.members.append(member)
+        self.joined += 1
+        if len(room.members) == room.size:
+            self.full.append(room)
+        if self.opened or self.joined >= users:
+            self.opened = True
+            for waiting in self.full:
+                waiting.open(warmup, window, drain)
+            self.full.clear()
 
     def next_room(self, size: int, prefix: str) -> Room:
         if self.current is None or self.current.seats_taken >= size:
@@ -113,7 +130,8 @@ class ChatUser(User):
         self.hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
         self.done, self.client, self.slow_reader = False, None, None
         self._connect()
-        self.room.join(self.member, o.chat_warmup, o.chat_window, o.chat_drain)
+        ROOMS.join(self.room, self.member, self.environment.runner.target_user_count, o.chat_warmup, o.chat_window,
+                   o.chat_drain)
 
     def _connect(self) -> None:
         """Join the room as a new member, on its own connection (signed in, in app mode)."""

@@ -43,7 +43,8 @@ class Pending:
     about a second at most; a Receiver's flush() hands over everything.
     """
 
-    __slots__ = ("tally", "rtts", "latencies", "received", "foreign", "timeline", "due_ns")
+    __slots__ = ("tally", "rtts", "latencies", "received", "foreign", "in_window", "timeline", "rtt_timeline",
+                 "due_ns")
     LIMIT = 1 << 16
     MAX_AGE_NS = _NS
 
@@ -52,7 +53,9 @@ class Pending:
         self.rtts: list[int] = []  # µs
         self.latencies: list[int] = []
         self.received = self.foreign = 0
-        self.timeline: dict[int, int] = {}  # whole second since the room's window opened -> deliveries
+        self.in_window = 0  # deliveries that arrived while the room's window was open (throughput)
+        self.timeline: dict[int, int] = {}  # whole second since the room's window opened -> deliveries arrived
+        self.rtt_timeline: dict[int, list[int]] = {}  # the same seconds -> [sum of round trips µs, how many]
         self.due_ns = 0  # the next take at or after this hands over
 
     def hand_over(self, now: int) -> None:
@@ -62,12 +65,17 @@ class Pending:
         self.rtts.clear()  # cleared, never replaced: Receivers hold the lists' append methods
         self.latencies.clear()
         tally.counters["client_received"] += self.received
+        if self.in_window:
+            tally.counters["window_received"] += self.in_window
         if self.foreign:
             tally.counters["foreign"] += self.foreign
         for second, n in self.timeline.items():
             tally.timeline[str(second)] += n
-        self.received = self.foreign = 0
+        for second, (total_us, n) in self.rtt_timeline.items():
+            tally.add_rtts(second, total_us, n)
+        self.received = self.foreign = self.in_window = 0
         self.timeline.clear()
+        self.rtt_timeline.clear()
         self.due_ns = now + self.MAX_AGE_NS
 
 
@@ -94,9 +102,9 @@ class Receiver:
         by_sender = book.by_sender
         start, end = window.window_start_ns, window.window_end_ns
         rtt, lat = self._rtt, self._lat
-        in_window = foreign = received = in_order = 0
+        foreign = received = in_order = 0
         closed = None
-        rtts_before = len(self.pending.rtts) if self.on_rtts else 0
+        rtts_before = len(self.pending.rtts)
         for op, length, prefix in events:
             if op == TEXT or op == BINARY:
                 if length < HEADER_LEN or prefix[32] != _BAR:
@@ -112,7 +120,6 @@ class Receiver:
                 else:
                     book.record(sender, seq)
                 if start <= sent < end:
-                    in_window += 1
                     (rtt if sender == me else lat)((now - sent) // 1000)
             elif op == CLOSE:
                 closed = length
@@ -122,11 +129,18 @@ class Receiver:
         pending.received += received
         if foreign:
             pending.foreign += foreign
-        if in_window:
+        if received and now >= start:  # throughput is counted when deliveries arrive, whenever they were sent
             timeline, second = pending.timeline, (now - start) // _NS
-            timeline[second] = timeline.get(second, 0) + in_window
-            if self.on_rtts and len(pending.rtts) > rtts_before:
-                self.on_rtts(pending.rtts[rtts_before:])
+            timeline[second] = timeline.get(second, 0) + received
+            if now < end:
+                pending.in_window += received
+            if len(pending.rtts) > rtts_before:
+                mine = pending.rtts[rtts_before:]
+                at = pending.rtt_timeline.setdefault(second, [0, 0])
+                at[0] += sum(mine)
+                at[1] += len(mine)
+                if self.on_rtts:
+                    self.on_rtts(mine)
         if closed is not None or now >= pending.due_ns or len(pending.latencies) >= pending.LIMIT:
             pending.hand_over(now)
         return closed

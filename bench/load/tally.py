@@ -28,13 +28,19 @@ class Tally:
     def __init__(self) -> None:
         self.histograms = {name: new_histogram() for name in HISTOGRAMS}
         self.counters: Counter[Key] = Counter()
-        self.timeline: Counter[str] = Counter()  # whole second since the window opened -> deliveries
+        self.timeline: Counter[str] = Counter()  # whole second since the window opened -> deliveries arrived
+        self.rtt_timeline: dict[str, list[int]] = {}  # the same seconds -> [sum of round trips µs, how many]
         self.window_ns = [0, 0]  # earliest window start and latest window end of any room
         self.settle_stats: dict | None = None  # the servers' /stats when this process's rooms settled
 
     def saw_window(self, start_ns: int, end_ns: int) -> None:
         first, last = self.window_ns
         self.window_ns = [min(first, start_ns) if first else start_ns, max(last, end_ns)]
+
+    def add_rtts(self, second: int | str, total_us: int, count: int) -> None:
+        at = self.rtt_timeline.setdefault(str(second), [0, 0])
+        at[0] += total_us
+        at[1] += count
 
     def record_latencies(self, name: str, values_us: list[int]) -> None:
         """Record a batch: one record_value per distinct value (exactly the same histogram as one
@@ -50,6 +56,7 @@ class Tally:
             "counters": {k: n for k, n in self.counters.items() if isinstance(k, str)},
             "by_family": _families(self.counters),
             "timeline": dict(self.timeline),
+            "rtt_timeline": self.rtt_timeline,
             "window_ns": self.window_ns,
             "settle_stats": self.settle_stats,
         }
@@ -63,6 +70,8 @@ class Tally:
         for family, by_detail in delta.get("by_family", {}).items():
             self.counters.update({(family, _detail(d)): n for d, n in by_detail.items()})
         self.timeline.update(delta.get("timeline", {}))
+        for second, (total_us, count) in delta.get("rtt_timeline", {}).items():
+            self.add_rtts(second, total_us, count)
         if any(delta.get("window_ns", [0, 0])):
             self.saw_window(*delta["window_ns"])
         theirs = delta.get("settle_stats")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.record import Results, Run, within_slo
+from bench.record import Results, Run, claimed_cores, slo_failures
 from bench.report.loss import causes
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import Stat, differ, fmt_spread, fmt_stat, fold, usable
@@ -47,18 +47,26 @@ class Capacity:
 
 
 def over_slo(run: Run, slo: float) -> str | None:
-    """Why a run does not count as under the SLO (bench.record.within_slo decides), or None when it does."""
-    if within_slo(run, slo):
+    """Why a run does not count as within the SLO (bench.record.slo_failures decides), or None when it does."""
+    failures = slo_failures(run, slo)
+    if not failures:
         return None
     if not run.ok:
         return "the run failed: " + first_line(run.failure)
     p95, loss = P95(run), LOSS(run)
     if p95 is None:
         return "no round trip completed"
-    why = [f"RTT p95 {fmt('ms', p95)} ms over the SLO ({fmt('ms', slo)} ms)"] if p95 > slo else []
-    if loss > 0:
-        why.append(f"loss {fmt('pct', loss)}% ({causes(run)})")
-    return "; ".join(why)
+    said = {
+        "p95": f"RTT p95 {fmt('ms', p95)} ms over the SLO ({fmt('ms', slo)} ms)",
+        "loss": f"loss {fmt('pct', loss)}% ({causes(run)})",
+        "in flight": f"{run.ledger.in_flight:,} deliveries still in flight after the drain",
+        "fell behind": f"{fmt('rate', run.deliveries_per_s)} deliveries/s arrived of "
+                       f"{fmt('rate', run.owed_deliveries_per_s)} due",
+        "latency grew": "the round trip grew through the window",
+        "server cpu": f"the servers' CPU at {fmt('pct1', run.server.cpu_pct_mean)}% of {run.server.cores} core(s)",
+        "physics": f"{claimed_cores(run) or 0:.2f} cores claimed of {run.server.cores}: not delivered as measured",
+    }
+    return "; ".join(said[f] for f in failures if f in said)
 
 
 def capacity(data: Results, scenario: str, target: str) -> Capacity:

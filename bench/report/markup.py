@@ -28,7 +28,7 @@ def colors(data: Results) -> dict[str, str]:
     return out
 
 
-FLAG_CLASS = {"client-bound": "cb", "noisy": "noisy", "failed": "failed"}
+FLAG_CLASS = {"client-bound": "cb", "noisy": "noisy", "failed": "failed", "physics": "failed", "not held": "cb"}
 
 
 def labelled(text: str) -> Markup:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from bench.record import TARGET_ORDER, Results, Run, TargetInfo
+from bench.record import TARGET_ORDER, Results, Run, TargetInfo, claimed_cores, physical
 from bench.report.numbers import fmt
 
 Key = Callable[[Run], float | None]
 COST: Key = lambda run: run.server.cpu_us_per_delivery  # noqa: E731
 LOSS: Key = lambda run: run.ledger.loss_pct  # noqa: E731
 P95: Key = lambda run: run.rtt_ms.p95  # noqa: E731
-DPS: Key = lambda run: run.deliveries_per_s  # noqa: E731
+# a rate its servers' cores could not have delivered is a failed measurement, never a figure (flag "physics")
+DPS: Key = lambda run: run.deliveries_per_s if physical(run) else None  # noqa: E731
 ANY = object()  # runs_of: no filter on this field
 STACKS = ("Channels", "FastAPI", "reference")
 
@@ -116,6 +117,11 @@ def failed(runs: Iterable[Run]) -> list[Run]:
     return [r for r in runs if not r.ok]
 
 
+def unphysical(runs: Iterable[Run]) -> list[Run]:
+    """Runs whose deliveries/s × server µs per delivery is more CPU than their servers have (bench.record)."""
+    return [r for r in runs if not physical(r)]
+
+
 def first_line(text: str | None) -> str:
     """A failure in one line: its first line and, when there are more, its last."""
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
@@ -139,6 +145,11 @@ def flag_notes(runs: list[Run]) -> list[tuple[str, str]]:
         speeds = [r.noise.server_cpu_speed_pct for r in loud if r.noise.server_cpu_speed_pct is not None]
         bits += [f"servers' CPU at {fmt('pct1', min(speeds))}% of full speed"] if speeds else []
         out.append(("noisy", ", ".join(bits) + share(loud)))
+    if bad := unphysical(runs):
+        r = max(bad, key=lambda r: claimed_cores(r) or 0)
+        out.append(("physics", f"{fmt('rate', r.deliveries_per_s)} deliveries/s × "
+                               f"{fmt('us', r.server.cpu_us_per_delivery)} µs = {claimed_cores(r):.2f} cores, more "
+                               f"than the servers' {r.server.cores}: a failed measurement, not a rate{share(bad)}"))
     if failed(runs):
         out.append(("failed", ""))
     return out

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +103,39 @@ def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tupl
                       quiet_s=QUIET_OPEN_S, done=lambda stats: stats["connections_open"] == 0)
 
 
+def counters_probe(servers: list[ServerProcess]) -> Callable[[], list[float] | None]:
+    """The servers' deliveries and CPU seconds so far, as their /stats report both in one reading, at every
+    sample: the cost of a delivery over the window alone (`window_cost_us`), with no skew between the two
+    (a busy server answers late, but its answer is one instant)."""
+    urls = [s.base_url for s in servers]
+
+    def read() -> list[float] | None:
+        stats = read_servers(urls, timeout=0.25)  # a server busy past it: a gap, the sampler keeps its pace
+        return [stats["deliveries"], stats["cpu_seconds"]] if stats else None
+    return read
+
+
+def window_cost_us(samples: list[dict], start_s: float, end_s: float, sending_s: float) -> float | None:
+    """Server CPU µs per delivery between two of the servers' own readings (`counters_probe`) around the
+    window: the last one before it opened, once the members had started sending (`sending_s`: no handshake
+    after it), else the first in it; and the last one in it. What a delivery costs at this load, without the
+    handshakes before it or the members leaving after it (a short run's whole-run cost is mostly its members
+    connecting). The bench's Redis and database add their CPU over the same stretch, sampled. None when the
+    readings span less than one sample interval of it."""
+    read = [s for s in samples if s.get("server_counters") and sending_s <= s["wall"] <= end_s]
+    before = [s for s in read if s["wall"] <= start_s]
+    inside = [s for s in read if s["wall"] > start_s]
+    if not inside:
+        return None
+    first, last = before[-1] if before else inside[0], inside[-1]
+    if last["wall"] - first["wall"] < min(s["dt"] for s in samples):
+        return None
+    (d0, cpu0), (d1, cpu1) = first["server_counters"], last["server_counters"]
+    backing_s = sum(s.get("backing_cpu_pct", 0.0) / 100 * s["dt"] for s in samples
+                    if first["wall"] < s["wall"] <= last["wall"])
+    return 1e6 * (cpu1 - cpu0 + backing_s) / (d1 - d0) if d1 > d0 else None
+
+
 def run_step(
     scenario: Scenario,
     servers: list[ServerProcess],
@@ -130,7 +165,7 @@ def run_step(
     log_offsets = [s.log_size() for s in servers]
     closures_before = len(redis.output_buffer_closures()) if redis else 0
     failure = None
-    probes = app_probes(servers, database)
+    probes = {"server_counters": counters_probe(servers), **app_probes(servers, database)}
     at_start = {"t": 0.0, **socket_queues({s.port for s in servers}), **{n: probe() for n, probe in probes.items()}}
     statements_before = database.statements() if database else None
     db_connections_before = _db_connections(database)  # before any member connects
@@ -138,7 +173,9 @@ def run_step(
         locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
     server_pids = [p.pid for p in (*servers, redis, database) if p and p.pid]  # remote servers have none
+    backing_pids = [p.pid for p in (redis, database) if p and p.pid]
     sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server), probes=probes,
+                      backing_pids=backing_pids,
                       time_cpu=any(s.pid for s in servers))  # servers on another machine: not timed from here
     sampler.start()
     started = time.monotonic()
@@ -173,7 +210,7 @@ def run_step(
             if outage:
                 outage.tick()  # Redis stops for 3 s, then comes back empty
                 if redis.alive():
-                    sampler.track(redis.pid)  # the new redis-server is the servers' cost too
+                    sampler.track(redis.pid, backing=True)  # the new redis-server is the servers' cost too
             dead = [s for s in servers if not s.alive()]
             if dead and failure is None:
                 s = dead[0]
@@ -228,8 +265,10 @@ def run_step(
     elif failure is None:
         failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
     limit = servers[0].config["max_message_bytes"]
+    # servers on this machine are pinned to the plan's server CPUs, with their Redis and database; elsewhere unknown
+    cores = min(len(plan.server), len(server_pids)) if all(s.pid for s in servers) else None
     run = summarize(scenario, tally, {**before, "rss_bytes": sampler.rss_start}, after, samples, failure, command,
-                    limit, redis_leg_intact)
+                    limit, redis_leg_intact, cores)
     # a server left with open connections or a backlog (stuck after a meltdown) would hand its leftovers,
     # and the drops they end in, to the next run
     settled = settled and after is not None and not after["connections_open"] and not after["backlog"]
@@ -301,7 +340,7 @@ def _tail(path: Path, lines: int = 12) -> str:
 
 def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None, samples: list[dict],
               failure: str | None, command: list[str], max_message_bytes: int,
-              redis_leg_intact: bool = False) -> Run:
+              redis_leg_intact: bool = False, cores: int | None = None) -> Run:
     """The run record of one Locust run: its measurements, the servers' /stats difference, the ledger."""
     c = tally.counters
     server = diff(after, before) if after else None
@@ -315,6 +354,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
     })
     start_ns, end_ns = tally.window_ns
     window_samples = [s for s in samples if start_ns / 1e9 <= s["wall"] <= end_ns / 1e9] or samples
+    window_cost = window_cost_us(samples, start_ns / 1e9, end_ns / 1e9, (start_ns / 1e9) - scenario.warmup)
     peak = lambda key: max((s[key] for s in samples), default=0)  # noqa: E731
     client_cpu_s = sum(s["client_cpu_pct"] / 100 * s["dt"] for s in samples)
     mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
@@ -328,10 +368,13 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "failure": failure,
         "offered_send_rate": scenario.offered_send_rate,
         "achieved_send_rate": c["window_sent"] / scenario.window,
-        # messages sent in the window and delivered before the rooms settled (the ledger's `delivered`):
-        # what a stalled room lets through once its members close, after the run, does not count
-        "deliveries_per_s": sum(n for second, n in tally.timeline.items()
-                                if int(second) < scenario.window + scenario.drain) / scenario.window,
+        # throughput is what arrived while the window was open, not what was sent in it: an overloaded server
+        # delivers the window's messages later, and they must not count as if it had kept up
+        "deliveries_per_s": c["window_received"] / scenario.window,
+        "owed_deliveries_per_s": c["window_sent"] * scenario.room_size / scenario.window,
+        "rtt_timeline_ms": [round(total / n / 1000, 3) if n else None
+                            for total, n in (tally.rtt_timeline.get(str(s), (0, 0))
+                                             for s in range(math.ceil(scenario.window)))],
         "rtt_ms": percentiles(tally.histograms["rtt"]),
         "latency_ms": percentiles(tally.histograms["latency"]),
         "connect_ms": percentiles(tally.histograms["connect"]),
@@ -345,9 +388,11 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "membership": {k: c[k] for k in ("left", "joined_again", "connect_failed")},
         "server": {
             "delta": server,
-            "cpu_us_per_delivery": (1e6 * server["cpu_seconds"] / server["deliveries"])
-            if server and server["deliveries"] else None,
+            "cpu_us_per_delivery": window_cost if window_cost is not None else
+            (1e6 * server["cpu_seconds"] / server["deliveries"]) if server and server["deliveries"] else None,
+            "cost_over": "window" if window_cost is not None else "run",
             "cpu_pct_mean": mean("server_cpu_pct"),
+            "cores": cores,
             "rss_before_bytes": before["rss_bytes"],
             "rss_peak_bytes": max([s["server_rss"] for s in samples] + [before["rss_bytes"]]),
             # what each connection costs the server while the room is up (the idle scenario's figure)

@@ -48,12 +48,14 @@ class Sampler(threading.Thread):
 
     def __init__(self, server_pids: list[int], server_ports: set[int], client_pid: int,
                  server_cpus: set[int], interval: float = 0.5,
-                 probes: dict[str, Callable[[], object]] | None = None, time_cpu: bool = True) -> None:
+                 probes: dict[str, Callable[[], object]] | None = None, time_cpu: bool = True,
+                 backing_pids: list[int] | None = None) -> None:
         super().__init__(daemon=True)
         self.time_cpu = time_cpu  # the servers run here: time the first of their CPUs (machine.spin_us)
         self.probes = probes or {}
         self.server_cpus = server_cpus
         self.roots = list(server_pids)  # their process trees are walked again at every sample: a database
+        self.backing = set(backing_pids or ())  # of the roots, the Redis and database the servers lean on
         self.server = [p for pid in server_pids for p in _tree(pid)]  # forks a backend per connection
         self.server_ports = server_ports
         self.rss_start = _rss(self.server)  # the baseline, from the same processes the samples cover
@@ -62,10 +64,12 @@ class Sampler(threading.Thread):
         self.samples: list[dict] = []
         self._halt = threading.Event()
 
-    def track(self, pid: int) -> None:
+    def track(self, pid: int, backing: bool = False) -> None:
         """Count one more server process from now on (a Redis restarted mid-run)."""
         if pid not in self.roots:
             self.roots.append(pid)
+        if backing:
+            self.backing.add(pid)
 
     def run(self) -> None:
         machine_cpus, server_cpus = CpuMeter(), CpuMeter(self.server_cpus)
@@ -77,17 +81,21 @@ class Sampler(threading.Thread):
         while not self._halt.wait(self.interval):
             now = time.monotonic()
             dt = now - last_t
-            self.server = [p for pid in list(self.roots) for p in _tree(pid)]
+            trees = {root: _tree(root) for root in list(self.roots)}
+            self.server = [p for tree in trees.values() for p in tree]
             server = per_process(self.server)
+            backing = {p.pid for root in self.backing for p in trees.get(root, ())}
             client = per_process(_tree(self.client_pid))  # workers fork late
             client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
-            server_pct = 100 * sum(max(0.0, cpu - last_server.get(pid, cpu)) for pid, cpu in server.items()) / dt
+            used = {pid: max(0.0, cpu - last_server.get(pid, cpu)) for pid, cpu in server.items()}
+            server_pct = 100 * sum(used.values()) / dt
             server_cpus_busy, steal = server_cpus.take()[0], machine_cpus.take()[1]
             self.samples.append({
                 "t": round(now - start, 2),
                 "dt": round(dt, 3),
                 "wall": time.time(),
                 "server_cpu_pct": round(server_pct, 1),
+                "backing_cpu_pct": round(100 * sum(used[pid] for pid in backing if pid in used) / dt, 1),
                 # anything else running on the servers' CPUs: a noisy neighbour steal does not show
                 "server_cpus_other_pct": round(max(0.0, server_cpus_busy - server_pct), 1),
                 "server_rss": _rss(self.server),
