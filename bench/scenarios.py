@@ -36,7 +36,9 @@ class Scenario:
     spawn_rate: float = 0.0  # members connecting per second; 0: all at once
     fault: str = ""  # injected mid-window: "kill-server", or "redis-outage" (Redis targets only)
     history: int = 0  # app targets: each member asks for the room's last N stored messages as it joins
-    search: int = 0  # > 0: search the capacity at slo_p95_ms in at most this many runs (from `rate`), not steps
+    search: int = 0  # > 0: search the capacity at slo_p95_ms in at most this many short runs (from `rate`), not steps
+    hold: float = 0.0  # with search: the window, seconds, a load is held for before it counts as the capacity
+    holds: int = 0  # with search: at most this many holds (each below the last that failed)
     restart: bool = False  # restart the target's servers right before the run: cold processes, no database connection
     asgi_threads: int | None = None  # daphne targets: ASGI_THREADS for the run's servers (0: unset, daphne's default)
     rate_at: str = ""  # a searched scenario: run at the capacity this target found there (skipped if none)
@@ -69,15 +71,15 @@ KINDS = ("local", "seed", "floor", "redis", "app")  # bench/targets.py Target.ki
 
 
 def load(variant: str = "", path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], dict[str, list[str]]]:
-    """Every scenario in the file (with its `quick` overrides for the "quick" variant), and the suite
+    """Every scenario in the file (with its `quick` or `full` overrides for that variant), and the suite
     each kind of target runs in that variant ("", "quick" or "full")."""
-    quick = variant == "quick"
     data = tomllib.loads(path.read_text())
     known = {f.name for f in fields(Scenario)}
     scenarios = {}
     for name, table in data["scenario"].items():
-        merged = {**data["defaults"], **table, **(table.get("quick", {}) if quick else {})}
+        merged = {**data["defaults"], **table, **(table.get(variant, {}) if variant else {})}
         merged.pop("quick", None)
+        merged.pop("full", None)
         unknown = set(merged) - known
         if unknown:
             raise ValueError(f"{path.name}: scenario {name!r} has unknown keys {sorted(unknown)}")

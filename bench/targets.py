@@ -92,4 +92,6 @@ TARGETS: dict[str, Target] = {
 LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
 # `make bench`: the answer's targets in about ten minutes; `make bench-full` runs all (the Redis ones too)
 BENCH_TARGETS = LOCAL_TARGETS + ["django-uvicorn", "reference", "django-app", "fastapi-app"]
+# `make bench-quick`: the headline's four in under five minutes, each capacity held once
+QUICK_TARGETS = ["django", "fastapi", "django-app", "fastapi-app"]
 REDIS_TARGETS = [name for name, t in TARGETS.items() if t.needs_redis]

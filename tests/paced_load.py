@@ -23,7 +23,10 @@ class Load:
     sent: int = 0  # messages scheduled in the window, all sent
     sent_on_time: int = 0  # of those, sent before the window ended
     received: int = 0  # deliveries of window messages, before the drain ended
+    arrived: int = 0  # deliveries of any message that arrived while the window was open (throughput)
     rtt_ms: list[float] = field(default_factory=list)
+    rtt_by_second: dict[int, list[float]] = field(default_factory=dict)  # second of the window -> round trips
+    window_start: float = 0.0  # event-loop time
     cpu_s: float = 0.0  # this process's CPU during the load
     wall_s: float = 0.0
 
@@ -47,7 +50,18 @@ class Load:
 
     @property
     def deliveries_per_s(self) -> float:
-        return self.received / self.window
+        """As the bench counts throughput: what arrived while the window was open, per second."""
+        return self.arrived / self.window
+
+    @property
+    def owed_deliveries_per_s(self) -> float:
+        return self.expected / self.window
+
+    @property
+    def rtt_timeline_ms(self) -> list[float | None]:
+        """The mean round trip of each second of the window, by arrival."""
+        by = self.rtt_by_second
+        return [sum(by[s]) / len(by[s]) if by.get(s) else None for s in range(int(self.window))]
 
 
 class Member:
@@ -56,13 +70,19 @@ class Member:
         self.reader = asyncio.create_task(self.read())
 
     async def read(self) -> None:
+        load, loop = self.load, asyncio.get_running_loop()
         try:
             async for message in self.ws:
                 sender, _, sent_ns, in_window = message.split(" ", 4)[:4]
+                into = loop.time() - load.window_start
+                if 0 <= into < load.window:
+                    load.arrived += 1
                 if in_window == "1":
-                    self.load.received += 1
+                    load.received += 1
                     if int(sender) == self.index:
-                        self.load.rtt_ms.append((time.perf_counter_ns() - int(sent_ns)) / 1e6)
+                        rtt = (time.perf_counter_ns() - int(sent_ns)) / 1e6
+                        load.rtt_ms.append(rtt)
+                        load.rtt_by_second.setdefault(int(into), []).append(rtt)
         except ConnectionClosed:
             pass
 
@@ -91,6 +111,7 @@ async def paced_load(ws_url: str, *, rooms: int, room_size: int, rate: float, wa
     loop = asyncio.get_running_loop()
     cpu, wall = time.process_time(), loop.time()
     start = wall + 0.05
+    load.window_start = start + warmup
     try:
         await asyncio.gather(*(m.send(start, warmup, window, i / (load.members * rate), "x" * size)
                                for i, m in enumerate(members)))

@@ -69,6 +69,18 @@ def test_headline_capacity_is_the_searched_one(full):
     assert "converged" not in row.capacity.note and "failed first" in row.capacity.note
 
 
+def test_a_capacity_says_under_its_number_whether_it_was_held(full):
+    """The file's searches ran before holds (format 2): every number is indicative, not held, and says so;
+    one held for 15 s says that instead."""
+    for row in answer(full).rows:
+        if row.capacity_value is not None:
+            assert "not held" in row.capacity.flags and "indicative, not held" in row.capacity.note, row.target
+    held = full.model_copy(deep=True)
+    held.capacities[0].held, held.capacities[0].hold_s = True, 15.0
+    row = next(r for r in answer(held).rows if r.target == held.capacities[0].target)
+    assert "not held" not in row.capacity.flags and "held 15 s" in row.capacity.note
+
+
 def test_layer_table_has_a_row_per_profiled_target_with_its_figures(full, html):
     part = section(html, "layers")
     found = {r.target: r.profile for r in full.runs if r.profile and r.profile.layers_us}

@@ -160,8 +160,9 @@ def probe_chart(data: Results, scenario: str, targets: list[str], col: dict) -> 
                      Axis("offered deliveries/s (log scale)", log=True), RTT_AXIS,
                      hlines=[(slo, f"SLO {fmt('ms', slo)} ms")] if slo else [])
     return Figure(Markup(svg), f"{scenario}: every probe of the search",
-                  "Filled: the probe passed (RTT p95 under the SLO, nothing lost); hollow: it failed (over the SLO, "
-                  "or something was lost). A confirmation probe repeats a rate: two points at one load.")
+                  "Filled: the probe passed the capacity rule (RTT p95 under the SLO, nothing lost, no growing "
+                  "backlog); hollow: it failed. A hold repeats a rate for the sustained window: two points at one "
+                  "load.")
 
 
 def probe_charts(data: Results, targets: list[str], col: dict) -> list[Figure]:

@@ -27,7 +27,7 @@ from bench.report.runs import (
     steps_of,
     timeline,
 )
-from bench.report.searched import bracket, capacity_number, edge_runs, searched
+from bench.report.searched import bracket, capacity_number, edge_runs, held_note, searched
 from bench.report.steps import describe_step, sweep_axis
 
 STALLED = 0.5  # a room delivering less than this share of what was offered, with a slow member, is stalled
@@ -97,7 +97,9 @@ def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | No
     flags = caution(edge_runs(data, cap))
     if cap.client_bound and "client-bound" not in flags:
         flags.insert(0, "client-bound")
-    note = f"{cap.scenario}: {bracket(cap)}; failed first: {', '.join(cap.failed_first) or '—'}"
+    if cap.passed is not None and not cap.held:
+        flags.insert(0, "not held")
+    note = f"{cap.scenario}: {held_note(cap)}; {bracket(cap)}; failed first: {', '.join(cap.failed_first) or '—'}"
     if cap.passed and cap.failed and not cap.converged:  # wider than asked, or its pass did not hold on a repeat
         note += f"; not converged within ±{cap.tolerance:.0%}"
     return Cell(capacity_number(cap).removesuffix(" deliveries/s"), note, "#capacity", flags), Stat(value, value,

@@ -12,7 +12,7 @@ from markupsafe import Markup
 from bench.record import Results, Run
 from bench.report.numbers import fmt, ratio
 from bench.report.runs import flag_notes, ran, runs_of, unique
-from bench.report.searched import searched
+from bench.report.searched import edge_runs, searched
 from bench.report.steps import where
 
 ORDER = ["server", "framework", "app", "event loop", "redis client", "database client", "stdlib/other",
@@ -22,8 +22,12 @@ SAME_SERVER = ("django", "django-uvicorn")  # the same Channels app on daphne, t
 
 
 def profiled(data: Results, target: str) -> Run | None:
-    """The target's last run with a layer split (scenario ramp-profile: one run at its searched capacity)."""
-    return next((r for r in reversed(runs_of(data, target=target)) if r.profile and r.profile.layers_us), None)
+    """The run that says where the target's CPU goes at its capacity: the held pass at its searched capacity,
+    else its last run with a layer split (the ramp-profile run of a search without a held pass)."""
+    split = lambda r: r.profile is not None and bool(r.profile.layers_us)  # noqa: E731
+    cap = searched(data, target)
+    at_edge = [r for r in edge_runs(data, cap) if split(r)] if cap and cap.held else []
+    return at_edge[-1] if at_edge else next((r for r in reversed(runs_of(data, target=target)) if split(r)), None)
 
 
 @dataclass

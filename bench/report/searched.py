@@ -26,9 +26,19 @@ def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:
 
 
 def edge_runs(data: Results, cap: Capacity) -> list[Run]:
-    """The runs of the passing edge: the probes that passed at `passed`."""
-    return [r for p, r in zip(cap.probes, probe_runs(data, cap), strict=True)
-            if r is not None and p.passed and p.rate == cap.passed]
+    """The runs of the passing edge: the holds that passed at `passed` (else the short probes that did)."""
+    at_edge = [(p, r) for p, r in zip(cap.probes, probe_runs(data, cap), strict=True)
+               if r is not None and p.passed and p.rate == cap.passed]
+    return [r for p, r in at_edge if p.role == "hold"] or [r for _, r in at_edge]
+
+
+def held_note(cap: Capacity) -> str:
+    """"held 15 s", or why the number is only indicative."""
+    if cap.held:
+        return f"held {cap.hold_s:g} s"
+    if cap.hold_s:
+        return f"indicative, not held: no {cap.hold_s:g} s hold at or below it passed"
+    return "indicative, not held: from short probes only"
 
 
 def capacity_number(cap: Capacity) -> str:
@@ -54,7 +64,7 @@ def bracket(cap: Capacity) -> str:
 
 def state(cap: Capacity) -> str:
     """Whether the number is the server's: converged within the tolerance, and not set by the load generator."""
-    bits = [f"converged within ±{cap.tolerance:.0%}" if cap.converged else
+    bits = [held_note(cap), f"converged within ±{cap.tolerance:.0%}" if cap.converged else
             f"not converged within ±{cap.tolerance:.0%}"]
     if cap.client_bound:
         bits.append("client-bound at the edge: the load generator ran out of CPU first, so this is a floor, "

@@ -17,7 +17,7 @@ from bench.report.runs import (
     steps_of,
     target_names,
 )
-from bench.report.searched import edge_runs, per_member, searched
+from bench.report.searched import edge_runs, held_note, per_member, searched
 from bench.report.steps import short_step
 
 
@@ -29,7 +29,7 @@ def summary_group(data: Results, scenario: str, target: str) -> tuple[list[Run],
         return [], "not run"
     if found := searched(data, target, scenario):
         edge = "below the first probe" if found.passed is None else f"{per_member(found.passed)} msg/s per member"
-        return edge_runs(data, found), f"searched SLO capacity {edge}"
+        return edge_runs(data, found), f"searched SLO capacity {edge} ({held_note(found)})"
     if param(data, scenario, "slo_p95_ms") is not None:
         cap = capacity(data, scenario, target)
         if cap.state in ("at", "beyond"):

@@ -9,7 +9,7 @@ from bench.report.loss import causes, first_losses, total
 from bench.report.numbers import fmt, plural
 from bench.report.repeats import fmt_spread, fold
 from bench.report.runs import LOSS, runs_of, scenario_names, target_names, unique
-from bench.report.searched import bracket, capacity_number, searched
+from bench.report.searched import bracket, capacity_number, held_note, searched
 from bench.report.steps import short_step
 
 
@@ -26,9 +26,10 @@ def summary(data: Results) -> list[str]:
                    + ".")
     for sc in unique(c.scenario for c in data.capacities):
         found = [c for t in targets if (c := searched(data, t, sc))]
-        out.append(f"Capacity at the SLO ({sc}, searched: RTT p95 under {fmt('ms', found[0].slo_p95_ms)} ms, no "
-                   "loss): " + "; ".join(f"{c.target} {capacity_number(c)} {bracket(c)}"
-                                         + " (client-bound: a floor)" * c.client_bound for c in found) + ".")
+        out.append(f"Capacity at the SLO ({sc}, searched: the largest load held within RTT p95 "
+                   f"{fmt('ms', found[0].slo_p95_ms)} ms, no loss and no growing backlog): "
+                   + "; ".join(f"{c.target} {capacity_number(c)} ({held_note(c)}) {bracket(c)}"
+                               + " (client-bound: a floor)" * c.client_bound for c in found) + ".")
     for sc in [sc for sc in ramp_scenarios(data) if not any(c.scenario == sc for c in data.capacities)]:
         caps = [capacity(data, sc, t) for t in targets]
         out.append(f"Capacity at the SLO ({sc}: RTT p95 under {fmt('ms', caps[0].slo)} ms, no loss): "

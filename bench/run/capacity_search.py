@@ -1,20 +1,24 @@
-"""Find a target's capacity: the largest load that stays within the SLO, to within a tolerance.
+"""Find a target's capacity: the largest load its servers carry for a sustained window within the SLO.
 
-The search knows nothing of Locust: it calls `measure(rate)`, which runs one load and says whether it
-passed, so it can be tested against a fake. Rates are in whatever unit `measure` takes; the runner
-uses messages/s per member (a scenario's `rate`), and `deliveries_per_s` converts.
+The search knows nothing of Locust: it calls `measure(rate)` (a short probe) and `hold(rate)` (a run of the
+sustained window), each of which runs one load and says whether it passed, so it can be tested against a
+fake. Rates are in whatever unit they take; the runner uses messages/s per member (a scenario's `rate`),
+and `deliveries_per_s` converts.
 
-Grow from a start until a run fails (×4 while the round trip is far below the SLO, else ×2), then
-narrow the bracket between the last pass and the first fail until they are within the tolerance, then
-repeat the passing edge once: a noisy pass that does not hold becomes the new fail edge and the search
-goes on below it. A start that fails grows downwards (÷2) until a run passes.
+Short probes bracket the edge: grow from a start until a run fails (×4 while the round trip is far below
+the SLO, else ×2), then narrow the bracket between the last pass and the first fail until they are within
+the tolerance. A start that fails grows downwards (÷2) until a run passes. Narrowing aims where the round
+trip's p95 crosses the SLO, read off the straight line through the two edges' p95 on log-log axes (latency
+climbs as a power of the load towards saturation), kept to the middle 60% of the bracket so one noisy p95
+cannot stall it; without both p95s (a loss, a failed run) it takes the geometric midpoint. Simulated against
+a p95 that climbs as load⁶ and is off by ×e^N(0, 0.3) in each run (tests/test_capacity_search.py), searches
+of at most 11 runs held the capacity to ±10% 83% of the time in 8.0 runs on average, where ×2-and-bisect
+held it 68% of the time in 8.8 runs.
 
-Narrowing aims where the round trip's p95 crosses the SLO, read off the straight line through the two
-edges' p95 on log-log axes (latency climbs as a power of the load towards saturation), kept to the middle
-60% of the bracket so one noisy p95 cannot stall it; without both p95s (a loss, a failed run) it takes
-the geometric midpoint. Simulated against a p95 that climbs as load⁶ and is off by ×e^N(0, 0.3) in
-each run (tests/test_capacity_search.py), searches of at most 11 runs held the capacity to ±10% 83% of the
-time in 8.0 runs on average, where ×2-and-bisect held it 68% of the time in 8.8 runs.
+A short probe is not a capacity: a load a little past it builds its backlog too slowly to show in a 1.5 s
+window. So holds decide (`hold_edge`): the short edge is held for the sustained window; a hold that fails
+steps below itself, one that passes narrows towards the lowest fail. Only a held pass is the capacity;
+without one the short edge is reported as indicative, not held.
 """
 
 from __future__ import annotations
@@ -23,44 +27,40 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.record import Run, within_slo
+from bench.record import ProbeRole, Run, SloFailure, slo_failures
 
-SATURATED_PCT = 90.0  # a server process's mean CPU at or above this share of its cores counts as saturated
-
-# why a run is not within the SLO, and what else was true of it, in the order the report names them
-P95, LOSS, RUN_FAILED, SERVER_CPU, CLIENT_CPU = "p95", "loss", "run failed", "server cpu", "client cpu"
+# what else was true of a run, after what broke the rule, in the order the report names them
+CLIENT_CPU = "client cpu"
+P95, LOSS, RUN_FAILED, SERVER_CPU = "p95", "loss", "run failed", "server cpu"  # of bench.record.SloFailure
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One measured load: whether it passed the SLO rule (bench.record.within_slo), and why not."""
+    """One measured load: whether it passed the capacity rule (bench.record.slo_failures), and why not."""
 
     passed: bool
-    failed_on: tuple[str, ...] = ()  # P95, LOSS or RUN_FAILED: what broke the rule
+    failed_on: tuple[SloFailure, ...] = ()  # what broke the rule
     p95_ms: float | None = None
     loss_pct: float | None = None
-    server_cpu_saturated: bool = False
     client_bound: bool = False  # the load generator's busiest process was out of CPU
     cost_us: float | None = None  # the server CPU µs per delivery measured at this load
+    kept_up: float | None = None  # deliveries that arrived in the window ÷ those the members were due
+    noisy: bool = False  # steal, other processes or a slow CPU under the servers (bench.record.Noise)
 
     @property
     def why(self) -> tuple[str, ...]:
-        """What broke the rule, then what was at its limit (server CPU, client CPU)."""
-        return self.failed_on + ((SERVER_CPU,) if self.server_cpu_saturated else ()) + \
-            ((CLIENT_CPU,) if self.client_bound else ())
+        """What broke the rule, then what was at its limit (client CPU)."""
+        return self.failed_on + ((CLIENT_CPU,) if self.client_bound else ())
 
 
-def outcome_of(run: Run, slo_p95_ms: float, server_cores: int) -> Outcome:
-    """The Outcome of one run (bench/run/runner.py `run_step`). `server_cores`: how many cores the target's
-    server processes can use at once (one per asyncio process, at most the servers' CPUs)."""
-    p95, loss = run.rtt_ms.p95, run.ledger.loss_pct
-    passed = within_slo(run, slo_p95_ms)
-    failed_on = () if passed else ((RUN_FAILED,) if not run.ok else ()) + \
-        ((P95,) if p95 is None or p95 > slo_p95_ms else ()) + ((LOSS,) if loss > 0 else ())
+def outcome_of(run: Run, slo_p95_ms: float) -> Outcome:
+    """The Outcome of one run (bench/run/runner.py `run_step`)."""
+    failed_on = tuple(slo_failures(run, slo_p95_ms))
     return Outcome(
-        passed=passed, failed_on=failed_on, p95_ms=p95, loss_pct=loss,
-        server_cpu_saturated=(run.server.cpu_pct_mean or 0.0) >= SATURATED_PCT * server_cores,
+        passed=not failed_on, failed_on=failed_on, p95_ms=run.rtt_ms.p95, loss_pct=run.ledger.loss_pct,
         client_bound=run.client.client_bound, cost_us=run.server.cpu_us_per_delivery,
+        kept_up=run.deliveries_per_s / run.owed_deliveries_per_s if run.owed_deliveries_per_s else None,
+        noisy=run.noise.noisy,
     )
 
 
@@ -68,17 +68,19 @@ def outcome_of(run: Run, slo_p95_ms: float, server_cores: int) -> Outcome:
 class Probe:
     rate: float
     outcome: Outcome
-    role: str  # "grow", "shrink", "bisect" or "confirm"
+    role: ProbeRole
 
 
 @dataclass
 class Bracket:
     """What the search found: the capacity lies in [passed, failed)."""
 
-    passed: float | None  # the highest rate that passed (twice, when `confirmed`)
+    passed: float | None  # the highest rate that passed (held, when `held`; twice, when `confirmed`)
     failed: float | None  # the lowest rate above it that failed; None: nothing failed up to max_rate
     tolerance: float
     probes: list[Probe] = field(default_factory=list)
+    held: bool = False  # `passed` was carried for a whole hold, not only a short probe
+    holding: bool = False  # the search ran holds: only a held pass counts as converged
 
     @property
     def confirmed(self) -> bool:
@@ -91,7 +93,8 @@ class Bracket:
 
     @property
     def converged(self) -> bool:
-        return self.width is not None and self.width <= self.tolerance and self.confirmed
+        return self.width is not None and self.width <= self.tolerance and \
+            (self.held if self.holding else self.confirmed)
 
     @property
     def edge(self) -> Outcome | None:
@@ -116,8 +119,11 @@ class Bracket:
             return f"at least {self.passed:g} {unit}: nothing up to the highest load tried failed"
         text = f"{self.passed:g} {unit} [{self.passed:g}, {self.failed:g}), failed first on " + \
             ", ".join(self.failed_first)
-        if not self.converged:
-            text += f"; not within ±{self.tolerance:.0%} and confirmed: the search ran out of steps"
+        if self.holding and not self.held:
+            text += "; indicative, not held: no hold at or below it passed"
+        elif not self.converged:
+            text += f"; not within ±{self.tolerance:.0%} and {'held' if self.holding else 'confirmed'}: " \
+                "the search ran out of steps"
         if self.client_bound:
             text += "; client-bound: the load generator ran out of CPU first, so this is not the server's capacity"
         return text
@@ -152,14 +158,18 @@ def round_rate(rate: float) -> float:
 def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance: float = 0.10,
            max_rate: float, min_rate: float, max_steps: int,
            estimate: Callable[[float, Outcome], float | None] | None = None,
-           slo_p95_ms: float | None = None) -> Bracket:
+           slo_p95_ms: float | None = None,
+           hold: Callable[[float], Outcome] | None = None, max_holds: int = 0) -> Bracket:
     """Search for the edge between passing and failing loads with at most `max_steps` calls of `measure`.
     `estimate(rate, outcome)` names the rate the load just measured suggests (the runner's: what the cost
     per delivery measured at that rate allows): after a pass the search grows to it when that is more than
     ×2, after a fail it shrinks to it when that is less than ÷2, so a target far from the start gets there
-    in one step. With `slo_p95_ms`, the p95s measured steer the growth and the narrowing."""
-    bracket = Bracket(None, None, tolerance)
+    in one step. With `slo_p95_ms`, the p95s measured steer the growth and the narrowing.
+    With `hold` (a run of the sustained window) the short probes only bracket the edge, and `hold_edge` then
+    decides it in at most `max_holds` holds; without, the passing edge is confirmed by a second short probe."""
+    bracket = Bracket(None, None, tolerance, holding=hold is not None)
     lower_passes: list[float] = []  # every rate that passed, in case a confirm knocks out the edge
+    retried: set[float] = set()  # rates that failed on a slow CPU and ran again
     for _ in range(max_steps):
         passed, failed = bracket.passed, bracket.failed
         if not bracket.probes:
@@ -176,20 +186,82 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
         elif failed is not None and bracket.width > tolerance:
             mid = aim(bracket, slo_p95_ms)
             rate, role = (round_rate(mid) if passed < round_rate(mid) < failed else mid), "bisect"
-        elif not bracket.confirmed:
+        elif hold is None and not bracket.confirmed:
             rate, role = passed, "confirm"
         else:
             break
+        last = bracket.probes[-1] if bracket.probes else None
+        if last and not last.outcome.passed and last.outcome.noisy and last.rate not in retried:
+            rate, role = last.rate, last.role  # it failed while the servers' CPU ran slow or was taken: once more
+            retried.add(rate)
         outcome = measure(rate)
         bracket.probes.append(Probe(rate, outcome, role))
         if outcome.passed:
             bracket.passed = rate
             lower_passes.append(rate)
+            if bracket.failed == rate:  # a retry passed where the slow run failed: the fail edge is the one above
+                bracket.failed = min((p.rate for p in bracket.probes if not p.outcome.passed and p.rate > rate),
+                                     default=None)
         else:
             bracket.failed = rate
             if role == "confirm":
                 bracket.passed = max((r for r in lower_passes if r < rate), default=None)
+    if hold is not None and bracket.passed is not None:
+        hold_edge(bracket, hold, max_holds, estimate, min_rate)
     return bracket
+
+
+STEP_DOWN = 0.85  # a failed hold's next rate, at most: far enough below to hold, near enough to stay within ±15%
+
+
+def below_failed_hold(rate: float, outcome: Outcome, estimate: Callable[[float, Outcome], float | None] | None,
+                      min_rate: float) -> float:
+    """The next hold under one that failed: what the servers delivered there (a growing backlog means they
+    delivered at their limit) or what its cost allows, if lower than STEP_DOWN; never below half of it."""
+    guesses = [rate * STEP_DOWN]
+    if outcome.kept_up is not None and outcome.kept_up < 1.0:
+        guesses.append(rate * outcome.kept_up * 0.95)
+    if estimate and (hint := estimate(rate, outcome)):
+        guesses.append(hint)
+    return max(round_rate(min(guesses)), round_rate(rate / 2), min_rate)
+
+
+def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int,
+              estimate: Callable[[float, Outcome], float | None] | None, min_rate: float) -> None:
+    """Decide the short probes' edge with holds: a short probe can pass a load whose backlog grows too
+    slowly to show in it, so only a load carried for the whole hold is the capacity. From the short edge,
+    each failed hold steps below itself; once one passes, the rest narrow the bracket towards the lowest
+    fail. A hold, or a short probe, that fails while the servers' CPU ran slow or was taken (noisy) runs once
+    more, in its budget: the budget is what keeps `make bench` within its minutes."""
+    short_passes = [p.rate for p in bracket.probes if p.outcome.passed]
+    rate: float | None = bracket.passed
+    held: float | None = None
+    retried: set[float] = set()
+    left = max_holds
+    while left > 0 and rate is not None:
+        outcome = hold(rate)
+        bracket.probes.append(Probe(rate, outcome, "hold"))
+        left -= 1
+        if not outcome.passed and outcome.noisy and rate not in retried and left > 0:
+            retried.add(rate)  # it failed while the servers' CPU ran slow or was taken: once more
+            continue
+        if outcome.passed:
+            held = rate if held is None else max(held, rate)
+        else:
+            bracket.failed = rate if bracket.failed is None else min(bracket.failed, rate)
+        top = bracket.failed
+        if held is not None:
+            if top is None or (top - held) / held <= bracket.tolerance:
+                break
+            rate = round_rate(math.sqrt(held * top))
+            rate = rate if held < rate < top else None
+        else:
+            rate = below_failed_hold(rate, outcome, estimate, min_rate)
+            rate = rate if rate < bracket.failed else None
+    bracket.held = held is not None
+    # not held: the short probes' highest pass below every failed hold, indicative only
+    bracket.passed = held if held is not None else \
+        max((r for r in short_passes if bracket.failed is None or r < bracket.failed), default=None)
 
 
 def start_rate_from_cost(cost_us_per_delivery: float, server_cpus: int, room_size: int, *, users: int,

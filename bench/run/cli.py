@@ -16,14 +16,15 @@ from bench.run import codemetrics, hardening_cost, hostile, machine, redisctl, s
 from bench.run.results import ResultsFile
 from bench.run.runner import Workers
 from bench.run.targetrun import Backing, TargetRun
-from bench.targets import BENCH_TARGETS, TARGETS
+from bench.targets import BENCH_TARGETS, QUICK_TARGETS, TARGETS
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--targets", default="",
                    help=f"comma-separated, from: {', '.join(TARGETS)} (default: {', '.join(BENCH_TARGETS)}; "
-                        "with --full, all). Redis targets run when a Redis is available; app targets on the "
+                        f"with --quick, {', '.join(QUICK_TARGETS)}; with --full, all). Redis targets run when a "
+                        "Redis is available; app targets on the "
                         "bench's own PostgreSQL when it is installed, else on SQLite")
     p.add_argument("--scenarios", default="", help="comma-separated names from bench/scenarios.toml "
                                                    "(default: the file's suites)")
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     variant = "quick" if args.quick else "full" if args.full else ""
     all_scenarios, suites = scenarios.load(variant, path=args.scenario_file)
     chosen = [n for n in args.scenarios.split(",") if n]
-    names = [t for t in args.targets.split(",") if t] or (list(TARGETS) if args.full else BENCH_TARGETS)
+    names = [t for t in args.targets.split(",") if t] or \
+        (list(TARGETS) if args.full else QUICK_TARGETS if args.quick else BENCH_TARGETS)
     unknown = [n for n in chosen if n not in all_scenarios] + [t for t in names if t not in TARGETS]
     if unknown:
         sys.exit(f"unknown {unknown}; scenarios: {sorted(all_scenarios)}; targets: {sorted(TARGETS)}")

@@ -41,6 +41,9 @@ class Backing:
                 service.stop()
 
 
+PROFILE_MARGIN_S = 4  # a hold's py-spy stops this long before its window ends: its stacks come back in time
+
+
 class TargetRun:
     """Every run of one target: its servers (restarted when a run leaves them unsettled or dead), its
     database in app mode, each scenario's steps and repeats, and capacity searches."""
@@ -126,34 +129,45 @@ class TargetRun:
 
     def search(self, scenario: Scenario) -> Capacity:
         """The capacity at the scenario's SLO: the first run, at its `rate`, measures the target's server cost
-        per delivery, and the search goes from there to what that cost allows, then grows, bisects and
-        confirms; every pass or fail proposes its own next rate the same way."""
+        per delivery, and the short probes go from there to what that cost allows, then grow and bisect; every
+        pass or fail proposes its own next rate the same way. Holds of `scenario.hold` seconds then decide the
+        edge (bench/run/capacity_search.py)."""
         cores = max(1, min(self.target.processes, len(self.plan.server)))
 
         def measure(rate: float) -> Outcome:
             run = self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
-            return outcome_of(run, scenario.slo_p95_ms, cores)
+            return outcome_of(run, scenario.slo_p95_ms)
+
+        def hold(rate: float) -> Outcome:  # sampled by py-spy too: the held pass is where the CPU goes at capacity
+            held = replace(scenario, rate=rate, window=scenario.hold)
+            run = self.run(scenario, held, {"rate": rate, "hold": scenario.hold},
+                           profile_s=0 if self.hosts else max(1, int(scenario.hold) - PROFILE_MARGIN_S))
+            return outcome_of(run, scenario.slo_p95_ms)
 
         def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
             return start_rate_from_cost(outcome.cost_us, cores, scenario.room_size, users=scenario.users,
                                         utilisation=0.9) if outcome.cost_us else None
 
         start = scenario.rate
+        holding = scenario.hold > 0 and scenario.holds > 0
         bracket = search(measure, start, max_rate=scenario.rate * 4096, min_rate=scenario.rate / 64,
-                         max_steps=scenario.search, estimate=estimate, slo_p95_ms=scenario.slo_p95_ms)
+                         max_steps=scenario.search, estimate=estimate, slo_p95_ms=scenario.slo_p95_ms,
+                         hold=hold if holding else None, max_holds=scenario.holds)
         found = Capacity(
             target=self.target.name, scenario=scenario.name, users=scenario.users, room_size=scenario.room_size,
             slo_p95_ms=scenario.slo_p95_ms, passed=bracket.passed, failed=bracket.failed,
-            tolerance=bracket.tolerance, converged=bracket.converged, client_bound=bracket.client_bound,
+            tolerance=bracket.tolerance, converged=bracket.converged, held=bracket.held,
+            hold_s=scenario.hold if holding else None, client_bound=bracket.client_bound,
             failed_first=list(bracket.failed_first), start_rate=start, verdict=bracket.verdict(),
             probes=[CapacityProbe(rate=p.rate, role=p.role, passed=p.outcome.passed, why=list(p.outcome.why))
                     for p in bracket.probes])
         self.results.data.capacities.append(found)
         self.results.save()
         print(f"bench: {self.target.name:<13} capacity: {found.verdict}", flush=True)
-        if bracket.passed and not self.hosts:  # where its CPU goes near capacity: one more run, sampled
+        if bracket.passed and not self.hosts and not bracket.held:  # no held pass was sampled: one more run
             profiled = replace(scenario, name=f"{scenario.name}-profile", rate=bracket.passed, slo_p95_ms=None,
-                               search=0, about=f"the run at {scenario.name}'s capacity, its stacks sampled")
+                               search=0, hold=0.0, holds=0,
+                               about=f"the run at {scenario.name}'s capacity, its stacks sampled")
             self.run(profiled, profiled, {"rate": bracket.passed}, profile_s=max(1, int(scenario.window) - 1))
         return found
 
