@@ -49,7 +49,7 @@ def test_two_real_results_files_compare_side_by_side(tmp_path, capsys):
             and not line.startswith("| target")]
     verdicts = {c.verdict for c in changes(Results.load(OLD), Results.load(NEW))}
     assert rows and {row[-1].rstrip(" |") for row in rows} == verdicts
-    assert all(v in ("same", "better", "worse") or v.startswith("not significant") for v in verdicts)
+    assert all(v.split(";")[0] in ("same", "better", "worse") or v.startswith("not significant") for v in verdicts)
 
 
 def test_a_run_compared_with_itself_changes_nothing(new):
@@ -116,3 +116,30 @@ def test_the_output_folder_is_made_when_it_does_not_exist(tmp_path):
     out = tmp_path / "not" / "yet"
     assert main([str(OLD), str(NEW), "--out", str(out)]) == 0
     assert (out / "compare.md").exists()
+
+
+def slower_machine(data: Results, target: str, capacity: float, cost: float) -> Results:
+    """A copy whose `target` held `capacity` times its searched capacity, at `cost` times the µs per delivery."""
+    copy = data.model_copy(deep=True)
+    found = next(c for c in copy.capacities if c.target == target)
+    for run in copy.runs_of(found.scenario, target):
+        if run.params.rate == found.passed and run.server.cpu_us_per_delivery:
+            run.server.cpu_us_per_delivery *= cost
+            run.params.rate *= capacity
+    for probe in found.probes:
+        probe.rate *= capacity if probe.rate == found.passed else 1
+    found.passed *= capacity
+    return copy
+
+
+def test_a_capacity_that_moved_says_whether_its_cost_per_delivery_moved_with_it():
+    """Two benches disagree on a capacity: when the server CPU per delivery at the edge moved by as much, the
+    servers' cores were as busy at both edges and the machine, not the stack, moved; when it did not, the
+    search held a different share of them. A capacity that was not held says so."""
+    base = Results.load(DATA / "results_full_v2.json")
+    by = lambda found: {(c.new.target, c.new.metric.name): c for c in found}  # noqa: E731
+    machine = by(changes(base, slower_machine(base, "django", 0.8, 1.25)))[("django", "capacity")]
+    assert machine.verdict.startswith("worse") and "the machine's speed moved, not the stack" in machine.verdict
+    search = by(changes(base, slower_machine(base, "django", 0.8, 1.0)))[("django", "capacity")]
+    assert "the search held a different load" in search.verdict and "×0.80" in search.verdict
+    assert "old not held; new not held" in machine.verdict  # format 2: never held

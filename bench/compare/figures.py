@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from bench.record import Results, Run
 from bench.report.repeats import Stat, differ
+from bench.report.runs import DPS
+from bench.report.searched import edge_runs, searched
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,12 @@ class Metric:
 
 
 METRICS = {m.name: m for m in [
-    Metric("dps", "deliveries/s", "/s", True, lambda r: r.deliveries_per_s),
+    Metric("dps", "deliveries/s", "/s", True, DPS),  # None where the physics check refuses the rate
     Metric("p95", "RTT p95", "ms", False, lambda r: r.rtt_ms.p95),
     Metric("loss", "loss", "%", False, lambda r: r.ledger.loss_pct),
     Metric("cost", "server CPU per delivery", "µs", False, lambda r: r.server.cpu_us_per_delivery),
 ]}
+MACHINE_SHARE = 0.10  # capacity × cost per delivery within this of each other: the same load on the cores
 CAPACITY = Metric("capacity", "capacity at the SLO", "deliveries/s", True, lambda r: r.deliveries_per_s)
 
 
@@ -44,13 +47,23 @@ def fold(runs: list[Run], metric: Metric) -> Stat | None:
 
 
 def capacity(data: Results, scenario: str, target: str) -> Stat:
-    """Deliveries/s at the SLO: the searched capacity's confirmed pass, else (a stepped ramp, an older
-    results file) the largest step before the first one over the SLO; 0 when even the first failed."""
-    found = next((c for c in data.capacities if c.target == target and c.scenario == scenario), None)
+    """Deliveries/s at the SLO: the searched capacity's highest held pass (or its indicative edge), else (a
+    stepped ramp, an older results file) the largest step before the first one over the SLO; 0 when even the
+    first failed."""
+    found = searched(data, target, scenario)
     if found is not None:
         value = found.deliveries_per_s(found.passed) or 0.0
         return Stat(value, value, value, 1)
     return fold(data.capacity_runs(scenario, target), CAPACITY) or Stat(0.0, 0.0, 0.0, 1)
+
+
+def capacity_figure(data: Results, target: str, scenario: str) -> Figure:
+    """The capacity, with what explains a move between two results: the server CPU per delivery at its edge
+    (capacity × cost is the share of the servers' cores a load takes), and whether it was held."""
+    found = searched(data, target, scenario)
+    cost = fold(edge_runs(data, found), METRICS["cost"]) if found else None
+    return Figure(target, scenario, "", CAPACITY, capacity(data, scenario, target),
+                  edge_cost_us=cost.median if cost else None, held=found.held if found else None)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ class Figure:
     step: str
     metric: Metric
     stat: Stat
+    edge_cost_us: float | None = None  # a searched capacity's server CPU per delivery at its edge
+    held: bool | None = None  # a searched capacity: held for the sustained window (None: not searched)
 
 
 def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
@@ -76,8 +91,7 @@ def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
                     if stat := fold(runs, metric):
                         out[target, scenario, step, metric.name] = Figure(target, scenario, step, metric, stat)
             if data.runs_of(scenario, target)[0].params.slo_p95_ms is not None:
-                out[target, scenario, "", "capacity"] = Figure(target, scenario, "", CAPACITY,
-                                                               capacity(data, scenario, target))
+                out[target, scenario, "", "capacity"] = capacity_figure(data, target, scenario)
     return out
 
 
@@ -104,12 +118,31 @@ class Change:
         return b < a if self.new.metric.higher_is_better else b > a
 
     @property
+    def why(self) -> str:
+        """For a capacity: which was not held, and for a move beyond the spread, whether the servers' cost per
+        delivery at the edge moved with it (capacity × cost, the share of their cores the held load took,
+        the same at both edges: the machine ran at another speed) or not (the search held a different share:
+        its bracket); "" otherwise."""
+        old, new = self.old, self.new
+        bits = [f"{name} not held" for name, f in (("old", old), ("new", new)) if f.held is False]
+        if self.not_significant is None and old.edge_cost_us and new.edge_cost_us and old.stat.median:
+            share = (new.stat.median * new.edge_cost_us) / (old.stat.median * old.edge_cost_us)
+            moved = f"µs per delivery at the edge {number(old.edge_cost_us)} → {number(new.edge_cost_us)}"
+            bits.append(f"{moved}, the same share of the servers' cores at both edges (×{share:.2f}): the "
+                        "machine's speed moved, not the stack" if abs(share - 1) <= MACHINE_SHARE else
+                        f"{moved}, a share of the servers' cores ×{share:.2f} the old: the search held a "
+                        "different load (see its bracket)")
+        return "; ".join(bits)
+
+    @property
     def verdict(self) -> str:
         if self.old.stat.median == self.new.stat.median:
-            return "same"
-        if rule := self.not_significant:
-            return f"not significant ({rule})"
-        return "worse" if self.worse else "better"
+            text = "same"
+        elif rule := self.not_significant:
+            text = f"not significant ({rule})"
+        else:
+            text = "worse" if self.worse else "better"
+        return f"{text}; {self.why}" if self.why else text
 
 
 def changes(old: Results, new: Results) -> list[Change]:
