@@ -349,10 +349,14 @@ def test_a_short_probe_that_failed_on_a_slow_cpu_runs_again_in_its_budget():
 
 
 def test_no_held_pass_leaves_an_indicative_number_that_says_so():
+    """A hold at the short edge fails and none is left: the number is the short probes' edge, said to be
+    indicative, in the short probes' bracket."""
     measure, hold = sustained(20.0, 5.0)
     bracket = search(measure, 2.0, max_rate=1000, min_rate=0.1, max_steps=10, hold=hold, max_holds=1)
-    assert not bracket.held and not bracket.converged and bracket.passed is not None
-    assert bracket.passed < bracket.failed  # the failed hold is the bracket's top
+    short = [p for p in bracket.probes if p.role != "hold"]
+    assert not bracket.held and not bracket.converged
+    assert bracket.passed == max(p.rate for p in short if p.outcome.passed) <= 20.0 < bracket.failed
+    assert [p.outcome.passed for p in bracket.probes if p.role == "hold"] == [False]
     assert "indicative, not held" in bracket.verdict()
 
 

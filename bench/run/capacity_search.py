@@ -259,9 +259,12 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
             rate = below_failed_hold(rate, outcome, estimate, min_rate)
             rate = rate if rate < bracket.failed else None
     bracket.held = held is not None
-    # not held: the short probes' highest pass below every failed hold, indicative only
-    bracket.passed = held if held is not None else \
-        max((r for r in short_passes if bracket.failed is None or r < bracket.failed), default=None)
+    if held is not None:
+        bracket.passed = held
+    else:  # the short probes' edge, indicative only (the verdict says no hold at or below it passed)
+        bracket.passed = max(short_passes, default=None)
+        bracket.failed = min((p.rate for p in bracket.probes if p.role != "hold" and not p.outcome.passed
+                              and bracket.passed is not None and p.rate > bracket.passed), default=None)
 
 
 def start_rate_from_cost(cost_us_per_delivery: float, server_cpus: int, room_size: int, *, users: int,
