@@ -93,9 +93,10 @@ class StatsDelta(Record):
 class ServerCost(Record):
     delta: StatsDelta | None = None  # None when a server died before it could be read
     cpu_us_per_delivery: float | None = None
-    # "window": the servers' CPU and deliveries sampled over the window alone (the cost at this load); "run":
-    # the whole run's /stats difference, handshakes included (the samples did not span the window)
-    cost_over: Literal["window", "run"] = "run"
+    # "window": the servers' CPU and deliveries read over the window alone (the cost at this load); "sampled":
+    # the CPU sampled in the window over the deliveries that arrived in it (the servers answered no reading in
+    # time); "run": the whole run's /stats difference, handshakes included (bench/run/runner.py server_cost)
+    cost_over: Literal["window", "sampled", "run"] = "run"
     cpu_pct_mean: float | None = None
     rss_before_bytes: int = 0
     rss_peak_bytes: int = 0
