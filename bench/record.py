@@ -615,3 +615,29 @@ def slo_failures(run: Run, slo_p95_ms: float) -> list[SloFailure]:
 def within_slo(run: Run, slo_p95_ms: float) -> bool:
     """The capacity rule, one for the runner's search and the report (slo_failures says why not)."""
     return not slo_failures(run, slo_p95_ms)
+
+
+def delivered_rate(run: Run) -> float | None:
+    """A run's deliveries/s where the physics check lets it stand, else None: never a figure."""
+    return run.deliveries_per_s if physical(run) else None
+
+
+# Queries on a searched capacity, for the report and compare alike.
+def searched(data: Results, target: str, scenario: str | None = None) -> Capacity | None:
+    """The target's searched capacity (in `scenario`, else the first one searched)."""
+    return next((c for c in data.capacities if c.target == target and scenario in (None, c.scenario)), None)
+
+
+def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:
+    """The run of each probe: the ramp's runs at the probe's rate, taken in the order they ran."""
+    left: dict[float, list[Run]] = {}
+    for r in data.runs_of(cap.scenario, cap.target):
+        left.setdefault(round(r.params.rate, 6), []).append(r)
+    return [(left.get(round(p.rate, 6)) or [None]).pop(0) for p in cap.probes]
+
+
+def edge_runs(data: Results, cap: Capacity) -> list[Run]:
+    """The runs of the passing edge: the holds that passed at `passed` (else the short probes that did)."""
+    at_edge = [(p, r) for p, r in zip(cap.probes, probe_runs(data, cap), strict=True)
+               if r is not None and p.passed and p.rate == cap.passed]
+    return [r for p, r in at_edge if p.role == "hold"] or [r for _, r in at_edge]

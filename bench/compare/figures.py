@@ -7,10 +7,8 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.record import Results, Run
+from bench.record import Results, Run, delivered_rate, edge_runs, searched
 from bench.report.repeats import Stat, differ
-from bench.report.runs import DPS
-from bench.report.searched import edge_runs, searched
 
 
 @dataclass(frozen=True)
@@ -23,7 +21,7 @@ class Metric:
 
 
 METRICS = {m.name: m for m in [
-    Metric("dps", "deliveries/s", "/s", True, DPS),  # None where the physics check refuses the rate
+    Metric("dps", "deliveries/s", "/s", True, delivered_rate),  # None where the physics check refuses the rate
     Metric("p95", "RTT p95", "ms", False, lambda r: r.rtt_ms.p95),
     Metric("loss", "loss", "%", False, lambda r: r.ledger.loss_pct),
     Metric("cost", "server CPU per delivery", "µs", False, lambda r: r.server.cpu_us_per_delivery),

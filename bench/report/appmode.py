@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.record import DbConnections, Results, Run
+from bench.record import DbConnections, Results, Run, edge_runs, searched
 from bench.report.layers import profiled
 from bench.report.numbers import fmt
 from bench.report.repeats import fold
 from bench.report.runs import COST, info, ran
-from bench.report.searched import edge_runs, searched
 
 
 def is_app(data: Results, target: str) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from bench.record import Results, Run
+from bench.record import Results, Run, probe_runs, searched
 from bench.report.numbers import fmt, fmt_bytes
 from bench.report.repeats import fold
 from bench.report.runs import (
@@ -26,7 +26,6 @@ from bench.report.runs import (
     timeline,
     unique,
 )
-from bench.report.searched import probe_runs, searched
 from bench.report.steps import short_step, sweep_axis
 from bench.report.svg import OFFERED, Axis, Series, line_chart
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
-from bench.record import Results, Run
+from bench.record import Results, Run, edge_runs, searched
 from bench.report.capacity import Capacity, capacity, costs, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
@@ -27,7 +27,7 @@ from bench.report.runs import (
     steps_of,
     timeline,
 )
-from bench.report.searched import bracket, capacity_number, edge_runs, held_note, searched
+from bench.report.searched import bracket, capacity_number, held_note
 from bench.report.steps import describe_step, sweep_axis
 
 STALLED = 0.5  # a room delivering less than this share of what was offered, with a slow member, is stalled

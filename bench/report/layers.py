@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from bench.record import Results, Run
+from bench.record import Results, Run, edge_runs, searched
 from bench.report.numbers import fmt, ratio
 from bench.report.runs import flag_notes, ran, runs_of, unique
-from bench.report.searched import edge_runs, searched
 from bench.report.steps import where
 
 ORDER = ["server", "framework", "app", "event loop", "redis client", "database client", "stdlib/other",

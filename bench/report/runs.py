@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from bench.record import TARGET_ORDER, Results, Run, TargetInfo, claimed_cores, physical
+from bench.record import TARGET_ORDER, Results, Run, TargetInfo, claimed_cores, delivered_rate, physical
 from bench.report.numbers import fmt
 
 Key = Callable[[Run], float | None]
 COST: Key = lambda run: run.server.cpu_us_per_delivery  # noqa: E731
 LOSS: Key = lambda run: run.ledger.loss_pct  # noqa: E731
 P95: Key = lambda run: run.rtt_ms.p95  # noqa: E731
-# a rate its servers' cores could not have delivered is a failed measurement, never a figure (flag "physics")
-DPS: Key = lambda run: run.deliveries_per_s if physical(run) else None  # noqa: E731
+DPS: Key = delivered_rate  # a rate its servers' cores could not have delivered is never a figure (flag "physics")
 ANY = object()  # runs_of: no filter on this field
 STACKS = ("Channels", "FastAPI", "reference")
 

@@ -6,30 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.record import Capacity, Results, Run
+from bench.record import Capacity, Results, edge_runs, probe_runs, searched
 from bench.report.numbers import fmt
 from bench.report.repeats import fmt_stat, fold
-from bench.report.runs import COST, P95, flag_notes, runs_of
-
-
-def searched(data: Results, target: str, scenario: str | None = None) -> Capacity | None:
-    """The target's searched capacity (in `scenario`, else the first one searched)."""
-    return next((c for c in data.capacities if c.target == target and scenario in (None, c.scenario)), None)
-
-
-def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:
-    """The run of each probe: the ramp's runs at the probe's rate, taken in the order they ran."""
-    left: dict[float, list[Run]] = {}
-    for r in runs_of(data, cap.scenario, cap.target):
-        left.setdefault(round(r.params.rate, 6), []).append(r)
-    return [(left.get(round(p.rate, 6)) or [None]).pop(0) for p in cap.probes]
-
-
-def edge_runs(data: Results, cap: Capacity) -> list[Run]:
-    """The runs of the passing edge: the holds that passed at `passed` (else the short probes that did)."""
-    at_edge = [(p, r) for p, r in zip(cap.probes, probe_runs(data, cap), strict=True)
-               if r is not None and p.passed and p.rate == cap.passed]
-    return [r for p, r in at_edge if p.role == "hold"] or [r for _, r in at_edge]
+from bench.report.runs import COST, P95, flag_notes
 
 
 def held_note(cap: Capacity) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.record import Results, Run
+from bench.record import Results, Run, edge_runs, searched
 from bench.report.capacity import capacity
 from bench.report.repeats import Stat, fmt_stat, fold
 from bench.report.runs import (
@@ -17,7 +17,7 @@ from bench.report.runs import (
     steps_of,
     target_names,
 )
-from bench.report.searched import edge_runs, held_note, per_member, searched
+from bench.report.searched import held_note, per_member
 from bench.report.steps import short_step
 
 

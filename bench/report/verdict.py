@@ -3,13 +3,13 @@ each target first lost messages and why, and what the ledger could not explain."
 
 from __future__ import annotations
 
-from bench.record import Results
+from bench.record import Results, searched
 from bench.report.capacity import capacity, capacity_text, cost_sentence, ramp_scenarios
 from bench.report.loss import causes, first_losses, total
 from bench.report.numbers import fmt, plural
 from bench.report.repeats import fmt_spread, fold
 from bench.report.runs import LOSS, runs_of, scenario_names, target_names, unique
-from bench.report.searched import bracket, capacity_number, held_note, searched
+from bench.report.searched import bracket, capacity_number, held_note
 from bench.report.steps import short_step
 
 

@@ -3,13 +3,12 @@ one target at the same load with each value (scenario `threads`), or a target th
 
 from __future__ import annotations
 
-from bench.record import Results, Run
+from bench.record import Results, Run, searched
 from bench.report.appmode import app_targets, capacity_value, relay_of, stages, sweep, threads_label
 from bench.report.claims.base import Table, figure
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import SIGNIFICANT, differ, fmt_spread, fold
 from bench.report.runs import COST, DPS, LOSS, P95, info, offered_deliveries
-from bench.report.searched import searched
 
 
 def knob_line(data: Results, app: str) -> str | None:

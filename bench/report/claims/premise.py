@@ -4,7 +4,7 @@ message stored) against the relay targets of the same stack, each at its searche
 
 from __future__ import annotations
 
-from bench.record import Results
+from bench.record import Results, searched
 from bench.report.appmode import (
     app_targets,
     at_capacity,
@@ -23,7 +23,6 @@ from bench.report.claims.knob import knob_line, sweep_effect, sweep_table
 from bench.report.layers import profiled
 from bench.report.numbers import fmt
 from bench.report.runs import cautions, runs_of, sampled
-from bench.report.searched import searched
 from bench.report.steps import where
 
 THREAD_POOL, CONNECTION_POOL = "the thread pool", "the connection pool"

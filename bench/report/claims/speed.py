@@ -3,7 +3,7 @@ the SLO, Redis scale-out) and the trade-off the blog concludes from them."""
 
 from __future__ import annotations
 
-from bench.record import Results
+from bench.record import Results, searched
 from bench.report.appmode import relay_targets
 from bench.report.capacity import (
     MIN_CPU_S,
@@ -19,7 +19,7 @@ from bench.report.claims.modes import across_modes, capacities_by_mode, costs_by
 from bench.report.numbers import fmt
 from bench.report.repeats import differ
 from bench.report.runs import DPS, LOSS, P95, family, info, ran, redis_targets, runs_of, scenario_names, steps_of
-from bench.report.searched import bracket, capacity_number, searched
+from bench.report.searched import bracket, capacity_number
 from bench.report.steps import describe_step
 
 
