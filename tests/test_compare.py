@@ -143,3 +143,10 @@ def test_a_capacity_that_moved_says_whether_its_cost_per_delivery_moved_with_it(
     search = by(changes(base, slower_machine(base, "django", 0.8, 1.0)))[("django", "capacity")]
     assert "the search held a different load" in search.verdict and "×0.80" in search.verdict
     assert "old not held; new not held" in machine.verdict  # format 2: never held
+    slow = slower_machine(base, "django", 0.5, 2.0)
+    for run in slow.runs_of("ramp", "django"):
+        run.noise.noisy, run.noise.server_cpu_speed_pct = True, 54.0
+    flagged = by(changes(base, slow))[("django", "capacity")]
+    runs = len(slow.runs_of("ramp", "django"))
+    assert f"new: {runs} of its search's {runs} runs noisy (the servers' CPU down to 54% of its speed)" in \
+        flagged.verdict

@@ -60,8 +60,13 @@ def capacity_figure(data: Results, target: str, scenario: str) -> Figure:
     (capacity × cost is the share of the servers' cores a load takes), and whether it was held."""
     found = searched(data, target, scenario)
     cost = fold(edge_runs(data, found), METRICS["cost"]) if found else None
+    runs = data.runs_of(scenario, target) if found else []
+    noisy = [r for r in runs if r.noise.noisy]
+    speeds = [r.noise.server_cpu_speed_pct for r in noisy if r.noise.server_cpu_speed_pct is not None]
+    note = f"{len(noisy)} of its search's {len(runs)} runs noisy" + \
+        (f" (the servers' CPU down to {min(speeds):.0f}% of its speed)" if speeds else "") if noisy else ""
     return Figure(target, scenario, "", CAPACITY, capacity(data, scenario, target),
-                  edge_cost_us=cost.median if cost else None, held=found.held if found else None)
+                  edge_cost_us=cost.median if cost else None, held=found.held if found else None, noisy=note)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class Figure:
     stat: Stat
     edge_cost_us: float | None = None  # a searched capacity's server CPU per delivery at its edge
     held: bool | None = None  # a searched capacity: held for the sustained window (None: not searched)
+    noisy: str = ""  # a searched capacity: how many of its search's runs had their servers' CPU slow or taken
 
 
 def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
@@ -123,6 +129,8 @@ class Change:
         its bracket); "" otherwise."""
         old, new = self.old, self.new
         bits = [f"{name} not held" for name, f in (("old", old), ("new", new)) if f.held is False]
+        if self.not_significant is None:  # a move: was either search run on a machine that was not itself?
+            bits += [f"{name}: {f.noisy}" for name, f in (("old", old), ("new", new)) if f.noisy]
         if self.not_significant is None and old.edge_cost_us and new.edge_cost_us and old.stat.median:
             share = (new.stat.median * new.edge_cost_us) / (old.stat.median * old.edge_cost_us)
             moved = f"µs per delivery at the edge {number(old.edge_cost_us)} → {number(new.edge_cost_us)}"
