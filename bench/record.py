@@ -542,7 +542,10 @@ def upgrade_v2(data: dict) -> dict:
 
 
 # The capacity rule: one home, read by the runner's search, the report and `compare`.
-SATURATED_PCT = 95.0  # the servers' mean CPU at or above this share of their cores: they are at their limit
+# The servers' mean CPU at or above this share of their cores: no headroom left. Not 95%: on this machine a
+# stack's CPU per delivery moves 10-15% within minutes at constant code (django 206-266 µs in six benches), and
+# a load held at 92% of a core then fails a second hold at 96-99% (CONTRACT.md, "the hold").
+SATURATED_PCT = 85.0
 PHYSICS_TOLERANCE = 1.05  # CPU seconds and deliveries are read at slightly different moments
 BEHIND_PCT = 5.0  # deliveries arriving this far below what the members were due: the backlog grew
 GREW = (2.0, 0.2)  # the round trip's last third ×2 its first third, and by a fifth of the SLO: it grew

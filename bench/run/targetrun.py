@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.record import Capacity, CapacityProbe, Run, SecurityCheck, TargetInfo, within_slo
+from bench.record import SATURATED_PCT, Capacity, CapacityProbe, Run, SecurityCheck, TargetInfo, within_slo
 from bench.run import database, redisctl, security, serverproc
 from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
 from bench.run.machine import CpuPlan
@@ -146,7 +146,7 @@ class TargetRun:
 
         def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
             return start_rate_from_cost(outcome.cost_us, cores, scenario.room_size, users=scenario.users,
-                                        utilisation=0.9) if outcome.cost_us else None
+                                        utilisation=SATURATED_PCT / 100 - 0.05) if outcome.cost_us else None
 
         start = scenario.rate
         holding = scenario.hold > 0 and scenario.holds > 0
