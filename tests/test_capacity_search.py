@@ -348,6 +348,20 @@ def test_a_short_probe_that_failed_on_a_slow_cpu_runs_again_in_its_budget():
     assert rates[:4] == [10.0, 20.0, 40.0, 40.0] and len(rates) == 6 and bracket.passed >= 40.0, rates
 
 
+def test_a_slow_fail_that_would_end_the_search_runs_again_first():
+    """The floor probe fails on a slow CPU: the search would stop at "below the floor", but it runs it again."""
+    slow_once = {1.0}
+
+    def measure(rate: float) -> Outcome:
+        if rate in slow_once:
+            slow_once.discard(rate)
+            return Outcome(False, (SERVER_CPU,), noisy=True)
+        return PASS if rate <= 3.0 else FAIL
+
+    bracket = search(measure, 1.0, max_rate=100, min_rate=1.0, max_steps=10)
+    assert [p.rate for p in bracket.probes][:2] == [1.0, 1.0] and bracket.passed is not None, bracket.probes
+
+
 def test_no_held_pass_leaves_an_indicative_number_that_says_so():
     """A hold at the short edge fails and none is left: the number is the short probes' edge, said to be
     indicative, in the short probes' bracket."""

@@ -172,7 +172,11 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
     retried: set[float] = set()  # rates that failed on a slow CPU and ran again
     for _ in range(max_steps):
         passed, failed = bracket.passed, bracket.failed
-        if not bracket.probes:
+        last = bracket.probes[-1] if bracket.probes else None
+        if slow_fail(last, retried):  # before anything else: a fail on a slow CPU says nothing of the edge yet
+            rate, role = last.rate, last.role
+            retried.add(rate)
+        elif last is None:
             rate, role = min(max(round_rate(start_rate), min_rate), max_rate), "grow"
         elif passed is None:
             if failed <= min_rate:
@@ -190,10 +194,6 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
             rate, role = passed, "confirm"
         else:
             break
-        last = bracket.probes[-1] if bracket.probes else None
-        if last and not last.outcome.passed and last.outcome.noisy and last.rate not in retried:
-            rate, role = last.rate, last.role  # it failed while the servers' CPU ran slow or was taken: once more
-            retried.add(rate)
         outcome = measure(rate)
         bracket.probes.append(Probe(rate, outcome, role))
         if outcome.passed:
@@ -209,6 +209,12 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
     if hold is not None and bracket.passed is not None:
         hold_edge(bracket, hold, max_holds, estimate, min_rate)
     return bracket
+
+
+def slow_fail(probe: Probe | None, retried: set[float]) -> bool:
+    """A probe (or hold) that failed while the servers' CPU ran slow or was taken (noisy) and has not run again:
+    it runs once more, in its budget of steps, before the search takes it as a fail."""
+    return probe is not None and not probe.outcome.passed and probe.outcome.noisy and probe.rate not in retried
 
 
 STEP_DOWN = 0.85  # a failed hold's next rate, at most: far enough below to hold, near enough to stay within ±15%
@@ -242,8 +248,8 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
         outcome = hold(rate)
         bracket.probes.append(Probe(rate, outcome, "hold"))
         left -= 1
-        if not outcome.passed and outcome.noisy and rate not in retried and left > 0:
-            retried.add(rate)  # it failed while the servers' CPU ran slow or was taken: once more
+        if slow_fail(bracket.probes[-1], retried) and left > 0:
+            retried.add(rate)
             continue
         if outcome.passed:
             held = rate if held is None else max(held, rate)
