@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.targets import TARGETS
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
 SLOW_SPEED_PCT = 75.0  # and so does their CPU running below this share of its full speed (Noise)
 TARGET_ORDER = list(TARGETS)  # every report lists targets in this order
@@ -90,13 +90,16 @@ class StatsDelta(Record):
     app: dict = Field(default_factory=dict)  # app mode (CONTRACT.md): stored, store failures and time, refusals
 
 
+CostOver = Literal["window", "sampled", "run"]
+
+
 class ServerCost(Record):
     delta: StatsDelta | None = None  # None when a server died before it could be read
     cpu_us_per_delivery: float | None = None
     # "window": the servers' CPU and deliveries read over the window alone (the cost at this load); "sampled":
     # the CPU sampled in the window over the deliveries that arrived in it (the servers answered no reading in
     # time); "run": the whole run's /stats difference, handshakes included (bench/run/runner.py server_cost)
-    cost_over: Literal["window", "sampled", "run"] = "run"
+    cost_over: CostOver = "run"
     cpu_pct_mean: float | None = None
     rss_before_bytes: int = 0
     rss_peak_bytes: int = 0
@@ -157,7 +160,8 @@ class Sample(SocketQueues):
     server_cpu_spin_us: float | None = None  # the speed probe's time on the servers' CPU (machine.spin_us)
     server_sockets: int = 0  # TCP connections established to the servers (their handshakes done or not)
     handshakes: int | None = None  # app targets: handshakes the servers accepted so far (/stats connections.total)
-    server_counters: list[float] | None = None  # the servers' [deliveries, CPU seconds] so far, one /stats reading
+    # the servers' [deliveries, CPU seconds, their clock] so far, one /stats reading (CONTRACT.md `read_at`)
+    server_counters: list[float] | None = None
     db_connections: dict[str, int] | None = None  # PostgreSQL: client connections to the chat database by state
 
 
@@ -275,7 +279,11 @@ class Run(Record):
     failure: str | None = None
     offered_send_rate: float = 0.0
     achieved_send_rate: float = 0.0
-    deliveries_per_s: float = 0.0  # throughput: deliveries that arrived while the window was open, per second
+    # throughput: deliveries that arrived while the window was open, per second, and no more than the servers
+    # delivered by their own count and clock over it (the lower of the two below)
+    deliveries_per_s: float = 0.0
+    arrived_deliveries_per_s: float = 0.0  # deliveries that arrived while the window was open, per second
+    served_deliveries_per_s: float | None = None  # the servers' count over their readings around the window, per s
     owed_deliveries_per_s: float = 0.0  # what the members were due: messages sent in the window × room size, per s
     rtt_ms: Percentiles = Field(default_factory=Percentiles)  # the sender's round trip through the broadcast
     latency_ms: Percentiles = Field(default_factory=Percentiles)  # each recipient's delivery
@@ -477,6 +485,8 @@ class Results(Record):
             data, version = upgrade_v1(data), 2
         if version == 2:
             data, version = upgrade_v2(data), 3
+        if version == 3:
+            data, version = upgrade_v3(data), 4
         if version != FORMAT_VERSION:
             raise ValueError(f"results format {version!r} is not one this bench reads (1 to {FORMAT_VERSION})")
         return cls.model_validate(data)
@@ -541,6 +551,13 @@ def upgrade_v2(data: dict) -> dict:
     return {**data, "format_version": 3, "runs": runs}
 
 
+def upgrade_v3(data: dict) -> dict:
+    """Format 3 → 4: a run's throughput was what arrived in the window alone; the servers' own count over it
+    was not recorded."""
+    runs = [{**run, "arrived_deliveries_per_s": run.get("deliveries_per_s", 0.0)} for run in data.get("runs", [])]
+    return {**data, "format_version": 4, "runs": runs}
+
+
 # The capacity rule: one home, read by the runner's search, the report and `compare`.
 # The servers' mean CPU at or above this share of their cores: no headroom left. Not 95%: on this machine a
 # stack's CPU per delivery moves 10-15% within minutes at constant code (django 206-266 µs in six benches), and
@@ -571,7 +588,7 @@ def physical(run: Run) -> bool:
 def fell_behind(run: Run) -> bool:
     """Deliveries arrived in the window more than BEHIND_PCT below what the members were due, beyond what the
     window's edges explain (each sender's count in it is off by up to one message: ~3σ of that is allowed)."""
-    due, got, p = run.owed_deliveries_per_s, run.deliveries_per_s, run.params
+    due, got, p = run.owed_deliveries_per_s, run.arrived_deliveries_per_s, run.params
     if not due or not p.window:
         return False
     slack_messages = 1.5 * max(p.users, 1) ** 0.5

@@ -27,7 +27,9 @@ def sum_stats(snapshots: list[dict]) -> dict:
         drops.update(s["drops"])
         closes.update(s["close_codes"])
         app = _add(app, s.get("app") or {})
-    return {**total, "drops": dict(drops), "close_codes": dict(closes), "app": app}
+    # when their counters were read (each server's own clock, the moment it read its CPU): one instant for all
+    read_at = sum(s["read_at"] for s in snapshots) / len(snapshots) if snapshots else 0.0
+    return {**total, "drops": dict(drops), "close_codes": dict(closes), "app": app, "read_at": read_at}
 
 
 def _add(a: dict, b: dict) -> dict:

@@ -1,6 +1,7 @@
 """The process's /stats counters (schema in CONTRACT.md)."""
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -67,7 +68,7 @@ class ChatStats:
         self.handshakes_refused[cause] += 1
 
     def as_json(self, backlog: int, database: str | None = None, db_connections: int = 0, workers: int = 0) -> dict:
-        cpu = _process.cpu_times()
+        cpu, read_at = _process.cpu_times(), time.time()
         return {
             "backend": "fastapi",
             "server": f"uvicorn {uvicorn.__version__} (fastapi {fastapi.__version__})",
@@ -108,7 +109,7 @@ class ChatStats:
                 "loop_lag": {"seconds": self.loop_lag[0], "count": self.loop_lag[1], "max": self.loop_lag[2]},
             },
             "rss_bytes": _process.memory_info().rss,
-            "cpu_seconds": cpu.user + cpu.system,
+            "cpu_seconds": cpu.user + cpu.system, "read_at": read_at,
         }
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -151,7 +152,7 @@ class Chat:
         self.bytes_out += delivered * len(data)
 
     def stats(self) -> dict:
-        cpu = self.process.cpu_times()
+        cpu, read_at = self.process.cpu_times(), time.time()
         return {
             "backend": "reference",
             "server": f"websockets {websockets.__version__}",
@@ -187,7 +188,7 @@ class Chat:
                 "loop_lag": {"seconds": 0.0, "count": 0, "max": 0.0},  # not measured on the floor
             },
             "rss_bytes": self.process.memory_info().rss,
-            "cpu_seconds": cpu.user + cpu.system,
+            "cpu_seconds": cpu.user + cpu.system, "read_at": read_at,
         }
 
 

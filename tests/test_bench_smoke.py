@@ -42,6 +42,12 @@ def test_the_target_ran_and_the_ledger_closes_against_the_servers_counts(smoke):
     ledger, server = run.ledger, run.server.delta
     assert run.ok, run.failure
     assert ledger.delivered > 0 and run.deliveries_per_s > 0
+    # throughput: what arrived in the window, and no more than the servers delivered by their own clock
+    if run.server.cost_over == "window":
+        assert run.served_deliveries_per_s and run.served_deliveries_per_s > 0, run.server
+        assert run.deliveries_per_s == min(run.arrived_deliveries_per_s, run.served_deliveries_per_s)
+    else:
+        assert run.deliveries_per_s == run.arrived_deliveries_per_s
     assert ledger.unexplained == 0 and ledger.in_flight == 0, ledger
     assert ledger.delivered == ledger.expected, ledger
     # 6 members in rooms of 3 at 5 msg/s: every message the servers read reaches its 3 members

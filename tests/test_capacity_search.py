@@ -237,7 +237,8 @@ def run_record(p95: float | None = 10.0, loss: float = 0.0, status: str = "ok", 
                window: float = 15.0, users: int = 200, noisy: bool = False) -> Run:
     """A run record (bench/record.py) with the fields the capacity rule reads."""
     return Run(status=status, rtt_ms=Percentiles(p95=p95), ledger=Ledger(loss_pct=loss, in_flight=in_flight),
-               deliveries_per_s=dps, owed_deliveries_per_s=owed, rtt_timeline_ms=rtt_timeline or [],
+               deliveries_per_s=dps, arrived_deliveries_per_s=dps, owed_deliveries_per_s=owed,
+               rtt_timeline_ms=rtt_timeline or [],
                params=Params(users=users, room_size=10, window=window), noise=Noise(noisy=noisy),
                server=ServerCost(cpu_pct_mean=server_pct, cores=cores, cpu_us_per_delivery=cost_us),
                client=ClientCost(client_bound=client_bound))

@@ -321,7 +321,7 @@ SCHEMA = {
     "rooms": int, "messages_in": int, "bytes_in": int, "deliveries": int, "bytes_out": int,
     "drops": {"backlog_full": int, "backlog_bytes": int, "send_failed": int, "expired": int,
               "redis_unavailable": int},
-    "backlog": int, "close_codes": dict, "rss_bytes": int, "cpu_seconds": float,
+    "backlog": int, "close_codes": dict, "rss_bytes": int, "cpu_seconds": float, "read_at": float,
     "app": {"mode": str, "database": object, "messages_stored": int, "store_failures": int, "store_seconds": float,
             "handshakes_refused": {"anonymous": int, "forged": int, "expired": int, "origin": int, "database": int},
             "db_connections_open": int, "storing": int, "wait_for": str, "workers": int,
@@ -358,6 +358,7 @@ async def test_stats_schema(server, target):
     tree = {server.pid} | {p.pid for p in psutil.Process(server.pid).children(recursive=True)}
     assert snapshot["pid"] in tree, f"/stats pid {snapshot['pid']} is not the server process {tree}"
     assert snapshot["rss_bytes"] > 0 and snapshot["cpu_seconds"] > 0
+    assert abs(snapshot["read_at"] - time.time()) < 5, "read_at is the server's clock when it read its counters"
 
 
 async def test_stats_counters_match_traffic(server, members, room_name):

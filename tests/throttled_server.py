@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import time
 from collections import deque
 from http import HTTPStatus
 
@@ -78,7 +79,7 @@ class Throttled:
 
     def stats(self) -> dict:
         me = psutil.Process()
-        cpu = me.cpu_times()
+        cpu, read_at = me.cpu_times(), time.time()
         c = self.counts
         return {
             "backend": "throttled", "server": f"websockets {websockets.__version__}", "fanout": "throttled",
@@ -92,7 +93,7 @@ class Throttled:
             "drops": {"backlog_full": 0, "send_failed": 0, "expired": 0, "redis_unavailable": 0},
             "backlog": len(self.queue),
             "close_codes": dict(self.close_codes),
-            "rss_bytes": me.memory_info().rss, "cpu_seconds": cpu.user + cpu.system,
+            "rss_bytes": me.memory_info().rss, "cpu_seconds": cpu.user + cpu.system, "read_at": read_at,
         }
 
     def http(self, connection: ServerConnection, request):

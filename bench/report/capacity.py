@@ -60,7 +60,7 @@ def over_slo(run: Run, slo: float) -> str | None:
         "p95": f"RTT p95 {fmt('ms', p95)} ms over the SLO ({fmt('ms', slo)} ms)",
         "loss": f"loss {fmt('pct', loss)}% ({causes(run)})",
         "in flight": f"{run.ledger.in_flight:,} deliveries still in flight after the drain",
-        "fell behind": f"{fmt('rate', run.deliveries_per_s)} deliveries/s arrived of "
+        "fell behind": f"{fmt('rate', run.arrived_deliveries_per_s)} deliveries/s arrived of "
                        f"{fmt('rate', run.owed_deliveries_per_s)} due",
         "latency grew": "the round trip grew through the window",
         "server cpu": f"the servers' CPU at {fmt('pct1', run.server.cpu_pct_mean)}% of {run.server.cores} core(s)",

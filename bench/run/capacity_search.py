@@ -59,7 +59,7 @@ def outcome_of(run: Run, slo_p95_ms: float) -> Outcome:
     return Outcome(
         passed=not failed_on, failed_on=failed_on, p95_ms=run.rtt_ms.p95, loss_pct=run.ledger.loss_pct,
         client_bound=run.client.client_bound, cost_us=run.server.cpu_us_per_delivery,
-        kept_up=run.deliveries_per_s / run.owed_deliveries_per_s if run.owed_deliveries_per_s else None,
+        kept_up=run.arrived_deliveries_per_s / run.owed_deliveries_per_s if run.owed_deliveries_per_s else None,
         noisy=run.noise.noisy,
     )
 

@@ -17,7 +17,7 @@ import psutil
 from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
-from bench.record import NOISY_PCT, SLOW_SPEED_PCT, Evidence, Fault, LayerProfile, Run
+from bench.record import NOISY_PCT, SLOW_SPEED_PCT, CostOver, Evidence, Fault, LayerProfile, Run
 from bench.run import profiler
 from bench.run.appsamples import app_probes, db_connections, handshake_rate, statements_delta
 from bench.run.database import Database
@@ -104,53 +104,71 @@ def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tupl
 
 
 def counters_probe(servers: list[ServerProcess]) -> Callable[[], list[float] | None]:
-    """The servers' deliveries and CPU seconds so far, as their /stats report both in one reading, at every
-    sample: the cost of a delivery over the window alone (`window_cost_us`), with no skew between the two
-    (a busy server answers late, but its answer is one instant)."""
+    """The servers' deliveries and CPU seconds so far, and the servers' clock when they read them (`read_at`),
+    as their /stats report all three in one reading, at every sample: the cost of a delivery and the servers'
+    own delivery rate over the window alone (`window_counters`), with no skew between them (a busy server
+    answers late, but its answer is one instant, and it says which)."""
     urls = [s.base_url for s in servers]
 
     def read() -> list[float] | None:
         stats = read_servers(urls, timeout=0.25)  # a server busy past it: a gap, the sampler keeps its pace
-        return [stats["deliveries"], stats["cpu_seconds"]] if stats else None
+        return [stats["deliveries"], stats["cpu_seconds"], stats["read_at"]] if stats else None
     return read
 
 
-def window_cost_us(samples: list[dict], start_s: float, end_s: float, sending_s: float) -> float | None:
-    """Server CPU µs per delivery between two of the servers' own readings (`counters_probe`) around the
-    window: the last one before it opened, once the members had started sending (`sending_s`: no handshake
-    after it), else the first in it; and the last one in it. What a delivery costs at this load, without the
-    handshakes before it or the members leaving after it (a short run's whole-run cost is mostly its members
-    connecting). The bench's Redis and database add their CPU over the same stretch, sampled. None when the
-    readings span less than one sample interval of it."""
-    read = [s for s in samples if s.get("server_counters") and sending_s <= s["wall"] <= end_s]
-    before = [s for s in read if s["wall"] <= start_s]
-    inside = [s for s in read if s["wall"] > start_s]
+@dataclass(frozen=True)
+class WindowCounters:
+    """What the servers' own readings around a window say: CPU µs per delivery, and deliveries per second of
+    their clock (the bench's Redis and database adding their CPU over the same stretch)."""
+
+    cpu_us_per_delivery: float
+    served_per_s: float
+
+
+def window_counters(samples: list[dict], start_s: float, end_s: float, sending_s: float) -> WindowCounters | None:
+    """The servers' readings (`counters_probe`) around the window: the last one before it opened, once the
+    members had started sending (`sending_s`: no handshake after it), else the first in it; and the last one
+    in it. What a delivery costs at this load, without the handshakes before it or the members leaving after it
+    (a short run's whole-run cost is mostly its members connecting), and how fast the servers delivered. None
+    when the readings span less than one sample interval of it."""
+    read = [(s, s["server_counters"]) for s in samples if s.get("server_counters")]
+    read = [(s, c) for s, c in read if sending_s <= c[2] <= end_s]
+    before = [(s, c) for s, c in read if c[2] <= start_s]
+    inside = [(s, c) for s, c in read if c[2] > start_s]
     if not inside:
         return None
-    first, last = before[-1] if before else inside[0], inside[-1]
-    if last["wall"] - first["wall"] < min(s["dt"] for s in samples):
+    (first, (d0, cpu0, t0)), (last, (d1, cpu1, t1)) = before[-1] if before else inside[0], inside[-1]
+    if t1 - t0 < min(s["dt"] for s in samples) or d1 <= d0:
         return None
-    (d0, cpu0), (d1, cpu1) = first["server_counters"], last["server_counters"]
     backing_s = sum(s.get("backing_cpu_pct", 0.0) / 100 * s["dt"] for s in samples
                     if first["wall"] < s["wall"] <= last["wall"])
-    return 1e6 * (cpu1 - cpu0 + backing_s) / (d1 - d0) if d1 > d0 else None
+    return WindowCounters(1e6 * (cpu1 - cpu0 + backing_s) / (d1 - d0), (d1 - d0) / (t1 - t0))
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """The server CPU µs per delivery of a run, what it was taken over (ServerCost.cost_over), and the servers'
+    own delivery rate over the window when their readings gave one."""
+
+    cpu_us_per_delivery: float | None
+    over: CostOver
+    served_per_s: float | None = None
 
 
 def server_cost(samples: list[dict], start_s: float, end_s: float, scenario: Scenario, window_received: int,
-                server: dict | None) -> tuple[float | None, str]:
-    """The server CPU µs per delivery of a run, and what it was taken over: the window, from the servers' own
-    readings (`window_cost_us`); else, when a saturated server answered none of them in time, the CPU
-    sampled in the window over the deliveries that arrived in it ("sampled"); else the whole run ("run":
-    handshakes included, most of a short run's CPU)."""
-    window = window_cost_us(samples, start_s, end_s, start_s - scenario.warmup)
+                server: dict | None) -> RunCost:
+    """The window's cost from the servers' own readings (`window_counters`); else, when a saturated server
+    answered none of them in time, the CPU sampled in the window over the deliveries that arrived in it
+    ("sampled"); else the whole run ("run": handshakes included, most of a short run's CPU)."""
+    window = window_counters(samples, start_s, end_s, start_s - scenario.warmup)
     if window is not None:
-        return window, "window"
+        return RunCost(window.cpu_us_per_delivery, "window", window.served_per_s)
     inside = [s["server_cpu_pct"] for s in samples if start_s <= s["wall"] <= end_s]
     if inside and window_received:
-        return 1e6 * sum(inside) / len(inside) / 100 * scenario.window / window_received, "sampled"
+        return RunCost(1e6 * sum(inside) / len(inside) / 100 * scenario.window / window_received, "sampled")
     if server and server["deliveries"]:
-        return 1e6 * server["cpu_seconds"] / server["deliveries"], "run"
-    return None, "run"
+        return RunCost(1e6 * server["cpu_seconds"] / server["deliveries"], "run")
+    return RunCost(None, "run")
 
 
 def run_step(
@@ -371,7 +389,8 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
     })
     start_ns, end_ns = tally.window_ns
     window_samples = [s for s in samples if start_ns / 1e9 <= s["wall"] <= end_ns / 1e9] or samples
-    cost, cost_over = server_cost(samples, start_ns / 1e9, end_ns / 1e9, scenario, c["window_received"], server)
+    cost = server_cost(samples, start_ns / 1e9, end_ns / 1e9, scenario, c["window_received"], server)
+    arrived = c["window_received"] / scenario.window
     peak = lambda key: max((s[key] for s in samples), default=0)  # noqa: E731
     client_cpu_s = sum(s["client_cpu_pct"] / 100 * s["dt"] for s in samples)
     mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
@@ -386,8 +405,12 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "offered_send_rate": scenario.offered_send_rate,
         "achieved_send_rate": c["window_sent"] / scenario.window,
         # throughput is what arrived while the window was open, not what was sent in it: an overloaded server
-        # delivers the window's messages later, and they must not count as if it had kept up
-        "deliveries_per_s": c["window_received"] / scenario.window,
+        # delivers the window's messages later, and they must not count as if it had kept up. Nor more than the
+        # servers delivered by their own count and clock: a load generator that fell behind reads, in the
+        # window, deliveries the servers made before it
+        "deliveries_per_s": min(arrived, cost.served_per_s) if cost.served_per_s is not None else arrived,
+        "arrived_deliveries_per_s": arrived,
+        "served_deliveries_per_s": cost.served_per_s,
         "owed_deliveries_per_s": c["window_sent"] * scenario.room_size / scenario.window,
         "rtt_timeline_ms": [round(total / n / 1000, 3) if n else None
                             for total, n in (tally.rtt_timeline.get(str(s), (0, 0))
@@ -405,8 +428,8 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
         "membership": {k: c[k] for k in ("left", "joined_again", "connect_failed")},
         "server": {
             "delta": server,
-            "cpu_us_per_delivery": cost,
-            "cost_over": cost_over,
+            "cpu_us_per_delivery": cost.cpu_us_per_delivery,
+            "cost_over": cost.over,
             "cpu_pct_mean": mean("server_cpu_pct"),
             "cores": cores,
             "rss_before_bytes": before["rss_bytes"],

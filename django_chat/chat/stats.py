@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -74,7 +75,7 @@ class ChatStats:
         self.handshakes_refused[cause] += 1
 
     def as_json(self, layer: str, backlog: int, database: str | None, db_connections: int) -> dict:
-        cpu = _process.cpu_times()
+        cpu, read_at = _process.cpu_times(), time.time()
         return {
             "backend": "django",
             "server": f"{_server()} (channels {channels.__version__})",
@@ -115,7 +116,7 @@ class ChatStats:
                 "loop_lag": {"seconds": self.loop_lag[0], "count": self.loop_lag[1], "max": self.loop_lag[2]},
             },
             "rss_bytes": _process.memory_info().rss,
-            "cpu_seconds": cpu.user + cpu.system,
+            "cpu_seconds": cpu.user + cpu.system, "read_at": read_at,
         }
 
 
