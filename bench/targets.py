@@ -38,8 +38,8 @@ class Target:
     def patched(self) -> tuple[str, ...]:
         """This project's fixes to the stack the target runs on (each refuses other library versions)."""
         fixes = {"django_chat.serve": ("django_chat/daphne_fixes.py",),
-                 "django_chat.serve_uvicorn": ("fastapi_chat/uvicorn_fixes.py",),
-                 "fastapi_chat.serve": ("fastapi_chat/uvicorn_fixes.py",)}.get(self.launcher, ())
+                 "django_chat.serve_uvicorn": ("serving/uvicorn_fixes.py",),
+                 "fastapi_chat.serve": ("serving/uvicorn_fixes.py",)}.get(self.launcher, ())
         return fixes + (("django_chat/chat/redis_layers.py",) if "CHAT_REDIS_LAYER" in self.env else ())
 
     def command(self, host: str, port: int) -> list[str]:

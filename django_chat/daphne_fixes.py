@@ -11,8 +11,8 @@ from django.conf import settings
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from django_chat.chat.layers import OutboundFull
-from django_chat.patching import require_versions
-from django_chat.process_limits import FD_RESERVE
+from serving.process_limits import FD_RESERVE
+from serving.versions import require_versions
 
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
 
@@ -215,6 +215,6 @@ class ConnectionGuard(WrappingFactory):
 
 def guard_connections(http_factory_class, max_connections: int, handshake_timeout: float):
     """daphne's HTTPFactory, counted and timed: past `max_connections` open connections a request gets
-    503 (like fastapi_chat/uvicorn_fixes.py), and a connection whose request head is not complete
+    503 (like serving/uvicorn_fixes.py), and a connection whose request head is not complete
     `handshake_timeout` seconds after accept gets 408; both are then closed."""
     return lambda server: ConnectionGuard(http_factory_class(server), max_connections, handshake_timeout)

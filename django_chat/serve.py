@@ -13,7 +13,8 @@ import sys
 from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
 
-from django_chat import daphne_fixes, process_limits
+from django_chat import daphne_fixes
+from serving import process_limits
 
 
 def daphne_args(host: str, port: int, max_message_bytes: int, keepalive: float, hardened: bool) -> list[str]:

@@ -11,7 +11,7 @@ import sys
 
 from uvicorn.main import main as uvicorn_cli
 
-from fastapi_chat import uvicorn_fixes
+from serving import uvicorn_fixes
 
 
 def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float, protocols: list[str]) -> list[str]:

@@ -95,8 +95,8 @@ async def healthz() -> str:
 @app.get("/stats", dependencies=[Depends(allowed_host)])
 async def stats() -> JSONResponse:
     if config.APP != "full":
-        return JSONResponse(STATS.as_json(backlog=fanout.backlog_now()))
-    return JSONResponse(STATS.as_json(backlog=fanout.backlog_now(), database=engine.dialect.name,
+        return JSONResponse(STATS.reading(backlog=fanout.backlog_now()))
+    return JSONResponse(STATS.reading(backlog=fanout.backlog_now(), database=engine.dialect.name,
                                       db_connections=db.connections_open(engine),
                                       workers=db.POOL_SIZE + db.MAX_OVERFLOW))
 

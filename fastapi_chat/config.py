@@ -16,8 +16,8 @@ _hardening = config("CHAT_HARDENING", default="on")
 if _hardening not in ("on", "off"):
     raise SystemExit(f"CHAT_HARDENING must be 'on' or 'off', not {_hardening!r}")
 HARDENING = _hardening == "on"
-MEMBER_BACKLOG_BYTES = config("CHAT_MEMBER_BACKLOG_BYTES", cast=int, default=64 * 1024 * 1024) \
-    if HARDENING else None  # None: not bounded in bytes
+BACKLOG_BYTES_BOUND = config("CHAT_MEMBER_BACKLOG_BYTES", cast=int, default=64 * 1024 * 1024)
+MEMBER_BACKLOG_BYTES = BACKLOG_BYTES_BOUND if HARDENING else None  # None: not bounded in bytes
 MAX_FRAGMENTS = config("CHAT_MAX_FRAGMENTS", cast=int, default=4096)  # frames per message
 HANDSHAKE_TIMEOUT = config("CHAT_HANDSHAKE_TIMEOUT", cast=float, default=10.0)
 KEEPALIVE = config("CHAT_KEEPALIVE", cast=float, default=20.0)  # ping interval, and the time a pong may take

@@ -12,7 +12,8 @@ import sys
 
 from uvicorn.main import main as uvicorn_cli
 
-from fastapi_chat import config, uvicorn_fixes
+from fastapi_chat import config
+from serving import uvicorn_fixes
 
 
 def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float, protocols: list[str]) -> list[str]:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
     if config.HARDENING:
         uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS,
-                                                         config.MAX_FRAGMENTS, config.MEMBER_BACKLOG_BYTES))
+                                                         config.MAX_FRAGMENTS, config.BACKLOG_BYTES_BOUND))
     argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES, config.KEEPALIVE,
                         uvicorn_fixes.protocol_args(config.HARDENING))
     print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)

@@ -82,7 +82,7 @@ def test_environment_and_exact_commands_are_recorded(smoke):
     (name, target), = data.targets.items()
     server = {"django": "daphne ", "fastapi": "uvicorn "}[name]
     assert target.server_command.startswith(server)
-    fixes = {"django": "django_chat/daphne_fixes.py", "fastapi": "fastapi_chat/uvicorn_fixes.py"}
+    fixes = {"django": "django_chat/daphne_fixes.py", "fastapi": "serving/uvicorn_fixes.py"}
     assert target.patched == [fixes[name]]
     if name == "django":
         assert "--websocket-max-message-size" in target.server_command

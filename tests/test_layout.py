@@ -1,5 +1,7 @@
 """The bench's layout is its process map: what runs inside Locust never imports the orchestrator
-or the report, the report reads only the run record, and the pure shared modules import no part."""
+or the report, the report reads only the run record, and the pure shared modules import no part.
+The servers' layout is a stack each: neither stack imports the other (nor the reference), and what they
+share (serving/) imports none of them."""
 
 from __future__ import annotations
 
@@ -40,15 +42,19 @@ def part_of(path: Path) -> str:
     return rel[0] if len(rel) > 1 else "shared"
 
 
-def bench_imports(path: Path) -> set[str]:
-    """Every bench module `path` imports, at any depth of the file (lazy imports included)."""
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports, at any depth of the file (lazy imports included)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-    return {name for name in found if name == "bench" or name.startswith("bench.")}
+    return found
+
+
+def bench_imports(path: Path) -> set[str]:
+    return {name for name in imports(path) if name == "bench" or name.startswith("bench.")}
 
 
 def is_module(name: str) -> bool:
@@ -85,3 +91,36 @@ def test_the_rule_catches_a_locust_module_importing_the_orchestrator(tmp_path: P
     assert not allowed("bench.run.serverproc", "load") and not allowed("bench.report.page", "load")
     assert not allowed("bench.ledger", "report") and allowed("bench.record", "report")
     assert allowed("bench.report.write_report", "run") and not allowed("bench.report.capacity", "run")
+
+
+SERVER_PACKAGES = ("django_chat", "fastapi_chat", "reference_chat", "serving")
+
+
+def foreign_packages(path: Path, root: Path = ROOT) -> set[str]:
+    """The server packages other than its own that `path` imports ("serving" is every stack's to import)."""
+    own = path.relative_to(root).parts[0]
+    found = {name.split(".")[0] for name in imports(path)} & set(SERVER_PACKAGES)
+    return found - {own} - ({"serving"} if own != "serving" else set())
+
+
+def server_modules() -> list[Path]:
+    return sorted(p for package in SERVER_PACKAGES for p in (ROOT / package).rglob("*.py")
+                  if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize("path", server_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_stack_imports_another_and_what_they_share_imports_none(path: Path):
+    wrong = foreign_packages(path)
+    assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}: move what both need into serving/"
+
+
+def test_the_stack_rule_catches_one_stack_importing_the_other(tmp_path: Path):
+    for package, source in [("django_chat", "from fastapi_chat import uvicorn_fixes\n"),
+                            ("fastapi_chat", "def f():\n    import django_chat.patching\n"),
+                            ("serving", "from django_chat.chat.stats import STATS\n")]:
+        (tmp_path / package).mkdir()
+        fake = tmp_path / package / "sneaky.py"
+        fake.write_text(source)
+        assert foreign_packages(fake, tmp_path), source
+    (tmp_path / "django_chat" / "fine.py").write_text("from serving.stats import ChatStats\n")
+    assert not foreign_packages(tmp_path / "django_chat" / "fine.py", tmp_path)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from django_chat.patching import require_versions
+from serving.versions import require_versions
 
 
 def test_a_patch_loads_on_the_version_it_was_written_for():
@@ -19,8 +19,8 @@ def test_a_patch_refuses_another_version_and_names_both():
 @pytest.mark.parametrize("target, patches", [
     ("django", ("django_chat/daphne_fixes.py",)),
     ("django-redis", ("django_chat/daphne_fixes.py", "django_chat/chat/redis_layers.py")),
-    ("fastapi", ("fastapi_chat/uvicorn_fixes.py",)),
-    ("django-uvicorn", ("fastapi_chat/uvicorn_fixes.py",)),
+    ("fastapi", ("serving/uvicorn_fixes.py",)),
+    ("django-uvicorn", ("serving/uvicorn_fixes.py",)),
     ("reference", ()),
 ])
 def test_targets_say_which_patches_they_run_on(target, patches):

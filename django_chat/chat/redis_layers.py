@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_chat.chat.layers import CountsHandOver, LayerUnavailable
 from django_chat.chat.stats import STATS
-from django_chat.patching import require_versions
+from serving.versions import require_versions
 
 require_versions(__name__, {"channels-redis": "4.3.0", "redis": "8.1.0"})
 

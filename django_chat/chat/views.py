@@ -25,7 +25,7 @@ async def stats(request):
         from django_chat.chat.store import connections_open
 
         database, db_connections = connection.vendor, connections_open()
-    return JsonResponse(STATS.as_json(layer=type(layer).layer_kind, backlog=layer.backlog_now(),
+    return JsonResponse(STATS.reading(layer=type(layer).layer_kind, backlog=layer.backlog_now(),
                                       database=database, db_connections=db_connections))
 
 

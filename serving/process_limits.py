@@ -1,4 +1,4 @@
-"""What both hardened launchers do to their own process (daphne_fixes.py, fastapi_chat/uvicorn_fixes.py):
+"""What both hardened launchers do to their own process (django_chat/daphne_fixes.py, uvicorn_fixes.py):
 raise the fd limit and size the connection limit from it, and have glibc return large freed blocks.
 A server as it ships (CHAT_HARDENING=off) does neither."""
 

@@ -1,7 +1,7 @@
 """uvicorn's httptools and websockets-sansio protocols with the limits stock uvicorn 0.54.0 lacks against
 hostile clients (CONTRACT.md, "Hostile clients"). Each fix is labelled with what stock does; the server
 is app-agnostic, so both uvicorn targets (fastapi_chat.serve, django_chat.serve_uvicorn) run it:
-`--http fastapi_chat.uvicorn_fixes:HttpProtocol --ws fastapi_chat.uvicorn_fixes:WebSocketProtocol`,
+`--http serving.uvicorn_fixes:HttpProtocol --ws serving.uvicorn_fixes:WebSocketProtocol`,
 after `configure(EdgeLimits(...))`; with CHAT_HARDENING=off, `protocol_args(False)` gives uvicorn's own.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from django_chat.patching import require_versions
-from django_chat.process_limits import FD_RESERVE, connection_bound, return_freed_memory
+from serving.process_limits import FD_RESERVE, connection_bound, return_freed_memory
+from serving.versions import require_versions
 
 require_versions(__name__, {"uvicorn": "0.54.0", "websockets": "17.4", "httptools": "0.9.0"})
 
