@@ -11,7 +11,7 @@ from django.conf import settings
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from django_chat.chat.layers import OutboundFull
-from serving.process_limits import FD_RESERVE
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES
 from serving.versions import require_versions
 
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
@@ -165,6 +165,7 @@ class GuardedConnection(ProtocolWrapper):
 
     refused = False
     head_timer = None
+    head_bytes = 0
     tail = b""  # the last bytes seen, for a head end split across reads
 
     def makeConnection(self, transport):
@@ -176,13 +177,18 @@ class GuardedConnection(ProtocolWrapper):
         self.head_timer = transport.reactor.callLater(self.factory.handshake_timeout, self.head_timeout)
 
     def dataReceived(self, data):
-        if self.disconnecting:  # answered 503 or 408 and closing: the rest of its request is not read
+        if self.disconnecting:  # answered 503, 408 or 431 and closing: the rest of its request is not read
             return
         if self.head_timer is not None:
             if self.refused:
                 return respond(self, b"503 Service Unavailable")
             seen = self.tail + data
-            if b"\r\n\r\n" in seen or b"\n\n" in seen:
+            ends = [i + len(mark) for mark in (b"\r\n\r\n", b"\n\n") if (i := seen.find(mark)) >= 0]
+            self.head_bytes += (min(ends) - len(self.tail)) if ends else len(data)
+            # Stock: Twisted drops a line over 16 KiB (a 64 KB header) with no answer at all
+            if self.head_bytes > MAX_HEAD_BYTES:
+                return respond(self, b"431 Request Header Fields Too Large")
+            if ends:
                 self.head_timer.cancel()
                 self.head_timer = None
             self.tail = seen[-3:]

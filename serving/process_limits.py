@@ -6,6 +6,9 @@ import ctypes
 import resource
 
 FD_RESERVE = 64  # descriptors kept for what is not a client: logs, Redis, the database, the listener
+# A request's line and headers, on both hardened edges (uvicorn_fixes, django_chat/daphne_fixes): uvicorn's own h11
+# default, which httptools lacks, and Twisted's total, past which it answers 400 (or, for one line, nothing)
+MAX_HEAD_BYTES = 16 * 1024
 
 
 def connection_bound(wanted: int) -> int:

@@ -12,12 +12,11 @@ from dataclasses import dataclass, replace
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from serving.process_limits import FD_RESERVE, connection_bound, return_freed_memory
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, connection_bound, return_freed_memory
 from serving.versions import require_versions
 
 require_versions(__name__, {"uvicorn": "0.54.0", "websockets": "17.4", "httptools": "0.9.0"})
 
-MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers: uvicorn's own h11 default, which httptools lacks
 TOO_MANY_FRAGMENTS = 1008  # policy violation: the message is not too big, its framing is abusive
 
 
