@@ -1,33 +1,64 @@
-"""The FastAPI chat backend: the blog's `while True: receive` loop, one room registry."""
+"""The FastAPI chat backend: the blog's `while True: receive` loop, one room registry.
+
+Built by a factory (`create_app`, uvicorn's `--factory`), as FastAPI's docs build a bigger application: the
+routes live on a router; each app holds its own rooms, broadcast and database engine (`Chat`, in `app.state`),
+which the routes reach through a dependency."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketException
+from fastapi.requests import HTTPConnection
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from fastapi_chat import config
-from fastapi_chat.broadcast import create_broadcast
-from fastapi_chat.fanout import QueuedFanout, SeedFanout
+from fastapi_chat.broadcast import Broadcast, create_broadcast
+from fastapi_chat.fanout import Member, QueuedFanout, SeedFanout
 from fastapi_chat.stats import STATS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 STORE_FAILED = 4503  # app mode: not stored, so sent to no one; try again later (CONTRACT.md, "App mode")
 REFUSED = 1008  # closing before accept: uvicorn answers the handshake with 403 whatever the code
 
-app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=None)
-fanout = SeedFanout() if config.FANOUT == "seed" else QueuedFanout(config.MEMBER_BACKLOG, config.MEMBER_BACKLOG_BYTES)
-broadcast = create_broadcast(config.REDIS_URL, fanout)  # this process only, or every process through Redis
-
 if config.APP == "full":  # Django's users, sessions and messages; relay mode imports no SQLAlchemy (18 MiB RSS)
     from fastapi_chat import auth, db
 
-    engine = db.create_engine(config.DATABASE_URL)
+
+@dataclass(frozen=True)
+class Chat:
+    """What one app's members share: the rooms of this process (the fan-out), how a message reaches every
+    process (the broadcast), and in app mode the database engine."""
+
+    fanout: SeedFanout | QueuedFanout
+    broadcast: Broadcast
+    engine: AsyncEngine | None
+
+
+def chat_of(connection: HTTPConnection) -> Chat:
+    return connection.app.state.chat
+
+
+router = APIRouter()
+
+
+def create_app() -> FastAPI:
+    """The chat app, set up from `config`: uvicorn calls it once per worker process."""
+    fanout = SeedFanout() if config.FANOUT == "seed" \
+        else QueuedFanout(config.MEMBER_BACKLOG, config.MEMBER_BACKLOG_BYTES)
+    app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.chat = Chat(fanout, create_broadcast(config.REDIS_URL, fanout),  # this process, or all through Redis
+                          db.create_engine(config.DATABASE_URL) if config.APP == "full" else None)
+    app.include_router(router)
+    return app
 
 
 def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
@@ -53,13 +84,14 @@ async def same_origin(websocket: WebSocket) -> None:
         raise WebSocketException(REFUSED)
 
 
-async def signed_in(websocket: WebSocket, _: Annotated[None, Depends(same_origin)]) -> Any:
+async def signed_in(websocket: WebSocket, chat: Annotated[Chat, Depends(chat_of)],
+                    _: Annotated[None, Depends(same_origin)]) -> Any:
     """App mode: the member's Django session resolved to an auth.User (auth.py), or the handshake is
     refused before accept. Relay mode: nobody signs in (None)."""
-    if config.APP != "full":
+    if chat.engine is None:
         return None
     try:
-        return await auth.session_user(engine, websocket.cookies.get(config.SESSION_COOKIE), config.SECRET_KEY)
+        return await auth.session_user(chat.engine, websocket.cookies.get(config.SESSION_COOKIE), config.SECRET_KEY)
     except auth.Refused as refused:
         STATS.refuse(refused.cause)
     except db.DATABASE_ERRORS:
@@ -87,22 +119,25 @@ async def allowed_host(request: Request) -> None:
         raise HTTPException(400, "Invalid HTTP_HOST header")
 
 
-@app.get("/healthz", response_class=PlainTextResponse, dependencies=[Depends(allowed_host)])
+@router.get("/healthz", response_class=PlainTextResponse, dependencies=[Depends(allowed_host)])
 async def healthz() -> str:
     return "ok"
 
 
-@app.get("/stats", dependencies=[Depends(allowed_host)])
-async def stats() -> JSONResponse:
-    if config.APP != "full":
-        return JSONResponse(STATS.reading(backlog=fanout.backlog_now()))
-    return JSONResponse(STATS.reading(backlog=fanout.backlog_now(), database=engine.dialect.name,
+@router.get("/stats", dependencies=[Depends(allowed_host)])
+async def stats(chat: Annotated[Chat, Depends(chat_of)]) -> JSONResponse:
+    backlog, engine = chat.fanout.backlog_now(), chat.engine
+    if engine is None:
+        return JSONResponse(STATS.reading(backlog=backlog))
+    return JSONResponse(STATS.reading(backlog=backlog, database=engine.dialect.name,
                                       db_connections=db.connections_open(engine),
                                       workers=db.POOL_SIZE + db.MAX_OVERFLOW))
 
 
-@app.websocket("/ws/{room:path}")
-async def chat(websocket: WebSocket, room: str, user: Annotated[Any, Depends(signed_in)]) -> None:
+@router.websocket("/ws/{room:path}")
+async def join_room(websocket: WebSocket, room: str, chat: Annotated[Chat, Depends(chat_of)],
+                    user: Annotated[Any, Depends(signed_in)]) -> None:
+    fanout, broadcast = chat.fanout, chat.broadcast
     STATS.watch_loop()
     history = history_wanted(websocket) if user is not None else None
     # The route's `{room:path}` ends in `$`, which matches before a trailing newline: /ws/abc%0A was room abc.
@@ -118,9 +153,10 @@ async def chat(websocket: WebSocket, room: str, user: Annotated[Any, Depends(sig
         else:
             # Join before reading the history, hearing nothing until it is sent: a message stored from
             # now on is queued live, one stored before is in the history, none is in both (Member.had).
+            assert chat.engine is not None  # a member signed in: app mode
             member = fanout.join(room, websocket, start=False)
             try:
-                rows = await db.recent(engine, room, history)
+                rows = await db.recent(chat.engine, room, history)
             except db.DATABASE_ERRORS:
                 fanout.leave(member)
                 STATS.refuse("database")
@@ -136,13 +172,15 @@ async def chat(websocket: WebSocket, room: str, user: Annotated[Any, Depends(sig
                 fanout.leave(member)
                 raise
             fanout.start(member)
-        await relay(websocket, room, member, user)
+        await relay(websocket, room, member, user, chat)
     finally:
         await broadcast.unsubscribe(room)
 
 
-async def relay(websocket: WebSocket, room: str, member, user: Any) -> None:
+async def relay(websocket: WebSocket, room: str, member: Member, user: Any, chat: Chat) -> None:
     """The blog's loop: receive a message, (app mode: store it,) hand it to the room, until the member leaves."""
+    broadcast = chat.broadcast
+    engine = chat.engine if user is not None else None  # what a signed-in member's messages are stored in
     STATS.connections_open += 1
     STATS.connections_total += 1
     code = 1006
@@ -162,7 +200,7 @@ async def relay(websocket: WebSocket, room: str, member, user: Any) -> None:
                 outgoing = {"type": "websocket.send", "bytes": message["bytes"]}
             STATS.messages_in += 1
             STATS.bytes_in += size
-            if user is not None:
+            if engine is not None:
                 try:
                     stored_id = await db.store(engine, room, user.id, text, message.get("bytes"))
                 except db.DATABASE_ERRORS:  # not stored, so not fanned out: the close code tells the sender
@@ -174,6 +212,6 @@ async def relay(websocket: WebSocket, room: str, member, user: Any) -> None:
             # ever suspending: yield so the members' writers drain their queues between messages.
             await asyncio.sleep(0)
     finally:
-        fanout.leave(member)
+        chat.fanout.leave(member)
         STATS.connections_open -= 1
         STATS.close_codes[code] += 1

@@ -18,7 +18,7 @@ from serving import uvicorn_fixes
 
 def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float, protocols: list[str]) -> list[str]:
     return [
-        "fastapi_chat.app:app",
+        "fastapi_chat.app:create_app", "--factory",
         "--host", host, "--port", str(port),
         "--loop", "uvloop", *protocols,  # httptools and websockets-sansio: hardened, or as uvicorn ships them
         "--ws-max-size", str(max_message_bytes),

@@ -15,8 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_chat.settings")
 from channels.testing import WebsocketCommunicator  # noqa: E402  (needs the settings module)
 
 from django_chat.asgi import application as django_app  # noqa: E402
-from fastapi_chat.app import app as fastapi_app  # noqa: E402
-from fastapi_chat.app import origin_allowed  # noqa: E402
+from fastapi_chat.app import create_app, origin_allowed  # noqa: E402
 
 PATTERNS = ["localhost", "127.0.0.1", "[::1]", ".example.com"]
 
@@ -36,7 +35,7 @@ def test_origin_rules(origin, allowed):
 
 
 def test_fastapi_relays_text_and_binary_to_the_sender_too():
-    with TestClient(fastapi_app) as client, client.websocket_connect("/ws/in-process") as ws:
+    with TestClient(create_app()) as client, client.websocket_connect("/ws/in-process") as ws:
         ws.send_text("héllo")
         assert ws.receive_text() == "héllo"
         ws.send_bytes(b"\x00\xff")
@@ -45,7 +44,7 @@ def test_fastapi_relays_text_and_binary_to_the_sender_too():
 
 @pytest.mark.parametrize("path", ["/ws/bad room", "/ws/" + "x" * 65, "/elsewhere"])
 def test_fastapi_refuses_bad_rooms(path):
-    with TestClient(fastapi_app) as client, pytest.raises(WebSocketDisconnect):
+    with TestClient(create_app()) as client, pytest.raises(WebSocketDisconnect):
         with client.websocket_connect(path):
             pass
 
