@@ -27,6 +27,7 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy  # what it checks: pyproject.toml [tool.mypy]
 
 serve-django: setup
 	@$(MIGRATE)

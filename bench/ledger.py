@@ -18,7 +18,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench.record import Ledger
+from bench.record import Ledger, Loss
 
 
 class RecipientBook:
@@ -207,30 +207,30 @@ def settle(counters: Counter | dict, server: dict) -> Ledger:
         through_redis = min(remaining - in_flight, max(0, read_not_out))
     in_flight += through_redis
     oversize = server.get("message_bytes", 0) > server.get("max_message_bytes", float("inf"))
-    lost = []
+    lost: list[Loss] = []
     for (family, code), n in sorted((k, n) for k, n in c.items() if isinstance(k, tuple) and n):
         if family == "lost_sender_closed":
-            lost.append({"code": code, "cause": "refused by size limit" if oversize else "sender closed", "count": n})
+            lost.append(Loss(code=code, cause="refused by size limit" if oversize else "sender closed", count=n))
         elif family == "lost_recipient_closed":
-            lost.append({"code": code, "cause": "recipient closed", "count": n})
+            lost.append(Loss(code=code, cause="recipient closed", count=n))
     if left_without:  # beyond what the server's drops explain
-        lost.append({"code": 1000, "cause": "recipient left before they arrived", "count": left_without})
+        lost.append(Loss(code=1000, cause="recipient left before they arrived", count=left_without))
     unexplained = remaining - in_flight + skipped
-    return Ledger(**{
-        "expected": c["expected"],
-        "delivered": c["delivered"],
-        "dropped_by_server": dropped,
-        "lost_with_close": lost,
-        "in_flight": in_flight,
-        "in_flight_through_redis": through_redis,  # of in_flight, inferred (see above)
-        "unexplained": unexplained,
-        "duplicates": c["duplicates"],
-        "reordered": c["reordered"],
+    return Ledger(
+        expected=c["expected"],
+        delivered=c["delivered"],
+        dropped_by_server=dropped,
+        lost_with_close=lost,
+        in_flight=in_flight,
+        in_flight_through_redis=through_redis,  # of in_flight, inferred (see above)
+        unexplained=unexplained,
+        duplicates=c["duplicates"],
+        reordered=c["reordered"],
         # of the missing deliveries of open members, those owed to members that never read or read
         # slowly (the slow scenario): everything else missing was owed to members that read everything
-        "owed_to_nonreading": c["missing_reader", "none"],
-        "owed_to_slow_readers": c["missing_reader", "slow"],
+        owed_to_nonreading=c["missing_reader", "none"],
+        owed_to_slow_readers=c["missing_reader", "slow"],
         # in flight is late, not lost: loss is what will never arrive
-        "loss_pct": 100.0 * (c["expected"] - c["delivered"] - in_flight) / c["expected"] if c["expected"] else 0.0,
-        "in_flight_pct": 100.0 * in_flight / c["expected"] if c["expected"] else 0.0,
-    })
+        loss_pct=100.0 * (c["expected"] - c["delivered"] - in_flight) / c["expected"] if c["expected"] else 0.0,
+        in_flight_pct=100.0 * in_flight / c["expected"] if c["expected"] else 0.0,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -367,6 +367,10 @@ class Capacity(Record):
     probes: list[CapacityProbe] = Field(default_factory=list)
     verdict: str = ""
 
+    @overload
+    def deliveries_per_s(self, rate: float) -> float: ...
+    @overload
+    def deliveries_per_s(self, rate: float | None) -> float | None: ...
     def deliveries_per_s(self, rate: float | None) -> float | None:
         """Deliveries/s offered at `rate` messages/s per member (every member gets every message)."""
         return None if rate is None else rate * self.users * self.room_size
@@ -598,8 +602,9 @@ def fell_behind(run: Run) -> bool:
 def latency_grew(run: Run, slo_p95_ms: float) -> bool:
     """The round trip's mean in the window's last third is ×2 its first third's and a fifth of the SLO above
     it: a backlog growing through the window, though its p95 may still be under the SLO."""
-    seconds = run.rtt_timeline_ms[:int(run.params.window)]
-    if len(seconds) < TREND_MIN_S or any(v is None for v in seconds):
+    window = run.rtt_timeline_ms[:int(run.params.window)]
+    seconds = [v for v in window if v is not None]
+    if len(seconds) < TREND_MIN_S or len(seconds) < len(window):  # too short, or a second without a round trip
         return False
     third = len(seconds) // 3
     first, last = sum(seconds[:third]) / third, sum(seconds[-third:]) / third
@@ -653,7 +658,7 @@ def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:
     left: dict[float, list[Run]] = {}
     for r in data.runs_of(cap.scenario, cap.target):
         left.setdefault(round(r.params.rate, 6), []).append(r)
-    return [(left.get(round(p.rate, 6)) or [None]).pop(0) for p in cap.probes]
+    return [runs.pop(0) if (runs := left.get(round(p.rate, 6))) else None for p in cap.probes]
 
 
 def edge_runs(data: Results, cap: Capacity) -> list[Run]:

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from fastapi_chat.stats import STATS
 
@@ -82,6 +83,7 @@ def create_engine(url: str) -> AsyncEngine:
 
 def connections_open(engine: AsyncEngine) -> int:
     pool = engine.pool
+    assert isinstance(pool, QueuePool), pool  # pool_size gives a QueuePool on both drivers (create_engine)
     return pool.checkedin() + pool.checkedout()
 
 
@@ -107,7 +109,9 @@ async def store(engine: AsyncEngine, room: str, author_id: int, text: str | None
         STATS.storing -= 1
         STATS.store_seconds += time.perf_counter() - started
     STATS.messages_stored += 1
-    return result.inserted_primary_key[0]
+    key = result.inserted_primary_key
+    assert key is not None  # an insert's result always has it
+    return key[0]
 
 
 async def recent(engine: AsyncEngine, room: str, n: int) -> list[tuple[int, bool, bytes]]:

@@ -14,11 +14,11 @@ Outgoing = tuple[dict, int, int | None]  # (ASGI websocket.send message, payload
 
 class Member:
     __slots__ = ("websocket", "room", "queue", "writer", "sending", "owed_bytes", "history_ids", "history_floor")
+    queue: asyncio.Queue[Outgoing]  # the queued fan-out's (QueuedFanout.join); a seed member has none
 
     def __init__(self, websocket: WebSocket, room: str):
         self.websocket = websocket
         self.room = room
-        self.queue: asyncio.Queue[Outgoing] | None = None
         self.writer: asyncio.Task | None = None
         self.sending = 0  # 1 while the writer waits for the transport to take a message
         self.owed_bytes = 0  # payload bytes queued or being sent (queued fan-out)
@@ -130,10 +130,9 @@ class QueuedFanout(Rooms):
             # exception's traceback, while the member holds the task: a cycle that kept the whole
             # queue alive until the cyclic GC ran. Break it, and let the queued payloads go now.
             member.writer = None
-        if member.queue is not None:
-            while not member.queue.empty():
-                member.queue.get_nowait()
-            member.owed_bytes = 0
+        while not member.queue.empty():
+            member.queue.get_nowait()
+        member.owed_bytes = 0
 
     async def publish(self, room: str, message: dict, size: int, stored_id: int | None = None) -> None:
         for member in self.members.get(room, ()):

@@ -116,7 +116,10 @@ class Chat:
 
     async def member(self, ws: ServerConnection) -> None:
         """Relay every message the member sends to its room, itself included, until it leaves."""
-        room = ROOM_PATH.fullmatch(ws.request.path.partition("?")[0]).group(1)
+        assert ws.request is not None  # a member is a connection whose handshake process_request let through
+        found = ROOM_PATH.fullmatch(ws.request.path.partition("?")[0])
+        assert found is not None
+        room = found.group(1)
         members = self.rooms.setdefault(room, set())
         members.add(ws)
         self.connections_open += 1
@@ -124,7 +127,7 @@ class Chat:
         try:
             async for message in ws:
                 text = isinstance(message, str)
-                data = message.encode() if text else message
+                data = message.encode() if isinstance(message, str) else message
                 self.messages_in += 1
                 self.bytes_in += len(data)
                 self.relay(members, data, text)

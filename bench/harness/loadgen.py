@@ -173,6 +173,7 @@ def run_locust_harness(members: int = LOCUST_MEMBERS, rate: float = LOCUST_RATE,
             with open(log_path, "wb") as log:
                 locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                           preexec_fn=lambda: pin(client_core))
+            assert server.pid is not None  # a started process has one
             try:
                 samples = _sample_cpu(locust, server.pid, client_core, deadline=time.monotonic() + window + 40)
             finally:
@@ -227,10 +228,10 @@ def run_locust_harness(members: int = LOCUST_MEMBERS, rate: float = LOCUST_RATE,
 
 
 def _sample_cpu(proc: subprocess.Popen, server_pid: int, core: int,
-                deadline: float) -> list[tuple[int, float, int, int, float]]:
+                deadline: float) -> list[tuple[int, float, float, float, float]]:
     """(time_ns, CPU seconds of `proc`, steal and total CPU seconds of `core`, server CPU seconds) every 50 ms
     until `proc` exits."""
-    samples = []
+    samples: list[tuple[int, float, float, float, float]] = []
     ps, server = psutil.Process(proc.pid), psutil.Process(server_pid)
     while proc.poll() is None and time.monotonic() < deadline:
         try:

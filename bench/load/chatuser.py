@@ -127,8 +127,13 @@ class ChatUser(User):
         self.reader = ("none" if seat <= o.chat_nonreading
                        else "slow" if seat <= o.chat_nonreading + o.chat_slow_readers else "all")
         self.churns = seat > o.chat_room_size - o.chat_churn
-        self.hosts = [h.strip() for h in (o.chat_hosts or self.host).split(",") if h.strip()]
-        self.done, self.client, self.slow_reader = False, None, None
+        hosts = o.chat_hosts or self.host
+        if not hosts:  # Locust's web UI can start a run without one
+            raise ValueError("no server to chat with: give --host or --chat-hosts")
+        self.hosts = [h.strip() for h in hosts.split(",") if h.strip()]
+        self.done = False
+        self.client: wsclient.WSClient | None = None
+        self.slow_reader: gevent.Greenlet | None = None
         self._connect()
         ROOMS.join(self.room, self.member, self.environment.runner.target_user_count, o.chat_warmup, o.chat_window,
                    o.chat_drain)
@@ -227,7 +232,9 @@ class ChatUser(User):
         # is still one the room expected, and the ledger must say where it went
         TALLY.counters["client_sent"] += 1
         member.sent_ns.append(now)
-        send = self.client.send_binary if self.kind == "binary" else self.client.send_text
+        client = self.client
+        assert client is not None  # a member without one was closed from the start: chat() never sends
+        send = client.send_binary if self.kind == "binary" else client.send_text
         try:
             send(encode_header(member.sender, self.seq, due_ns) + self.body)
         except OSError:

@@ -73,6 +73,13 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes | list[
     return [head + key, masked]
 
 
+def encode_control(opcode: int, payload: bytes) -> bytes:
+    """A ping, pong or close frame: one bytes object, as its payload (<= 125 bytes) is never split off."""
+    frame = encode_frame(opcode, payload)
+    assert isinstance(frame, bytes)  # only payloads over _JOIN_MAX come back as [header, payload]
+    return frame
+
+
 def close_payload(code: int, reason: str = "") -> bytes:
     return b"" if code == 1005 else struct.pack("!H", code) + reason.encode()
 

@@ -160,6 +160,7 @@ class Receiver:
                 self.history_left -= 1
                 self.tally.counters["history_received"] += 1
             if self.history_left == 0:
+                assert self.history_from_ns is not None  # history_left is only ever set with it
                 self.history_left = None
                 self.tally.record_latencies("history", [(now - self.history_from_ns) // 1000])
         return live

@@ -26,6 +26,9 @@ def new_histogram() -> HdrHistogram:
 
 class Tally:
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self.histograms = {name: new_histogram() for name in HISTOGRAMS}
         self.counters: Counter[Key] = Counter()
         self.timeline: Counter[str] = Counter()  # whole second since the window opened -> deliveries arrived
@@ -60,7 +63,7 @@ class Tally:
             "window_ns": self.window_ns,
             "settle_stats": self.settle_stats,
         }
-        self.__init__()
+        self._reset()
         return delta
 
     def merge(self, delta: dict) -> None:

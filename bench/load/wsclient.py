@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from gevent import get_hub, sleep, spawn
@@ -33,6 +34,7 @@ from bench.load.framing import (
     HandshakeError,
     check_handshake_response,
     close_payload,
+    encode_control,
     encode_frame,
     handshake_request,
 )
@@ -103,6 +105,7 @@ class WSClient:
         """
         if self.close_code is not None:
             raise ConnectionError(f"WebSocket already closed with code {self.close_code}")
+        data: bytes | memoryview
         if self._early:
             data, self._early = self._early, b""
         else:
@@ -151,11 +154,13 @@ class WSClient:
     def _on_control(self, events: list[Event]) -> None:
         for op, code, payload in events:
             if op == PING and not self._close_sent:
-                self._reply(encode_frame(PONG, payload), pong=True)
+                assert isinstance(payload, bytes)  # a ping's payload; only a close's third item is text
+                self._reply(encode_control(PONG, payload), pong=True)
             elif op == CLOSE:
+                assert isinstance(payload, str)  # the close reason
                 if not self._close_sent:
                     self._close_sent = True
-                    self._reply(encode_frame(CLOSE, close_payload(code)))
+                    self._reply(encode_control(CLOSE, close_payload(code)))
                 self._finish(code, payload)
 
     def close(self, code: int = 1000, reason: str = "", timeout: float = 2.0,
@@ -167,7 +172,7 @@ class WSClient:
         deadline = time.monotonic() + timeout
         try:
             self._close_sent = True
-            self._send(encode_frame(CLOSE, close_payload(code, reason)))
+            self._send(encode_control(CLOSE, close_payload(code, reason)))
             while self.close_code is None and (left := deadline - time.monotonic()) > 0:
                 self.sock.settimeout(left)
                 events = self.recv_batch()
@@ -179,13 +184,25 @@ class WSClient:
             self._finish(1006, "")
 
     def _fail(self, code: int) -> None:
-        self._reply(encode_frame(CLOSE, close_payload(code)))
+        self._reply(encode_control(CLOSE, close_payload(code)))
         self._finish(code, "")
 
     def _finish(self, code: int, reason: str) -> None:
         self.close_code = code
         self.close_reason = reason
         self.sock.close()
+
+
+class _Watcher(Protocol):
+    """What the multiplexer uses of a gevent io watcher (gevent ships no types)."""
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# a client the multiplexer reads, its member's `take(events, now_ns)` and `on_close(code)`
+_Entry = tuple[WSClient, Callable[[list[Event], int], int | None], Callable[[int], None]]
 
 
 class Multiplexer:
@@ -204,8 +221,8 @@ class Multiplexer:
 
     def __init__(self, bufsize: int = RECV_BUFFER) -> None:
         self._buf = memoryview(bytearray(bufsize))
-        self._ready: list[tuple] = []
-        self._watchers: dict[WSClient, object] = {}
+        self._ready: list[_Entry] = []
+        self._watchers: dict[WSClient, _Watcher] = {}
         self._hub = get_hub()
         self._parked = False  # the reader parks itself on its first turn
         self._reader = spawn(self._run)
@@ -218,7 +235,7 @@ class Multiplexer:
             raise ValueError("the multiplexer needs non-blocking sockets (gevent's)")
         watcher = self._hub.loop.io(client.fileno(), 1)
         self._watchers[client] = watcher
-        entry = (client, take, on_close)
+        entry: _Entry = (client, take, on_close)
         watcher.start(self._queue, entry)
         if client._early:
             self._queue(entry)  # frames that came with the handshake response
@@ -235,7 +252,7 @@ class Multiplexer:
             self.remove(client)
         self._reader.kill()
 
-    def _queue(self, entry: tuple) -> None:
+    def _queue(self, entry: _Entry) -> None:
         self._ready.append(entry)
         if self._parked:
             self._parked = False

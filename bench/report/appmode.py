@@ -61,8 +61,8 @@ class Stages:
     """Per stored message, over some runs: wall µs waiting for a worker, µs in the database call, the event
     loop's mean and worst lag (ms), and the counts they rest on."""
 
-    stored: int
-    failures: int
+    stored: float  # counts, summed over the runs' /stats numbers
+    failures: float
     wait_us: float | None
     db_us: float | None
     lag_ms: float | None
@@ -97,9 +97,10 @@ def stages(runs: list[Run]) -> Stages | None:
 
 
 def _dig(d: dict, *keys: str) -> float | None:
+    v: object = d
     for k in keys:
-        d = d.get(k) if isinstance(d, dict) else None
-    return d if isinstance(d, int | float) else None
+        v = v.get(k) if isinstance(v, dict) else None
+    return v if isinstance(v, int | float) else None
 
 
 def backing_us(runs: list[Run], service: str) -> float | None:
@@ -129,15 +130,17 @@ class Connections:
 
     runs: list[Run]
     top: Run
+    peak: int | None  # the most open at once, in `top`
     peak_active: int
     left: list[Run]  # runs after which some were still active or in a transaction
+    before: int | None  # open before the first run
     last: DbConnections
 
 
 def connections(data: Results, target: str) -> Connections | None:
-    runs = [r for r in data.runs if r.target == target and r.db_connections is not None]
-    if not runs:
+    seen = [(r, db) for r in data.runs if r.target == target and (db := r.db_connections) is not None]
+    if not seen:
         return None
-    return Connections(runs, max(runs, key=lambda r: r.db_connections.peak or 0),
-                       max(r.db_connections.peak_active or 0 for r in runs),
-                       [r for r in runs if r.db_connections.returned is False], runs[-1].db_connections)
+    top, top_db = max(seen, key=lambda s: s[1].peak or 0)
+    return Connections([r for r, _ in seen], top, top_db.peak, max(db.peak_active or 0 for _, db in seen),
+                       [r for r, db in seen if db.returned is False], seen[0][1].before, seen[-1][1])

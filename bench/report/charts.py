@@ -119,7 +119,8 @@ def timeline_chart(data: Results, scenario: str, targets: list[str], col: dict) 
     runs = runs_of(data, scenario)
     segments = unique((r.step, r.repeat) for r in runs)
     several_steps = len(steps_of(data, scenario)) > 1
-    x, marks, offered, lines = 0.0, [], [], {t: [] for t in targets}
+    x, marks, offered = 0.0, [], []
+    lines: dict[str, list[list[tuple[float, float]]]] = {t: [] for t in targets}
     for step, rep in segments:
         seg = [r for r in runs if (r.step, r.repeat) == (step, rep)]
         width = max((len(timeline(r)) for r in seg), default=0) or 1

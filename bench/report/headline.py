@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
 from bench.record import Results, Run, edge_runs, searched
-from bench.report.capacity import Capacity, capacity, costs, ramp_scenarios
+from bench.report.capacity import capacity, costs, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
 from bench.report.numbers import fmt, fmt_bytes, ratio
@@ -80,7 +80,7 @@ def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
     caps = [cap for sc in ramp_scenarios(data) if (cap := capacity(data, sc, target)).state != "not run"]
     if not caps:
         return Cell("not measured", "no ramp ran"), None
-    cap: Capacity = caps[0]
+    cap = caps[0]
     if cap.state == "below":
         first = runs_of(data, cap.scenario, target, steps_of(data, cap.scenario, target)[0])
         return (Cell("below the first step", f"{cap.scenario}: {cap.stopped_label}", "#capacity", caution(first)),

@@ -60,6 +60,7 @@ def basis_text(basis: dict) -> str:
 
 def column(run: Run, slo: float | None) -> Column:
     prof = run.profile
+    assert prof is not None  # a run that `profiled` picked
     flame = Markup(prof.flame_svg) if prof.flame_svg else None  # built by bench/run/profiler.py, escaped there
     return Column(run.target, where(run), over_slo(run, slo), sum(prof.layers_us.values()), prof.layers_us,
                   basis_text(prof.basis), flag_notes([run]), flame)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from bench.record import Ledger, Results, Run
 from bench.report.numbers import fmt, plural
-from bench.report.runs import LOSS, Key, runs_of, scenario_names, steps_of, unique
+from bench.report.runs import Key, runs_of, scenario_names, steps_of, unique
 
 # kernel counters (bench/run/tcpstate.py) that would show TCP itself dropping data
 KERNEL_DROPS = ("TCPZeroWindowDrop", "TCPRcvQDrop", "TCPBacklogDrop", "RcvPruned", "TCPAbortOnMemory")
@@ -53,7 +53,7 @@ def sum_map(maps: Iterable[Mapping]) -> dict:
 
 
 def lossy(runs: Iterable[Run]) -> list[Run]:
-    return [r for r in runs if LOSS(r) > 0]
+    return [r for r in runs if r.ledger.loss_pct > 0]
 
 
 def with_kernel(runs: Iterable[Run]) -> list[Run]:

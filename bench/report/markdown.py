@@ -115,9 +115,9 @@ def markdown_report(data: Results) -> str:
     for cl in found:
         out += ["", f"**{cl.number}. {cl.claim}** — {cl.verdict}. {cl.why}", "", f"Experiment: {cl.experiment}",
                 "", *[f"- {f}" for f in cl.figures]]
-        for t in cl.tables:
-            out += ["", t.caption + ":", "", "| " + " | ".join(map(md_cell, t.head)) + " |",
-                    "|" + "---|" * len(t.head), *["| " + " | ".join(map(md_cell, row)) + " |" for row in t.rows]]
+        for tab in cl.tables:
+            out += ["", tab.caption + ":", "", "| " + " | ".join(map(md_cell, tab.head)) + " |",
+                    "|" + "---|" * len(tab.head), *["| " + " | ".join(map(md_cell, row)) + " |" for row in tab.rows]]
     env = data.environment
     versions = ", ".join(f"{k} {env.packages[k]}" for k in ("daphne", "channels", "uvicorn", "fastapi", "locust")
                          if env.packages.get(k))

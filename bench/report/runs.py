@@ -6,6 +6,7 @@ measure it (a server that died, a percentile with nothing recorded)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Literal, overload
 
 from bench.record import TARGET_ORDER, Results, Run, TargetInfo, claimed_cores, delivered_rate, physical
 from bench.report.numbers import fmt
@@ -49,6 +50,10 @@ def steps_of(data: Results, scenario: str, target: object = ANY) -> list[str]:
     return unique(r.step for r in runs_of(data, scenario, target))
 
 
+@overload
+def param(data: Results, scenario: str, key: Literal["slo_p95_ms"]) -> float | None: ...
+@overload
+def param(data: Results, scenario: str, key: str) -> object: ...
 def param(data: Results, scenario: str, key: str) -> object:
     return next((v for r in runs_of(data, scenario) if (v := getattr(r.params, key)) is not None), None)
 

@@ -4,7 +4,7 @@ axes, ticks, a wrapped legend, labelled lines for an SLO or a step."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -91,8 +91,8 @@ def nice_step(span: float, target: int = 5) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= span / target)
 
 
-def line_chart(title: str, series: list[Series], x: Axis, y: Axis, *, hlines: list[tuple[float, str]] = (),
-               marks: list[tuple[float, str]] = (), note: str = "") -> str:
+def line_chart(title: str, series: list[Series], x: Axis, y: Axis, *, hlines: Sequence[tuple[float, str]] = (),
+               marks: Sequence[tuple[float, str]] = (), note: str = "") -> str:
     """One chart as an inline <svg>; `hlines` are labelled horizontal lines (an SLO), `marks` vertical."""
     ok = lambda v, ax: not ax.log or v > 0  # noqa: E731
     pts = [p for s in series for line in s.lines for p in line if ok(p[0], x) and ok(p[1], y)]

@@ -5,6 +5,7 @@ draws them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from bench.record import Results, Run
 from bench.report.loss import buckets
@@ -78,7 +79,7 @@ def bucket_value(run: Run, group: str, name: str) -> float | None:
 def rows_for(runs: list[Run]) -> list[Row]:
     seen = sorted({(g, n) for r in runs for g, n, _ in buckets(r.ledger) if g != "unexplained"})
     shares = [Row(f"↳ {g}{': ' + n if n else ''} (% of expected)",
-                  lambda r, g=g, n=n: bucket_value(r, g, n), "pct", sub=True) for g, n in seen]
+                  partial(bucket_value, group=g, name=n), "pct", sub=True) for g, n in seen]
     unexplained = Row("↳ unexplained (deliveries, worst run)", lambda r: r.ledger.unexplained, "int", sub=True,
                       alarm=True)
     rows = [*ROWS, *shares, unexplained, *ROWS_AFTER]

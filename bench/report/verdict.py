@@ -36,11 +36,11 @@ def summary(data: Results) -> list[str]:
                    + "; ".join(f"{cap.target} {capacity_text(cap)}" for cap in caps) + ".")
     lost = []
     for t in targets:
-        found, n = first_losses(data, t), len(runs_of(data, target=t))
-        if found:
+        firsts, n = first_losses(data, t), len(runs_of(data, target=t))
+        if firsts:
             lost.append(f"{t}: " + ", ".join(
                 f"{sc}{' from ' + short_step(g[0]) if short_step(g[0]) else ''} "
-                f"{fmt_spread('pct', fold(g, LOSS))}% ({causes(g)})" for sc, g in found))
+                f"{fmt_spread('pct', fold(g, LOSS))}% ({causes(g)})" for sc, g in firsts))
         elif n:
             lost.append(f"{t} lost nothing in {plural(n, 'run')}")
     if lost:

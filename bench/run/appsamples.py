@@ -5,13 +5,14 @@ statements it ran (pg_stat_statements), by kind."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from bench.record import DbConnections, Handshakes, Statements
 from bench.run.database import Database
-from bench.run.serverproc import ServerProcess, http_get
+from bench.run.serverproc import Server, http_get
 
 
-def app_probes(servers: list[ServerProcess], database: Database | None) -> dict:
+def app_probes(servers: Sequence[Server], database: Database | None) -> dict:
     """What the sampler reads beside CPU for an app target: the handshakes its servers accepted so far (a
     sign-in storm's pace), and on PostgreSQL its connections by state (the probe's own query is in the
     database's CPU: a few per second, negligible)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from bench.record import ProbeRole, Run, SloFailure, slo_failures
 
@@ -141,6 +142,7 @@ def grow_factor(last: Outcome, slo_p95_ms: float | None) -> float:
 def aim(bracket: Bracket, slo_p95_ms: float | None) -> float:
     """The next rate inside (passed, failed): where the edges' p95s, on a log-log line, cross the SLO."""
     lo, hi = bracket.passed, bracket.failed
+    assert lo is not None and hi is not None  # search aims only inside a bracket with both edges
     at = {p.rate: p.outcome for p in bracket.probes}  # each rate's latest outcome
     below, above = at[lo], at[hi]
     share = 0.5  # a fail on loss alone, or an edge without a p95, says nothing of where the p95 crosses
@@ -179,15 +181,16 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
         elif last is None:
             rate, role = min(max(round_rate(start_rate), min_rate), max_rate), "grow"
         elif passed is None:
+            assert failed is not None  # probes ran and none passed: the last one failed
             if failed <= min_rate:
                 break
             hint = estimate(failed, bracket.probes[-1].outcome) if estimate else None
             rate, role = max(round_rate(min(failed / 2, hint or failed)), min_rate), "shrink"
         elif failed is None and passed < max_rate:
-            last = bracket.probes[-1].outcome
-            hint = estimate(passed, last) if estimate else None
-            rate, role = min(round_rate(max(passed * grow_factor(last, slo_p95_ms), hint or 0.0)), max_rate), "grow"
-        elif failed is not None and bracket.width > tolerance:
+            hint = estimate(passed, last.outcome) if estimate else None
+            rate, role = min(round_rate(max(passed * grow_factor(last.outcome, slo_p95_ms), hint or 0.0)),
+                             max_rate), "grow"
+        elif failed is not None and (width := bracket.width) is not None and width > tolerance:
             mid = aim(bracket, slo_p95_ms)
             rate, role = (round_rate(mid) if passed < round_rate(mid) < failed else mid), "bisect"
         elif hold is None and not bracket.confirmed:
@@ -211,7 +214,7 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
     return bracket
 
 
-def slow_fail(probe: Probe | None, retried: set[float]) -> bool:
+def slow_fail(probe: Probe | None, retried: set[float]) -> TypeGuard[Probe]:
     """A probe (or hold) that failed while the servers' CPU ran slow or was taken (noisy) and has not run again:
     it runs once more, in its budget of steps, before the search takes it as a fail."""
     return probe is not None and not probe.outcome.passed and probe.outcome.noisy and probe.rate not in retried
@@ -262,8 +265,9 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
             rate = round_rate(math.sqrt(held * top))
             rate = rate if held < rate < top else None
         else:
+            assert top is not None  # no hold has passed, so this one failed
             rate = below_failed_hold(rate, outcome, estimate, min_rate)
-            rate = rate if rate < bracket.failed else None
+            rate = rate if rate < top else None
     bracket.held = held is not None
     if held is not None:
         bracket.passed = held

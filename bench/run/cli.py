@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
-from bench.record import Code, Hostile, Results
+from bench.record import Code, CodePart, Hostile, Results
 from bench.report import print_summary, write_report
 from bench.run import codemetrics, hardening_cost, hostile, machine, redisctl, serverproc
 from bench.run.results import ResultsFile
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = machine.plan_cpus()
     environment = {**machine.describe(), "cpu_plan": plan.describe()}
     results = ResultsFile(out / "results.json", environment, ["python", "-m", "bench", *argv])
-    results.data.code = Code(parts=codemetrics.measure(), sign_in=codemetrics.sign_in_sources())
+    results.data.code = Code(parts=[CodePart(**row) for row in codemetrics.measure()],
+                             sign_in=codemetrics.sign_in_sources())
     print(f"bench: results in {out}  (servers on CPUs {sorted(plan.server)}, load generator on "
           f"{sorted(plan.client)})", flush=True)
     backing = Backing()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import TypedDict
 
 from radon.complexity import cc_visit
 from radon.raw import analyze
@@ -35,10 +36,24 @@ SIGN_IN = {"Channels": ("django_chat/asgi.py", "django_chat/chat/views.py"),
 FRAMEWORK = {"Channels": ("channels", "django", "asgiref"), "FastAPI": ("fastapi", "starlette", "sqlalchemy")}
 
 
-def measure(root: Path = ROOT) -> list[dict]:
+class PartRow(TypedDict):
+    """One row of `measure`: the fields of bench.record.CodePart."""
+
+    stack: str
+    part: str
+    files: list[str]
+    sloc: int
+    lloc: int
+    comments: int
+    branches: int
+    blocks: int
+    concepts: list[str]
+
+
+def measure(root: Path = ROOT) -> list[PartRow]:
     """One row per (stack, part): files, lines of code, logical lines, comments, branches, functions and
     classes, and the framework names it imports (`concepts`)."""
-    rows = []
+    rows: list[PartRow] = []
     for (stack, part), files in PARTS.items():
         present = [f for f in files if (root / f).exists()]
         sloc = lloc = comments = branches = blocks = 0

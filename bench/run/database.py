@@ -11,11 +11,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from bench import ROOT
 from bench.run.pgctl import HOW_TO_GET_IT, PostgresCluster, bin_dir, external_url
+
+if TYPE_CHECKING:  # imported where used at run time: only app mode needs the driver
+    import psycopg
 
 
 @dataclass
@@ -118,7 +122,7 @@ class Activity:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.conn = None
+        self.conn: psycopg.Connection | None = None
 
     def __call__(self) -> dict[str, int] | None:
         import psycopg

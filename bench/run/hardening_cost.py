@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TypedDict
 
 from bench.record import HardeningCost
 from bench.run import serverproc
@@ -16,9 +17,18 @@ from bench.scenarios import Scenario
 from bench.targets import Target
 
 COST_TARGETS = ("django", "fastapi")  # one per stack: daphne's limits and uvicorn's
+
+
+class Load(TypedDict):
+    """What the cost runs change of the steady scenario."""
+
+    users: int
+    rate: float
+
+
 # 1,000 deliveries/s, below daphne's capacity on a 2-core machine: at steady's own 4,000 daphne fell behind (a
 # third of the messages delivered), and a cost taken in overload spread twice as wide (460–720 µs, against 510–568)
-LOAD = {"users": 100, "rate": 1.0}
+LOAD = Load(users=100, rate=1.0)
 
 
 def measure(target: Target, steady: Scenario, plan: CpuPlan, out: Path, repeats: int = 3) -> HardeningCost:

@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TypedDict
 
 import psutil
 from websockets.asyncio.client import connect
@@ -44,7 +45,19 @@ from bench.targets import TARGETS
 
 MiB = 1 << 20
 MEMORY_CAP = 4096 * MiB  # address space a server may add to what it had when ready
-OPTIONS = dict(compression=None, max_size=None, ping_interval=None, open_timeout=30, close_timeout=5)
+
+
+class Options(TypedDict):
+    """The websockets client's `connect` options every hostile client uses."""
+
+    compression: None
+    max_size: int | None
+    ping_interval: float | None
+    open_timeout: float | None
+    close_timeout: float | None
+
+
+OPTIONS = Options(compression=None, max_size=None, ping_interval=None, open_timeout=30, close_timeout=5)
 
 
 def stats(server) -> dict:
@@ -185,7 +198,8 @@ async def storm(server, count: int, cap: float) -> dict:
 
     async def one() -> None:
         try:
-            open_ws.append(await connect(f"{server.ws_url}/ws/storm", **{**OPTIONS, "open_timeout": cap}))
+            options: Options = {**OPTIONS, "open_timeout": cap}
+            open_ws.append(await connect(f"{server.ws_url}/ws/storm", **options))
             answers.append(101)
         except InvalidStatus as refused:
             answers.append(refused.response.status_code)

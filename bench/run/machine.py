@@ -149,7 +149,8 @@ class CpuMeter:
 
     def __init__(self, cpus: set[int] | None = None) -> None:
         self.cpus = cpus
-        self.count = len(cpus) if cpus is not None else psutil.cpu_count()
+        # cpu_count is None when undetermined: then count the CPUs that cpu_ticks sums over
+        self.count = len(cpus) if cpus is not None else psutil.cpu_count() or len(psutil.cpu_times(percpu=True))
         self.last = cpu_ticks(cpus)
 
     def take(self) -> tuple[float, float]:

@@ -128,8 +128,8 @@ def package_of(frame: str) -> str:
 def is_wait(frame: str) -> bool:
     """A frame (innermost) in which a thread blocks: see WAITS."""
     match = FRAME.match(frame)
-    return bool(match) and any(match["file"] == file and match["function"].rpartition(".")[2] == function
-                               for file, function in WAITS)
+    return match is not None and any(match["file"] == file and match["function"].rpartition(".")[2] == function
+                                     for file, function in WAITS)
 
 
 def layer_of(stack: str) -> str:
@@ -252,7 +252,8 @@ def flame_svg(folded: dict[str, int], width: int = 960, min_px: float = 1.0, max
             return
         depth_seen = max(depth_seen, depth)
         name = node["name"]
-        function = FRAME.match(name)["function"] if FRAME.match(name) else name
+        match = FRAME.match(name)
+        function = match["function"] if match else name
         layer = (IDLE if not node["children"] and is_wait(name) else PACKAGE_LAYER.get(package_of(name), OTHER)) \
             if depth else OTHER
         y = ROW_PX * (depth + 1)

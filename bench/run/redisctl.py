@@ -72,7 +72,7 @@ def snapshot(url: str) -> dict:
     try:
         info = client.info("everything")
         clients = client.client_list()
-        limit = client.config_get("client-output-buffer-limit").get("client-output-buffer-limit", "")
+        limit = client.config_get("client-output-buffer-limit").get("client-output-buffer-limit") or ""
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return {"reachable": False}
     finally:
@@ -144,10 +144,11 @@ class RedisServer:
             "--dir", str(self.log_dir), "--logfile", "",
         ]
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        cpus = self.cpus
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(  # own session: the bench, not the terminal's Ctrl-C, stops it
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None)
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         deadline = time.monotonic() + timeout
         while not ping(self.url, timeout=0.5):
             if not self.alive():
@@ -161,9 +162,9 @@ class RedisServer:
 
     def kill(self) -> None:
         """A crash: SIGKILL, no shutdown, every client connection reset."""
-        if self.alive():
-            self.popen.kill()
         if self.popen is not None:
+            if self.popen.poll() is None:  # alive()
+                self.popen.kill()
             self.popen.wait(10)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from bench.run.machine import SERVER_CPU_SPEED, CpuPlan
 from bench.run.procs import free_port
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
 from bench.run.sampler import Sampler
-from bench.run.serverproc import ServerProcess
+from bench.run.serverproc import Server
 from bench.run.tcpstate import counter_delta, socket_queues, tcp_counters
 from bench.scenarios import Scenario
 from bench.stats import diff, read_servers, sum_stats, wait_quiet
@@ -34,7 +34,7 @@ REPORT_MARGIN_S = 4.0  # > Locust's 3 s worker report interval, so the last delt
 # A local run ends by itself once every room has settled; --run-time is the cap.
 
 
-def run_command(scenario: Scenario, servers: list[ServerProcess], results: Path,
+def run_command(scenario: Scenario, servers: Sequence[Server], results: Path,
                 processes: int, sessions: Path | None = None,
                 workers: Workers | None = None) -> tuple[list[str], float]:
     """The Locust command line for one run, and its --run-time in seconds: `processes` local Locust
@@ -91,7 +91,7 @@ def _cpu_seconds(redis: RedisServer | None) -> float:
 QUIET_OPEN_S = 0.5  # how long nothing may change while a connection still counts as open
 
 
-def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tuple[dict | None, bool]:
+def quiescent_stats(servers: Sequence[Server], timeout: float = 15.0) -> tuple[dict | None, bool]:
     """The servers' summed /stats once they have finished with every message the run sent, and
     whether they did finish within `timeout`. Finished: two reads agree (messages in, deliveries,
     drops, closes) and no connection is still open: both servers count a connection closed, and
@@ -103,7 +103,7 @@ def quiescent_stats(servers: list[ServerProcess], timeout: float = 15.0) -> tupl
                       quiet_s=QUIET_OPEN_S, done=lambda stats: stats["connections_open"] == 0)
 
 
-def counters_probe(servers: list[ServerProcess]) -> Callable[[], list[float] | None]:
+def counters_probe(servers: Sequence[Server]) -> Callable[[], list[float] | None]:
     """The servers' deliveries and CPU seconds so far, and the servers' clock when they read them (`read_at`),
     as their /stats report all three in one reading, at every sample: the cost of a delivery and the servers'
     own delivery rate over the window alone (`window_counters`), with no skew between them (a busy server
@@ -173,7 +173,7 @@ def server_cost(samples: list[dict], start_s: float, end_s: float, scenario: Sce
 
 def run_step(
     scenario: Scenario,
-    servers: list[ServerProcess],
+    servers: Sequence[Server],
     plan: CpuPlan,
     work_dir: Path,
     label: str,
@@ -244,8 +244,8 @@ def run_step(
                 fault_fired = time.time()
             if outage:
                 outage.tick()  # Redis stops for 3 s, then comes back empty
-                if redis.alive():
-                    sampler.track(redis.pid, backing=True)  # the new redis-server is the servers' cost too
+                if outage.server.alive() and (pid := outage.server.pid) is not None:
+                    sampler.track(pid, backing=True)  # the new redis-server is the servers' cost too
             dead = [s for s in servers if not s.alive()]
             if dead and failure is None:
                 s = dead[0]
@@ -267,8 +267,8 @@ def run_step(
                 locust.kill()
         samples = sampler.stop()
     after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
-    statements = statements_delta(statements_before, database.statements()) if statements_before is not None \
-        else None
+    statements = statements_delta(statements_before, database.statements()) \
+        if database is not None and statements_before is not None else None
     backing = {}  # the CPU seconds of what the servers lean on, which counts as theirs
     if redis is not None and not outage:
         backing["redis"] = _cpu_seconds(redis) - redis_cpu_before
@@ -276,23 +276,25 @@ def run_step(
         backing["database"] = database.cpu_seconds() - db_cpu_before
     if after is not None:
         after["cpu_seconds"] += sum(backing.values())
-    if outage and not redis.alive():
-        redis.start()  # the run ended inside the outage: the next run needs its Redis
-    evidence = {
+    if outage and not outage.server.alive():
+        outage.server.start()  # the run ended inside the outage: the next run needs its Redis
+    server_log = [line for s, offset in zip(servers, log_offsets, strict=True) for line in s.log_since(offset)]
+    evidence: dict[str, object] = {
         "redis_outage": [{"event": e, "at": t} for e, t in outage.events] if outage else None,
         "tcp_counters": counter_delta(tcp_counters(), tcp_before),
         "database": {"engine": database.engine, "note": database.note, "connections_before": db_connections_before,
                      "connections_after": _db_connections(database)} if database else None,
-        "server_log": [line for s, offset in zip(servers, log_offsets, strict=True) for line in s.log_since(offset)],
+        "server_log": server_log,
     }
     redis_leg_intact = False
     if redis is not None:
         # Redis's own view of the pub/sub leg: a subscriber it closed for falling behind lost what it held
         closures = redis.output_buffer_closures()[closures_before:]
         evidence["redis"] = {"output_buffer_closures": closures, "after_run": snapshot(redis.url)}
-        subscriber_lost = any("redis subscriber lost" in line for line in evidence["server_log"])
+        subscriber_lost = any("redis subscriber lost" in line for line in server_log)
         redis_leg_intact = not closures and not subscriber_lost and not fault
-    tally, generators = Tally(), []
+    tally = Tally()
+    generators: list[str] = []
     if results_path.exists():
         measured = json.loads(results_path.read_text())
         tally.merge(measured)

@@ -12,6 +12,7 @@ from contextlib import closing
 
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from bench.run.database import Database, manage
 
@@ -22,7 +23,8 @@ def handshake(url: str, cookie: str | None = None, origin: str | None = None) ->
     """The HTTP status the server answered the WebSocket handshake with (101: accepted)."""
     headers = {"Cookie": cookie} if cookie else {}
     try:
-        with connect(url, additional_headers=headers, origin=origin, open_timeout=10, proxy=None):
+        with connect(url, additional_headers=headers, origin=Origin(origin) if origin is not None else None,
+                     open_timeout=10, proxy=None):
             return 101
     except InvalidStatus as e:
         return e.response.status_code
@@ -37,8 +39,8 @@ def expire(db: Database, session_key: str) -> None:
         return
     import psycopg
 
-    with psycopg.connect(db.url, autocommit=True) as conn:
-        conn.execute(query + "%s", (session_key,))
+    with psycopg.connect(db.url, autocommit=True) as pg:
+        pg.execute(query + "%s", (session_key,))
 
 
 def check(base_url: str, db: Database) -> list[dict]:

@@ -182,6 +182,9 @@ class RemoteServer:
         """Not ours to stop."""
 
 
+Server = ServerProcess | RemoteServer  # what a run measures: started here, or elsewhere (no pid, no popen)
+
+
 def replicas(url: str) -> list[str]:
     """A server's base URL, or for "dns+URL" one URL per IPv4 address its host name resolves to (a
     compose service scaled to N replicas resolves to N)."""

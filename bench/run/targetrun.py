@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class TargetRun:
             target, plan, out, results, fault, backing
         self.hosts = hosts or []  # servers started elsewhere: measured, never started or stopped here
         self.workers = workers
-        self.servers: list[serverproc.ServerProcess] | None = None
+        self.servers: Sequence[serverproc.Server] | None = None
         self.db: database.Database | None = None
         self.sessions: Path | None = None
         self.env: dict[str, str] = {}
@@ -110,6 +111,7 @@ class TargetRun:
         print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
               f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
               f"(run {repeat + 1})", flush=True)
+        assert self.servers is not None  # started above if there were none (`cold`)
         started = time.monotonic()
         run = run_step(step, self.servers, self.plan, self.out, name, fault=self.fault,
                        redis=self.backing.redis if target.needs_redis else None,
@@ -133,16 +135,19 @@ class TargetRun:
         pass or fail proposes its own next rate the same way. Holds of `scenario.hold` seconds then decide the
         edge (bench/run/capacity_search.py)."""
         cores = max(1, min(self.target.processes, len(self.plan.server)))
+        slo = scenario.slo_p95_ms
+        if slo is None:  # else the first probe's SLO check fails on comparing with None
+            raise ValueError(f"scenario {scenario.name!r} searches a capacity but sets no slo_p95_ms")
 
         def measure(rate: float) -> Outcome:
             run = self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
-            return outcome_of(run, scenario.slo_p95_ms)
+            return outcome_of(run, slo)
 
         def hold(rate: float) -> Outcome:  # sampled by py-spy too: the held pass is where the CPU goes at capacity
             held = replace(scenario, rate=rate, window=scenario.hold)
             run = self.run(scenario, held, {"rate": rate, "hold": scenario.hold},
                            profile_s=0 if self.hosts else max(1, int(scenario.hold) - PROFILE_MARGIN_S))
-            return outcome_of(run, scenario.slo_p95_ms)
+            return outcome_of(run, slo)
 
         def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
             return start_rate_from_cost(outcome.cost_us, cores, scenario.room_size, users=scenario.users,
@@ -151,11 +156,11 @@ class TargetRun:
         start = scenario.rate
         holding = scenario.hold > 0 and scenario.holds > 0
         bracket = search(measure, start, max_rate=scenario.rate * 4096, min_rate=scenario.rate / 64,
-                         max_steps=scenario.search, estimate=estimate, slo_p95_ms=scenario.slo_p95_ms,
+                         max_steps=scenario.search, estimate=estimate, slo_p95_ms=slo,
                          hold=hold if holding else None, max_holds=scenario.holds)
         found = Capacity(
             target=self.target.name, scenario=scenario.name, users=scenario.users, room_size=scenario.room_size,
-            slo_p95_ms=scenario.slo_p95_ms, passed=bracket.passed, failed=bracket.failed,
+            slo_p95_ms=slo, passed=bracket.passed, failed=bracket.failed,
             tolerance=bracket.tolerance, converged=bracket.converged, held=bracket.held,
             hold_s=scenario.hold if holding else None, client_bound=bracket.client_bound,
             failed_first=list(bracket.failed_first), start_rate=start, verdict=bracket.verdict(),

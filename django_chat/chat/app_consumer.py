@@ -18,7 +18,7 @@ class AppChatConsumer(ChatConsumer):
     """App mode (CHAT_APP=full): signed-in members only (AuthMiddlewareStack puts the session's user
     in the scope), every message stored through the ORM before it is fanned out, and `?history=N`."""
 
-    history: list = ()
+    history: list | tuple = ()
     history_ids: frozenset = frozenset()  # what this member was sent as history, and the oldest of it
     history_floor = 0
     store_failed = False

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import time
 from collections import Counter
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -106,7 +107,7 @@ class CountingRedisChannelLayer(CountsHandOver, RedisChannelLayer):
 
     layer_kind = "redis"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.receive_buffer = ReceiveBuffers(self)
         self.pending_pop: dict[str, asyncio.Future] = {}  # by inbox: a pop whose receiver was cancelled

@@ -19,6 +19,7 @@ import logging
 import sys
 
 from redis import asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -67,7 +68,7 @@ class RedisBroadcast(Broadcast):
         self.members: collections.Counter[str] = collections.Counter()  # local members by room
         self.requested: set[str] = set()  # rooms whose last command on this connection was SUBSCRIBE
         self.confirming: dict[str, collections.deque[asyncio.Future]] = {}  # SUBSCRIBEs not confirmed yet
-        self.pubsub = None  # the subscriber's PubSub while it is connected
+        self.pubsub: PubSub | None = None  # the subscriber's PubSub while it is connected
         self.up = asyncio.Event()  # the subscriber is connected and Redis confirmed every room's subscription
         self.tried = asyncio.Event()  # the subscriber's first connection attempt has ended
         self.failed_once = False  # a connection attempt failed since the last success

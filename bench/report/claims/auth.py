@@ -118,8 +118,8 @@ def security_table(data: Results) -> Table | None:
     if not targets:
         return None
     got = {(c.target, c.check): c for c in data.security}
-    rows = [[check, *[("✓ " if (c := got.get((t, check))).passed else "✗ ") + f"{c.got} (expected {c.expected})"
-                      if (t, check) in got else "—" for t in targets]] for check in checks]
+    rows = [[check, *[("✓ " if c.passed else "✗ ") + f"{c.got} (expected {c.expected})"
+                      if (c := got.get((t, check))) is not None else "—" for t in targets]] for check in checks]
     return Table("Handshakes each app target must refuse (403) or, signed in, accept (101)", ["check", *targets],
                  rows)
 

@@ -25,7 +25,7 @@ def per_mode(data: Results, value: Callable[[Results, str], float | None], kind:
         for fam in ("Channels", "FastAPI"):
             mine = [t for t in targets(data, fam) if t in have]
             if mine:
-                best[fam] = (min if less_wins else max)(mine, key=have.get)
+                best[fam] = (min if less_wins else max)(mine, key=lambda t: have[t])
         line = f"{mode}: " + ", ".join(f"{t} {fmt(kind, v)}{unit}" for t, v in have.items())
         winner = ""
         if len(best) == 2 and have[best["Channels"]] != have[best["FastAPI"]]:

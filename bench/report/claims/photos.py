@@ -44,7 +44,7 @@ def delivered_figure(g: list[Run]) -> str:
 def claim_photo(data: Results) -> Claim:
     runs = data.runs
     big = [r for r in runs if size_of(r) >= PHOTO_BYTES]
-    within = [r for r in big if (limit_of(data, r) is None or size_of(r) <= limit_of(data, r))]
+    within = [r for r in big if ((limit := limit_of(data, r)) is None or size_of(r) <= limit)]
     figures = [f for f in (sysctl_figure(data),) if f]
     for sc, step in unique((r.scenario, r.step) for r in within):
         groups = [runs_of(data, sc, t, step) for t in unique(r.target for r in within)]

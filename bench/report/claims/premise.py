@@ -52,13 +52,14 @@ def executing_line(data: Results, app: str) -> str | None:
     """What the database itself spent on each stored message at capacity (pg_stat_statements: the INSERT and
     its foreign-key check), beside the database call's wall time as the server timed it."""
     edge = at_capacity(data, app)
-    runs = [r for r in edge if r.db_statements and "storing" in r.db_statements]
+    counted = [(r, st["storing"]) for r in edge if (st := r.db_statements) and "storing" in st]
+    runs = [r for r, _ in counted]
     if not runs and any(r.db_statements is None and on_postgres(r) for r in edge):
         return f"{app} at capacity: the database's statements were not counted (no pg_stat_statements figures)"
     stored = sum(r.server.delta.app.get("messages_stored", 0) for r in runs if r.server.delta)
     if not stored:
         return None
-    calls, ms = (sum(getattr(r.db_statements["storing"], k) for r in runs) for k in ("calls", "ms"))
+    calls, ms = sum(st.calls for _, st in counted), sum(st.ms for _, st in counted)
     s = stages(runs)
     return (f"{app} at capacity, the database itself: {calls / stored:.1f} statements and "
             f"{fmt('us', 1e3 * ms / stored)} µs executing them per stored message (pg_stat_statements)"
@@ -85,7 +86,7 @@ def database_line(data: Results, app: str) -> str | None:
                 f"{len(seen.left)} run{'s' * (len(seen.left) != 1)} left some active or in a transaction "
                 f"({', '.join(where(r) for r in seen.left)})")
         return (f"{app}: PostgreSQL connections to the chat database, {sampled(seen.runs)} through "
-                f"{len(seen.runs)} runs: at most {fmt('int', seen.top.db_connections.peak)} open ({where(seen.top)}), "
+                f"{len(seen.runs)} runs: at most {fmt('int', seen.peak)} open ({where(seen.top)}), "
                 f"{fmt('int', seen.peak_active)} active at once at most; {fmt('int', seen.last.after)} open after "
                 f"its last run; {back}")
     db = next((r.evidence.database for r in reversed(at_capacity(data, app)) if r.evidence.database), None)
@@ -118,8 +119,8 @@ def connections_table(data: Results) -> Table | None:
             continue
         runs += seen.runs
         left, last = len(seen.left), seen.last
-        rows.append([app, fmt("int", len(seen.runs)), fmt("int", seen.runs[0].db_connections.before),
-                     f"{fmt('int', seen.top.db_connections.peak)} ({where(seen.top)})", fmt("int", seen.peak_active),
+        rows.append([app, fmt("int", len(seen.runs)), fmt("int", seen.before),
+                     f"{fmt('int', seen.peak)} ({where(seen.top)})", fmt("int", seen.peak_active),
                      f"{fmt('int', last.after)} ({', '.join(f'{n} {s}' for s, n in last.after_states.items()) or '—'})",
                      "yes" if not left else f"no: {left} run{'s' * (left != 1)}"])
     if not rows:
@@ -156,7 +157,7 @@ def bottleneck(data: Results, app: str) -> tuple[str, str]:
                     f"{run.params.room_size} deliveries of one message)")
     if not parts:
         return "", f"{app}: no stage or profile was measured"
-    top = max(parts, key=parts.get)
+    top = max(parts, key=lambda part: parts[part])
     return top, f"{app}, µs per stored message: " + ", ".join(said) + f"; the largest is {top}"
 
 
@@ -196,8 +197,8 @@ def relay_gap(data: Results) -> str:
     relay = {stack: capacity_value(data, t) if (t := relay_of(data, app)) else None for stack, app in STACK_APP.items()}
     if None in relay.values():
         return ""
-    kept = {stack: caps / relay[stack] for stack, app in STACK_APP.items()
-            if relay[stack] and (caps := capacity_value(data, app)) is not None}
+    kept = {stack: caps / base for stack, app in STACK_APP.items()
+            if (base := relay[stack]) and (caps := capacity_value(data, app)) is not None}
     share = (f"; storing kept {kept['Channels']:.0%} of Channels' relay capacity and {kept['FastAPI']:.0%} of "
              "FastAPI's" if len(kept) == 2 else "")
     return (f"; as relays, with no sign-in and no database, {fmt('rate', relay['Channels'])} and "
@@ -206,12 +207,14 @@ def relay_gap(data: Results) -> str:
 
 def premise_verdict(data: Results, found: dict[str, tuple[str, str]]) -> tuple[str, str]:
     caps = {stack: capacity_value(data, app) for stack, app in STACK_APP.items()}
-    if None in caps.values():
+    ch, fa = caps["Channels"], caps["FastAPI"]
+    if ch is None or fa is None:
         return UNMEASURED, ("It takes the app targets of both stacks: run the bench with `--targets "
                             "django,fastapi,django-app,fastapi-app` (their suite runs the searched `ramp`, "
                             "`ramp-profile` and `signin`).")
-    ch, fa = caps["Channels"], caps["FastAPI"]
-    tolerance = searched(data, STACK_APP["Channels"]).tolerance
+    cap = searched(data, STACK_APP["Channels"])
+    assert cap is not None  # where capacity_value found Channels' capacity
+    tolerance = cap.tolerance
     name = found.get("Channels", ("", ""))[0]
     took = (f"In app mode Channels takes {fmt('rate', ch)} and FastAPI {fmt('rate', fa)} deliveries/s under the "
             "SLO" + relay_gap(data) + ". ")

@@ -69,8 +69,8 @@ def claim_speed(data: Results) -> Claim:
     by_mode = costs_by_mode(data)
     figures += [f"server µs per delivery at each target's own searched capacity (the loads differ), {line}"
                 for _, line in by_mode.values()]
-    if not outcomes and by_mode.get("relay", (None, ""))[0] is not None:
-        outcomes = [by_mode["relay"][0]]
+    if not outcomes and (relay := by_mode.get("relay", (None, ""))[0]) is not None:
+        outcomes = [relay]
     decided = [o for o in outcomes if o]
     if not outcomes:
         verdict, why = UNMEASURED, "This run has no scenario where both a Channels and a FastAPI target ran."

@@ -34,10 +34,13 @@ def claim_busy(data: Results) -> Claim:
         idle = picked(data, t, lambda r: is_idle(r) and CPU(r) is not None)
         if not idle and family(data, t) != "FastAPI":
             continue  # the claim is about the FastAPI loop; the others only beside it when idle ran
-        runs = idle or [min(picked(data, t, lambda r: CPU(r) is not None and not r.fault),
-                            key=offered_deliveries, default=None)]
-        if runs == [None]:
-            continue
+        runs = idle
+        if not runs:
+            lowest = min(picked(data, t, lambda r: CPU(r) is not None and not r.fault), key=offered_deliveries,
+                         default=None)
+            if lowest is None:
+                continue
+            runs = [lowest]
         idle_seen |= bool(idle)
         per_conn = (f"; {figure(idle, lambda r: r.server.rss_per_connection_bytes, 'kib')} KiB of server "
                     "memory per connection" if idle else "")
@@ -46,7 +49,7 @@ def claim_busy(data: Results) -> Claim:
                        + (" and silent" if idle else f", {fmt('rate', offered_deliveries(runs[0]))} "
                           "deliveries/s offered, its lowest load") + f" ({where(runs[0])}){per_conn}")
         if family(data, t) == "FastAPI":
-            fastapi_cpu += [CPU(r) for r in runs]
+            fastapi_cpu += [cpu for r in runs if (cpu := CPU(r)) is not None]  # every one: picked for it
     if not fastapi_cpu:
         verdict, why = UNMEASURED, "No FastAPI run recorded server CPU; the `idle` scenario measures it."
     elif all(cpu < BUSY_POLL_PCT for cpu in fastapi_cpu):
