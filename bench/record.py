@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, overload
+from typing import Literal, NamedTuple, overload
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -506,17 +506,6 @@ class Results(Record):
     def steps_of(self, scenario: str, target: str | None = None) -> list[str]:
         return list(dict.fromkeys(r.step for r in self.runs_of(scenario, target)))
 
-    def capacity_runs(self, scenario: str, target: str) -> list[Run]:
-        """The runs of the largest step before the first one not all `within_slo` (the ramp's capacity):
-        [] when the first step already failed or the scenario has no SLO."""
-        found: list[Run] = []
-        for step in self.steps_of(scenario, target):
-            runs = self.runs_of(scenario, target, step)
-            slo = runs[0].params.slo_p95_ms
-            if slo is None or not all(within_slo(r, slo) for r in runs):
-                break
-            found = runs
-        return found
 
 
 def upgrade_v1(data: dict) -> dict:
@@ -645,6 +634,30 @@ def within_slo(run: Run, slo_p95_ms: float) -> bool:
 def delivered_rate(run: Run) -> float | None:
     """A run's deliveries/s where the physics check lets it stand, else None: never a figure."""
     return run.deliveries_per_s if physical(run) else None
+
+
+class RampEdge(NamedTuple):
+    """Where a stepped ramp crossed the SLO: the runs of the largest step all within it ([]: not even the first
+    step), and of the first step that was not ([]: the ramp never crossed it)."""
+
+    held: list[Run]
+    stopped: list[Run]
+
+
+def ramp_edge(data: Results, scenario: str, target: str) -> RampEdge:
+    """The stepped ramp's capacity (websocket-shootout's method, `within_slo` its rule): the largest step before
+    the first one whose runs were not all within the SLO. The runner stops a ramp there, the report and
+    `compare` quote it; no SLO in the scenario: no edge."""
+    held: list[Run] = []
+    for step in data.steps_of(scenario, target):
+        runs = data.runs_of(scenario, target, step)
+        slo = runs[0].params.slo_p95_ms
+        if slo is None:
+            return RampEdge([], [])
+        if not all(within_slo(r, slo) for r in runs):
+            return RampEdge(held, runs)
+        held = runs
+    return RampEdge(held, [])
 
 
 # Queries on a searched capacity, for the report and compare alike.

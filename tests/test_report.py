@@ -14,11 +14,11 @@ from markupsafe import escape
 
 from bench.record import FORMAT_VERSION, Results, Run
 from bench.report import SECTIONS, print_summary, write_report
-from bench.report.capacity import capacity
+from bench.report.capacity import ramp_capacity
 from bench.report.claims import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, claims
 from bench.report.numbers import fmt
 from bench.report.repeats import RULE_OVERLAP, RULE_SINGLE, fold
-from bench.report.runs import COST, DPS, runs_of
+from bench.report.runs import COST, DPS
 
 # a whole quick run (`python -m bench --quick`): steady, fanout, ramp, payload, slow, burst, idle against
 # django, fastapi and fastapi-seed; each run's `samples` cut to its first and last ten (the report reads none).
@@ -150,7 +150,7 @@ def test_writes_html_markdown_and_json(sample, tmp_path):
 def test_figures_come_from_the_data(sample, tmp_path):
     html = render(tmp_path, sample)
     for target in ("django", "fastapi", "fastapi-seed"):
-        runs = runs_of(sample, "steady", target)
+        runs = sample.runs_of("steady", target)
         dps = fmt("rate", fold(runs, DPS).median)
         cost = fmt("us", fold(runs, COST).median)
         assert f">{dps}<" in html, (target, dps)
@@ -208,7 +208,7 @@ def test_print_summary_one_line_per_scenario_and_target(sample, capsys):
     for (s, t), line in zip(pairs, lines[1:], strict=True):
         assert line.split()[:2] == [s, t]
     burst_django = lines[1 + pairs.index(("burst", "django"))]
-    assert fmt("pct", runs_of(sample, "burst", "django")[0].ledger.loss_pct) in burst_django
+    assert fmt("pct", sample.runs_of("burst", "django")[0].ledger.loss_pct) in burst_django
 
 
 # ---------------------------------------------------------------- labels exactly when the data calls for them
@@ -336,7 +336,7 @@ def ramp_data() -> Results:
 
 def test_capacity_at_the_slo(tmp_path):
     data = ramp_data()
-    fast, slow = capacity(data, "ramp", "fastapi"), capacity(data, "ramp", "django")
+    fast, slow = ramp_capacity(data, "ramp", "fastapi"), ramp_capacity(data, "ramp", "django")
     assert (fast.state, fast.label, fast.stopped_label) == ("at", "2 msg/s per member", "4 msg/s per member")
     assert "RTT p95 400 ms over the SLO" in fast.stopped_why and fast.offered == 2 * 100 * 10
     assert slow.state == "below" and "loss 2.00%" in slow.stopped_why
@@ -379,7 +379,7 @@ def test_payload_sweep_charts_and_steps(sample, tmp_path):
 def test_claim_2_idle_cpu_and_memory_per_connection(sample):
     busy = next(cl for cl in claims(sample) if cl.number == "2")
     for t in TARGETS:
-        idle = runs_of(sample, "idle", t)[0].server
+        idle = sample.runs_of("idle", t)[0].server
         line = next(f for f in busy.figures if f.startswith(f"{t}:"))
         assert f"{fmt('pct1', idle.cpu_pct_mean)}% of a core" in line and "1,000 members" in line
         assert f"{fmt('kib', idle.rss_per_connection_bytes)} KiB" in line
@@ -388,7 +388,7 @@ def test_claim_2_idle_cpu_and_memory_per_connection(sample):
 def test_claim_3_burst_per_stack(sample):
     burst = next(cl for cl in claims(sample) if cl.number == "3")
     django = next(f for f in burst.figures if f.startswith("django (burst):"))
-    dropped = runs_of(sample, "burst", "django")[0].ledger.dropped_by_server["backlog_full"]
+    dropped = sample.runs_of("burst", "django")[0].ledger.dropped_by_server["backlog_full"]
     assert f"backlog_full {fmt('int', dropped)}" in django and "channel layer's per-channel capacity" in django
     for t in ("fastapi", "fastapi-seed"):
         line = next(f for f in burst.figures if f.startswith(f"{t} (burst):"))
@@ -399,7 +399,7 @@ def test_claims_4_to_6_flow_control_and_application_buckets(sample):
     found = {cl.number: cl for cl in claims(sample)}
     seed = next(f for f in found["4"].figures if f.startswith("fastapi-seed, one member per room never reads:"))
     assert "slowest second 0" in seed  # the seed's room stalled behind the member that does not read
-    slow = runs_of(sample, "slow", "django")[0].server
+    slow = sample.runs_of("slow", "django")[0].server
     grew = (slow.rss_peak_bytes - slow.rss_before_bytes) / 2  # two rooms, one non-reader each
     assert f"+{fmt('size', grew)} per slow member" in found["4"].figures[0]
     kernel = found["5"].figures[0]
@@ -416,7 +416,7 @@ def test_claim_7a_compares_only_timed_steps(sample):
     speed = next(cl for cl in claims(sample) if cl.number == "7a")
     assert not any(f.startswith(("payload", "idle")) for f in speed.figures)  # too few deliveries to time
     steady = next(f for f in speed.figures if f.startswith("steady:"))
-    cost = fold(runs_of(sample, "steady", "django"), COST)
+    cost = fold(sample.runs_of("steady", "django"), COST)
     assert f"django {fmt('us', cost.median)} [{fmt('us', cost.lo)}–{fmt('us', cost.hi)}] µs" in steady
 
 
@@ -426,7 +426,7 @@ def test_claim_7b_uses_redis_runs_when_present(sample):
     data = sample.model_copy(deep=True)
     for name in ("django-redis", "fastapi-redis"):
         data.targets[name] = sample.targets[name.removesuffix("-redis")].model_copy(update={"layer": "redis"})
-        runs = runs_of(sample, "steady", name.removesuffix("-redis"))
+        runs = sample.runs_of("steady", name.removesuffix("-redis"))
         data.runs += [r.model_copy(update={"target": name, "scenario": "scale"}) for r in runs]
     scale = next(cl for cl in claims(data) if cl.number == "7b")
     assert any(f.startswith("scale: django-redis") and "fastapi-redis" in f for f in scale.figures)
@@ -434,7 +434,7 @@ def test_claim_7b_uses_redis_runs_when_present(sample):
     ramped = sample.model_copy(deep=True)  # a `scale` ramp with an SLO: capacity per Redis target
     for name in ("django-redis", "fastapi-redis"):
         ramped.targets[name] = data.targets[name]
-        runs = runs_of(sample, "ramp", name.removesuffix("-redis"))
+        runs = sample.runs_of("ramp", name.removesuffix("-redis"))
         ramped.runs += [r.model_copy(update={"target": name, "scenario": "scale"}) for r in runs]
     scale = next(cl for cl in claims(ramped) if cl.number == "7b")
     line = next(f for f in scale.figures if f.startswith("capacity at the SLO (scale)"))
@@ -444,7 +444,7 @@ def test_claim_7b_uses_redis_runs_when_present(sample):
 def test_few_round_trips_are_shown_but_not_compared(sample, tmp_path):
     html = render(tmp_path, sample)
     table = html[html.index('id="scenario-slow"'):html.index('id="scenario-burst"')]
-    n = runs_of(sample, "slow", "fastapi-seed")[0].rtt_ms.count
+    n = sample.runs_of("slow", "fastapi-seed")[0].rtt_ms.count
     assert f"from {n} messages" in table
 
 
@@ -501,13 +501,13 @@ def test_the_report_opens_with_a_headline_row_per_target_holding_the_results_fig
     rows = headline_rows(html)
     assert list(rows) == list(TARGETS)
     for t, row in rows.items():
-        cap = capacity(sample, "ramp", t)
+        cap = ramp_capacity(sample, "ramp", t)
         assert f">{fmt('rate', fold(cap.runs, DPS).median)}</a>" in row, (t, row)
-        assert f">{fmt('us', fold(runs_of(sample, 'steady', t), COST).median)} µs</a>" in row
+        assert f">{fmt('us', fold(sample.runs_of('steady', t), COST).median)} µs</a>" in row
         assert ">5 MiB</a>" in row and "16 MiB + 1 B refused with close 1009" in row  # largest whole, and past it
     assert ">buffers</a>" in rows["django"] and ">drops</a>" in rows["fastapi"]
     assert ">stalls the room</a>" in rows["fastapi-seed"]
-    dropped = runs_of(sample, "slow", "fastapi")[0].ledger.dropped_by_server["backlog_full"]
+    dropped = sample.runs_of("slow", "fastapi")[0].ledger.dropped_by_server["backlog_full"]
     assert f"backlog_full {dropped}" in rows["fastapi"]
     assert ">ramp at 4 msg/s per member</a>" in rows["django"] and ">slow</a>" in rows["fastapi"]  # first loss
     answer = html[html.index('id="answer"'):html.index('id="verdict"')]

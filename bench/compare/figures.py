@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.record import Results, Run, delivered_rate, edge_runs, searched
+from bench.record import Results, Run, delivered_rate, edge_runs, ramp_edge, searched
 from bench.report.repeats import Stat, differ
 
 
@@ -52,7 +52,7 @@ def capacity(data: Results, scenario: str, target: str) -> Stat:
     if found is not None:
         value = found.deliveries_per_s(found.passed) or 0.0
         return Stat(value, value, value, 1)
-    return fold(data.capacity_runs(scenario, target), CAPACITY) or Stat(0.0, 0.0, 0.0, 1)
+    return fold(ramp_edge(data, scenario, target).held, CAPACITY) or Stat(0.0, 0.0, 0.0, 1)
 
 
 def capacity_figure(data: Results, target: str, scenario: str) -> Figure:

@@ -12,7 +12,7 @@ from collections import Counter
 
 from hdrh.histogram import HdrHistogram
 
-Key = str | tuple[str, int | str]  # a counter's name, or (family, close code or reader kind)
+CounterKey = str | tuple[str, int | str]  # a counter's name, or (family, close code or reader kind)
 
 LATENCY_MAX_US = 600_000_000  # 10 minutes: nothing a run measures is slower
 # the sender's round trip through the broadcast; each delivery; each handshake (connect latency);
@@ -30,7 +30,7 @@ class Tally:
 
     def _reset(self) -> None:
         self.histograms = {name: new_histogram() for name in HISTOGRAMS}
-        self.counters: Counter[Key] = Counter()
+        self.counters: Counter[CounterKey] = Counter()
         self.timeline: Counter[str] = Counter()  # whole second since the window opened -> deliveries arrived
         self.rtt_timeline: dict[str, list[int]] = {}  # the same seconds -> [sum of round trips µs, how many]
         self.window_ns = [0, 0]  # earliest window start and latest window end of any room

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bench.record import Results, Run
 from bench.report.loss import ZERO_WINDOW, kernel_drops
 from bench.report.numbers import codes_text, fmt, map_text, plural
-from bench.report.runs import flag_notes, runs_of
+from bench.report.runs import flag_notes
 from bench.report.steps import short_step
 
 
@@ -100,4 +100,4 @@ def autopsy_row(r: Run) -> Row:
 
 def autopsy_view(data: Results, targets: list[str]) -> list[tuple[str, list[Row]]]:
     """Per target, a row per run in the order they ran."""
-    return [(t, [autopsy_row(r) for r in runs_of(data, target=t)]) for t in targets]
+    return [(t, [autopsy_row(r) for r in data.runs_of(target=t)]) for t in targets]

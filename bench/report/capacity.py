@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.record import Results, Run, claimed_cores, slo_failures
+from bench.record import Results, Run, claimed_cores, ramp_edge, slo_failures
 from bench.report.loss import causes
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import Stat, differ, fmt_spread, fmt_stat, fold, usable
@@ -18,9 +18,7 @@ from bench.report.runs import (
     first_line,
     offered_deliveries,
     param,
-    runs_of,
     scenario_names,
-    steps_of,
     target_names,
 )
 from bench.report.steps import describe_step, where
@@ -30,7 +28,9 @@ MIN_CPU_S = 0.1
 
 
 @dataclass
-class Capacity:
+class RampCapacity:
+    """A stepped ramp's capacity as the report shows it (the searched one is bench.record.Capacity)."""
+
     scenario: str
     target: str
     slo: float | None
@@ -46,7 +46,7 @@ class Capacity:
         return max((offered_deliveries(r) or 0.0 for r in self.runs), default=0.0)
 
 
-def over_slo(run: Run, slo: float) -> str | None:
+def why_over_slo(run: Run, slo: float) -> str | None:
     """Why a run does not count as within the SLO (bench.record.slo_failures decides), or None when it does."""
     failures = slo_failures(run, slo)
     if not failures:
@@ -69,22 +69,19 @@ def over_slo(run: Run, slo: float) -> str | None:
     return "; ".join(said[f] for f in failures if f in said)
 
 
-def capacity(data: Results, scenario: str, target: str) -> Capacity:
-    """The largest step before the first one whose runs were not all under the SLO with zero loss."""
+def ramp_capacity(data: Results, scenario: str, target: str) -> RampCapacity:
+    """The ramp's capacity (bench.record.ramp_edge), with what stopped it, in words."""
     slo = param(data, scenario, "slo_p95_ms")
-    cap = Capacity(scenario, target, slo)
-    if slo is None or not runs_of(data, scenario, target):
+    cap = RampCapacity(scenario, target, slo)
+    if slo is None or not data.runs_of(scenario, target):
         return cap
-    cap.state = "below"
-    for step in steps_of(data, scenario, target):
-        runs = runs_of(data, scenario, target, step)
-        why = next((w for r in runs if (w := over_slo(r, slo))), None)
-        if why:
-            cap.stopped_label, cap.stopped_why = describe_step(runs[0]), why
-            break
-        cap.state, cap.label, cap.runs = "at", describe_step(runs[0]), runs
-    else:
-        cap.state = "beyond"
+    held, stopped = ramp_edge(data, scenario, target)
+    if held:
+        cap.label, cap.runs = describe_step(held[0]), held
+    cap.state = "beyond" if not stopped else "at" if held else "below"
+    if stopped:
+        cap.stopped_label = describe_step(stopped[0])
+        cap.stopped_why = next((w for r in stopped if (w := why_over_slo(r, slo))), "")
     return cap
 
 
@@ -92,7 +89,7 @@ def ramp_scenarios(data: Results) -> list[str]:
     return [s for s in scenario_names(data) if param(data, s, "slo_p95_ms") is not None]
 
 
-def capacity_text(cap: Capacity) -> str:
+def capacity_text(cap: RampCapacity) -> str:
     if cap.state == "not run":
         return "not run"
     if cap.state == "below":
@@ -120,13 +117,13 @@ def timed(runs: list[Run]) -> bool:
 def costs(data: Results, scenario: str) -> Costs:
     """Server µs/delivery per target at the first step every target ran (the same offered load for all), for
     the targets whose runs there are `timed`."""
-    ran = [t for t in target_names(data) if runs_of(data, scenario, t)]
-    common = [s for s in steps_of(data, scenario) if all(runs_of(data, scenario, t, s) for t in ran)]
+    ran = [t for t in target_names(data) if data.runs_of(scenario, t)]
+    common = [s for s in data.steps_of(scenario) if all(data.runs_of(scenario, t, s) for t in ran)]
     if not ran or not common:
         return Costs("", {}, {})
-    runs = {t: runs_of(data, scenario, t, common[0]) for t in ran}
+    runs = {t: data.runs_of(scenario, t, common[0]) for t in ran}
     stats = {t: s for t in ran if timed(runs[t]) and (s := fold(runs[t], COST))}
-    at = where(runs[ran[0]][0]) if len(steps_of(data, scenario)) > 1 else scenario
+    at = where(runs[ran[0]][0]) if len(data.steps_of(scenario)) > 1 else scenario
     return Costs(at, stats, runs)
 
 

@@ -16,13 +16,11 @@ from bench.report.runs import (
     DPS,
     LOSS,
     P95,
-    Key,
+    Measure,
     client_bound,
-    family,
     offered_deliveries,
     param,
-    runs_of,
-    steps_of,
+    stack_of,
     timeline,
     unique,
 )
@@ -34,7 +32,7 @@ SHAPES = {"Channels": "circle", "FastAPI": "square", "reference": "triangle"}  #
 
 
 def shape(data: Results, target: str) -> str:
-    return SHAPES[family(data, target)]
+    return SHAPES[stack_of(data, target)]
 
 
 @dataclass
@@ -45,13 +43,13 @@ class Figure:
 
 
 def _points(data: Results, scenario: str, target: str, x_of: Callable[[Run], float | None],
-            y: Key, kind: str | None = None) -> tuple[list[tuple[float, float]], set]:
+            y: Measure, kind: str | None = None) -> tuple[list[tuple[float, float]], set]:
     """One point per step (of frames of `kind`, if given): x from the step's first run, y the median over
     its repeats; hollow if client-bound. A step where nothing was expected (every message refused) has no
     loss to plot."""
     pts, hollow = [], set()
-    for step in steps_of(data, scenario, target):
-        g = runs_of(data, scenario, target, step)
+    for step in data.steps_of(scenario, target):
+        g = data.runs_of(scenario, target, step)
         if kind is not None and g[0].params.kind != kind:
             continue
         if y is LOSS and not any(r.ledger.expected for r in g):
@@ -67,7 +65,7 @@ def _points(data: Results, scenario: str, target: str, x_of: Callable[[Run], flo
 def sweep_charts(data: Results, scenario: str, targets: list[str], col: dict) -> list[Figure]:
     """Two charts of what a multi-step scenario varies: load (a ramp), message size, or room size."""
     axis = sweep_axis(data, scenario)
-    runs = runs_of(data, scenario)
+    runs = data.runs_of(scenario)
     if axis == "size":
         x_of = lambda r: r.params.size  # noqa: E731
         xa = Axis("message size (log scale)", log=True, at=[v for r in runs if (v := x_of(r))],
@@ -116,9 +114,9 @@ def sweep_charts(data: Results, scenario: str, targets: list[str], col: dict) ->
 
 def timeline_chart(data: Results, scenario: str, targets: list[str], col: dict) -> Figure:
     """Deliveries per second through each measurement window, the scenario's runs one after another."""
-    runs = runs_of(data, scenario)
+    runs = data.runs_of(scenario)
     segments = unique((r.step, r.repeat) for r in runs)
-    several_steps = len(steps_of(data, scenario)) > 1
+    several_steps = len(data.steps_of(scenario)) > 1
     x, marks, offered = 0.0, [], []
     lines: dict[str, list[list[tuple[float, float]]]] = {t: [] for t in targets}
     for step, rep in segments:

@@ -9,9 +9,9 @@ import json
 from bench.record import Results
 from bench.report.numbers import fmt, plural, ratio
 from bench.report.repeats import fold
-from bench.report.runs import Key, family, scenario_names, target_names
+from bench.report.runs import Measure, scenario_names, stack_of, target_names
 
-CLIENT_COST: Key = lambda run: run.client.cpu_us_per_delivery  # noqa: E731
+CLIENT_COST: Measure = lambda run: run.client.cpu_us_per_delivery  # noqa: E731
 
 
 def harness_text(h: dict | None) -> str:
@@ -60,7 +60,7 @@ def environment_view(data: Results) -> dict:
         ("command", " ".join(data.argv) or None),
     ]
     targets = {t: [
-        ("about", desc.about), ("stack", family(data, t)), ("server", desc.server),
+        ("about", desc.about), ("stack", stack_of(data, t)), ("server", desc.server),
         ("fan-out / layer", f"{desc.fanout} / {desc.layer}"),
         ("processes", desc.processes), ("server command", desc.server_command),
         ("this project's patches", ", ".join(desc.patched) or "none recorded"),

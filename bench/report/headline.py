@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
 from bench.record import Results, Run, edge_runs, searched
-from bench.report.capacity import capacity, costs, ramp_scenarios
+from bench.report.capacity import costs, ramp_capacity, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
 from bench.report.numbers import fmt, fmt_bytes, ratio
@@ -17,14 +17,12 @@ from bench.report.runs import (
     DPS,
     LOSS,
     STACKS,
-    family,
     flag_notes,
     info,
     offered_deliveries,
     ran,
-    runs_of,
     scenario_names,
-    steps_of,
+    stack_of,
     timeline,
 )
 from bench.report.searched import bracket, capacity_number, held_note
@@ -77,12 +75,12 @@ def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
     this target ran."""
     if found := searched(data, target):
         return searched_cell(data, found)
-    caps = [cap for sc in ramp_scenarios(data) if (cap := capacity(data, sc, target)).state != "not run"]
+    caps = [cap for sc in ramp_scenarios(data) if (cap := ramp_capacity(data, sc, target)).state != "not run"]
     if not caps:
         return Cell("not measured", "no ramp ran"), None
     cap = caps[0]
     if cap.state == "below":
-        first = runs_of(data, cap.scenario, target, steps_of(data, cap.scenario, target)[0])
+        first = data.runs_of(cap.scenario, target, data.steps_of(cap.scenario, target)[0])
         return (Cell("below the first step", f"{cap.scenario}: {cap.stopped_label}", "#capacity", caution(first)),
                 Stat(0, 0, 0, 1))
     dps = fold(cap.runs, DPS)
@@ -125,8 +123,8 @@ def caution(runs: list[Run], cost: bool = False) -> list[str]:
 
 def slow_runs(data: Results, target: str) -> list[Run]:
     """The runs with a member per room that never reads (else one that reads slowly)."""
-    slow = [r for r in runs_of(data, target=target) if r.params.nonreading > 0]
-    return slow or [r for r in runs_of(data, target=target) if r.params.slow_readers > 0]
+    slow = [r for r in data.runs_of(target=target) if r.params.nonreading > 0]
+    return slow or [r for r in data.runs_of(target=target) if r.params.slow_readers > 0]
 
 
 def slow_cell(data: Results, target: str) -> Cell:
@@ -153,7 +151,7 @@ def slow_cell(data: Results, target: str) -> Cell:
 def largest_cell(data: Results, target: str) -> Cell:
     """The largest message size the target delivered whole, and what happened past it."""
     sweeps = [sc for sc in scenario_names(data) if sweep_axis(data, sc) == "size"]
-    runs = [r for sc in sweeps for r in runs_of(data, sc, target)]
+    runs = [r for sc in sweeps for r in data.runs_of(sc, target)]
     if not runs:
         return Cell("not measured", "no payload sweep ran")
     whole = [r.params.size for r in runs if r.ok and r.ledger.delivered and not lossy([r])]
@@ -182,7 +180,7 @@ def first_loss_cell(data: Results, target: str) -> Cell:
     messages over the size limit (unless that is all it lost)."""
     found = first_losses(data, target)
     if not found:
-        return Cell("none", f"in {len(runs_of(data, target=target))} runs", "#autopsy")
+        return Cell("none", f"in {len(data.runs_of(target=target))} runs", "#autopsy")
     sc, g = next(((sc, g) for sc, g in found if not refused_only(g)), found[0])
     step = describe_step(g[0])
     loss = fold(g, LOSS)
@@ -193,7 +191,7 @@ def first_loss_cell(data: Results, target: str) -> Cell:
 def row(data: Results, target: str) -> Row:
     cap, cap_value = capacity_cell(data, target)
     cost, cost_value = cost_cell(data, target)
-    return Row(target, family(data, target), info(data, target).patched, cap, cost, slow_cell(data, target),
+    return Row(target, stack_of(data, target), info(data, target).patched, cap, cost, slow_cell(data, target),
                largest_cell(data, target), first_loss_cell(data, target), cap_value, cost_value)
 
 

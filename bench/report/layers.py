@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from bench.record import Results, Run, edge_runs, searched
 from bench.report.numbers import fmt, ratio
-from bench.report.runs import flag_notes, ran, runs_of, unique
+from bench.report.runs import flag_notes, ran, unique
 from bench.report.steps import where
 
 ORDER = ["server", "framework", "app", "event loop", "redis client", "database client", "stdlib/other",
@@ -26,7 +26,7 @@ def profiled(data: Results, target: str) -> Run | None:
     split = lambda r: r.profile is not None and bool(r.profile.layers_us)  # noqa: E731
     cap = searched(data, target)
     at_edge = [r for r in edge_runs(data, cap) if split(r)] if cap and cap.held else []
-    return at_edge[-1] if at_edge else next((r for r in reversed(runs_of(data, target=target)) if split(r)), None)
+    return at_edge[-1] if at_edge else next((r for r in reversed(data.runs_of(target=target)) if split(r)), None)
 
 
 @dataclass
@@ -62,11 +62,11 @@ def column(run: Run, slo: float | None) -> Column:
     prof = run.profile
     assert prof is not None  # a run that `profiled` picked
     flame = Markup(prof.flame_svg) if prof.flame_svg else None  # built by bench/run/profiler.py, escaped there
-    return Column(run.target, where(run), over_slo(run, slo), sum(prof.layers_us.values()), prof.layers_us,
+    return Column(run.target, where(run), over_slo_note(run, slo), sum(prof.layers_us.values()), prof.layers_us,
                   basis_text(prof.basis), flag_notes([run]), flame)
 
 
-def over_slo(run: Run, slo: float | None) -> str:
+def over_slo_note(run: Run, slo: float | None) -> str:
     """The profiled run sits at the searched edge; sampling, or the machine's noise, can push it over."""
     p95 = run.rtt_ms.p95
     if slo is None or p95 is None or p95 <= slo:

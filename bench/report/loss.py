@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from bench.record import Ledger, Results, Run
 from bench.report.numbers import fmt, plural
-from bench.report.runs import Key, runs_of, scenario_names, steps_of, unique
+from bench.report.runs import Measure, scenario_names, unique
 
 # kernel counters (bench/run/tcpstate.py) that would show TCP itself dropping data
 KERNEL_DROPS = ("TCPZeroWindowDrop", "TCPRcvQDrop", "TCPBacklogDrop", "RcvPruned", "TCPAbortOnMemory")
@@ -38,7 +38,7 @@ def causes(runs: Run | Iterable[Run], glosses: dict[str, str] | None = None) -> 
                      for (g, n), v in summed.items()) or "no counted cause"
 
 
-def total(runs: Iterable[Run], key: Key) -> int:
+def total(runs: Iterable[Run], key: Measure) -> int:
     return int(sum(key(r) or 0 for r in runs))
 
 
@@ -90,7 +90,7 @@ def first_losses(data: Results, target: str) -> list[tuple[str, list[Run]]]:
     """Per scenario, the runs of the first step (in the order they ran) where `target` lost messages."""
     out = []
     for sc in scenario_names(data):
-        groups = [runs_of(data, sc, target, step) for step in steps_of(data, sc, target)]
+        groups = [data.runs_of(sc, target, step) for step in data.steps_of(sc, target)]
         if found := next((g for g in groups if lossy(g)), None):
             out.append((sc, found))
     return out

@@ -4,7 +4,7 @@ issue or a README."""
 from __future__ import annotations
 
 from bench.record import Results
-from bench.report.capacity import capacity, capacity_text, ramp_scenarios
+from bench.report.capacity import capacity_text, ramp_capacity, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.environment import client_cost_text, harness_text
 from bench.report.headline import Cell, Segment, answer
@@ -17,9 +17,7 @@ from bench.report.runs import (
     LOSS,
     P95,
     flag_names,
-    runs_of,
     scenario_names,
-    steps_of,
     target_names,
 )
 from bench.report.searched import search_view
@@ -81,8 +79,8 @@ def markdown_report(data: Results) -> str:
                 "| target | step | deliveries/s | RTT p50 / p95 / p99 ms | loss % | server µs/delivery | "
                 "peak RSS MiB | flags |", "|---|---|---:|---:|---:|---:|---:|---|"]
         for t in targets:
-            for step in steps_of(data, sc, t):
-                g = runs_of(data, sc, t, step)
+            for step in data.steps_of(sc, t):
+                g = data.runs_of(sc, t, step)
                 rtt = " / ".join(fmt_stat("ms", fold(g, key)) for key in RTT[:3])
                 cells = [md_cell(t), md_cell(short_step(g[0]) or "—"), fmt_spread("rate", fold(g, DPS)),
                          rtt, fmt_spread("pct", fold(g, LOSS)), fmt_spread("us", fold(g, COST)),
@@ -99,7 +97,7 @@ def markdown_report(data: Results) -> str:
                     f"{md_cell(f'{r.failed_first}; {r.state}')} | {r.p95} | {r.cost} |" for r in rows]
         for sc in [s for s in ramp_scenarios(data) if s not in searched]:
             for t in targets:
-                cap = capacity(data, sc, t)
+                cap = ramp_capacity(data, sc, t)
                 out.append(f"| {sc} | {md_cell(t)} | {md_cell(capacity_text(cap))} | "
                            f"{fmt_stat('ms', fold(cap.runs, P95))} | "
                            f"{fmt_stat('us', fold(cap.runs, COST))} |")

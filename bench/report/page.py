@@ -17,7 +17,7 @@ from bench.report.layers import layers_view
 from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
 from bench.report.numbers import plural
 from bench.report.repeats import SIGNIFICANT
-from bench.report.runs import failed, family, first_line, runs_of, scenario_names, target_names
+from bench.report.runs import failed, first_line, scenario_names, stack_of, target_names
 from bench.report.searched import search_view
 from bench.report.sections import VERDICT_CLASS, capacity_view, charts_view
 from bench.report.steps import where
@@ -43,7 +43,7 @@ def status_banner(data: Results) -> dict | None:
     status = data.status or "unknown"
     if status == "complete":
         return None
-    idle = [t for t in target_names(data) if not runs_of(data, target=t)]
+    idle = [t for t in target_names(data) if not data.runs_of(target=t)]
     return {"name": status, "what": UNFINISHED.get(status, "did not complete"), "runs": len(data.runs),
             "idle": ", ".join(idle)}
 
@@ -55,7 +55,7 @@ def html_report(data: Results) -> str:
         title="Real-time chat benchmark: " + (" vs ".join(targets) or "no targets"),
         meta=(f"started {data.started or '—'} · finished {data.finished or '—'} · status "
               f"{data.status or 'unknown'} · {len(data.runs)} runs"),
-        sections=SECTIONS, colors=col, marks={t: MARKERS[family(data, t)] for t in targets},
+        sections=SECTIONS, colors=col, marks={t: MARKERS[stack_of(data, t)] for t in targets},
         status=status_banner(data),
         answer=answer(data),
         failed=bad, failed_count=plural(len(bad), "failed run"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.record import Run
 from bench.report.numbers import fmt
-from bench.report.runs import Key
+from bench.report.runs import Measure
 
 SIGNIFICANT = 0.10  # single runs: a difference within 10% of the larger value is not significant
 MIN_SAMPLES = 20  # a percentile of fewer messages is shown, marked, but not compared
@@ -33,7 +33,7 @@ def usable(runs: Iterable[Run]) -> list[Run]:
     return [r for r in runs if r.ok] or runs
 
 
-def fold(runs: Iterable[Run], key: Key, every: bool = False) -> Stat | None:
+def fold(runs: Iterable[Run], key: Measure, every: bool = False) -> Stat | None:
     """Median and range of a figure over the usable runs (`every`: failed runs included)."""
     return of([v for r in (list(runs) if every else usable(runs)) if (v := key(r)) is not None])
 

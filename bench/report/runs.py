@@ -1,6 +1,6 @@
 """Reading the run record: which runs, targets, scenarios and steps it holds, and one figure of a run.
 
-A figure is a `Key`, a callable that takes a `Run` and answers its value, or None when the run did not
+A figure is a `Measure`, a callable that takes a `Run` and answers its value, or None when the run did not
 measure it (a server that died, a percentile with nothing recorded)."""
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from typing import Literal, overload
 from bench.record import TARGET_ORDER, Results, Run, TargetInfo, claimed_cores, delivered_rate, physical
 from bench.report.numbers import fmt
 
-Key = Callable[[Run], float | None]
-COST: Key = lambda run: run.server.cpu_us_per_delivery  # noqa: E731
-LOSS: Key = lambda run: run.ledger.loss_pct  # noqa: E731
-P95: Key = lambda run: run.rtt_ms.p95  # noqa: E731
-DPS: Key = delivered_rate  # a rate its servers' cores could not have delivered is never a figure (flag "physics")
-ANY = object()  # runs_of: no filter on this field
+Measure = Callable[[Run], float | None]
+COST: Measure = lambda run: run.server.cpu_us_per_delivery  # noqa: E731
+LOSS: Measure = lambda run: run.ledger.loss_pct  # noqa: E731
+P95: Measure = lambda run: run.rtt_ms.p95  # noqa: E731
+DPS: Measure = delivered_rate  # a rate its servers' cores could not have delivered is never a figure (flag "physics")
 STACKS = ("Channels", "FastAPI", "reference")
 
 
@@ -39,23 +38,12 @@ def scenario_names(data: Results) -> list[str]:
     return unique(r.scenario for r in data.runs)
 
 
-def runs_of(data: Results, scenario: object = ANY, target: object = ANY, step: object = ANY) -> list[Run]:
-    return [r for r in data.runs
-            if (scenario is ANY or r.scenario == scenario)
-            and (target is ANY or r.target == target) and (step is ANY or r.step == step)]
-
-
-def steps_of(data: Results, scenario: str, target: object = ANY) -> list[str]:
-    """The scenario's steps in the order they ran (a label of what each overrides; "" for a single step)."""
-    return unique(r.step for r in runs_of(data, scenario, target))
-
-
 @overload
 def param(data: Results, scenario: str, key: Literal["slo_p95_ms"]) -> float | None: ...
 @overload
 def param(data: Results, scenario: str, key: str) -> object: ...
 def param(data: Results, scenario: str, key: str) -> object:
-    return next((v for r in runs_of(data, scenario) if (v := getattr(r.params, key)) is not None), None)
+    return next((v for r in data.runs_of(scenario) if (v := getattr(r.params, key)) is not None), None)
 
 
 def info(data: Results, target: str) -> TargetInfo:
@@ -63,7 +51,7 @@ def info(data: Results, target: str) -> TargetInfo:
     return data.targets.get(target) or TargetInfo()
 
 
-def family(data: Results, target: str) -> str:
+def stack_of(data: Results, target: str) -> str:
     """The stack a target runs: "Channels", "FastAPI" or "reference", from what its servers reported (the
     fan-out, the server line), and from its name only when they never reported."""
     desc = info(data, target)
@@ -78,7 +66,7 @@ def family(data: Results, target: str) -> str:
 
 def ran(data: Results, fam: str | None = None) -> list[str]:
     """The targets with at least one run (of one stack: "Channels", "FastAPI" or "reference")."""
-    return [t for t in target_names(data) if runs_of(data, target=t) and fam in (None, family(data, t))]
+    return [t for t in target_names(data) if data.runs_of(target=t) and fam in (None, stack_of(data, t))]
 
 
 def is_seed(data: Results, target: str) -> bool:

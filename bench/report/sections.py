@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.record import Results
-from bench.report.capacity import Capacity, capacity, capacity_text, ramp_scenarios
+from bench.report.capacity import RampCapacity, capacity_text, ramp_capacity, ramp_scenarios
 from bench.report.charts import Figure, sweep_charts, timeline_chart
 from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED
 from bench.report.numbers import fmt
 from bench.report.repeats import fmt_stat, fold
-from bench.report.runs import COST, DPS, P95, flag_notes, param, runs_of, scenario_names, steps_of
+from bench.report.runs import COST, DPS, P95, flag_notes, param, scenario_names
 from bench.report.steps import sweep_axis
 
 SWEPT = {"load": "latency and throughput against load", "size": "loss and latency against message size",
@@ -30,8 +30,8 @@ def charts_view(data: Results, targets: list[str], col: dict) -> Charts | None:
     if not scenarios:
         return None
     sweeps = [(f"{sc}: {SWEPT[sweep_axis(data, sc)]}", sweep_charts(data, sc, targets, col))
-              for sc in scenarios if len(steps_of(data, sc)) > 1]
-    flowing = [sc for sc in scenarios if any(r.timeline for r in runs_of(data, sc))]
+              for sc in scenarios if len(data.steps_of(sc)) > 1]
+    flowing = [sc for sc in scenarios if any(r.timeline for r in data.runs_of(sc))]
     return Charts(sweeps, [timeline_chart(data, sc, targets, col) for sc in flowing],
                   [sc for sc in scenarios if sc not in flowing])
 
@@ -45,7 +45,7 @@ class CapacityRow:
     next_step: str
 
 
-def capacity_row(cap: Capacity) -> CapacityRow:
+def capacity_row(cap: RampCapacity) -> CapacityRow:
     at = cap.state in ("at", "beyond")
     figures = [fmt("rate", cap.offered) if at else "—"]
     figures += [fmt_stat(kind, fold(cap.runs, key)) if at else "—" for key, kind in
@@ -59,7 +59,7 @@ def capacity_view(data: Results, targets: list[str]) -> list[tuple[str, str, lis
     """Per ramp scenario whose capacity was not searched (searched.py shows those): its SLO and a row per
     target."""
     searched = {c.scenario for c in data.capacities}
-    return [(sc, fmt("ms", param(data, sc, "slo_p95_ms")), [capacity_row(capacity(data, sc, t)) for t in targets])
+    return [(sc, fmt("ms", param(data, sc, "slo_p95_ms")), [capacity_row(ramp_capacity(data, sc, t)) for t in targets])
             for sc in ramp_scenarios(data) if sc not in searched]
 
 

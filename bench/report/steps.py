@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from bench.record import Results, Run
 from bench.report.numbers import fmt, plural
-from bench.report.runs import param, runs_of, steps_of
+from bench.report.runs import param
 
 STEP_WORDS: dict[str, Callable[[object], str]] = {
     "rate": lambda v: f"{fmt('step', v)} msg/s per member",
@@ -61,17 +61,17 @@ def where(run: Run) -> str:
 
 def sweep_axis(data: Results, scenario: str) -> str:
     """What a multi-step scenario varies, for its charts: "size", "room_size", or the load ("load")."""
-    keys = {k for r in runs_of(data, scenario) for k in r.step_params}
+    keys = {k for r in data.runs_of(scenario) for k in r.step_params}
     return "size" if "size" in keys else "room_size" if "room_size" in keys else "load"
 
 
 def scenario_about(data: Results, scenario: str) -> str:
     """The scenario in words, from its runs' parameters (what the steps vary listed per step)."""
-    runs = runs_of(data, scenario)
+    runs = data.runs_of(scenario)
     if not runs:
         return ""
     p = lambda k: param(data, scenario, k)  # noqa: E731
-    steps = [describe_step(runs_of(data, scenario, step=s)[0]) for s in steps_of(data, scenario)]
+    steps = [describe_step(data.runs_of(scenario, step=s)[0]) for s in data.steps_of(scenario)]
     varied = {k for r in runs for k in r.step_params} if len(steps) > 1 else set()
     part = lambda k, text: None if k in varied else text  # noqa: E731
     bits = [part("users", f"{fmt('int', p('users'))} members"),

@@ -16,13 +16,11 @@ from bench.report.runs import (
     DPS,
     LOSS,
     P95,
-    Key,
+    Measure,
     failed,
     flag_notes,
     offered_deliveries,
     param,
-    runs_of,
-    steps_of,
 )
 from bench.report.steps import describe_step, scenario_about, short_step
 
@@ -30,23 +28,23 @@ from bench.report.steps import describe_step, scenario_about, short_step
 @dataclass(frozen=True)
 class Row:
     label: str
-    key: Key
+    key: Measure
     kind: str
     better: str | None = None  # "low" or "high": the row compares targets
     sub: bool = False
     alarm: bool = False  # the worst run's value, in red when above zero
-    samples: Key | None = None  # how many messages a percentile came from
+    samples: Measure | None = None  # how many messages a percentile came from
 
 
 PCTS = ("p50", "p95", "p99", "max")
 
 
-def percentile(which: str, p: str) -> Key:
+def percentile(which: str, p: str) -> Measure:
     """A percentile of the senders' round trips ("rtt_ms") or of the recipients' deliveries ("latency_ms")."""
     return lambda run: getattr(getattr(run, which), p)
 
 
-def samples(which: str) -> Key:
+def samples(which: str) -> Measure:
     return lambda run: getattr(run, which).count
 
 
@@ -154,7 +152,7 @@ def distance(row: Row, best: float, other: float) -> str:
 def comparison_table(data: Results, scenario: str, step: str, targets: list[str],
                      where: str = "in this scenario") -> Table | None:
     """Every figure side by side, one column group per target: median, [min–max], and how it compares."""
-    groups = {t: g for t in targets if (g := runs_of(data, scenario, t, step))}
+    groups = {t: g for t in targets if (g := data.runs_of(scenario, t, step))}
     if not groups:
         return None
     spread = any(len(usable(g)) > 1 for g in groups.values())
@@ -185,13 +183,13 @@ def step_table(data: Results, scenario: str, targets: list[str]) -> Table:
     """A multi-step scenario at a glance: a line per step and target with its headline figures, the targets
     of a step together (as many targets as ran fit the page's width)."""
     slo = param(data, scenario, "slo_p95_ms")
-    targets = [t for t in targets if runs_of(data, scenario, t)]
+    targets = [t for t in targets if data.runs_of(scenario, t)]
     lines = []
-    for step in steps_of(data, scenario):
-        runs = runs_of(data, scenario, step=step)
+    for step in data.steps_of(scenario):
+        runs = data.runs_of(scenario, step=step)
         step_lines = []
         for t in targets:
-            g = runs_of(data, scenario, t, step)
+            g = data.runs_of(scenario, t, step)
             if not g:
                 step_lines.append(Line("", [Cell("not run", "na", span=len(STEP_FIGURES))], target=t))
                 continue
@@ -219,13 +217,13 @@ class Scenario:
 
 
 def scenario_view(data: Results, scenario: str, targets: list[str]) -> Scenario:
-    steps = steps_of(data, scenario)
+    steps = data.steps_of(scenario)
     about = scenario_about(data, scenario)
     if len(steps) == 1:
         return Scenario(scenario, about, comparison_table(data, scenario, steps[0], targets), [])
     details = []
     for step in steps:
-        first = runs_of(data, scenario, step=step)[0]
+        first = data.runs_of(scenario, step=step)[0]
         details.append((describe_step(first), fmt("rate", offered_deliveries(first)),
                         comparison_table(data, scenario, step, targets, "at this step")))
     return Scenario(scenario, about, step_table(data, scenario, targets), details)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.record import Results, Run, edge_runs, searched
-from bench.report.capacity import capacity
+from bench.report.capacity import ramp_capacity
 from bench.report.repeats import Stat, fmt_stat, fold
 from bench.report.runs import (
     COST,
@@ -12,9 +12,7 @@ from bench.report.runs import (
     P95,
     flag_names,
     param,
-    runs_of,
     scenario_names,
-    steps_of,
     target_names,
 )
 from bench.report.searched import held_note, per_member
@@ -24,21 +22,21 @@ from bench.report.steps import short_step
 def summary_group(data: Results, scenario: str, target: str) -> tuple[list[Run], str]:
     """The runs a one-line summary shows: the single step; a searched capacity's passing edge; a ramp's capacity
     step (else its first); a sweep's first step that lost messages (else its last)."""
-    steps = steps_of(data, scenario, target)
+    steps = data.steps_of(scenario, target)
     if not steps:
         return [], "not run"
     if found := searched(data, target, scenario):
         edge = "below the first probe" if found.passed is None else f"{per_member(found.passed)} msg/s per member"
         return edge_runs(data, found), f"searched SLO capacity {edge} ({held_note(found)})"
     if param(data, scenario, "slo_p95_ms") is not None:
-        cap = capacity(data, scenario, target)
+        cap = ramp_capacity(data, scenario, target)
         if cap.state in ("at", "beyond"):
             return cap.runs, f"SLO capacity at {cap.label}"
-        first = runs_of(data, scenario, target, steps[0])
+        first = data.runs_of(scenario, target, steps[0])
         return first, f"over the SLO from the first step ({short_step(first[0])})"
     if len(steps) == 1:
-        return runs_of(data, scenario, target, steps[0]), ""
-    groups = [runs_of(data, scenario, target, s) for s in steps]
+        return data.runs_of(scenario, target, steps[0]), ""
+    groups = [data.runs_of(scenario, target, s) for s in steps]
     lossy = next((g for g in groups if (fold(g, LOSS) or Stat(0, 0, 0, 0)).median > 0), None)
     measured = [g for g in groups if any(r.ledger.expected for r in g)] or groups
     g = lossy or measured[-1]
@@ -53,10 +51,10 @@ def print_summary(data: Results) -> None:
     sw = max([len(str(s)) for s in scenarios] + [8])
     print(f"{'scenario':<{sw}}  {'target':<{tw}}  {'deliveries/s':>12}  {'rtt p95 ms':>10}  {'loss %':>7}  "
           f"{'server us/dlv':>13}  flags")
-    ran_anything = {t for t in targets if any(steps_of(data, sc, t) for sc in scenarios)}
+    ran_anything = {t for t in targets if any(data.steps_of(sc, t) for sc in scenarios)}
     for sc in scenarios:
         for t in targets:
-            if t in ran_anything and not steps_of(data, sc, t):
+            if t in ran_anything and not data.steps_of(sc, t):
                 continue  # not in this target's suite (e.g. the Redis targets run the ramp and the outage)
             g, note = summary_group(data, sc, t)
             figures = [fmt_stat(kind, fold(g, path)) if g else "—"

@@ -4,11 +4,11 @@ each target first lost messages and why, and what the ledger could not explain."
 from __future__ import annotations
 
 from bench.record import Results, searched
-from bench.report.capacity import capacity, capacity_text, cost_sentence, ramp_scenarios
+from bench.report.capacity import capacity_text, cost_sentence, ramp_capacity, ramp_scenarios
 from bench.report.loss import causes, first_losses, total
 from bench.report.numbers import fmt, plural
 from bench.report.repeats import fmt_spread, fold
-from bench.report.runs import LOSS, runs_of, scenario_names, target_names, unique
+from bench.report.runs import LOSS, scenario_names, target_names, unique
 from bench.report.searched import bracket, capacity_number, held_note
 from bench.report.steps import short_step
 
@@ -31,12 +31,12 @@ def summary(data: Results) -> list[str]:
                    + "; ".join(f"{c.target} {capacity_number(c)} ({held_note(c)}) {bracket(c)}"
                                + " (client-bound: a floor)" * c.client_bound for c in found) + ".")
     for sc in [sc for sc in ramp_scenarios(data) if not any(c.scenario == sc for c in data.capacities)]:
-        caps = [capacity(data, sc, t) for t in targets]
+        caps = [ramp_capacity(data, sc, t) for t in targets]
         out.append(f"Capacity at the SLO ({sc}: RTT p95 under {fmt('ms', caps[0].slo)} ms, no loss): "
                    + "; ".join(f"{cap.target} {capacity_text(cap)}" for cap in caps) + ".")
     lost = []
     for t in targets:
-        firsts, n = first_losses(data, t), len(runs_of(data, target=t))
+        firsts, n = first_losses(data, t), len(data.runs_of(target=t))
         if firsts:
             lost.append(f"{t}: " + ", ".join(
                 f"{sc}{' from ' + short_step(g[0]) if short_step(g[0]) else ''} "

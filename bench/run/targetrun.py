@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.record import SATURATED_PCT, Capacity, CapacityProbe, Run, SecurityCheck, TargetInfo, within_slo
+from bench.record import SATURATED_PCT, Capacity, CapacityProbe, Run, SecurityCheck, TargetInfo, ramp_edge
 from bench.run import database, redisctl, security, serverproc
 from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
 from bench.run.machine import CpuPlan
@@ -80,7 +80,7 @@ class TargetRun:
                         continue
                     for repeat in range(repeats or scenario.repeats):
                         self.run(scenario, step, overrides, repeat)
-                    if scenario.slo_p95_ms and over_slo(self.results.data.runs, self.target.name, scenario):
+                    if ramp_edge(self.results.data, scenario.name, self.target.name).stopped:
                         break  # the ramp found this target's capacity
         finally:
             self.stop()
@@ -212,12 +212,6 @@ def step_label(overrides: dict) -> str:
     """What a step overrides, as its label: "rate=4 size=1,024"."""
     return " ".join(f"{k}={'yes' if v else 'no'}" if isinstance(v, bool) else f"{k}={v:,}" if isinstance(v, int)
                     else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items())
-
-
-def over_slo(runs: list[Run], target: str, scenario) -> bool:
-    """Whether the step just run is past the SLO, by the rule the report's capacity uses: any of its runs."""
-    mine = [r for r in runs if r.target == target and r.scenario == scenario.name]
-    return any(not within_slo(r, scenario.slo_p95_ms) for r in mine if r.step == mine[-1].step)
 
 
 def one_line(run: Run) -> str:

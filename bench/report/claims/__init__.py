@@ -24,7 +24,7 @@ from bench.report.claims.premise import claim_premise
 from bench.report.claims.speed import claim_conclusion, claim_scale, claim_speed
 from bench.report.claims.waiting import claim_buffered, claim_busy
 from bench.report.loss import causes, lossy, total
-from bench.report.runs import LOSS, P95, family, info, ran, runs_of
+from bench.report.runs import LOSS, P95, info, ran, stack_of
 
 __all__ = ["FAILS", "HOLDS", "KNOWN", "OTHER", "UNMEASURED", "UNSETTLED", "Claim", "claims"]
 
@@ -42,8 +42,8 @@ def claim_loop(data: Results) -> Claim:
     for t in ran(data):
         churn = picked(data, t, lambda r: r.params.churn > 0)
         figures.append(churn_figure(data, t, churn) if churn else
-                       f"{t} ({family(data, t)}, fan-out {info(data, t).fanout or 'unknown'}): "
-                       f"{len(runs_of(data, target=t))} runs")
+                       f"{t} ({stack_of(data, t)}, fan-out {info(data, t).fanout or 'unknown'}): "
+                       f"{len(data.runs_of(target=t))} runs")
     return Claim("1", "FastAPI needs a `while` loop because it has no event-driven consumer; Channels calls "
                  "methods on events.",
                  "None can: it describes the programming model, not a behaviour. Both models run side by "

@@ -8,7 +8,7 @@ from bench.record import Results, Run
 from bench.report.appmode import app_targets, on_postgres
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table
 from bench.report.numbers import codes_text, fmt
-from bench.report.runs import cautions, family, runs_of, sampled
+from bench.report.runs import cautions, sampled, stack_of
 
 PART = "sign-in and storage"
 SIGN_IN = "signin"
@@ -32,7 +32,7 @@ WARM, RESTARTED = "warm", "after a restart"
 def storms(data: Results, target: str) -> dict[str, list[Run]]:
     """The sign-in storm's runs of a target: on servers already up ("warm"), and on servers started right
     before it ("after a restart": cold processes, no database connection yet, as in a reconnect storm)."""
-    runs = runs_of(data, SIGN_IN, target)
+    runs = data.runs_of(SIGN_IN, target)
     found = {WARM: [r for r in runs if not r.params.restart], RESTARTED: [r for r in runs if r.params.restart]}
     return {kind: rs for kind, rs in found.items() if rs}
 
@@ -165,7 +165,7 @@ def auth_verdict(data: Results, storms: dict[str, list[Run]]) -> tuple[str, str]
     size = (f" Measured with radon, the sign-in and storage code is {sizes['Channels']} lines on Channels and "
             f"{sizes['FastAPI']} on FastAPI; Channels' count includes the login view that signs members in for "
             "both stacks." if {"Channels", "FastAPI"} <= set(sizes) else "")
-    cpu = {family(data, t): v for t, runs in storms.items() if (v := handshake_cpu_ms(runs)) is not None}
+    cpu = {stack_of(data, t): v for t, runs in storms.items() if (v := handshake_cpu_ms(runs)) is not None}
     cost = (f" It is not cheaper to run: a signed-in handshake cost the server ≤ {fmt('ms', cpu['Channels'])} ms "
             f"of CPU on Channels and ≤ {fmt('ms', cpu['FastAPI'])} ms on FastAPI in the sign-in storm."
             if {"Channels", "FastAPI"} <= set(cpu) and cpu["Channels"] > cpu["FastAPI"] else "")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bench.record import Results, Run
 from bench.report.numbers import fmt, fmt_bytes
 from bench.report.repeats import fmt_spread, fold
-from bench.report.runs import Key, cautions, family, info, runs_of
+from bench.report.runs import Measure, cautions, info, stack_of
 from bench.report.steps import where
 
 HOLDS, FAILS, OTHER = "holds", "does not hold", "holds for a different reason"
@@ -39,7 +39,7 @@ class Claim:
 
 
 def picked(data: Results, target: str, test: Callable[[Run], bool]) -> list[Run]:
-    return [r for r in runs_of(data, target=target) if test(r)]
+    return [r for r in data.runs_of(target=target) if test(r)]
 
 
 def is_idle(run: Run) -> bool:
@@ -71,7 +71,7 @@ def is_payload(run: Run) -> bool:
     return run.scenario == "payload" or run.params.size >= 1 << 20
 
 
-def figure(runs: Iterable[Run], key: Key, kind: str) -> str:
+def figure(runs: Iterable[Run], key: Measure, kind: str) -> str:
     """A figure over repeats: median [min–max], with the cautions of the runs it came from."""
     runs = list(runs)
     return fmt_spread(kind, fold(runs, key)) + cautions(runs)
@@ -86,7 +86,7 @@ def glosses(data: Results, target: str) -> dict[str, str]:
     per-member queue, and the per-member bound in bytes (CONTRACT.md, "Hostile clients")."""
     config = info(data, target).config
     n, size = config.get("member_backlog"), config.get("member_backlog_bytes")
-    what = "the channel layer's per-channel capacity" if family(data, target) == "Channels" else \
+    what = "the channel layer's per-channel capacity" if stack_of(data, target) == "Channels" else \
         "its bounded per-member queue"
     return {"backlog_full": what + (f" of {count(n)} messages" if n else ""),
             "backlog_bytes": "what the server held for the member" + (f" past {fmt_bytes(size)}" if size else "")}

@@ -38,18 +38,17 @@ from bench.report.runs import (
     DPS,
     LOSS,
     P95,
-    Key,
-    family,
+    Measure,
     is_seed,
     offered_deliveries,
     ran,
     redis_targets,
-    runs_of,
+    stack_of,
     timeline,
 )
 from bench.report.steps import describe_step, where
 
-IN_FLIGHT: Key = lambda run: run.ledger.in_flight_pct  # noqa: E731
+IN_FLIGHT: Measure = lambda run: run.ledger.in_flight_pct  # noqa: E731
 
 
 def slow_members(run: Run) -> float:
@@ -90,7 +89,7 @@ def slow_figure(data: Results, target: str, runs: list[Run]) -> str:
 def claim_where(data: Results) -> Claim:
     figures = [slow_figure(data, t, g) for t in ran(data) for g in by_step(picked(data, t, is_slow)).values()]
     slow = {t: g for t in ran(data) if (g := picked(data, t, is_nonreading))}  # the verdict's experiment
-    channels_dropped = [r for t in ran(data, "Channels") for r in runs_of(data, target=t)
+    channels_dropped = [r for t in ran(data, "Channels") for r in data.runs_of(target=t)
                         if any(r.ledger.dropped_by_server.values())]
     if channels_dropped:
         figures.append("Channels' layer dropping: " + "; ".join(
@@ -99,9 +98,9 @@ def claim_where(data: Results) -> Claim:
             + ("; …" if len(channels_dropped) > 4 else ""))
     seeds = [r for t in slow if is_seed(data, t) for r in slow[t]]
     held, lost = fold(seeds, IN_FLIGHT), fold(seeds, LOSS)
-    daphne_grew = [t for t in slow if family(data, t) == "Channels"
+    daphne_grew = [t for t in slow if stack_of(data, t) == "Channels"
                    and growth_per_slow_member(slow[t][0]) >= 1 << 20]
-    queued_dropped = [t for t in slow if family(data, t) == "FastAPI" and not is_seed(data, t)
+    queued_dropped = [t for t in slow if stack_of(data, t) == "FastAPI" and not is_seed(data, t)
                       and lossy(slow[t])]
     if not slow:
         verdict, why = UNMEASURED, ("The `slow` scenario (a member that never reads) did not run; it shows "
@@ -153,7 +152,7 @@ def first_loss_figures(data: Results) -> list[str]:
     for t in ran(data):
         found = first_losses(data, t)
         if not found:
-            out.append(f"{t}: lost nothing in {plural(len(runs_of(data, target=t)), 'run')}")
+            out.append(f"{t}: lost nothing in {plural(len(data.runs_of(target=t)), 'run')}")
             continue
         out.append(f"{t} first lost: " + "; ".join(
             f"{sc}" + (f" from {describe_step(g[0])}" if describe_step(g[0]) else "")

@@ -7,7 +7,7 @@ from bench.record import Results, Run
 from bench.report.claims.base import FAILS, OTHER, UNMEASURED, UNSETTLED, Claim, cautions, count, figure
 from bench.report.loss import ZERO_WINDOW, causes, kernel_text, lossy, sum_map, tcp_counters, total
 from bench.report.numbers import codes_text, fmt, ratio
-from bench.report.runs import LOSS, info, runs_of, unique
+from bench.report.runs import LOSS, info, unique
 from bench.report.steps import describe_step
 
 PHOTO_BYTES = 1 << 20  # "an iPhone photo": the claim is settled only by messages this big or bigger
@@ -47,7 +47,7 @@ def claim_photo(data: Results) -> Claim:
     within = [r for r in big if ((limit := limit_of(data, r)) is None or size_of(r) <= limit)]
     figures = [f for f in (sysctl_figure(data),) if f]
     for sc, step in unique((r.scenario, r.step) for r in within):
-        groups = [runs_of(data, sc, t, step) for t in unique(r.target for r in within)]
+        groups = [data.runs_of(sc, t, step) for t in unique(r.target for r in within)]
         groups = [g for g in groups if g]
         first = groups[0][0]
         figures.append(f"{describe_step(first) or fmt('bytes', size_of(first))} ({first.params.kind}, "

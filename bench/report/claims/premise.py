@@ -22,7 +22,7 @@ from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED,
 from bench.report.claims.knob import knob_line, sweep_effect, sweep_table
 from bench.report.layers import profiled
 from bench.report.numbers import fmt
-from bench.report.runs import cautions, runs_of, sampled
+from bench.report.runs import cautions, sampled
 from bench.report.steps import where
 
 THREAD_POOL, CONNECTION_POOL = "the thread pool", "the connection pool"
@@ -68,7 +68,7 @@ def executing_line(data: Results, app: str) -> str | None:
 
 def history_line(data: Results, app: str) -> str | None:
     """Members rejoining a busy room and asking for its stored history (scenario `history`)."""
-    runs = runs_of(data, "history", app)
+    runs = data.runs_of("history", app)
     if not runs:
         return None
     r = runs[-1]

@@ -8,17 +8,17 @@ from bench.report.appmode import relay_targets
 from bench.report.capacity import (
     MIN_CPU_S,
     MIN_DELIVERIES,
-    capacity,
     capacity_text,
     cost_sentence,
     costs,
+    ramp_capacity,
     ramp_scenarios,
 )
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, cautions, figure
 from bench.report.claims.modes import across_modes, capacities_by_mode, costs_by_mode
 from bench.report.numbers import fmt
 from bench.report.repeats import differ
-from bench.report.runs import DPS, LOSS, P95, family, info, ran, redis_targets, runs_of, scenario_names, steps_of
+from bench.report.runs import DPS, LOSS, P95, info, ran, redis_targets, scenario_names, stack_of
 from bench.report.searched import bracket, capacity_number
 from bench.report.steps import describe_step
 
@@ -44,7 +44,7 @@ def reach(data: Results, scenario: str, target: str) -> tuple[float, str] | None
     if found := searched(data, target, scenario):
         return (found.deliveries_per_s(found.passed) or 0.0,
                 f"{capacity_number(found)} {bracket(found)}" + " [client-bound]" * found.client_bound)
-    cap = capacity(data, scenario, target)
+    cap = ramp_capacity(data, scenario, target)
     return None if cap.state == "not run" else (cap.offered, capacity_text(cap) + cautions(cap.runs))
 
 
@@ -97,8 +97,8 @@ def claim_speed(data: Results) -> Claim:
 
 def headline(data: Results, scenario: str, target: str) -> str:
     """A target's largest step in a scenario that is not a ramp: deliveries/s, RTT p95, loss."""
-    steps = steps_of(data, scenario, target)
-    g = runs_of(data, scenario, target, steps[-1])
+    steps = data.steps_of(scenario, target)
+    g = data.runs_of(scenario, target, steps[-1])
     step = describe_step(g[0])
     return (f"{target}{' at ' + step if step else ''}: {figure(g, DPS, 'rate')} deliveries/s, RTT p95 "
             f"{figure(g, P95, 'ms')} ms, {figure(g, LOSS, 'pct')}% lost")
@@ -106,14 +106,14 @@ def headline(data: Results, scenario: str, target: str) -> str:
 
 def redis_scenarios(data: Results) -> list[str]:
     redis = redis_targets(data)
-    return [sc for sc in scenario_names(data) if any(runs_of(data, sc, t) for t in redis)]
+    return [sc for sc in scenario_names(data) if any(data.runs_of(sc, t) for t in redis)]
 
 
 def redis_figures(data: Results) -> list[str]:
     """Every scenario a Redis target ran, each target that ran it: capacity on a ramp, else its headline."""
     out = []
     for sc in redis_scenarios(data):
-        targets = [t for t in ran(data) if runs_of(data, sc, t)]
+        targets = [t for t in ran(data) if data.runs_of(sc, t)]
         if sc in ramp_scenarios(data):
             out += capacity_figures(data, targets, [sc])
         else:
@@ -125,8 +125,8 @@ def claim_scale(data: Results) -> Claim:
     best: dict[str, tuple[str, str, float, str]] = {}  # stack -> target, scenario, deliveries/s, text
     for sc in ramp_scenarios(data):
         for t in relay_targets(data):
-            if (r := reach(data, sc, t)) and r[0] >= best.get(family(data, t), ("", "", -1.0, ""))[2]:
-                best[family(data, t)] = (t, sc, *r)
+            if (r := reach(data, sc, t)) and r[0] >= best.get(stack_of(data, t), ("", "", -1.0, ""))[2]:
+                best[stack_of(data, t)] = (t, sc, *r)
     single = [sc for sc in ramp_scenarios(data) if sc not in redis_scenarios(data)]
     figures = capacity_figures(data, ran(data), single) + ["processes per target: " + ", ".join(
         f"{t} {info(data, t).processes if t in data.targets else '?'}" for t in ran(data))]

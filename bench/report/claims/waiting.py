@@ -21,18 +21,18 @@ from bench.report.claims.base import (
 )
 from bench.report.loss import causes, lossy, total
 from bench.report.numbers import fmt, plural
-from bench.report.runs import LOSS, Key, family, offered_deliveries, ran, runs_of
+from bench.report.runs import LOSS, Measure, offered_deliveries, ran, stack_of
 from bench.report.steps import where
 
 BUSY_POLL_PCT = 50.0  # a busy-polling loop holds a core near 100%; a waiting one stays far below
-CPU: Key = lambda run: run.server.cpu_pct_mean  # noqa: E731
+CPU: Measure = lambda run: run.server.cpu_pct_mean  # noqa: E731
 
 
 def claim_busy(data: Results) -> Claim:
     figures, fastapi_cpu, idle_seen = [], [], False
     for t in ran(data):
         idle = picked(data, t, lambda r: is_idle(r) and CPU(r) is not None)
-        if not idle and family(data, t) != "FastAPI":
+        if not idle and stack_of(data, t) != "FastAPI":
             continue  # the claim is about the FastAPI loop; the others only beside it when idle ran
         runs = idle
         if not runs:
@@ -48,7 +48,7 @@ def claim_busy(data: Results) -> Claim:
                        f"{count(runs[0].params.users)} members connected"
                        + (" and silent" if idle else f", {fmt('rate', offered_deliveries(runs[0]))} "
                           "deliveries/s offered, its lowest load") + f" ({where(runs[0])}){per_conn}")
-        if family(data, t) == "FastAPI":
+        if stack_of(data, t) == "FastAPI":
             fastapi_cpu += [cpu for r in runs if (cpu := CPU(r)) is not None]  # every one: picked for it
     if not fastapi_cpu:
         verdict, why = UNMEASURED, "No FastAPI run recorded server CPU; the `idle` scenario measures it."
@@ -105,7 +105,7 @@ def claim_buffered(data: Results) -> Claim:
                   "few seconds in the middle of steady chat, is shown beside it.")
     fastapi = by_stack.get("FastAPI")
     if fastapi is None:
-        every = [r for t in ran(data, "FastAPI") for r in runs_of(data, target=t)]
+        every = [r for t in ran(data, "FastAPI") for r in data.runs_of(target=t)]
         unexplained = total(every, lambda r: r.ledger.unexplained)
         if not every:
             return Claim("3", CLAIM_3, experiment, figures, UNMEASURED, "No FastAPI target ran.", by_stack)
