@@ -4,6 +4,7 @@ step whose round-trip p95 stays under the SLO with no loss) and its server CPU p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bench.record import Results, Run, claimed_cores, ramp_edge, slo_failures
 from bench.report.loss import causes
@@ -34,7 +35,7 @@ class RampCapacity:
     scenario: str
     target: str
     slo: float | None
-    state: str = "not run"  # "not run" | "below" | "at" | "beyond" (the ramp never crossed the SLO)
+    state: Literal["not run", "below", "at", "beyond"] = "not run"  # beyond: the ramp never crossed the SLO
     label: str = ""
     runs: list[Run] = field(default_factory=list)
     stopped_label: str = ""

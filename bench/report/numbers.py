@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+# what a number is, and so how it is written: "step" (a knob's value) and anything unnamed print as given
+FmtKind = Literal["int", "rate", "ms", "us", "pct", "pct1", "mib", "kib", "bytes", "size", "step"]
+
 
 def _fixed(v: float, small: int) -> str:
     a = abs(v)
@@ -19,7 +24,7 @@ def fmt_bytes(v: float, short: bool = False) -> str:
     return f"{n:,} B"
 
 
-def fmt(kind: str, v: object) -> str:
+def fmt(kind: FmtKind, v: object) -> str:
     """One number of a kind ("rate", "ms", "pct", "bytes", …); "—" when nothing was measured."""
     if not isinstance(v, int | float) or isinstance(v, bool):
         return "—" if v is None else str(v)

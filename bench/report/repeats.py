@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench.record import Run
-from bench.report.numbers import fmt
+from bench.report.numbers import FmtKind, fmt
 from bench.report.runs import Measure
 
 SIGNIFICANT = 0.10  # single runs: a difference within 10% of the larger value is not significant
@@ -51,15 +51,15 @@ def differ(a: Stat, b: Stat) -> str | None:
     return None if abs(a.median - b.median) > SIGNIFICANT * top else RULE_SINGLE
 
 
-def fmt_stat(kind: str, s: Stat | None) -> str:
+def fmt_stat(kind: FmtKind, s: Stat | None) -> str:
     return fmt(kind, s.median if s else None)
 
 
-def fmt_range(kind: str, s: Stat | None) -> str:
+def fmt_range(kind: FmtKind, s: Stat | None) -> str:
     """"[min–max]" when several runs gave the figure, else ""."""
     return f"[{fmt(kind, s.lo)}–{fmt(kind, s.hi)}]" if s and s.n > 1 else ""
 
 
-def fmt_spread(kind: str, s: Stat | None) -> str:
+def fmt_spread(kind: FmtKind, s: Stat | None) -> str:
     """The median with its range when there are repeats: "12.3 [11.0–14.1]"."""
     return " ".join(x for x in (fmt_stat(kind, s), fmt_range(kind, s)) if x)

@@ -9,10 +9,12 @@ from bench.record import Results
 from bench.report.capacity import RampCapacity, capacity_text, ramp_capacity, ramp_scenarios
 from bench.report.charts import Figure, sweep_charts, timeline_chart
 from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED
-from bench.report.numbers import fmt
+from bench.report.numbers import FmtKind, fmt
 from bench.report.repeats import fmt_stat, fold
-from bench.report.runs import COST, DPS, P95, flag_notes, param, scenario_names
+from bench.report.runs import COST, DPS, P95, Measure, flag_notes, param, scenario_names
 from bench.report.steps import sweep_axis
+
+CAPACITY_FIGURES: tuple[tuple[Measure, FmtKind], ...] = ((DPS, "rate"), (P95, "ms"), (COST, "us"))
 
 SWEPT = {"load": "latency and throughput against load", "size": "loss and latency against message size",
          "room_size": "latency and cost against room size"}
@@ -48,8 +50,7 @@ class CapacityRow:
 def capacity_row(cap: RampCapacity) -> CapacityRow:
     at = cap.state in ("at", "beyond")
     figures = [fmt("rate", cap.offered) if at else "—"]
-    figures += [fmt_stat(kind, fold(cap.runs, key)) if at else "—" for key, kind in
-                ((DPS, "rate"), (P95, "ms"), (COST, "us"))]
+    figures += [fmt_stat(kind, fold(cap.runs, key)) if at else "—" for key, kind in CAPACITY_FIGURES]
     nxt = (f"{cap.stopped_label}: {cap.stopped_why}" if cap.stopped_why
            else "the ramp ended under the SLO" if cap.state == "beyond" else "")
     return CapacityRow(cap.target, cap.label if at else capacity_text(cap), flag_notes(cap.runs), figures, nxt)

@@ -9,7 +9,7 @@ from functools import partial
 
 from bench.record import Results, Run
 from bench.report.loss import buckets
-from bench.report.numbers import fmt, plural, ratio
+from bench.report.numbers import FmtKind, fmt, plural, ratio
 from bench.report.repeats import MIN_SAMPLES, Stat, differ, fmt_range, fmt_stat, fold, usable
 from bench.report.runs import (
     COST,
@@ -29,7 +29,7 @@ from bench.report.steps import describe_step, scenario_about, short_step
 class Row:
     label: str
     key: Measure
-    kind: str
+    kind: FmtKind
     better: str | None = None  # "low" or "high": the row compares targets
     sub: bool = False
     alarm: bool = False  # the worst run's value, in red when above zero
@@ -175,8 +175,8 @@ def comparison_table(data: Results, scenario: str, step: str, targets: list[str]
                  failures=failed([r for g in groups.values() for r in g]))
 
 
-STEP_FIGURES = [("deliveries/s", DPS, "rate"), ("RTT p95 ms", P95, "ms"), ("loss %", LOSS, "pct"),
-                ("server µs/delivery", COST, "us")]
+STEP_FIGURES: list[tuple[str, Measure, FmtKind]] = [("deliveries/s", DPS, "rate"), ("RTT p95 ms", P95, "ms"),
+                                                    ("loss %", LOSS, "pct"), ("server µs/delivery", COST, "us")]
 
 
 def step_table(data: Results, scenario: str, targets: list[str]) -> Table:

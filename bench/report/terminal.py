@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from bench.record import Results, Run, edge_runs, searched
 from bench.report.capacity import ramp_capacity
+from bench.report.numbers import FmtKind
 from bench.report.repeats import Stat, fmt_stat, fold
 from bench.report.runs import (
     COST,
     DPS,
     LOSS,
     P95,
+    Measure,
     flag_names,
     param,
     scenario_names,
@@ -17,6 +19,8 @@ from bench.report.runs import (
 )
 from bench.report.searched import held_note, per_member
 from bench.report.steps import short_step
+
+FIGURES: tuple[tuple[Measure, FmtKind], ...] = ((DPS, "rate"), (P95, "ms"), (LOSS, "pct"), (COST, "us"))
 
 
 def summary_group(data: Results, scenario: str, target: str) -> tuple[list[Run], str]:
@@ -57,8 +61,7 @@ def print_summary(data: Results) -> None:
             if t in ran_anything and not data.steps_of(sc, t):
                 continue  # not in this target's suite (e.g. the Redis targets run the ramp and the outage)
             g, note = summary_group(data, sc, t)
-            figures = [fmt_stat(kind, fold(g, path)) if g else "—"
-                       for path, kind in ((DPS, "rate"), (P95, "ms"), (LOSS, "pct"), (COST, "us"))]
+            figures = [fmt_stat(kind, fold(g, path)) if g else "—" for path, kind in FIGURES]
             flag = ", ".join(x for x in (note, flag_names(g)) if x)
             print(f"{sc!s:<{sw}}  {t!s:<{tw}}  {figures[0]:>12}  {figures[1]:>10}  {figures[2]:>7}  "
                   f"{figures[3]:>13}  {flag}")

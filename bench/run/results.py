@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.record import Environment, Results, Run, TargetInfo
+from bench.record import Capacity, Environment, Results, Run, SecurityCheck, TargetInfo
 
 
 def now() -> str:
@@ -32,6 +32,14 @@ class ResultsFile:
 
     def add_run(self, run: Run) -> None:
         self.data.runs.append(run)
+        self.save()
+
+    def add_capacity(self, capacity: Capacity) -> None:
+        self.data.capacities.append(capacity)
+        self.save()
+
+    def add_security(self, checks: list[SecurityCheck]) -> None:
+        self.data.security += checks
         self.save()
 
     def finish(self, status: str) -> None:

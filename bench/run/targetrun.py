@@ -105,8 +105,8 @@ class TargetRun:
             self.results.add_target(target.name, describe_target(target, self.servers, self.backing.redis_url,
                                                                  self.env))
             if self.db and not any(c.target == target.name for c in self.results.data.security):
-                self.results.data.security += [SecurityCheck(target=target.name, **c) for c in
-                                               security.check(self.servers[0].base_url, self.db)]
+                self.results.add_security([SecurityCheck(target=target.name, **c) for c in
+                                           security.check(self.servers[0].base_url, self.db)])
         name = "-".join([target.name, scenario.name, label.replace("=", "").replace(" ", "-"), str(repeat)])
         print(f"bench: {target.name:<13} {scenario.name:<8} {step.users} members in rooms of "
               f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
@@ -166,8 +166,7 @@ class TargetRun:
             failed_first=list(bracket.failed_first), start_rate=start, verdict=bracket.verdict(),
             probes=[CapacityProbe(rate=p.rate, role=p.role, passed=p.outcome.passed, why=list(p.outcome.why))
                     for p in bracket.probes])
-        self.results.data.capacities.append(found)
-        self.results.save()
+        self.results.add_capacity(found)
         print(f"bench: {self.target.name:<13} capacity: {found.verdict}", flush=True)
         if bracket.passed and not self.hosts and not bracket.held:  # no held pass was sampled: one more run
             profiled = replace(scenario, name=f"{scenario.name}-profile", rate=bracket.passed, slo_p95_ms=None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bench.record import Results, Run
 from bench.report.appmode import app_targets, on_postgres
-from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table
+from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table, Verdict
 from bench.report.numbers import codes_text, fmt
 from bench.report.runs import cautions, sampled, stack_of
 
@@ -148,7 +148,7 @@ def handshake_cpu_ms(runs: list[Run]) -> float | None:
     return 1e3 * r.server.delta.cpu_seconds / r.params.users if r.server.delta and r.params.users else None
 
 
-def auth_verdict(data: Results, storms: dict[str, list[Run]]) -> tuple[str, str]:
+def auth_verdict(data: Results, storms: dict[str, list[Run]]) -> tuple[Verdict, str]:
     """Easier to write: Channels' sign-in is the middleware it ships (AuthMiddlewareStack in its code), while
     FastAPI's is written by hand; it holds only when both keep out the same handshakes. What it costs per
     connection is said beside, not folded in."""

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bench.record import Results, Run
-from bench.report.numbers import fmt, fmt_bytes
+from bench.report.numbers import FmtKind, fmt, fmt_bytes
 from bench.report.repeats import fmt_spread, fold
 from bench.report.runs import Measure, cautions, info, stack_of
 from bench.report.steps import where
 
-HOLDS, FAILS, OTHER = "holds", "does not hold", "holds for a different reason"
-UNMEASURED, UNSETTLED = "not measured in this run", "not settled by this run"
+Verdict = Literal["holds", "does not hold", "holds for a different reason", "not measured in this run",
+                  "not settled by this run"]
+HOLDS: Verdict = "holds"
+FAILS: Verdict = "does not hold"
+OTHER: Verdict = "holds for a different reason"
+UNMEASURED: Verdict = "not measured in this run"
+UNSETTLED: Verdict = "not settled by this run"
 
 
 @dataclass
@@ -31,9 +37,9 @@ class Claim:
     claim: str
     experiment: str
     figures: list[str]
-    verdict: str
+    verdict: Verdict
     why: str = ""
-    by_stack: dict[str, str] = field(default_factory=dict)  # "FastAPI"/"Channels" -> verdict, when they part
+    by_stack: dict[str, Verdict] = field(default_factory=dict)  # "FastAPI"/"Channels" -> verdict, when they part
     tables: list[Table] = field(default_factory=list)
     sources: dict[str, dict[str, str]] = field(default_factory=dict)  # stack -> {file: source}, shown verbatim
 
@@ -71,7 +77,7 @@ def is_payload(run: Run) -> bool:
     return run.scenario == "payload" or run.params.size >= 1 << 20
 
 
-def figure(runs: Iterable[Run], key: Measure, kind: str) -> str:
+def figure(runs: Iterable[Run], key: Measure, kind: FmtKind) -> str:
     """A figure over repeats: median [min–max], with the cautions of the runs it came from."""
     runs = list(runs)
     return fmt_spread(kind, fold(runs, key)) + cautions(runs)

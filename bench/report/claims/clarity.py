@@ -5,7 +5,7 @@ lines, branches, blocks, and the framework names a newcomer must learn. The verd
 from __future__ import annotations
 
 from bench.record import CodePart, Results
-from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table
+from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table, Verdict
 
 PROXIES = ("sloc", "branches", "concepts")
 
@@ -53,7 +53,7 @@ def claim_clarity(data: Results) -> Claim:
                  figures, verdict, why, tables=[metrics_table(parts)] if parts else [])
 
 
-def clarity_verdict(outcome: dict[str, str | None]) -> tuple[str, str]:
+def clarity_verdict(outcome: dict[str, str | None]) -> tuple[Verdict, str]:
     measured = {job: o for job, o in outcome.items() if o is not None}
     if not measured:
         return UNMEASURED, ("These results hold no code metrics (Results.code): any `python -m bench` run of "

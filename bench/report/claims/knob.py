@@ -6,9 +6,12 @@ from __future__ import annotations
 from bench.record import Results, Run, searched
 from bench.report.appmode import app_targets, capacity_value, relay_of, stages, sweep, threads_label
 from bench.report.claims.base import Table, figure
-from bench.report.numbers import fmt, ratio
+from bench.report.numbers import FmtKind, fmt, ratio
 from bench.report.repeats import SIGNIFICANT, differ, fmt_spread, fold
-from bench.report.runs import COST, DPS, LOSS, P95, info, offered_deliveries
+from bench.report.runs import COST, DPS, LOSS, P95, Measure, info, offered_deliveries
+
+SWEPT: tuple[tuple[str, Measure, FmtKind, str], ...] = (("throughput", DPS, "rate", " deliveries/s"),
+                                                        ("RTT p95", P95, "ms", " ms"))
 
 
 def knob_line(data: Results, app: str) -> str | None:
@@ -64,7 +67,7 @@ def sweep_effect(data: Results, app: str) -> str | None:
         return None
     moved = [f"{threads_label(n)} thread{'s' * (n != 1)}: {name} {fmt_spread(kind, a)} against "
              f"{fmt_spread(kind, b)}{unit}" for n, runs in groups.items() if n
-             for name, key, kind, unit in (("throughput", DPS, "rate", " deliveries/s"), ("RTT p95", P95, "ms", " ms"))
+             for name, key, kind, unit in SWEPT
              if (a := fold(runs, key)) and (b := fold(base, key)) and differ(a, b) is None]
     waits = {n: s.wait_us if (s := stages(runs)) else None for n, runs in groups.items()}
     said = (f"{' / '.join(fmt('us', w) for w in waits.values())} µs waiting for the database thread per stored "

@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 from bench.record import Results
 from bench.report.appmode import app_targets, capacity_value, cost_at_capacity, relay_targets
-from bench.report.numbers import fmt
+from bench.report.numbers import FmtKind, fmt
 
 MODES = {"relay": relay_targets, "app mode": app_targets}
 
 
-def per_mode(data: Results, value: Callable[[Results, str], float | None], kind: str, unit: str,
+def per_mode(data: Results, value: Callable[[Results, str], float | None], kind: FmtKind, unit: str,
              less_wins: bool) -> dict[str, tuple[str | None, str]]:
     """mode -> (the winning stack, "" on a tie, None when one stack has no figure; a line of the figures)."""
     out = {}

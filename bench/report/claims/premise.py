@@ -18,10 +18,10 @@ from bench.report.appmode import (
     sweep,
 )
 from bench.report.claims.auth import RESTARTED, WARM, handshake_cpu_ms, storms
-from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim, Table
+from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, Claim, Table, Verdict
 from bench.report.claims.knob import knob_line, sweep_effect, sweep_table
 from bench.report.layers import profiled
-from bench.report.numbers import fmt
+from bench.report.numbers import FmtKind, fmt
 from bench.report.runs import cautions, sampled
 from bench.report.steps import where
 
@@ -30,7 +30,7 @@ DATABASE, FRAMEWORK, NONE = "the database", "the framework", "none"
 STACK_APP = {"Channels": "django-app", "FastAPI": "fastapi-app"}  # the PostgreSQL app target of each stack
 
 
-def change(before: float | None, after: float | None, kind: str, unit: str) -> str:
+def change(before: float | None, after: float | None, kind: FmtKind, unit: str) -> str:
     """"1,200 → 800 deliveries/s (0.67×)": relay first, app mode after."""
     text = f"{fmt(kind, before)} → {fmt(kind, after)}{unit}"
     return text + (f" ({after / before:.2f}×)" if before and after is not None else "")
@@ -205,7 +205,7 @@ def relay_gap(data: Results) -> str:
             f"{fmt('rate', relay['FastAPI'])}{share}")
 
 
-def premise_verdict(data: Results, found: dict[str, tuple[str, str]]) -> tuple[str, str]:
+def premise_verdict(data: Results, found: dict[str, tuple[str, str]]) -> tuple[Verdict, str]:
     caps = {stack: capacity_value(data, app) for stack, app in STACK_APP.items()}
     ch, fa = caps["Channels"], caps["FastAPI"]
     if ch is None or fa is None:

@@ -10,6 +10,7 @@ from bench.report.claims.base import (
     UNMEASURED,
     UNSETTLED,
     Claim,
+    Verdict,
     by_step,
     cautions,
     count,
@@ -80,7 +81,7 @@ def _burst_figure(data: Results, target: str, runs: list[Run], step: str) -> str
     return text + cautions(runs)
 
 
-def _stack_verdict(runs: list[Run]) -> str:
+def _stack_verdict(runs: list[Run]) -> Verdict:
     if any(r.ledger.unexplained for r in runs):
         return UNSETTLED
     if lossy(runs) or any(r.ledger.reordered or r.ledger.duplicates for r in runs):
@@ -89,7 +90,8 @@ def _stack_verdict(runs: list[Run]) -> str:
 
 
 def claim_buffered(data: Results) -> Claim:
-    figures, by_stack = [], {}
+    figures: list[str] = []
+    by_stack: dict[str, Verdict] = {}
     bursts = {t: picked(data, t, is_burst) for t in ran(data)}
     for t, runs in bursts.items():
         figures += [_burst_figure(data, t, g, step) for step, g in by_step(runs).items()]
