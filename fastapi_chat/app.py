@@ -43,7 +43,8 @@ class Chat:
     engine: AsyncEngine | None
 
 
-def chat_of(connection: HTTPConnection) -> Chat:
+async def chat_of(connection: HTTPConnection) -> Chat:
+    """The app's Chat (async: FastAPI would run a plain function in its thread pool, a thread per handshake)."""
     return connection.app.state.chat
 
 

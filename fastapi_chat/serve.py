@@ -1,31 +1,16 @@
 """Run the FastAPI chat backend on uvicorn: `python -m fastapi_chat.serve --host H --port P`.
 
-It is uvicorn's own command line, set up as uvicorn's docs recommend for production
-(uvloop, httptools, no access log) and with the contract's message-size limit, on uvicorn's
-protocols with the limits against hostile clients that stock uvicorn lacks (uvicorn_fixes.py; CHAT_HARDENING=off:
-uvicorn's own protocols).
+uvicorn set up as uvicorn's docs recommend for production (uvloop, httptools, no access log) and with the
+contract's message-size limit, on uvicorn's protocols with the limits against hostile clients that stock uvicorn
+lacks (serving/uvicorn_fixes.py `serve`, shared with django_chat.serve_uvicorn; CHAT_HARDENING=off: uvicorn's
+own protocols). The app is built by its factory (fastapi_chat.app `create_app`).
 """
 
 import argparse
 import asyncio
-import sys
-
-from uvicorn.main import main as uvicorn_cli
 
 from fastapi_chat import config
 from serving import uvicorn_fixes
-
-
-def uvicorn_args(host: str, port: int, max_message_bytes: int, keepalive: float, protocols: list[str]) -> list[str]:
-    return [
-        "fastapi_chat.app:create_app", "--factory",
-        "--host", host, "--port", str(port),
-        "--loop", "uvloop", *protocols,  # httptools and websockets-sansio: hardened, or as uvicorn ships them
-        "--ws-max-size", str(max_message_bytes),
-        "--ws-ping-interval", str(keepalive), "--ws-ping-timeout", str(keepalive),
-        "--ws-per-message-deflate", "false",  # daphne does not compress either
-        "--no-access-log", "--log-level", "warning", "--lifespan", "off",
-    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,13 +22,10 @@ def main(argv: list[str] | None = None) -> None:
         from fastapi_chat.db import check
 
         asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
-    if config.HARDENING:
-        uvicorn_fixes.configure(uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS,
-                                                         config.MAX_FRAGMENTS, config.BACKLOG_BYTES_BOUND))
-    argv = uvicorn_args(args.host, args.port, config.MAX_MESSAGE_BYTES, config.KEEPALIVE,
-                        uvicorn_fixes.protocol_args(config.HARDENING))
-    print("uvicorn " + " ".join(argv), file=sys.stderr, flush=True)
-    uvicorn_cli(argv)
+    limits = uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS, config.MAX_FRAGMENTS,
+                                      config.BACKLOG_BYTES_BOUND) if config.HARDENING else None
+    uvicorn_fixes.serve("fastapi_chat.app:create_app", args.host, args.port, config.MAX_MESSAGE_BYTES,
+                        config.KEEPALIVE, limits, factory=True)
 
 
 if __name__ == "__main__":

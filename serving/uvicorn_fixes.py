@@ -1,14 +1,17 @@
 """uvicorn's httptools and websockets-sansio protocols with the limits stock uvicorn 0.54.0 lacks against
 hostile clients (CONTRACT.md, "Hostile clients"). Each fix is labelled with what stock does; the server
-is app-agnostic, so both uvicorn targets (fastapi_chat.serve, django_chat.serve_uvicorn) run it:
-`--http serving.uvicorn_fixes:HttpProtocol --ws serving.uvicorn_fixes:WebSocketProtocol`,
-after `configure(EdgeLimits(...))`; with CHAT_HARDENING=off, `protocol_args(False)` gives uvicorn's own.
+is app-agnostic, so both uvicorn targets (fastapi_chat.serve, django_chat.serve_uvicorn) run it through
+`serve()`, its protocols bound to their limits (`protocols(EdgeLimits(...))`: no module state); with
+CHAT_HARDENING=off, `protocols(None)` gives uvicorn's own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from dataclasses import dataclass, replace
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -28,23 +31,35 @@ class EdgeLimits:
     backlog_bytes: int  # the most a member may be owed; the transport never holds it but for unread pongs
 
 
-PROTOCOL_ARGS = ["--http", f"{__name__}:HttpProtocol", "--ws", f"{__name__}:WebSocketProtocol"]  # httptools, sansio
-STOCK_PROTOCOL_ARGS = ["--http", "httptools", "--ws", "websockets-sansio"]  # as uvicorn ships them
-LIMITS = EdgeLimits(handshake_timeout=10.0, max_connections=0, max_fragments=4096, backlog_bytes=64 << 20)
+STOCK_PROTOCOLS = ("httptools", "websockets-sansio")  # as uvicorn ships them: CHAT_HARDENING=off
 
 
-def protocol_args(hardened: bool) -> list[str]:
-    """uvicorn's --http and --ws: this module's (configure() them first), or uvicorn's stock ones."""
-    return PROTOCOL_ARGS if hardened else STOCK_PROTOCOL_ARGS
-
-
-def configure(limits: EdgeLimits) -> EdgeLimits:
-    """Raise the fd limit as far as the system allows, return freed memory, set the limits (returned
-    with max_connections resolved) for the protocols below."""
-    global LIMITS
-    LIMITS = replace(limits, max_connections=connection_bound(limits.max_connections))
+def protocols(limits: EdgeLimits | None) -> tuple[type[asyncio.Protocol] | str, type[asyncio.Protocol] | str]:
+    """uvicorn's http and ws protocols: this module's, bound to `limits` (the fd limit raised as far as the system
+    allows and max_connections resolved from it, freed memory returned), or with None uvicorn's stock ones."""
+    if limits is None:
+        return STOCK_PROTOCOLS
+    bound = replace(limits, max_connections=connection_bound(limits.max_connections))
     return_freed_memory()
-    return LIMITS
+    return (type("HttpProtocol", (HttpProtocol,), {"limits": bound}),
+            type("WebSocketProtocol", (WebSocketProtocol,), {"limits": bound}))
+
+
+def serve(app: str, host: str, port: int, max_message_bytes: int, keepalive: float, limits: EdgeLimits | None,
+          factory: bool = False) -> None:
+    """Run `app` on uvicorn as both uvicorn targets run: set up as uvicorn's docs recommend for production
+    (uvloop, httptools, no access log), with the contract's message-size limit and keepalive, on this module's
+    protocols (`limits`) or uvicorn's own (None); the equivalent command line goes to the log first."""
+    http, ws = protocols(limits)
+    name = lambda p: p if isinstance(p, str) else f"{__name__}:{p.__name__}"  # noqa: E731
+    print(f"uvicorn {app}{' --factory' if factory else ''} --host {host} --port {port} --loop uvloop "
+          f"--http {name(http)} --ws {name(ws)} --ws-max-size {max_message_bytes} --ws-ping-interval {keepalive} "
+          f"--ws-ping-timeout {keepalive} --ws-per-message-deflate false --no-access-log --log-level warning "
+          f"--lifespan off" + (f"  ({limits})" if limits else ""), file=sys.stderr, flush=True)
+    uvicorn.run(app, factory=factory, host=host, port=port, loop="uvloop", http=http, ws=ws,
+                ws_max_size=max_message_bytes, ws_ping_interval=keepalive, ws_ping_timeout=keepalive,
+                ws_per_message_deflate=False,  # daphne does not compress either
+                access_log=False, log_level="warning", lifespan="off")
 
 
 def respond(transport, status: bytes) -> None:
@@ -54,6 +69,7 @@ def respond(transport, status: bytes) -> None:
 
 
 class HttpProtocol(HttpToolsProtocol):
+    limits: EdgeLimits  # bound by protocols()
     refused = False
     head_done = False
     head_bytes = 0
@@ -64,8 +80,8 @@ class HttpProtocol(HttpToolsProtocol):
         # Stock: `--limit-concurrency` answers 503 only once a request is complete, and counts nothing
         # else; ~1,070 idle sockets at ulimit 1024 locked every client out. Past the limit: 503 to the
         # request, or at once an abort if the excess grows past the fd reserve.
-        if len(self.connections) > LIMITS.max_connections:
-            if len(self.connections) > LIMITS.max_connections + FD_RESERVE:
+        if len(self.connections) > self.limits.max_connections:
+            if len(self.connections) > self.limits.max_connections + FD_RESERVE:
                 transport.abort()
                 return
             self.refused = True
@@ -74,7 +90,7 @@ class HttpProtocol(HttpToolsProtocol):
     def start_head_timer(self) -> None:
         # Stock: a connection that sends nothing, or half a request, is never closed.
         self.head_done, self.head_bytes = False, 0
-        self.head_timer = self.loop.call_later(LIMITS.handshake_timeout, self.head_timeout)
+        self.head_timer = self.loop.call_later(self.limits.handshake_timeout, self.head_timeout)
 
     def head_timeout(self) -> None:
         self.head_timer = None
@@ -112,6 +128,7 @@ class HttpProtocol(HttpToolsProtocol):
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
+    limits: EdgeLimits  # bound by protocols()
     fragments = 0
 
     def data_received(self, data: bytes) -> None:
@@ -138,7 +155,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         # Stock: one max-size message in 1-byte frames held ~1 GiB as a list of bytes objects and kept the
         # loop busy for seconds per million frames.
         self.fragments += 1
-        if self.fragments > LIMITS.max_fragments:
+        if self.fragments > self.limits.max_fragments:
             if self.conn.close_sent is None:
                 self.frames = []
                 self.conn.fail(TOO_MANY_FRAGMENTS, "too many fragments in one message")
@@ -150,7 +167,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         # Stock answers every ping however much the peer has left unread: a peer that floods pings and
         # reads nothing grew the server's memory without bound. uvicorn's `send` waits while the transport
         # is paused, so only pongs take it past the byte bound: then the peer is dropped.
-        if self.transport.get_write_buffer_size() > LIMITS.backlog_bytes:
+        if self.transport.get_write_buffer_size() > self.limits.backlog_bytes:
             self.transport.abort()
             return
         super().handle_ping()
