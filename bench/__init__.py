@@ -6,7 +6,7 @@
     bench/report/   the report: reads only the run record (bench/record.py)
 
 and, at this level, the pure modules both sides share: record.py (the typed run record),
-ledger.py (the loss ledger), stats.py (/stats arithmetic), message.py (the wire header),
+ledger.py (the loss ledger), stats.py (/stats arithmetic), cpu.py (CPU time and steal), message.py (the wire header),
 targets.py and scenarios.py (what to run), and locustfile.py (Locust's entry point).
 """
 

@@ -13,7 +13,8 @@ import pytest
 from bench import ROOT
 
 BENCH = ROOT / "bench"
-SHARED = {"bench.record", "bench.ledger", "bench.stats", "bench.message", "bench.targets", "bench.scenarios"}
+SHARED = {"bench.record", "bench.ledger", "bench.stats", "bench.message", "bench.targets", "bench.scenarios",
+          "bench.cpu"}
 # what each part may import from bench (besides itself)
 ALLOWED = {
     "load": SHARED,
@@ -21,7 +22,7 @@ ALLOWED = {
     "shared": SHARED,
     "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds"},
     "compare": SHARED | {"bench.report.repeats"},  # a reader of records, like the report
-    "harness": SHARED | {"bench.load", "bench.run.machine"},
+    "harness": SHARED | {"bench.load"},  # not the orchestrator's (bench.run), which runs it
 }
 
 

@@ -40,12 +40,12 @@ import psutil
 from hdrh.histogram import HdrHistogram
 
 from bench import ROOT, locust_command
+from bench.cpu import cpu_ticks, steal_pct
 from bench.harness.firehose import pin, serve_members, serve_one, start_server
 from bench.ledger import Member
 from bench.load.receiver import Receiver
 from bench.load.tally import Tally
 from bench.load.wsclient import connect
-from bench.run.machine import cpu_ticks, steal_pct
 
 MESSAGE_BYTES = 128
 _FOREVER = 1 << 62

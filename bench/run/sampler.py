@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import psutil
 
-from bench.run.machine import CpuMeter, spin_us
+from bench.cpu import CpuMeter
+from bench.run.machine import spin_us
 from bench.run.tcpstate import socket_queues
 
 
