@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Literal, NamedTuple, overload
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from bench.targets import TARGETS
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
 SLOW_SPEED_PCT = 75.0  # and so does their CPU running below this share of its full speed (Noise)
 TARGET_ORDER = list(TARGETS)  # every report lists targets in this order
@@ -76,6 +76,46 @@ class Ledger(Record):
         return sum(self.dropped_by_server.values())
 
 
+class StageTime(Record):
+    """One stage of storing a message: wall seconds spent in it, summed, and how many were timed."""
+
+    seconds: float = 0.0
+    count: int = 0
+
+
+class AppStages(Record):
+    """Where a stored message's time goes, one schema on both stacks (CONTRACT.md /stats `app`)."""
+
+    wait: StageTime = Field(default_factory=StageTime)  # for a worker: Django's database thread, SQLAlchemy's pool
+    db: StageTime = Field(default_factory=StageTime)  # the insert and its commit
+
+
+class LoopLag(Record):
+    """How late a 100 ms sleep woke up: summed, counted, and the worst since the server started."""
+
+    seconds: float = 0.0
+    count: int = 0
+    max: float = 0.0
+
+
+class AppStats(Record):
+    """The servers' /stats `app` over a run (CONTRACT.md), in relay mode too; the gauges (db_connections_open,
+    storing, workers) and loop_lag's max as the run left them. Zeros when the servers reported none."""
+
+    mode: str = ""  # "relay" or "full"
+    database: str | None = None  # the engine, None in relay mode
+    messages_stored: int = 0
+    store_failures: int = 0
+    store_seconds: float = 0.0
+    handshakes_refused: dict[str, int] = Field(default_factory=dict)  # by cause
+    db_connections_open: int = 0
+    storing: int = 0  # read and not yet stored: in flight, owed to the whole room
+    wait_for: str = ""  # what `stages.wait` waits for
+    workers: int = 0
+    stages: AppStages | None = None  # None: servers from before the stages were timed
+    loop_lag: LoopLag = Field(default_factory=LoopLag)
+
+
 class StatsDelta(Record):
     """What the servers' /stats counted during the run (bench/stats.py diff)."""
 
@@ -87,7 +127,7 @@ class StatsDelta(Record):
     drops: dict[str, int] = Field(default_factory=dict)
     close_codes: dict[int, int] = Field(default_factory=dict)
     backlog: int = 0
-    app: dict = Field(default_factory=dict)  # app mode (CONTRACT.md): stored, store failures and time, refusals
+    app: AppStats = Field(default_factory=AppStats)  # app mode (CONTRACT.md): stored, store failures and time, refusals
 
 
 CostOver = Literal["window", "sampled", "run"]
@@ -170,14 +210,54 @@ class OutageEvent(Record):
     at: float
 
 
+class RedisSubscriber(Record):
+    """One pub/sub subscriber connection, as Redis's CLIENT LIST gives its fields (strings)."""
+
+    model_config = ConfigDict(serialize_by_alias=True)  # `tot-mem` stays Redis's name in the file
+
+    id: str | None = None  # changes when it reconnects
+    addr: str | None = None
+    age: str | None = None  # seconds
+    sub: str | None = None  # channels subscribed
+    omem: str | None = None  # bytes Redis holds for it, not yet written to its socket
+    tot_mem: str | None = Field(default=None, alias="tot-mem")
+
+
+class RedisSnapshot(Record):
+    """Redis's own view of the pub/sub leg, which no server process counts (bench/run/redisctl.py snapshot)."""
+
+    reachable: bool = False
+    version: str | None = None
+    subscribers: list[RedisSubscriber] = Field(default_factory=list)
+    total_connections_received: int | None = None  # grows when a subscriber reconnects
+    client_recent_max_output_buffer: int | None = None  # bytes
+    client_output_buffer_limit_disconnections: int | None = None  # Redis >= 7.2 only
+    pubsub_channels: int | None = None
+    pubsub_output_buffer_limit: str | None = None  # "hard soft seconds", past which Redis closes a subscriber
+
+
+class RedisEvidence(Record):
+    output_buffer_closures: list[str] = Field(default_factory=list)  # Redis's log lines: a subscriber closed
+    after_run: RedisSnapshot | None = None
+
+
+class DatabaseEvidence(Record):
+    """App mode: the database the servers stored to, and its connections around the run."""
+
+    engine: str  # "postgresql" or "sqlite"
+    note: str = ""
+    connections_before: int | None = None  # PostgreSQL's own count; None where it cannot say
+    connections_after: int | None = None
+
+
 class Evidence(Record):
     """What explains a loss beside the ledger: the kernel's TCP counters, server log lines, Redis."""
 
     tcp_counters: dict[str, int] = Field(default_factory=dict)
     server_log: list[str] = Field(default_factory=list)
     redis_outage: list[OutageEvent] | None = None
-    redis: dict | None = None  # Redis's own view: output-buffer closures and a snapshot after the run
-    database: dict | None = None  # app mode: the engine, and its connections before and after (PostgreSQL)
+    redis: RedisEvidence | None = None  # Redis's own view: output-buffer closures and a snapshot after the run
+    database: DatabaseEvidence | None = None  # app mode: the engine, and its connections before and after
 
 
 class DbConnections(Record):
@@ -255,12 +335,25 @@ class Params(Record):
     rate_at: str = ""  # the run's rate was the target's searched capacity in this scenario
 
 
+class ProfileBasis(Record):
+    """What a layer split rests on (bench/run/profiler.py Profile.basis): py-spy's samples; the shares of them it
+    could not read, that were idle and that no layer claimed (%); busy samples per CPU tick; its rate and span."""
+
+    samples: int | None = None
+    errors_pct: float | None = None
+    idle_pct: float | None = None
+    other_pct: float | None = None
+    coverage: float | None = None
+    rate: int | None = None  # samples/s
+    duration_s: float | None = None
+
+
 class LayerProfile(Record):
     """Where the server CPU of one run went, µs per delivery by layer (bench/run/profiler.py): the server
     processes' share split by py-spy's samples, the bench's Redis and database by their own CPU."""
 
     layers_us: dict[str, float] = Field(default_factory=dict)
-    basis: dict = Field(default_factory=dict)  # samples, and the shares unread, idle and unattributed
+    basis: ProfileBasis = Field(default_factory=ProfileBasis)  # all None when there is no split
     flame_svg: str = ""  # inline, static
     error: str | None = None  # why there is no split (py-spy could not sample, nothing was delivered)
 
@@ -321,6 +414,15 @@ class Run(Record):
         return self.status == "ok"
 
 
+class ServerConfig(Record):
+    """The limits a target's servers reported when ready (their /stats `config`)."""
+
+    max_message_bytes: int | None = None
+    member_backlog: int | None = None
+    member_backlog_bytes: int | None = None  # None: not reported (servers before the bound), or a stock server's
+    allowed_origins: list[str] = Field(default_factory=list)
+
+
 class TargetInfo(Record):
     """How a target's servers were started and what they reported when ready (their /stats)."""
 
@@ -332,7 +434,7 @@ class TargetInfo(Record):
     server: str = ""
     fanout: str = ""
     layer: str = ""
-    config: dict = Field(default_factory=dict)
+    config: ServerConfig = Field(default_factory=ServerConfig)
     patched: list[str] = Field(default_factory=list)  # this project's fixes to the stack, by module
     hosts: list[str] = Field(default_factory=list)  # the base URL of every server process that served it
 
@@ -408,6 +510,105 @@ class Code(Record):
     sign_in: dict[str, dict[str, str]] = Field(default_factory=dict)  # stack -> {file: source}
 
 
+class CpuPinning(Record):
+    """Which CPUs the servers (with their Redis and database) and the load generator ran on (machine.CpuPlan)."""
+
+    server_cpus: list[int]
+    client_cpus: list[int]
+    pinned: bool  # on disjoint CPUs
+    note: str
+
+
+class RedisSetup(Record):
+    """The Redis the Redis targets used (bench/run/cli.py provide_redis)."""
+
+    url: str | None = None  # None: no Redis, so the Redis targets were skipped
+    owned: bool = False  # the bench's own redis-server: its CPU is the servers' cost, and outages can be injected
+    note: str = ""
+
+
+class Spread(Record):
+    """A figure over the harness's repeats: the median, the range, and each repeat's."""
+
+    median: float
+    min: float
+    max: float
+    samples: list[float] = Field(default_factory=list)
+
+
+class HarnessCores(Record):
+    client: int
+    server: int
+    available: int
+
+
+class HarnessRun(Record):
+    """One repeat of the single-connection best case (bench/harness/loadgen.py)."""
+
+    deliveries: int
+    wall_s: float
+    cpu_s: float
+    per_core_s: float
+    per_wall_s: float
+    gaps: int
+    dups: int
+    foreign: int
+    p50_us: int
+    client_core_steal_pct: float
+
+
+class LocustSlice(Record):
+    """One slice of the Locust harness's window (bench/harness/loadgen.py run_locust_harness)."""
+
+    deliveries: int
+    cpu_s: float
+    per_core_s: float
+    per_wall_s: float
+    client_cpu_pct: float
+    client_core_steal_pct: float
+    server_cpu_pct: float
+
+
+class LocustHarness(Record):
+    """The real Locust user over many members against the firehose: deliveries per client CPU-second."""
+
+    deliveries_per_core_s: Spread
+    deliveries_per_wall_s: float
+    client_cpu_pct: float
+    steal_pct: float
+    server_cpu_pct: float  # near 100 the firehose, not the client, set the pace
+    offered_per_s: float
+    members: int
+    room_size: int
+    message_bytes: int
+    seconds: int
+    repeats: int
+    client_received: int
+    foreign: int
+    closes: dict[str, int] = Field(default_factory=dict)  # close code -> connections
+    connect_failed: int
+    latency_p50_us: int | None = None
+    cores: HarnessCores
+    runs: list[LocustSlice] = Field(default_factory=list)
+    command: str
+
+
+class Harness(Record):
+    """The load generator's own capacity (bench/harness/loadgen.py run_harness): deliveries per client CPU-second
+    on one connection in large batches (the best case), and with `locust` the real Locust user."""
+
+    deliveries_per_core_s: Spread | None = None
+    deliveries_per_wall_s: float | None = None
+    steal_pct: float | None = None
+    message_bytes: int | None = None
+    seconds: float | None = None
+    repeats: int | None = None
+    cores: HarnessCores | None = None
+    runs: list[HarnessRun] = Field(default_factory=list)
+    locust: LocustHarness | None = None
+    summary: str = ""  # with `locust`: both, in a sentence
+
+
 class Environment(BaseModel):
     """The machine and software a run was measured on; open to new keys (bench/run/machine.py)."""
 
@@ -422,9 +623,9 @@ class Environment(BaseModel):
     packages: dict[str, str | None] = Field(default_factory=dict)
     sysctls: dict[str, str] = Field(default_factory=dict)
     fd_limit: int | None = None
-    cpu_plan: dict = Field(default_factory=dict)
-    harness: dict | None = None
-    redis: dict | None = None
+    cpu_plan: CpuPinning | None = None
+    harness: Harness | None = None
+    redis: RedisSetup | None = None
 
 
 class HardeningCost(Record):
@@ -442,25 +643,85 @@ class HardeningCost(Record):
     error: str | None = None  # the runs that failed, beside the values the others gave
 
 
+class Died(Record):
+    """A hostile figure whose server died under it: a finding."""
+
+    died: str  # its last exception, else its exit status
+
+
+class Errored(Record):
+    """A hostile figure not measured: the client failed, or the server would not start."""
+
+    error: str
+
+
+Failed = Died | Errored
+
+
+class NonReader(Record):
+    """A member that never reads while another sends `owed_bytes` in 1 MiB messages, each after its echo."""
+
+    owed_bytes: int
+    rss_growth_bytes: int  # the server's, while it was owed
+    reached_reader: int  # messages that reached the reading member
+    seconds: float
+    dropped: dict[str, int] = Field(default_factory=dict)  # for it, by the server's /stats cause
+    rss_after_leaving_bytes: int  # 3 s after it closed
+    zero_window_s: float  # how long it lived once a message was stuck behind its window
+    closed_meanwhile: dict[int, int] = Field(default_factory=dict)  # close code -> connections the server closed
+    senders_close_code: int | None = None  # None: the sender was still connected
+
+
+class Fragments(Record):
+    """One message as 1-byte frames, while a pair chats beside it."""
+
+    frames: int
+    bystander_worst_rtt_s: float
+    rss_peak_growth_bytes: int
+    close_code: int | None = None  # None: the server did not close it
+    seconds: float | None = None  # None: recorded before it was kept
+
+
+class Storm(Record):
+    """Handshakes at once: seconds until each was answered, and the answers."""
+
+    connections: int
+    seconds: float
+    answers: dict[str, int] = Field(default_factory=dict)  # HTTP status ("0": no valid answer) -> handshakes
+
+
+class HostileFigures(Record):
+    """One target's figures in one mode (bench/run/hostile.py measure_mode); None: not measured."""
+
+    non_reader: NonReader | Failed | None = None
+    idle_s: float | Failed | None = None  # how long a TCP connection that sends nothing lives
+    partial_s: float | Failed | None = None  # ... one that sends half a request line
+    fds_per_idle: float | Failed | None = None
+    storm: Storm | Failed | None = None
+    fragments: Fragments | Failed | None = None
+    server_errors: dict[str, int] | None = None  # exceptions the servers logged, by name ({}: looked, found none)
+    capped_at_s: float | None = None  # any figure's time cap: a lifetime that reached it was cut there
+
+
+class HostileSizes(Record):
+    """What the figures were taken at."""
+
+    owed_bytes: int | None = None  # owed to the non-reader
+    frames: int | None = None  # of the fragmented message
+    storm: int | None = None  # handshakes at once
+
+
 class Hostile(Record):
     """What one hostile client did to a target (bench/run/hostile.py): each figure as the stack ships
-    (`stock`, CHAT_HARDENING=off) and with this project's limits (`hardened`); {} when not measured (a
+    (`stock`, CHAT_HARDENING=off) and with this project's limits (`hardened`); None when not measured (a
     target with no limits of ours, like `reference`, has only `stock`)."""
 
-    hardened: dict = Field(default_factory=dict)
-    stock: dict = Field(default_factory=dict)
+    hardened: HostileFigures | None = None
+    stock: HostileFigures | None = None
     settings: dict[str, str] = Field(default_factory=dict)  # the servers' settings beyond the defaults
-    sizes: dict[str, int] = Field(default_factory=dict)  # owed_bytes, frames, storm: what the figures were taken at
+    sizes: HostileSizes | None = None
     stock_fd_limit: int | None = None  # the soft fd limit stock servers ran at (the bench's own, before it raised it)
     cost: HardeningCost | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def hardened_alone(cls, data: object) -> object:
-        """Records written before stock was measured beside it hold the hardened figures alone."""
-        if isinstance(data, dict) and not data.keys() & cls.model_fields.keys():
-            return {"hardened": data}
-        return data
 
 
 class Results(Record):
@@ -491,6 +752,8 @@ class Results(Record):
             data, version = upgrade_v2(data), 3
         if version == 3:
             data, version = upgrade_v3(data), 4
+        if version == 4:
+            data, version = upgrade_v4(data), 5
         if version != FORMAT_VERSION:
             raise ValueError(f"results format {version!r} is not one this bench reads (1 to {FORMAT_VERSION})")
         return cls.model_validate(data)
@@ -549,6 +812,39 @@ def upgrade_v3(data: dict) -> dict:
     was not recorded."""
     runs = [{**run, "arrived_deliveries_per_s": run.get("deliveries_per_s", 0.0)} for run in data.get("runs", [])]
     return {**data, "format_version": 4, "runs": runs}
+
+
+HOSTILE_V4 = {"hardened", "stock", "settings", "sizes", "stock_fd_limit", "cost"}  # format 4's Hostile fields
+
+
+def upgrade_v4(data: dict) -> dict:
+    """Format 4 → 5: the plain dicts got models. A target's hostile figures were, before stock was measured
+    beside them, the hardened ones alone, with the log tail of a server that died under a figure
+    (`<figure>_server_died`, never read); before `sizes` were recorded, the report read the run's sizes from
+    any target's figures; a mode not measured was {}, and so were sizes and a CPU plan not recorded."""
+    hostile = {target: dict(found) if found.keys() & HOSTILE_V4 else {"hardened": found}
+               for target, found in (data.get("hostile") or {}).items()}
+    for found in hostile.values():
+        for mode in ("hardened", "stock"):
+            kept = {k: v for k, v in (found.pop(mode, None) or {}).items() if not k.endswith("_server_died")}
+            if kept:
+                found[mode] = kept
+    recorded: dict = next((found["sizes"] for found in hostile.values() if found.get("sizes")), {})
+    figures = [found[mode] for found in hostile.values() for mode in ("hardened", "stock") if mode in found]
+
+    def figure(key: str, field: str) -> int | None:
+        return next((f[key][field] for f in figures if isinstance(f.get(key), dict) and field in f[key]), None)
+
+    sizes = {"owed_bytes": recorded.get("owed_bytes") or figure("non_reader", "owed_bytes"),
+             "frames": recorded.get("frames") or figure("fragments", "frames"),
+             "storm": recorded.get("storm") or figure("storm", "connections")}
+    for found in hostile.values():
+        if not found.get("sizes"):
+            found.pop("sizes", None)
+            if any(sizes.values()):
+                found["sizes"] = sizes
+    environment = {k: v for k, v in (data.get("environment") or {}).items() if k != "cpu_plan" or v}
+    return {**data, "format_version": 5, "environment": environment, "hostile": hostile}
 
 
 # The capacity rule: one home, read by the runner's search, the report and `compare`.

@@ -93,22 +93,23 @@ def test_the_ledger_closes_and_every_message_read_was_stored(results, scenario):
         ledger, server = run.ledger, run.server.delta
         assert run.ok, run.failure
         assert ledger.unexplained == 0 and ledger.delivered == ledger.expected > 0, ledger
-        assert server.app["messages_stored"] == server.messages_in > 0, (server.messages_in, server.app)
-        assert server.app["store_failures"] == 0 and server.app["storing"] == 0, server.app
+        assert server.app.messages_stored == server.messages_in > 0, (server.messages_in, server.app)
+        assert server.app.store_failures == 0 and server.app.storing == 0, server.app
         assert run.membership.connect_failed == 0 and not run.handshakes_refused
         assert run.connect_ms.count >= run.params.users, run.connect_ms
         if STATEMENTS:  # the database's own count: an INSERT per message stored, and its author's foreign-key check
-            assert run.db_statements["storing"].calls == 2 * server.app["messages_stored"], run.db_statements
+            assert run.db_statements["storing"].calls == 2 * server.app.messages_stored, run.db_statements
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_each_stored_message_is_timed_in_each_stage_within_the_time_spent_storing(results, scenario):
     for run in results.runs_of(scenario):
         app = run.server.delta.app
-        wait, db = app["stages"]["wait"], app["stages"]["db"]
-        assert wait["count"] == db["count"] == app["messages_stored"], app
-        assert 0 < wait["seconds"] + db["seconds"] <= app["store_seconds"], app
-        assert app["workers"] >= 1 and app["wait_for"]
+        assert app.stages is not None, app
+        wait, db = app.stages.wait, app.stages.db
+        assert wait.count == db.count == app.messages_stored, app
+        assert 0 < wait.seconds + db.seconds <= app.store_seconds, app
+        assert app.workers >= 1 and app.wait_for
 
 
 def test_the_storm_after_a_restart_meets_cold_servers_and_every_member_is_counted_in(results):
@@ -119,7 +120,7 @@ def test_the_storm_after_a_restart_meets_cold_servers_and_every_member_is_counte
         assert run.handshakes.accepted == users, run.handshakes
         assert 0 < run.handshakes.within_s < run.duration_s and run.handshakes.per_s > 0, run.handshakes
         assert run.connect_ms.p50 <= run.connect_ms.p95 <= run.connect_ms.p99 <= run.connect_ms.max
-        assert not any(run.server.delta.app["handshakes_refused"].values())
+        assert not any(run.server.delta.app.handshakes_refused.values())
     if POSTGRES:  # a restarted server holds no connection until its first member signs in; a warm one kept its own
         assert restarted.db_connections.before == 0 < warm.db_connections.before, \
             (warm.db_connections, restarted.db_connections)
@@ -150,7 +151,7 @@ def test_the_thread_pool_sweep_runs_on_daphne_alone_and_is_in_the_report(results
         assert not runs and "ASGI_THREADS" not in claim.why
         return
     assert [r.params.asgi_threads for r in runs] == [1, 0] and all(r.ok and r.cold_start for r in runs)
-    assert all(r.server.delta.app["messages_stored"] == r.server.delta.messages_in > 0 for r in runs)
+    assert all(r.server.delta.app.messages_stored == r.server.delta.messages_in > 0 for r in runs)
     table = next(t for t in claim.tables if "ASGI_THREADS" in t.head)
     assert [row[1] for row in table.rows] == ["1", "daphne's default"]
     assert "ASGI_THREADS" in claim.why and "The thread-pool knob (ASGI_THREADS)" in html
@@ -169,4 +170,4 @@ def test_the_intruders_are_kept_out_and_the_code_is_measured(results):
     assert len(checks) == 5 and all(c.passed for c in checks), checks
     assert {p.stack for p in results.code.parts} == {"Channels", "FastAPI"}
     assert results.targets[target].env["CHAT_APP"] == "full"
-    assert results.runs[0].evidence.database["engine"] == ("postgresql" if POSTGRES else "sqlite")
+    assert results.runs[0].evidence.database.engine == ("postgresql" if POSTGRES else "sqlite")

@@ -70,8 +70,9 @@ def test_a_recorded_profile_splits_the_measured_cost_over_the_layers(target: str
     assert IDLE not in split and abs(sum(split.values()) - total) <= SPLIT_TOLERANCE * total
     basis = Profile(folded, measured["rate"], measured["duration_s"], measured["errors"],
                     measured["cpu_seconds"]).basis()
-    assert basis["idle_pct"] + basis["other_pct"] < 5  # the split rests on attributed samples
-    assert basis["samples"] == sum(folded.values()) and basis["errors_pct"] < 10
+    assert basis.idle_pct is not None and basis.other_pct is not None and basis.errors_pct is not None
+    assert basis.idle_pct + basis.other_pct < 5  # the split rests on attributed samples
+    assert basis.samples == sum(folded.values()) and basis.errors_pct < 10
 
 
 def test_daphne_spends_most_in_channels_and_uvicorn_in_its_server():

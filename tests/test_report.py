@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from bench.record import FORMAT_VERSION, Results, Run
+from bench.record import FORMAT_VERSION, Harness, Results, Run, Spread
 from bench.report import SECTIONS, print_summary, write_report
 from bench.report.capacity import ramp_capacity
 from bench.report.claims import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, claims
@@ -313,10 +313,9 @@ def test_nothing_measured_at_all(tmp_path, capsys):
 def test_harness_figure_when_present(tmp_path):
     data = make_data([make_run("django"), make_run("fastapi")])
     assert "not measured in this run" in render(tmp_path, data).split("harness")[1][:300]
-    data.environment.harness = {"summary": "123,456 deliveries per core-second",
-                                      "deliveries_per_core_s": {"median": 123456.0, "min": 120000.0,
-                                                                "max": 130000.0},
-                                      "steal_pct": 2.5}
+    data.environment.harness = Harness(summary="123,456 deliveries per core-second",
+                                       deliveries_per_core_s=Spread(median=123456.0, min=120000.0, max=130000.0),
+                                       steal_pct=2.5)
     html = render(tmp_path, data)
     assert "123,456 deliveries per core-second" in html and "120,000–130,000" in html and "steal 2.5%" in html
 

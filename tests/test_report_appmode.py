@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from bench.record import DbConnections, Handshakes, Results
+from bench.record import AppStages, DbConnections, Handshakes, Results, StageTime
 from bench.report import write_report
 from bench.report.claims import HOLDS, UNMEASURED, claims
 from bench.report.claims.auth import pace, per_handshake
@@ -136,9 +136,8 @@ def test_bottleneck_follows_the_figures(full):
     app.passed = relay.passed / 4
     for r in data.runs:
         if r.target == "django-app" and r.server.delta:
-            stages = r.server.delta.app.setdefault("stages", {})
-            stages["wait"] = {"seconds": 100.0, "count": 1}
-            stages["db"] = {"seconds": 0.001, "count": 1}
+            r.server.delta.app.stages = AppStages(wait=StageTime(seconds=100.0, count=1),
+                                                  db=StageTime(seconds=0.001, count=1))
     assert bottleneck(data, "django-app")[0] == THREAD_POOL
 
 

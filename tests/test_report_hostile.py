@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from bench.record import HardeningCost, Hostile, Results
+from bench.record import HardeningCost, Hostile, HostileSizes, Results
 from bench.report import write_report
 
 SAMPLE = Path(__file__).parent / "data" / "sample_results.json"
@@ -37,11 +37,12 @@ def section_of(html: str) -> str:
 
 def test_an_old_record_reads_as_hardened_alone(tmp_path):
     """Results written before stock was measured beside it: a target's figures were the hardened ones."""
-    data = Results.load(SAMPLE).to_json()
+    data = {**Results.load(SAMPLE).to_json(), "format_version": 4}  # upgraded from the format it was written in
     data["hostile"] = {"fastapi": FASTAPI, "django": {"idle_s": 45.0, "capped_at_s": 45.0,
                                                       "non_reader": {"error": "ConnectionError: the server died"}}}
     data = Results.from_json(data)
-    assert data.hostile["fastapi"] == Hostile(hardened=FASTAPI)
+    assert data.hostile["fastapi"] == Hostile(hardened=FASTAPI, sizes=HostileSizes(
+        owed_bytes=256 << 20, frames=1_000_000, storm=2000)), "the sizes, read from the figures they were kept in"
     section = section_of(write_report(data, tmp_path)["html"].read_text())
     assert "66.5 MiB" in section and "216 KiB" in section and "backlog_bytes 189" in section
     assert "3.1 s (2,000× 101)" in section and "closed 1008" in section and "40 s" in section

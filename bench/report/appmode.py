@@ -4,9 +4,10 @@ message, the relay target each is compared with, and what a target measured at i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.record import DbConnections, Results, Run, edge_runs, searched
+from bench.record import AppStages, DbConnections, Results, Run, StageTime, edge_runs, searched
 from bench.report.layers import profiled
 from bench.report.numbers import fmt
 from bench.report.repeats import fold
@@ -41,7 +42,7 @@ def at_capacity(data: Results, target: str) -> list[Run]:
 
 
 def on_postgres(run: Run) -> bool:
-    return (run.evidence.database or {}).get("engine") == "postgresql"
+    return run.evidence.database is not None and run.evidence.database.engine == "postgresql"
 
 
 def capacity_value(data: Results, target: str) -> float | None:
@@ -67,40 +68,37 @@ class Stages:
     db_us: float | None
     lag_ms: float | None
     lag_max_ms: float | None
-    workers: object
+    workers: int
     wait_for: str
-    connections: object
-    storing: object  # a gauge: messages still being stored as the run ended
+    connections: int
+    storing: int  # a gauge: messages still being stored as the run ended
 
     def text(self) -> str:
         return (f"per stored message: {fmt('us', self.wait_us)} µs waiting for {self.wait_for or 'a worker'} "
-                f"({fmt('int', self.workers) if isinstance(self.workers, int) else self.workers or '?'} "
-                f"worker{'s' * (self.workers != 1)}), {fmt('us', self.db_us)} µs in the database call; "
-                f"event-loop lag {fmt('ms', self.lag_ms)} ms mean, {fmt('ms', self.lag_max_ms)} ms worst since "
-                f"the server started; {fmt('int', self.stored)} stored, {fmt('int', self.failures)} failed; "
-                f"{fmt('int', self.storing)} still storing at the end; database connections open "
-                f"{self.connections if self.connections is not None else '—'}")
+                f"({fmt('int', self.workers)} worker{'s' * (self.workers != 1)}), {fmt('us', self.db_us)} µs in "
+                f"the database call; event-loop lag {fmt('ms', self.lag_ms)} ms mean, {fmt('ms', self.lag_max_ms)} "
+                f"ms worst since the server started; {fmt('int', self.stored)} stored, {fmt('int', self.failures)} "
+                f"failed; {fmt('int', self.storing)} still storing at the end; database connections open "
+                f"{self.connections}")
 
 
 def stages(runs: list[Run]) -> Stages | None:
-    apps = [r.server.delta.app for r in runs if r.server.delta and r.server.delta.app.get("stages")]
-    if not apps:
+    """Over the runs whose servers timed the stages (their /stats `app`)."""
+    timed = [(d.app, s) for r in runs if (d := r.server.delta) and (s := d.app.stages)]
+    if not timed:
         return None
-    total = lambda *keys: sum(_dig(a, *keys) or 0 for a in apps)  # noqa: E731
-    per = lambda stage: (1e6 * total("stages", stage, "seconds") / n  # noqa: E731
-                         if (n := total("stages", stage, "count")) else None)
-    lags = total("loop_lag", "count")
-    return Stages(total("messages_stored"), total("store_failures"), per("wait"), per("db"),
-                  1e3 * total("loop_lag", "seconds") / lags if lags else None,
-                  1e3 * max(_dig(a, "loop_lag", "max") or 0 for a in apps), apps[-1].get("workers"),
-                  apps[-1].get("wait_for", ""), apps[-1].get("db_connections_open"), apps[-1].get("storing"))
+    apps = [app for app, _ in timed]
 
+    def per(stage: Callable[[AppStages], StageTime]) -> float | None:
+        n = sum(stage(s).count for _, s in timed)
+        return 1e6 * sum(stage(s).seconds for _, s in timed) / n if n else None
 
-def _dig(d: dict, *keys: str) -> float | None:
-    v: object = d
-    for k in keys:
-        v = v.get(k) if isinstance(v, dict) else None
-    return v if isinstance(v, int | float) else None
+    lags, last = sum(a.loop_lag.count for a in apps), apps[-1]
+    return Stages(sum(a.messages_stored for a in apps), sum(a.store_failures for a in apps),
+                  per(lambda s: s.wait), per(lambda s: s.db),
+                  1e3 * sum(a.loop_lag.seconds for a in apps) / lags if lags else None,
+                  1e3 * max(a.loop_lag.max for a in apps), last.workers, last.wait_for, last.db_connections_open,
+                  last.storing)
 
 
 def backing_us(runs: list[Run], service: str) -> float | None:

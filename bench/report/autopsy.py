@@ -42,7 +42,7 @@ def evidence(run: Run) -> list[str]:
         out.append(f"server memory: {fmt('size', before)} before, {fmt('size', peak)} at the peak")
     redis = run.evidence.redis
     if redis is not None:
-        closed = redis.get("output_buffer_closures") or []
+        closed = redis.output_buffer_closures
         through = run.ledger.in_flight_through_redis
         out.append(f"Redis log: {plural(len(closed), 'subscriber')} closed for falling behind"
                    + (f"; {fmt('int', through)} of the in-flight deliveries inferred inside Redis (read by a "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from bench.record import Results
+from bench.record import Harness, Results
 from bench.report.numbers import fmt, plural, ratio
 from bench.report.repeats import fold
 from bench.report.runs import Measure, scenario_names, stack_of, target_names
@@ -14,15 +14,15 @@ from bench.report.runs import Measure, scenario_names, stack_of, target_names
 CLIENT_COST: Measure = lambda run: run.client.cpu_us_per_delivery  # noqa: E731
 
 
-def harness_text(h: dict | None) -> str:
+def harness_text(h: Harness | None) -> str:
     """The load generator's self-benchmark (bench/harness), as its own summary and spread."""
     if h is None:
         return "not measured in this run"
-    per = h.get("deliveries_per_core_s") or {}
-    spread = (f"{fmt('rate', per.get('median'))} deliveries per client core-second (median; "
-              f"{fmt('rate', per.get('min'))}–{fmt('rate', per.get('max'))})") if per else ""
-    steal = f", steal {fmt('pct1', h.get('steal_pct'))}%" if h.get("steal_pct") is not None else ""
-    return "; ".join(x for x in (str(h.get("summary") or ""), spread + steal) if x)
+    per = h.deliveries_per_core_s
+    spread = (f"{fmt('rate', per.median)} deliveries per client core-second (median; "
+              f"{fmt('rate', per.min)}–{fmt('rate', per.max)})") if per else ""
+    steal = f", steal {fmt('pct1', h.steal_pct)}%" if h.steal_pct is not None else ""
+    return "; ".join(x for x in (h.summary, spread + steal) if x)
 
 
 def client_cost_text(data: Results) -> str:
@@ -34,9 +34,9 @@ def client_cost_text(data: Results) -> str:
         return "not measured in this run"
     per = "; ".join(f"{sc} {fmt('rate', 1e6 / st.median)}" for sc in scenario_names(data)
                     if (st := fold([r for r in runs if r.scenario == sc], CLIENT_COST, every=True)))
-    best = ((data.environment.harness or {}).get("deliveries_per_core_s") or {}).get("median")
-    versus = (f" — the harness's best case is {ratio(1e6 / s.median, best)} that"
-              if isinstance(best, int | float) else "")
+    harness = data.environment.harness
+    best = harness.deliveries_per_core_s.median if harness and harness.deliveries_per_core_s else None
+    versus = f" — the harness's best case is {ratio(1e6 / s.median, best)} that" if best is not None else ""
     return (f"{fmt('rate', 1e6 / s.median)} deliveries per client CPU-second (median over {plural(s.n, 'run')}: "
             f"{fmt('us', s.median)} µs of client CPU per delivery, {fmt('us', s.lo)}–{fmt('us', s.hi)} µs){versus}; "
             f"by scenario: {per}")
@@ -52,11 +52,11 @@ def environment_view(data: Results) -> dict:
         ("usable CPUs", ", ".join(map(str, env.usable_cpus)) or None),
         ("memory", f"{mem / 2**30:.1f} GiB" if mem is not None else None),
         ("kernel", env.kernel), ("Python", env.python), ("fd limit", env.fd_limit),
-        ("CPU pinning", (f"servers on CPUs {plan.get('server_cpus')}, load generator on "
-                         f"{plan.get('client_cpus')} — {plan.get('note', '')}") if plan else None),
+        ("CPU pinning", (f"servers on CPUs {plan.server_cpus}, load generator on {plan.client_cpus} — {plan.note}")
+         if plan else None),
         ("load generator, best case (harness self-benchmark)", harness_text(env.harness)),
         ("load generator, measured in these runs", client_cost_text(data)),
-        *([("Redis", note)] if (note := (env.redis or {}).get("note")) else []),
+        *([("Redis", env.redis.note)] if env.redis and env.redis.note else []),
         ("command", " ".join(data.argv) or None),
     ]
     targets = {t: [
@@ -66,7 +66,8 @@ def environment_view(data: Results) -> dict:
         ("this project's patches", ", ".join(desc.patched) or "none recorded"),
         ("launcher", "; ".join(desc.launcher)),
         ("environment", " ".join(f"{k}={v}" for k, v in desc.env.items()) or "(none)"),
-        ("config", json.dumps(desc.config, sort_keys=True)),
+        # what the servers reported: a limit their version did not report yet is left out, not shown as null
+        ("config", json.dumps(desc.config.model_dump(exclude_none=True), sort_keys=True)),
     ] for t in target_names(data) if (desc := data.targets.get(t))}
     return {"machine": machine, "packages": sorted(env.packages.items()), "sysctls": sorted(env.sysctls.items()),
             "targets": targets}

@@ -5,89 +5,78 @@ limits cost per delivery on steady chat (bench/run/hardening_cost.py)."""
 
 from __future__ import annotations
 
-from bench.record import TARGET_ORDER, HardeningCost, Results
+from collections.abc import Callable
+from typing import TypeVar
+
+from bench.record import TARGET_ORDER, Died, Errored, Failed, Fragments, HardeningCost, HostileFigures, Results, Storm
 from bench.report.numbers import fmt
 from bench.report.repeats import differ, fmt_spread, of
 
 MODES = ("stock", "hardened")
+T = TypeVar("T")
 
 
-def _size(n: object) -> str:
-    return fmt("size", n) if isinstance(n, int | float) else "—"
+def _size(n: float) -> str:
+    return fmt("size", n)
 
 
-def _seconds(value: object, cap: float) -> str:
-    if not isinstance(value, int | float):
-        return "—"
-    return f"≥ {value:g} s (still open at the cap)" if value >= cap else f"{value:g} s"
+def _seconds(value: float, cap: float | None) -> str:
+    """How long a connection lived; one still open at the figures' cap lived at least that."""
+    return f"≥ {value:g} s (still open at the cap)" if cap is not None and value >= cap else f"{value:g} s"
 
 
-def _failed(figure: object) -> str | None:
-    """A figure the run could not take: its server died under it (a finding), or the client failed."""
-    if isinstance(figure, dict) and "died" in figure:
-        return f"died ({figure['died']})"
-    return f"not measured: {figure['error']}" if isinstance(figure, dict) and "error" in figure else None
+def _shown(figure: T | Failed | None, show: Callable[[T], str]) -> str:
+    """A figure through show(); one the run could not take: its server died under it (a finding), or the
+    client failed; "—": not measured."""
+    if isinstance(figure, Died):
+        return f"died ({figure.died})"
+    if isinstance(figure, Errored):
+        return f"not measured: {figure.error}"
+    return "—" if figure is None else show(figure)
 
 
-def _lives(key: str, within: str | None = None):
-    """How long a connection lived: figures[key], or figures[within][key]."""
-    def cell(f: dict) -> str:
-        cap = f.get("capped_at_s", float("inf"))
-        if within:
-            return _failed(f.get(within)) or _seconds(f[within].get(key), cap)
-        return _failed(f.get(key)) or _seconds(f.get(key), cap)
-    return cell
+def _fragments(g: Fragments) -> str:
+    return ((f"{g.bystander_worst_rtt_s:g} s, " if g.bystander_worst_rtt_s else "< 0.01 s, ")
+            + (f"closed {g.close_code}" if g.close_code else "not closed") + f", RSS +{_size(g.rss_peak_growth_bytes)}")
 
 
-def _of(key: str, show):
-    """A cell from figures[key] through show(), or why it is missing."""
-    return lambda f: _failed(f.get(key)) or show(f[key])
+def _storm(g: Storm) -> str:
+    return f"{g.seconds:g} s (" + ", ".join(f"{n:,}× {s}" for s, n in sorted(g.answers.items())) + ")"
 
 
-ROWS = [  # (figure, with {owed}/{frames}/{storm} from the run; its cell from one mode's figures)
-    ("server memory for one member that never reads (owed {owed})", _of("non_reader", lambda n: _size(
-        n["rss_growth_bytes"]))),
-    ("… 3 s after it left", _of("non_reader", lambda n: _size(n["rss_after_leaving_bytes"]))),
-    ("… dropped for it (by cause)", _of("non_reader", lambda n: ", ".join(
-        f"{k} {c:,}" for k, c in n["dropped"].items()) or "nothing")),
-    ("a zero-window member lives", _lives("zero_window_s", within="non_reader")),
-    ("an idle TCP connection lives", _lives("idle_s")),
-    ("half a request line lives", _lives("partial_s")),
+def _listed(counts: dict[str, int], none: str) -> str:
+    return ", ".join(f"{name} {n:,}" for name, n in counts.items()) or none
+
+
+Cell = Callable[[HostileFigures], str]  # one mode's figures -> a row's cell
+ROWS: list[tuple[str, Cell]] = [  # (figure, with {owed}/{frames}/{storm} from the run; its cell)
+    ("server memory for one member that never reads (owed {owed})",
+     lambda f: _shown(f.non_reader, lambda n: _size(n.rss_growth_bytes))),
+    ("… 3 s after it left", lambda f: _shown(f.non_reader, lambda n: _size(n.rss_after_leaving_bytes))),
+    ("… dropped for it (by cause)", lambda f: _shown(f.non_reader, lambda n: _listed(n.dropped, "nothing"))),
+    ("a zero-window member lives", lambda f: _shown(f.non_reader, lambda n: _seconds(n.zero_window_s, f.capped_at_s))),
+    ("an idle TCP connection lives", lambda f: _shown(f.idle_s, lambda s: _seconds(s, f.capped_at_s))),
+    ("half a request line lives", lambda f: _shown(f.partial_s, lambda s: _seconds(s, f.capped_at_s))),
     ("one message as {frames} one-byte fragments: another pair's worst round trip",
-     _of("fragments", lambda g: (f"{g['bystander_worst_rtt_s']:g} s, " if g["bystander_worst_rtt_s"] else "< 0.01 s, ")
-                                + (f"closed {g['close_code']}" if g["close_code"] else "not closed")
-                                + f", RSS +{_size(g['rss_peak_growth_bytes'])}")),
-    ("{storm} handshakes at once: all answered after", _of("storm", lambda g: f"{g['seconds']:g} s (" + ", ".join(
-        f"{n:,}× {s}" for s, n in sorted(g["answers"].items())) + ")")),
-    ("file descriptors per idle connection", _of("fds_per_idle", str)),
-    ("exceptions the server logged meanwhile", _of("server_errors", lambda errors: ", ".join(
-        f"{name} ×{n:,}" for name, n in errors.items()) or "none")),  # a record without the key: not looked at
+     lambda f: _shown(f.fragments, _fragments)),
+    ("{storm} handshakes at once: all answered after", lambda f: _shown(f.storm, _storm)),
+    ("file descriptors per idle connection", lambda f: _shown(f.fds_per_idle, str)),
+    ("exceptions the server logged meanwhile",  # None: not looked at
+     lambda f: _shown(f.server_errors, lambda errors: ", ".join(f"{name} ×{n:,}" for name, n in errors.items())
+                      or "none")),
 ]
 
 
 def _sizes(data: Results) -> dict[str, str]:
-    """The sizes the run used, for the rows' names, as it recorded them; a record from before `sizes` kept
-    them in its figures ("—": in neither)."""
-    sizes = next((h.sizes for h in data.hostile.values() if h.sizes), {})
-    figures = [f for h in data.hostile.values() for f in (h.hardened, h.stock) if f]
-
-    def figure(key: str, field: str):
-        return next((f[key][field] for f in figures if isinstance(f.get(key), dict) and field in f[key]), None)
-
-    owed = sizes.get("owed_bytes") or figure("non_reader", "owed_bytes")
-    frames = sizes.get("frames") or figure("fragments", "frames")
-    storm = sizes.get("storm") or figure("storm", "connections")
+    """The sizes the run used, for the rows' names ("—": not recorded)."""
+    sizes = next((h.sizes for h in data.hostile.values() if h.sizes), None)
+    owed, frames, storm = (sizes.owed_bytes, sizes.frames, sizes.storm) if sizes else (None, None, None)
     return {"owed": fmt("bytes", owed) if owed else "—", "frames": f"{frames:,}" if frames else "—",
             "storm": f"{storm:,}" if storm else "—"}
 
 
-def _cell(value, figures: dict) -> str:
-    if not figures:
-        return "—"
-    try:
-        return value(figures)
-    except (KeyError, TypeError):
-        return "—"
+def _cell(value: Cell, figures: HostileFigures | None) -> str:
+    return "—" if figures is None else value(figures)
 
 
 def cost_cells(cost: HardeningCost | None) -> dict | None:
@@ -120,7 +109,8 @@ def hostile_view(data: Results) -> dict | None:
         return None
     sizes = _sizes(data)
     rows = [{"figure": name.format(**sizes),
-             "cells": [_cell(value, getattr(data.hostile[t], mode)) for t in targets for mode in MODES]}
+             "cells": [cell for t in targets for cell in (_cell(value, data.hostile[t].stock),
+                                                          _cell(value, data.hostile[t].hardened))]}
             for name, value in ROWS]
     costs = {t: cost_cells(data.hostile[t].cost) for t in targets}
     settings = next((h.settings for h in data.hostile.values() if h.settings), {})

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from bench.record import Results, Run, edge_runs, searched
+from bench.record import ProfileBasis, Results, Run, edge_runs, searched
 from bench.report.numbers import fmt, ratio
 from bench.report.runs import flag_notes, ran, unique
 from bench.report.steps import where
@@ -51,11 +51,11 @@ class Layers:
     unprofiled: list[str] = field(default_factory=list)
 
 
-def basis_text(basis: dict) -> str:
+def basis_text(basis: ProfileBasis) -> str:
     """What the split rests on: samples, and the shares unread, idle and unattributed, and the coverage."""
-    pct = lambda key: fmt("pct1", basis.get(key))  # noqa: E731
-    return (f"{fmt('int', basis.get('samples'))} samples; errors {pct('errors_pct')}%, idle {pct('idle_pct')}%, "
-            f"unattributed {pct('other_pct')}%; coverage {fmt('ms', basis.get('coverage'))} samples per CPU tick")
+    return (f"{fmt('int', basis.samples)} samples; errors {fmt('pct1', basis.errors_pct)}%, idle "
+            f"{fmt('pct1', basis.idle_pct)}%, unattributed {fmt('pct1', basis.other_pct)}%; coverage "
+            f"{fmt('ms', basis.coverage)} samples per CPU tick")
 
 
 def column(run: Run, slo: float | None) -> Column:

@@ -119,7 +119,7 @@ def markdown_report(data: Results) -> str:
     env = data.environment
     versions = ", ".join(f"{k} {env.packages[k]}" for k in ("daphne", "channels", "uvicorn", "fastapi", "locust")
                          if env.packages.get(k))
-    pinning = env.cpu_plan.get("note", "—")
+    pinning = env.cpu_plan.note if env.cpu_plan else "—"
     out += ["", "## Environment", "",
             f"{env.cpu_model or '?'}, {env.cores or '?'} cores, Linux {env.kernel or '?'}, "
             f"Python {env.python or '?'}; {versions}; CPU pinning: {pinning}.", "",

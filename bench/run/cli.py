@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
-from bench.record import Code, CodePart, Hostile, Results
+from bench.record import Code, CodePart, Harness, RedisSetup, Results
 from bench.report import print_summary, write_report
 from bench.run import codemetrics, hardening_cost, hostile, machine, redisctl, serverproc
 from bench.run.results import ResultsFile
@@ -96,24 +96,26 @@ def main(argv: list[str] | None = None) -> int:
         if any(t.needs_redis for t in targets):
             backing.redis, results.environment.redis = provide_redis(out, plan)
             results.save()
-            print(f"bench: redis: {results.environment.redis['note']}", flush=True)
-            if not results.environment.redis["url"]:
+            print(f"bench: redis: {results.environment.redis.note}", flush=True)
+            if not results.environment.redis.url:
                 targets = [t for t in targets if not t.needs_redis]
         if args.harness:
             from bench.harness import run_harness
             from bench.harness import summary as harness_summary
 
             print("bench: measuring the load generator itself (harness)...", flush=True)
-            results.environment.harness = run_harness(seconds=2.0, repeats=3)
+            harness = run_harness(seconds=2.0, repeats=3)  # its own dict (and --json), typed here for the record
+            results.environment.harness = Harness.model_validate(harness)
             results.save()
-            print("bench: " + harness_summary(results.environment.harness), flush=True)
+            print("bench: " + harness_summary(harness), flush=True)
         for target in targets:
             names = chosen or suites[target.kind]
             # a Redis outage needs the bench's own Redis to stop; elsewhere it could not be injected
             can_stop_redis = target.needs_redis and backing.redis is not None
             plan_for_target = [all_scenarios[n] for n in names
                                if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
-            backing.redis_url = (results.environment.redis or {}).get("url") if target.needs_redis else None
+            setup = results.environment.redis
+            backing.redis_url = setup.url if setup and target.needs_redis else None
             TargetRun(target, plan, out, results, args.fault, backing, hosts, workers).run_all(
                 plan_for_target, args.repeats)
         if args.full if args.hostile is None else args.hostile:
@@ -142,8 +144,7 @@ def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machin
     for target in (t for t in targets if t.name in hostile.IN_MEMORY):
         print(f"bench: {target.name:<13} hostile clients, {' and '.join(hostile.modes(target.name))} (non-reader, "
               "idle, partial, fragments, storm, fds)...", flush=True)
-        record = Hostile.model_validate(asyncio.run(hostile.measure_target(
-            target.name, out / "logs" / "hostile" / target.name)))
+        record = asyncio.run(hostile.measure_target(target.name, out / "logs" / "hostile" / target.name))
         results.data.hostile[target.name] = record
         results.save()
         if steady and target.name in hardening_cost.COST_TARGETS:
@@ -152,19 +153,19 @@ def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machin
             results.save()
 
 
-def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServer | None, dict]:
+def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServer | None, RedisSetup]:
     """The bench's own redis-server when the binary is here (its CPU counts in the servers' cost and
     outages can be injected), else the Redis at CHAT_REDIS_URL if one answers, else none."""
     if redisctl.redis_server_binary():
         redis = redisctl.RedisServer(log_dir=out / "logs", cpus=set(plan.server)).start()
-        return redis, {"url": redis.url, "owned": True,
-                       "note": f"the bench's own redis-server at {redis.url}, on the servers' CPUs"}
+        return redis, RedisSetup(url=redis.url, owned=True,
+                                 note=f"the bench's own redis-server at {redis.url}, on the servers' CPUs")
     url = redisctl.redis_url()
     if redisctl.ping(url):
-        return None, {"url": url, "owned": False,
-                      "note": f"external Redis at {url}: its CPU is not in the servers' cost; no outage runs"}
-    return None, {"url": None, "owned": False,
-                  "note": "no Redis, so the Redis targets are skipped. " + redisctl.HOW_TO_GET_REDIS}
+        return None, RedisSetup(url=url, owned=False,
+                                note=f"external Redis at {url}: its CPU is not in the servers' cost; no outage runs")
+    return None, RedisSetup(url=None, owned=False,
+                            note="no Redis, so the Redis targets are skipped. " + redisctl.HOW_TO_GET_REDIS)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import socket
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypedDict
 
@@ -40,6 +41,7 @@ import psutil
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from bench.record import Died, Errored, Failed, Fragments, Hostile, HostileFigures, HostileSizes, NonReader, Storm
 from bench.run import machine, serverproc
 from bench.targets import TARGETS
 
@@ -97,7 +99,7 @@ async def lifetime(server, sock: socket.socket, cap: float) -> float:
     return round(time.monotonic() - started, 1)
 
 
-async def non_reader(server, owed: int, cap: float) -> dict:
+async def non_reader(server, owed: int, cap: float) -> NonReader:
     before = stats(server)
     joined = time.monotonic()
     slow = await asyncio.to_thread(raw_member, server, "nonreader")
@@ -115,19 +117,19 @@ async def non_reader(server, owed: int, cap: float) -> dict:
         arrived += 1
     mid, seconds = stats(server), round(time.monotonic() - started, 1)
     zero_window = round(time.monotonic() - joined + await lifetime(server, slow, cap), 1)
-    closed = {code: n - before["close_codes"].get(code, 0) for code, n in stats(server)["close_codes"].items()
+    closed = {int(code): n - before["close_codes"].get(code, 0) for code, n in stats(server)["close_codes"].items()
               if n - before["close_codes"].get(code, 0)}
     senders_close = a.close_code  # None: the sender is still connected
     slow.close()
     await asyncio.gather(a.close(), b.close())
     await asyncio.sleep(3)
     after = stats(server)
-    return {"owed_bytes": owed * MiB, "rss_growth_bytes": mid["rss_bytes"] - before["rss_bytes"],
-            "reached_reader": arrived, "seconds": seconds,
-            "dropped": {k: mid["drops"][k] - before["drops"].get(k, 0) for k in mid["drops"]
-                        if mid["drops"][k] - before["drops"].get(k, 0)},
-            "rss_after_leaving_bytes": after["rss_bytes"] - before["rss_bytes"], "zero_window_s": zero_window,
-            "closed_meanwhile": closed, "senders_close_code": senders_close}
+    return NonReader(owed_bytes=owed * MiB, rss_growth_bytes=mid["rss_bytes"] - before["rss_bytes"],
+                     reached_reader=arrived, seconds=seconds,
+                     dropped={k: mid["drops"][k] - before["drops"].get(k, 0) for k in mid["drops"]
+                              if mid["drops"][k] - before["drops"].get(k, 0)},
+                     rss_after_leaving_bytes=after["rss_bytes"] - before["rss_bytes"], zero_window_s=zero_window,
+                     closed_meanwhile=closed, senders_close_code=senders_close)
 
 
 async def connection_lifetime(server, data: bytes, cap: float) -> float:
@@ -139,7 +141,7 @@ async def connection_lifetime(server, data: bytes, cap: float) -> float:
         sock.close()
 
 
-async def fragments(server, count: int, cap: float) -> dict:
+async def fragments(server, count: int, cap: float) -> Fragments:
     before = stats(server)
     sock = await asyncio.to_thread(raw_member, server, "fragments")
     a, b = await pair(server, "bystanders")
@@ -177,8 +179,8 @@ async def fragments(server, count: int, cap: float) -> dict:
     sock.close()
     await asyncio.gather(a.close(), b.close())
     code = int.from_bytes(received[2:4]) if received[:1] == b"\x88" else None
-    return {"frames": count, "bystander_worst_rtt_s": round(worst, 2), "rss_peak_growth_bytes": peak,
-            "close_code": code, "seconds": round(time.monotonic() - started, 1)}
+    return Fragments(frames=count, bystander_worst_rtt_s=round(worst, 2), rss_peak_growth_bytes=peak,
+                     close_code=code, seconds=round(time.monotonic() - started, 1))
 
 
 def read_until_closed(sock: socket.socket, timeout: float = 60.0) -> bytes:
@@ -192,7 +194,7 @@ def read_until_closed(sock: socket.socket, timeout: float = 60.0) -> bytes:
     return data
 
 
-async def storm(server, count: int, cap: float) -> dict:
+async def storm(server, count: int, cap: float) -> Storm:
     answers: list[int] = []
     open_ws = []
 
@@ -210,7 +212,7 @@ async def storm(server, count: int, cap: float) -> dict:
     await asyncio.gather(*(one() for _ in range(count)))
     seconds = round(time.monotonic() - started, 1)
     await asyncio.gather(*(ws.close() for ws in open_ws), return_exceptions=True)
-    return {"connections": count, "seconds": seconds, "answers": {str(s): answers.count(s) for s in set(answers)}}
+    return Storm(connections=count, seconds=seconds, answers={str(s): answers.count(s) for s in set(answers)})
 
 
 def fds_per_idle(server, count: int) -> float:
@@ -249,9 +251,13 @@ def death(server) -> str:
     return found[-1] if found else f"exit status {server.popen.returncode}"
 
 
+Figure = NonReader | Fragments | Storm | float | Failed  # one of HostileFigures' measures
+Measure = Callable[[serverproc.ServerProcess], Awaitable[Figure]]
+
+
 class Capped:
     """A fresh server of `name` under an address-space cap (a server that buffers without bound dies
-    there, not the machine), whose figures read {"died": why} when it did not survive them."""
+    there, not the machine), whose figures read Died, and why, when it did not survive them."""
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.server = serverproc.start(TARGETS[name], log_dir, env=env)[0]
@@ -262,12 +268,12 @@ class Capped:
             self.server.stop()
             raise
 
-    async def measure(self, measures: dict) -> dict:
+    async def measure(self, measures: dict[str, Awaitable[Figure]]) -> dict[str, Figure]:
         """Each figure of `measures` (name -> coroutine), taken at the same time."""
         taken = await asyncio.gather(*measures.values(), return_exceptions=True)
         if not self.server.alive():
-            return dict.fromkeys(measures, {"died": death(self.server)})
-        return {key: {"error": f"{type(v).__name__}: {v}"[:300]} if isinstance(v, Exception) else v
+            return dict.fromkeys(measures, Died(died=death(self.server)))
+        return {key: Errored(error=f"{type(v).__name__}: {v}"[:300]) if isinstance(v, BaseException) else v
                 for key, v in zip(measures, taken, strict=True)}
 
     def stop(self) -> None:
@@ -275,16 +281,18 @@ class Capped:
 
 
 async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int, cap: float, storm_size: int,
-                       frames: int, only: tuple[str, ...]) -> dict:
+                       frames: int, only: tuple[str, ...]) -> HostileFigures:
     """The figures of one target in one mode, on two fresh servers: what it holds for a non-reader while an
     idle and a partial connection wait beside it; then fds per idle connection, a storm, and fragments
     (last: a stock server may not survive them)."""
-    figures: dict = {}
-    holding = {"non_reader": lambda s: non_reader(s, owed, cap),
-               "idle_s": lambda s: connection_lifetime(s, b"", cap),
-               "partial_s": lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap)}
-    loading = {"fds_per_idle": lambda s: asyncio.to_thread(fds_per_idle, s, 200),
-               "storm": lambda s: storm(s, storm_size, cap), "fragments": lambda s: fragments(s, frames, cap)}
+    figures: dict[str, Figure] = {}
+    logged: Counter[str] | None = None  # exceptions the servers logged; None: no server ran to look at
+    holding: dict[str, Measure] = {"non_reader": lambda s: non_reader(s, owed, cap),
+                                   "idle_s": lambda s: connection_lifetime(s, b"", cap),
+                                   "partial_s": lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap)}
+    loading: dict[str, Measure] = {"fds_per_idle": lambda s: asyncio.to_thread(fds_per_idle, s, 200),
+                                   "storm": lambda s: storm(s, storm_size, cap),
+                                   "fragments": lambda s: fragments(s, frames, cap)}
     for batch, together in ((holding, True), (loading, False)):
         wanted = {k: m for k, m in batch.items() if k in only}
         if not wanted:
@@ -292,7 +300,7 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
         try:
             capped = Capped(name, env, log_dir / next(iter(wanted)))
         except serverproc.ServerFailed as failed:
-            figures.update(dict.fromkeys(wanted, {"error": str(failed)[:300]}))
+            figures.update(dict.fromkeys(wanted, Errored(error=str(failed)[:300])))
             continue
         try:
             if together:
@@ -305,20 +313,19 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
         finally:
             capped.stop()
         # a server that lived on broken says so here; {}: looked, and found none
-        figures["server_errors"] = dict(Counter(figures.get("server_errors", {})) + Counter(exceptions(capped.server)))
-    figures["capped_at_s"] = cap
-    return figures
+        logged = (logged or Counter()) + Counter(exceptions(capped.server))
+    return HostileFigures.model_validate({**figures, "capped_at_s": cap,
+                                          "server_errors": None if logged is None else dict(logged)})
 
 
 async def measure_target(name: str, log_dir: Path, owed: int = 128, cap: float = 10.0, storm_size: int = 2000,
-                         frames: int = 500_000, only: tuple[str, ...] = FIGURES) -> dict:
-    """Results.hostile[name]: each figure stock and hardened (bench/record.py Hostile)."""
-    found: dict = {"settings": SETTINGS, "sizes": {"owed_bytes": owed * MiB, "frames": frames, "storm": storm_size},
-                   "stock_fd_limit": machine.shipped_fd_limit()}
-    for mode in modes(name):
-        found[mode] = await measure_mode(name, {**SETTINGS, **MODES[mode]}, log_dir / mode, owed, cap,
-                                         storm_size, frames, only)
-    return found
+                         frames: int = 500_000, only: tuple[str, ...] = FIGURES) -> Hostile:
+    """Results.hostile[name]: each figure stock and hardened."""
+    figures = {mode: await measure_mode(name, {**SETTINGS, **MODES[mode]}, log_dir / mode, owed, cap, storm_size,
+                                        frames, only) for mode in modes(name)}
+    return Hostile(stock=figures.get("stock"), hardened=figures.get("hardened"), settings=SETTINGS,
+                   sizes=HostileSizes(owed_bytes=owed * MiB, frames=frames, storm=storm_size),
+                   stock_fd_limit=machine.shipped_fd_limit())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -334,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="hostile-"))
     only = tuple(args.figures.split(","))
     results = {name: asyncio.run(measure_target(name, log_dir / name, args.owed, args.cap, args.storm,
-                                                args.frames, only))
+                                                args.frames, only)).model_dump(mode="json")
                for name in args.targets.split(",")}
     print(json.dumps(results, indent=1))
 

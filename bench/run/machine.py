@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from bench.record import CpuPinning
+
 PACKAGES = ("django", "channels", "daphne", "channels-redis", "fastapi", "starlette", "uvicorn", "uvloop",
             "httptools", "websockets", "locust", "gevent", "hdrhistogram", "redis", "twisted", "autobahn")
 SYSCTLS = ("net/core/rmem_max", "net/core/wmem_max", "net/core/rmem_default", "net/core/wmem_default",
@@ -107,10 +109,10 @@ class CpuPlan:
     def pinned(self) -> bool:
         return not (self.server & self.client)
 
-    def describe(self) -> dict:
-        return {"server_cpus": sorted(self.server), "client_cpus": sorted(self.client), "pinned": self.pinned,
-                "note": "servers and load generator on disjoint CPUs" if self.pinned
-                else "too few CPUs to separate servers from the load generator: they share"}
+    def describe(self) -> CpuPinning:
+        return CpuPinning(server_cpus=sorted(self.server), client_cpus=sorted(self.client), pinned=self.pinned,
+                          note="servers and load generator on disjoint CPUs" if self.pinned
+                          else "too few CPUs to separate servers from the load generator: they share")
 
 
 def plan_cpus(usable: set[int] | None = None) -> CpuPlan:

@@ -48,6 +48,8 @@ from pathlib import Path
 
 import psutil
 
+from bench.record import ProfileBasis
+
 PY_SPY = Path(sys.executable).with_name("py-spy")  # installed into the venv from PyPI (requirements.lock)
 RATE = 200  # samples/s: ~1,000 from 5 s of a busy server, each layer's share to within ~±1.5 points
 SPLIT_TOLERANCE = 1e-9  # relative: the layers' µs add up to the measured µs per delivery but for rounding
@@ -91,21 +93,15 @@ class Profile:
         busy = self.samples - attribute(self.folded)[IDLE]
         return busy / (self.cpu_seconds * self.rate) if self.cpu_seconds else None
 
-    def basis(self) -> dict:
+    def basis(self) -> ProfileBasis:
         """What a split of this profile rests on, for the report to print beside it: the shares of samples
         py-spy could not read, that were idle (left out of the split) and that no known layer claimed."""
         tried = self.samples + self.errors
         layers = attribute(self.folded)
         pct = lambda n: 100 * n / self.samples if self.samples else None  # noqa: E731
-        return {
-            "samples": self.samples,
-            "errors_pct": 100 * self.errors / tried if tried else None,
-            "idle_pct": pct(layers[IDLE]),
-            "other_pct": pct(layers[OTHER]),
-            "coverage": self.coverage,
-            "rate": self.rate,
-            "duration_s": self.duration_s,
-        }
+        return ProfileBasis(samples=self.samples, errors_pct=100 * self.errors / tried if tried else None,
+                            idle_pct=pct(layers[IDLE]), other_pct=pct(layers[OTHER]), coverage=self.coverage,
+                            rate=self.rate, duration_s=self.duration_s)
 
 
 def parse_raw(text: str) -> dict[str, int]:

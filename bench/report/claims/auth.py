@@ -43,7 +43,7 @@ def connect_ms(r: Run) -> str:
 
 def refusals(r: Run) -> str:
     """Refused handshakes by HTTP status (the client's view), and the server's causes (its /stats)."""
-    causes = (r.server.delta.app.get("handshakes_refused") or {}) if r.server.delta else {}
+    causes = r.server.delta.app.handshakes_refused if r.server.delta else {}
     status = codes_text({str(k): v for k, v in r.handshakes_refused.items()})
     return status + (f" ({codes_text(causes)})" if any(causes.values()) else "")
 

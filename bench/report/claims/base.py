@@ -91,7 +91,7 @@ def glosses(data: Results, target: str) -> dict[str, str]:
     """What a target's `backlog_full` and `backlog_bytes` buckets are: the channel layer's capacity or the
     per-member queue, and the per-member bound in bytes (CONTRACT.md, "Hostile clients")."""
     config = info(data, target).config
-    n, size = config.get("member_backlog"), config.get("member_backlog_bytes")
+    n, size = config.member_backlog, config.member_backlog_bytes
     what = "the channel layer's per-channel capacity" if stack_of(data, target) == "Channels" else \
         "its bounded per-member queue"
     return {"backlog_full": what + (f" of {count(n)} messages" if n else ""),

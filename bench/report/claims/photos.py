@@ -32,7 +32,7 @@ def size_of(run: Run) -> int:
 
 
 def limit_of(data: Results, run: Run) -> int | None:
-    return info(data, run.target).config.get("max_message_bytes")
+    return info(data, run.target).config.max_message_bytes
 
 
 def delivered_figure(g: list[Run]) -> str:

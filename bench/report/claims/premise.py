@@ -56,7 +56,7 @@ def executing_line(data: Results, app: str) -> str | None:
     runs = [r for r, _ in counted]
     if not runs and any(r.db_statements is None and on_postgres(r) for r in edge):
         return f"{app} at capacity: the database's statements were not counted (no pg_stat_statements figures)"
-    stored = sum(r.server.delta.app.get("messages_stored", 0) for r in runs if r.server.delta)
+    stored = sum(r.server.delta.app.messages_stored for r in runs if r.server.delta)
     if not stored:
         return None
     calls, ms = sum(st.calls for _, st in counted), sum(st.ms for _, st in counted)
@@ -90,11 +90,10 @@ def database_line(data: Results, app: str) -> str | None:
                 f"{fmt('int', seen.peak_active)} active at once at most; {fmt('int', seen.last.after)} open after "
                 f"its last run; {back}")
     db = next((r.evidence.database for r in reversed(at_capacity(data, app)) if r.evidence.database), None)
-    if not db:
+    if db is None:
         return None
-    before, after = db.get("connections_before"), db.get("connections_after")
-    return (f"{app}: {db.get('engine', 'database')} connections {fmt('int', before)} before the run, "
-            f"{fmt('int', after)} after" + (f" ({db['note']})" if db.get("note") else ""))
+    return (f"{app}: {db.engine} connections {fmt('int', db.connections_before)} before the run, "
+            f"{fmt('int', db.connections_after)} after" + (f" ({db.note})" if db.note else ""))
 
 
 def middleware_line(data: Results) -> str | None:
