@@ -86,18 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     plan = machine.plan_cpus()
     environment = {**machine.describe(), "cpu_plan": plan.describe()}
     results = ResultsFile(out / "results.json", environment, ["python", "-m", "bench", *argv])
-    results.data.code = Code(parts=[CodePart(**row) for row in codemetrics.measure()],
-                             sign_in=codemetrics.sign_in_sources())
+    results.set_code(Code(parts=[CodePart(**row) for row in codemetrics.measure()],
+                          sign_in=codemetrics.sign_in_sources()))
     print(f"bench: results in {out}  (servers on CPUs {sorted(plan.server)}, load generator on "
           f"{sorted(plan.client)})", flush=True)
     backing = Backing()
     status = "crashed"  # until the last target is done; an exception still writes what was measured
     try:
         if any(t.needs_redis for t in targets):
-            backing.redis, results.environment.redis = provide_redis(out, plan)
-            results.save()
-            print(f"bench: redis: {results.environment.redis.note}", flush=True)
-            if not results.environment.redis.url:
+            backing.redis, setup = provide_redis(out, plan)
+            results.set_environment(redis=setup)
+            print(f"bench: redis: {setup.note}", flush=True)
+            if not setup.url:
                 targets = [t for t in targets if not t.needs_redis]
         if args.harness:
             from bench.harness import run_harness
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print("bench: measuring the load generator itself (harness)...", flush=True)
             harness = run_harness(seconds=2.0, repeats=3)  # its own dict (and --json), typed here for the record
-            results.environment.harness = Harness.model_validate(harness)
-            results.save()
+            results.set_environment(harness=Harness.model_validate(harness))
             print("bench: " + harness_summary(harness), flush=True)
         for target in targets:
             names = chosen or suites[target.kind]
@@ -114,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             can_stop_redis = target.needs_redis and backing.redis is not None
             plan_for_target = [all_scenarios[n] for n in names
                                if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
-            setup = results.environment.redis
-            backing.redis_url = setup.url if setup and target.needs_redis else None
+            redis = results.environment.redis
+            backing.redis_url = redis.url if redis and target.needs_redis else None
             TargetRun(target, plan, out, results, args.fault, backing, hosts, workers).run_all(
                 plan_for_target, args.repeats)
         if args.full if args.hostile is None else args.hostile:
@@ -145,12 +144,11 @@ def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machin
         print(f"bench: {target.name:<13} hostile clients, {' and '.join(hostile.modes(target.name))} (non-reader, "
               "idle, partial, fragments, storm, fds)...", flush=True)
         record = asyncio.run(hostile.measure_target(target.name, out / "logs" / "hostile" / target.name))
-        results.data.hostile[target.name] = record
-        results.save()
+        results.set_hostile(target.name, record)
         if steady and target.name in hardening_cost.COST_TARGETS:
             print(f"bench: {target.name:<13} {steady.name} chat, hardening off and on, alternately...", flush=True)
-            record.cost = hardening_cost.measure(target, steady, plan, out)
-            results.save()
+            results.set_hostile(target.name, record.model_copy(
+                update={"cost": hardening_cost.measure(target, steady, plan, out)}))
 
 
 def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServer | None, RedisSetup]:

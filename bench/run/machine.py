@@ -8,7 +8,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -100,10 +100,12 @@ def shipped_fd_limit() -> int:
 
 @dataclass(frozen=True)
 class CpuPlan:
-    """Which CPUs the servers and the load generator may use; disjoint when there are enough."""
+    """Which CPUs the servers and the load generator may use; disjoint when there are enough. One per bench: its
+    `speed` measures every run's server CPUs against the same full speed."""
 
     server: frozenset[int]
     client: frozenset[int]
+    speed: CpuSpeed = field(default_factory=lambda: CpuSpeed(), compare=False)
 
     @property
     def pinned(self) -> bool:
@@ -160,4 +162,3 @@ class CpuSpeed:
         return round(min(100.0, 100.0 * full_speed_us / statistics.median(spins_us)), 1)
 
 
-SERVER_CPU_SPEED = CpuSpeed()  # one per bench process: every run is measured against the same full speed

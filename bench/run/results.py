@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.record import Capacity, Environment, Results, Run, SecurityCheck, TargetInfo
+from bench.record import Capacity, Code, Environment, Hostile, Results, Run, SecurityCheck, TargetInfo
 
 
 def now() -> str:
@@ -25,6 +25,19 @@ class ResultsFile:
     @property
     def environment(self) -> Environment:
         return self.data.environment
+
+    def set_code(self, code: Code) -> None:
+        self.data.code = code
+        self.save()
+
+    def set_environment(self, **found: object) -> None:
+        """What the bench found out about its environment after it started (its Redis, the harness)."""
+        self.data.environment = self.data.environment.model_copy(update=found)
+        self.save()
+
+    def set_hostile(self, target: str, found: Hostile) -> None:
+        self.data.hostile[target] = found
+        self.save()
 
     def add_target(self, name: str, description: TargetInfo) -> None:
         self.data.targets[name] = description

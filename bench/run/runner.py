@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -21,7 +21,7 @@ from bench.record import NOISY_PCT, SLOW_SPEED_PCT, CostOver, Evidence, Fault, L
 from bench.run import profiler
 from bench.run.appsamples import app_probes, db_connections, handshake_rate, statements_delta
 from bench.run.database import Database
-from bench.run.machine import SERVER_CPU_SPEED, CpuPlan
+from bench.run.machine import CpuPlan, CpuSpeed
 from bench.run.procs import free_port
 from bench.run.redisctl import RedisOutage, RedisServer, snapshot
 from bench.run.sampler import Sampler
@@ -171,175 +171,224 @@ def server_cost(samples: list[dict], start_s: float, end_s: float, scenario: Sce
     return RunCost(None, "run")
 
 
-def run_step(
-    scenario: Scenario,
-    servers: Sequence[Server],
-    plan: CpuPlan,
-    work_dir: Path,
-    label: str,
-    fault: str | None = None,
-    redis: RedisServer | None = None,
-    database: Database | None = None,
-    sessions: Path | None = None,
-    workers: Workers | None = None,
-    profile_s: int = 0,
-) -> Run:
+@dataclass(frozen=True)
+class RunName:
+    """Which run this is, as the record names it: set by who runs it (bench/run/targetrun.py)."""
+
+    target: str = ""
+    step: str = ""  # what the step overrides, as a label
+    step_params: dict[str, bool | int | float | str] = field(default_factory=dict)
+    repeat: int = 0
+    cold_start: bool = False  # its servers were started right before it
+
+
+def run_step(scenario: Scenario, servers: Sequence[Server], plan: CpuPlan, work_dir: Path, label: str,
+             fault: str | None = None, redis: RedisServer | None = None, database: Database | None = None,
+             sessions: Path | None = None, workers: Workers | None = None, profile_s: int = 0,
+             name: RunName = RunName()) -> Run:
     """Run Locust once against `servers`; everything measured comes back, even when a server dies.
 
     With `redis` (the bench's own redis-server), Redis's CPU and RSS count as the servers' cost; with
     `database` (app targets) its CPU too, when the bench runs it, and members sign in with `sessions`.
     With `profile_s`, py-spy samples the server processes for that long once the window has opened.
     """
-    fault = fault or scenario.fault or None
-    results_path = work_dir / f"{label}.locust.json"
-    log_path = work_dir / f"{label}.locust.log"
-    processes = max(1, len(plan.client))
-    command, run_time = run_command(scenario, servers, results_path, processes, sessions, workers)
-    before = sum_stats([s.stats() for s in servers])
-    tcp_before = tcp_counters()
-    log_offsets = [s.log_size() for s in servers]
-    closures_before = len(redis.output_buffer_closures()) if redis else 0
-    failure = None
-    probes = {"server_counters": counters_probe(servers), **app_probes(servers, database)}
-    at_start = {"t": 0.0, **socket_queues({s.port for s in servers}), **{n: probe() for n, probe in probes.items()}}
-    statements_before = database.statements() if database else None
-    db_connections_before = _db_connections(database)  # before any member connects
-    with open(log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
-        locust = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
-    server_pids = [p.pid for p in (*servers, redis, database) if p and p.pid]  # remote servers have none
-    backing_pids = [p.pid for p in (redis, database) if p and p.pid]
-    sampler = Sampler(server_pids, {s.port for s in servers}, locust.pid, set(plan.server), probes=probes,
-                      backing_pids=backing_pids,
-                      time_cpu=any(s.pid for s in servers))  # servers on another machine: not timed from here
-    sampler.start()
-    started = time.monotonic()
-    deadline = started + run_time + 30
-    # faults strike a third into the window, judged by the server's own progress, not the clock
-    fault_at = before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 3)
-    outage, fault_fired = None, None
-    window_at = before["messages_in"] + scenario.offered_send_rate * scenario.warmup
-    sampling = Sampling([s.pid for s in servers if s.pid], profile_s, set(plan.client)) if profile_s else None
-    redis_cpu_before = _cpu_seconds(redis)
-    db_cpu_before = database.cpu_seconds() if database else 0.0
-    interrupted = False
-    try:
-        while locust.poll() is None:
-            if time.monotonic() > deadline:
-                failure = failure or f"Locust did not stop within {run_time + 30:.0f}s; it was terminated"
-                break
-            try:
-                read = sum_stats([s.stats() for s in servers])["messages_in"] \
-                    if (fault and not fault_fired) or (sampling and not sampling.started) else None
-                due = fault and not fault_fired and all(s.alive() for s in servers) and read >= fault_at
-                if sampling and not sampling.started and read >= window_at:
-                    sampling.start()
-            except OSError:
-                due = False  # a server went away between the checks: the loop notices below
-            if due and fault == "kill-server" and servers[0].popen:
-                servers[0].popen.kill()  # the first server process dies mid-window
-                fault_fired = time.time()
-            if due and fault == "redis-outage" and redis:
-                outage = RedisOutage(redis, start=time.monotonic(), seconds=3.0)
-                fault_fired = time.time()
-            if outage:
-                outage.tick()  # Redis stops for 3 s, then comes back empty
-                if outage.server.alive() and (pid := outage.server.pid) is not None:
-                    sampler.track(pid, backing=True)  # the new redis-server is the servers' cost too
-            dead = [s for s in servers if not s.alive()]
-            if dead and failure is None:
-                s = dead[0]
-                failure = (f"{s.exit_text()} {time.monotonic() - started:.1f}s into the run; its log ends:\n"
-                           f"{s.log_tail(8)}")
-            try:
-                locust.wait(0.2)  # returns as soon as Locust exits
-            except subprocess.TimeoutExpired:
-                pass
-    except KeyboardInterrupt:
-        interrupted = True
-        failure = "interrupted (Ctrl-C): the run was stopped early; what it measured until then is kept"
-    finally:
-        if locust.poll() is None:
-            locust.terminate()  # Locust writes what it measured as it quits
-            try:
-                locust.wait(15)
-            except subprocess.TimeoutExpired:
-                locust.kill()
-        samples = sampler.stop()
-    after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
-    statements = statements_delta(statements_before, database.statements()) \
-        if database is not None and statements_before is not None else None
-    backing = {}  # the CPU seconds of what the servers lean on, which counts as theirs
-    if redis is not None and not outage:
-        backing["redis"] = _cpu_seconds(redis) - redis_cpu_before
-    if database is not None:
-        backing["database"] = database.cpu_seconds() - db_cpu_before
-    if after is not None:
-        after["cpu_seconds"] += sum(backing.values())
-    if outage and not outage.server.alive():
-        outage.server.start()  # the run ended inside the outage: the next run needs its Redis
-    server_log = [line for s, offset in zip(servers, log_offsets, strict=True) for line in s.log_since(offset)]
-    evidence: dict[str, object] = {
-        "redis_outage": [{"event": e, "at": t} for e, t in outage.events] if outage else None,
-        "tcp_counters": counter_delta(tcp_counters(), tcp_before),
-        "database": {"engine": database.engine, "note": database.note, "connections_before": db_connections_before,
-                     "connections_after": _db_connections(database)} if database else None,
-        "server_log": server_log,
-    }
-    redis_leg_intact = False
-    if redis is not None:
-        # Redis's own view of the pub/sub leg: a subscriber it closed for falling behind lost what it held
-        closures = redis.output_buffer_closures()[closures_before:]
-        evidence["redis"] = {"output_buffer_closures": closures, "after_run": snapshot(redis.url)}
-        subscriber_lost = any("redis subscriber lost" in line for line in server_log)
-        redis_leg_intact = not closures and not subscriber_lost and not fault
-    tally = Tally()
-    generators: list[str] = []
-    if results_path.exists():
-        measured = json.loads(results_path.read_text())
-        tally.merge(measured)
-        generators = measured.get("worker_ids") or [f"{os.uname().nodename} (local)"]
-    elif failure is None:
-        failure = f"Locust exited with {locust.returncode} and wrote no results; its log ends:\n" + _tail(log_path)
-    limit = servers[0].config["max_message_bytes"]
-    # servers on this machine are pinned to the plan's server CPUs, with their Redis and database; elsewhere unknown
-    cores = min(len(plan.server), len(server_pids)) if all(s.pid for s in servers) else None
-    run = summarize(scenario, tally, {**before, "rss_bytes": sampler.rss_start}, after, samples, failure, command,
-                    limit, redis_leg_intact, cores)
-    # a server left with open connections or a backlog (stuck after a meltdown) would hand its leftovers,
-    # and the drops they end in, to the next run
-    settled = settled and after is not None and not after["connections_open"] and not after["backlog"]
-    # a server still working through this run's messages would pollute the next run's figures
-    run.evidence = Evidence.model_validate(evidence)
-    run.server.backing_cpu_seconds = backing
-    if sampling is not None:
-        sampling.join(profile_s + 60)
-        run.profile = layer_profile(sampling, run, backing)
-    run.load_generators = generators
-    run.interrupted, run.server_settled = interrupted, settled
-    run.sample_interval_s = sampler.interval  # the report says how often it sampled from this, not a copy
-    run.fault = Fault(kind=fault, fired_at=fault_fired) if fault else None
-    run.db_statements = statements
-    if "handshakes" in probes:
-        run.handshakes = handshake_rate([at_start, *samples])
-    if "db_connections" in probes:
-        run.db_connections = db_connections([at_start, *samples], db_connections_before, probes["db_connections"]())
-        probes["db_connections"].close()
-    return run
+    session = RunSession(scenario, servers, plan, work_dir, label, fault or scenario.fault or None, redis, database,
+                         sessions, workers, profile_s)
+    session.start()
+    session.measure()
+    session.collect()
+    return session.assemble(name)
 
 
-def layer_profile(sampling: Sampling, run: Run, backing: dict[str, float]) -> LayerProfile:
-    """The run's server CPU per delivery by layer: the server processes' own share split by py-spy's
-    samples, Redis and the database by their own CPU (they are not Python: py-spy does not see them)."""
-    delta = run.server.delta
-    if sampling.profile is None or delta is None or not delta.deliveries:
+class RunSession:
+    """One run's steps in the order they happen: start (the servers' readings before, Locust, the sampler),
+    measure (until Locust ends, with the fault a third into the window), collect (the servers' readings
+    after, evidence, what Locust counted) and assemble (the one Run record)."""
+
+    def __init__(self, scenario: Scenario, servers: Sequence[Server], plan: CpuPlan, work_dir: Path, label: str,
+                 fault: str | None, redis: RedisServer | None, database: Database | None, sessions: Path | None,
+                 workers: Workers | None, profile_s: int) -> None:
+        self.scenario, self.servers, self.plan, self.fault = scenario, servers, plan, fault
+        self.redis, self.database, self.profile_s = redis, database, profile_s
+        self.results_path = work_dir / f"{label}.locust.json"
+        self.log_path = work_dir / f"{label}.locust.log"
+        self.command, self.run_time = run_command(scenario, servers, self.results_path, max(1, len(plan.client)),
+                                                  sessions, workers)
+        self.failure: str | None = None
+        self.interrupted = False
+        self.outage: RedisOutage | None = None
+        self.fault_fired: float | None = None
+
+    def start(self) -> None:
+        servers, redis, database, plan = self.servers, self.redis, self.database, self.plan
+        self.started = time.monotonic()
+        self.before = sum_stats([s.stats() for s in servers])
+        self.tcp_before = tcp_counters()
+        self.log_offsets = [s.log_size() for s in servers]
+        self.closures_before = len(redis.output_buffer_closures()) if redis else 0
+        self.probes = {"server_counters": counters_probe(servers), **app_probes(servers, database)}
+        self.at_start = {"t": 0.0, **socket_queues({s.port for s in servers}),
+                         **{n: probe() for n, probe in self.probes.items()}}
+        self.statements_before = database.statements() if database else None
+        self.db_connections_before = _db_connections(database)  # before any member connects
+        with open(self.log_path, "wb") as log:  # its own session: Ctrl-C reaches the runner, which stops it cleanly
+            self.locust = subprocess.Popen(self.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True,
+                                           preexec_fn=lambda: os.sched_setaffinity(0, plan.client))
+        self.server_pids = [p.pid for p in (*servers, redis, database) if p and p.pid]  # remote servers have none
+        self.sampler = Sampler(self.server_pids, {s.port for s in servers}, self.locust.pid, set(plan.server),
+                               probes=self.probes, backing_pids=[p.pid for p in (redis, database) if p and p.pid],
+                               time_cpu=any(s.pid for s in servers))  # servers on another machine: not timed here
+        self.sampler.start()
+        self.sampling = Sampling([s.pid for s in servers if s.pid], self.profile_s, set(plan.client)) \
+            if self.profile_s else None
+        self.redis_cpu_before = _cpu_seconds(redis)
+        self.db_cpu_before = database.cpu_seconds() if database else 0.0
+
+    def measure(self) -> None:
+        """Until Locust ends (or its deadline): fire the fault, start py-spy when the window opens, note a
+        server that died."""
+        scenario, servers, locust, fault = self.scenario, self.servers, self.locust, self.fault
+        deadline = self.started + self.run_time + 30
+        # faults strike a third into the window, judged by the server's own progress, not the clock
+        fault_at = self.before["messages_in"] + scenario.offered_send_rate * (scenario.warmup + scenario.window / 3)
+        window_at = self.before["messages_in"] + scenario.offered_send_rate * scenario.warmup
+        sampling = self.sampling
+        try:
+            while locust.poll() is None:
+                if time.monotonic() > deadline:
+                    self.failure = self.failure or \
+                        f"Locust did not stop within {self.run_time + 30:.0f}s; it was terminated"
+                    break
+                try:
+                    read = sum_stats([s.stats() for s in servers])["messages_in"] \
+                        if (fault and not self.fault_fired) or (sampling and not sampling.started) else None
+                    due = fault and not self.fault_fired and all(s.alive() for s in servers) and read >= fault_at
+                    if sampling and not sampling.started and read >= window_at:
+                        sampling.start()
+                except OSError:
+                    due = False  # a server went away between the checks: the loop notices below
+                if due and fault == "kill-server" and servers[0].popen:
+                    servers[0].popen.kill()  # the first server process dies mid-window
+                    self.fault_fired = time.time()
+                if due and fault == "redis-outage" and self.redis:
+                    self.outage = RedisOutage(self.redis, start=time.monotonic(), seconds=3.0)
+                    self.fault_fired = time.time()
+                if self.outage:
+                    self.outage.tick()  # Redis stops for 3 s, then comes back empty
+                    if self.outage.server.alive() and (pid := self.outage.server.pid) is not None:
+                        self.sampler.track(pid, backing=True)  # the new redis-server is the servers' cost too
+                dead = [s for s in servers if not s.alive()]
+                if dead and self.failure is None:
+                    s = dead[0]
+                    self.failure = (f"{s.exit_text()} {time.monotonic() - self.started:.1f}s into the run; "
+                                    f"its log ends:\n{s.log_tail(8)}")
+                try:
+                    locust.wait(0.2)  # returns as soon as Locust exits
+                except subprocess.TimeoutExpired:
+                    pass
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.failure = "interrupted (Ctrl-C): the run was stopped early; what it measured until then is kept"
+        finally:
+            if locust.poll() is None:
+                locust.terminate()  # Locust writes what it measured as it quits
+                try:
+                    locust.wait(15)
+                except subprocess.TimeoutExpired:
+                    locust.kill()
+            self.samples = self.sampler.stop()
+
+    def collect(self) -> None:
+        """The servers once they are done with the run, what their Redis and database cost, the evidence a loss
+        is explained by, and what Locust counted."""
+        servers, redis, database, outage = self.servers, self.redis, self.database, self.outage
+        self.after, settled = quiescent_stats(servers) if all(s.alive() for s in servers) else (None, False)
+        self.statements = statements_delta(self.statements_before, database.statements()) \
+            if database is not None and self.statements_before is not None else None
+        self.backing: dict[str, float] = {}  # the CPU seconds of what the servers lean on, which counts as theirs
+        if redis is not None and not outage:
+            self.backing["redis"] = _cpu_seconds(redis) - self.redis_cpu_before
+        if database is not None:
+            self.backing["database"] = database.cpu_seconds() - self.db_cpu_before
+        if self.after is not None:
+            self.after["cpu_seconds"] += sum(self.backing.values())
+        # a server left with open connections or a backlog (stuck after a meltdown) would hand its leftovers,
+        # and the drops they end in, to the next run
+        self.settled = settled and self.after is not None and not self.after["connections_open"] \
+            and not self.after["backlog"]
+        if outage and not outage.server.alive():
+            outage.server.start()  # the run ended inside the outage: the next run needs its Redis
+        server_log = [line for s, offset in zip(servers, self.log_offsets, strict=True) for line in s.log_since(offset)]
+        evidence: dict[str, object] = {
+            "redis_outage": [{"event": e, "at": t} for e, t in outage.events] if outage else None,
+            "tcp_counters": counter_delta(tcp_counters(), self.tcp_before),
+            "database": {"engine": database.engine, "note": database.note,
+                         "connections_before": self.db_connections_before,
+                         "connections_after": _db_connections(database)} if database else None,
+            "server_log": server_log,
+        }
+        self.redis_leg_intact = False
+        if redis is not None:
+            # Redis's own view of the pub/sub leg: a subscriber it closed for falling behind lost what it held
+            closures = redis.output_buffer_closures()[self.closures_before:]
+            evidence["redis"] = {"output_buffer_closures": closures, "after_run": snapshot(redis.url)}
+            subscriber_lost = any("redis subscriber lost" in line for line in server_log)
+            self.redis_leg_intact = not closures and not subscriber_lost and not self.fault
+        self.evidence = Evidence.model_validate(evidence)
+        self.tally = Tally()
+        self.generators: list[str] = []
+        if self.results_path.exists():
+            measured = json.loads(self.results_path.read_text())
+            self.tally.merge(measured)
+            self.generators = measured.get("worker_ids") or [f"{os.uname().nodename} (local)"]
+        elif self.failure is None:
+            self.failure = (f"Locust exited with {self.locust.returncode} and wrote no results; its log ends:\n"
+                            + _tail(self.log_path))
+        if self.sampling is not None:
+            self.sampling.join(self.profile_s + 60)
+
+    def assemble(self, name: RunName) -> Run:
+        """The run record, built once from everything the run measured."""
+        servers, probes = self.servers, self.probes
+        delta = diff(self.after, self.before) if self.after else None
+        # servers on this machine are pinned to the plan's server CPUs, with their Redis and database; elsewhere
+        # unknown
+        cores = min(len(self.plan.server), len(self.server_pids)) if all(s.pid for s in servers) else None
+        about = {
+            "target": name.target, "step": name.step, "step_params": name.step_params, "repeat": name.repeat,
+            "cold_start": name.cold_start,
+            "duration_s": round(time.monotonic() - self.started, 1),
+            "evidence": self.evidence,
+            "load_generators": self.generators,
+            "interrupted": self.interrupted, "server_settled": self.settled,
+            "sample_interval_s": self.sampler.interval,  # the report says how often it sampled from this
+            "fault": Fault(kind=self.fault, fired_at=self.fault_fired) if self.fault else None,
+            "db_statements": self.statements,
+            "handshakes": handshake_rate([self.at_start, *self.samples]) if "handshakes" in probes else None,
+            "db_connections": db_connections([self.at_start, *self.samples], self.db_connections_before,
+                                             probes["db_connections"]()) if "db_connections" in probes else None,
+            "profile": layer_profile(self.sampling, delta, self.backing, f"{name.target} at {name.step}")
+            if self.sampling is not None else None,
+        }
+        if "db_connections" in probes:
+            probes["db_connections"].close()
+        return summarize(self.scenario, self.tally, {**self.before, "rss_bytes": self.sampler.rss_start}, delta,
+                         self.samples, self.failure, self.command, servers[0].config["max_message_bytes"],
+                         self.redis_leg_intact, cores, self.backing, self.plan.speed, about)
+
+
+def layer_profile(sampling: Sampling, delta: dict | None, backing: dict[str, float], title: str) -> LayerProfile:
+    """The run's server CPU per delivery by layer: the server processes' own share (of the servers' /stats
+    `delta`) split by py-spy's samples, Redis and the database by their own CPU (they are not Python: py-spy
+    does not see them)."""
+    if sampling.profile is None or delta is None or not delta["deliveries"]:
         return LayerProfile(error=sampling.error or "no deliveries to split the CPU over")
     found = sampling.profile
-    own = delta.cpu_seconds - sum(backing.values())
-    layers = profiler.per_delivery_us(profiler.attribute(found.folded), own, delta.deliveries)
-    layers.update({f"{name} server": 1e6 * cpu / delta.deliveries for name, cpu in backing.items()})
-    return LayerProfile(layers_us=layers, basis=found.basis(),
-                        flame_svg=profiler.flame_svg(found.folded, title=f"{run.target} at {run.step}"))
+    own = delta["cpu_seconds"] - sum(backing.values())
+    layers = profiler.per_delivery_us(profiler.attribute(found.folded), own, delta["deliveries"])
+    layers.update({f"{name} server": 1e6 * cpu / delta["deliveries"] for name, cpu in backing.items()})
+    return LayerProfile(layers_us=layers, basis=found.basis(), flame_svg=profiler.flame_svg(found.folded, title=title))
 
 
 class Sampling(threading.Thread):
@@ -375,12 +424,13 @@ def _tail(path: Path, lines: int = 12) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None, samples: list[dict],
-              failure: str | None, command: list[str], max_message_bytes: int,
-              redis_leg_intact: bool = False, cores: int | None = None) -> Run:
-    """The run record of one Locust run: its measurements, the servers' /stats difference, the ledger."""
+def summarize(scenario: Scenario, tally: Tally, before: dict, server: dict | None, samples: list[dict],
+              failure: str | None, command: list[str], max_message_bytes: int, redis_leg_intact: bool,
+              cores: int | None, backing: dict[str, float], cpu_speed: CpuSpeed, about: dict[str, object]) -> Run:
+    """The run record of one Locust run, built once: its measurements, the servers' /stats difference over it
+    (`server`; None when a server died), the ledger, the servers' CPU speed against the bench's full speed,
+    and `about` it (which run it is, its evidence; RunSession.assemble)."""
     c = tally.counters
-    server = diff(after, before) if after else None
     # the ledger reads the servers as they were when the rooms settled, before members closed
     at_settle = diff(tally.settle_stats, before) if tally.settle_stats else server
     ledger = settle(c, {
@@ -396,10 +446,11 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
     peak = lambda key: max((s[key] for s in samples), default=0)  # noqa: E731
     client_cpu_s = sum(s["client_cpu_pct"] / 100 * s["dt"] for s in samples)
     mean = lambda key: sum(s[key] for s in window_samples) / len(window_samples) if window_samples else None  # noqa: E731
-    speed = SERVER_CPU_SPEED.pct([s["server_cpu_spin_us"] for s in window_samples if s.get("server_cpu_spin_us")])
+    speed = cpu_speed.pct([s["server_cpu_spin_us"] for s in window_samples if s.get("server_cpu_spin_us")])
     client_busiest = mean("client_busiest_pct")
     seconds = sorted(int(k) for k in tally.timeline if 0 <= int(k) < scenario.window)
     return Run.model_validate({
+        **about,
         "scenario": scenario.name,
         "params": scenario.params(),
         "status": "failed" if failure else "ok",
@@ -434,6 +485,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, after: dict | None
             "cost_over": cost.over,
             "cpu_pct_mean": mean("server_cpu_pct"),
             "cores": cores,
+            "backing_cpu_seconds": backing,
             "rss_before_bytes": before["rss_bytes"],
             "rss_peak_bytes": max([s["server_rss"] for s in samples] + [before["rss_bytes"]]),
             # what each connection costs the server while the room is up (the idle scenario's figure)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,7 +11,7 @@ from bench.run import database, redisctl, security, serverproc
 from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
 from bench.run.machine import CpuPlan
 from bench.run.results import ResultsFile
-from bench.run.runner import Workers, run_step
+from bench.run.runner import RunName, Workers, run_step
 from bench.scenarios import Scenario
 from bench.targets import Target
 
@@ -112,13 +111,10 @@ class TargetRun:
               f"{step.room_size}, {step.rate:g} msg/s each, {step.size:,} B {step.kind} "
               f"(run {repeat + 1})", flush=True)
         assert self.servers is not None  # started above if there were none (`cold`)
-        started = time.monotonic()
         run = run_step(step, self.servers, self.plan, self.out, name, fault=self.fault,
                        redis=self.backing.redis if target.needs_redis else None,
-                       database=self.db, sessions=self.sessions, workers=self.workers, profile_s=profile_s)
-        run.target, run.step, run.step_params, run.repeat = target.name, label, overrides, repeat
-        run.cold_start = cold and not self.hosts
-        run.duration_s = round(time.monotonic() - started, 1)
+                       database=self.db, sessions=self.sessions, workers=self.workers, profile_s=profile_s,
+                       name=RunName(target.name, label, overrides, repeat, cold_start=cold and not self.hosts))
         self.results.add_run(run)
         print("bench:   " + one_line(run), flush=True)
         if run.interrupted:
