@@ -243,9 +243,9 @@ async def assert_store_fails_then_recovers(server, site: Site, room: str, outage
     assert [payload for _, _, payload in site.rows(room)] == [b"before", b"after"]
 
 
+@pytest.mark.parametrize("server", BACKENDS, indirect=True)  # above `app`: ids stay database-backend
+@pytest.mark.parametrize("app", ["postgresql"], indirect=True)  # SQLite has no server to stop: the next test
 async def test_database_down_mid_chat(app: AppServers, server, room: str):
-    if app.kind == "sqlite":
-        pytest.skip("SQLite has no server to stop: test_database_locked_mid_chat")
     if app.cluster is None:
         pytest.skip("PostgreSQL from CHAT_DATABASE_URL: the tests cannot stop it")
 
@@ -262,10 +262,9 @@ async def test_database_down_mid_chat(app: AppServers, server, room: str):
     await assert_store_fails_then_recovers(server, app.site, room, Stopped)
 
 
+@pytest.mark.parametrize("server", BACKENDS, indirect=True)
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)  # SQLite's lock: the test before stops PostgreSQL
 async def test_database_locked_mid_chat(app: AppServers, server, room: str):
-    if app.kind != "sqlite":
-        pytest.skip("SQLite's lock: test_database_down_mid_chat stops PostgreSQL")
-
     class Locked:  # another writer holds SQLite's lock longer than the servers wait for it (5 s)
         async def __aenter__(self):
             self.conn = sqlite3.connect(app.site.url.removeprefix("sqlite:///"), isolation_level=None)

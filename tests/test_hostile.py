@@ -25,9 +25,11 @@ from bench.run import machine, serverproc
 from bench.targets import TARGETS
 from tests.clients import RawClient, idle_stats, join, open_path, recv, stats
 
-pytestmark = [pytest.mark.server, pytest.mark.asyncio]
-
 HOSTILE_TARGETS = ["django", "django-uvicorn", "fastapi", "fastapi-seed", "reference"]
+HARDENED = [t for t in HOSTILE_TARGETS if t != "reference"]  # reference stays stock: the floor
+pytestmark = [pytest.mark.server, pytest.mark.asyncio,
+              pytest.mark.targets(*HOSTILE_TARGETS, why="hostile inputs are tested on the in-process targets")]
+
 UVICORN = {"django-uvicorn", "fastapi", "fastapi-seed"}
 MiB = 1 << 20
 BACKLOG_BYTES = 4 * MiB
@@ -39,8 +41,6 @@ SLACK = 12 * MiB  # RSS beyond the byte bound: messages in flight (Channels copi
 
 @pytest.fixture(scope="module")
 def server(servers, target):
-    if target not in HOSTILE_TARGETS:
-        pytest.skip(f"{target}: hostile inputs are tested on the in-process targets")
     proc = servers.get("hostile", **SMALL)
     vms = psutil.Process(proc.pid).memory_info().vms
     resource.prlimit(proc.pid, resource.RLIMIT_AS, (vms + MEMORY_CAP, vms + MEMORY_CAP))
@@ -119,10 +119,10 @@ async def test_non_reader_memory_is_bounded_and_returned(server, target, room_na
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.targets(*HARDENED, why="reference: stock websockets' own 10 s open timeout (CONTRACT.md, 'Hostile "
+                                     "clients')")
 @pytest.mark.parametrize("request_bytes", [b"", b"GET /ws/r HTT"], ids=["idle", "partial"])
-async def test_idle_and_partial_connections_are_reaped(server, target, room_name, request_bytes):
-    if target == "reference":
-        pytest.skip("reference: stock websockets' own 10 s open timeout (CONTRACT.md, 'Hostile clients')")
+async def test_idle_and_partial_connections_are_reaped(server, room_name, request_bytes):
     a, b = await join(server, room := room_name()), await join(server, room)
     try:
         waiting = asyncio.create_task(asyncio.to_thread(raw_request, server, request_bytes, 5.0))
@@ -235,9 +235,8 @@ async def test_room_name_with_newline_is_refused(server):
     assert refused.value.response.status_code == 403
 
 
-async def test_stats_and_healthz_answer_only_allowed_hosts(server, target):
-    if target == "reference":
-        pytest.skip("reference: stock, any Host (CONTRACT.md, 'Hostile clients')")
+@pytest.mark.targets(*HARDENED, why="reference: stock, any Host (CONTRACT.md, 'Hostile clients')")
+async def test_stats_and_healthz_answer_only_allowed_hosts(server):
     for path in ("/stats", "/healthz"):
         for host, status in (("rebound.example:80", b"400"), ("127.0.0.1", b"200")):
             request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
@@ -245,9 +244,8 @@ async def test_stats_and_healthz_answer_only_allowed_hosts(server, target):
             assert answer[9:12] == status, (host, answer[:80])
 
 
-async def test_connection_storm_past_the_limit_is_refused_503(server, target, room_name):
-    if target == "reference":
-        pytest.skip("reference: stock websockets, no connection limit (CONTRACT.md, 'Hostile clients')")
+@pytest.mark.targets(*HARDENED, why="reference: stock websockets, no connection limit (CONTRACT.md, 'Hostile clients')")
+async def test_connection_storm_past_the_limit_is_refused_503(server, room_name):
     room = room_name()
     a, b = await join(server, room), await join(server, room)
     statuses: list[int] = []
@@ -281,12 +279,11 @@ async def test_connection_storm_past_the_limit_is_refused_503(server, target, ro
         await asyncio.gather(a.close(), b.close())
 
 
-async def test_hardening_off_serves_the_stack_as_it_ships(servers, target, room_name):
+@pytest.mark.targets("django", "fastapi", why="one server per stack: daphne (django) and uvicorn (fastapi)")
+async def test_hardening_off_serves_the_stack_as_it_ships(servers, room_name):
     """CHAT_HARDENING=off (the bench's stock figures) really leaves the limits out: /stats reports no byte
     bound; half a request line outlives CHAT_HANDSHAKE_TIMEOUT (1 s) where a hardened server with the same
     settings answers it 408; and a message in more than CHAT_MAX_FRAGMENTS frames is relayed, not closed 1008."""
-    if target not in ("django", "fastapi"):
-        pytest.skip("one server per stack: daphne (django) and uvicorn (fastapi)")
     stock, hardened = servers.get("stock", **SMALL, CHAT_HARDENING="off"), servers.get("hostile", **SMALL)
     assert (await stats(stock))["config"]["member_backlog_bytes"] is None
     partial = b"GET /ws/r HTT"

@@ -90,9 +90,8 @@ def in_sender_order(payloads: list[bytes]) -> bool:
     return True
 
 
+@pytest.mark.targets(*BEHAVIOUR, why="each in-process stack's own behaviour with a member that never reads")
 async def test_member_that_never_reads(servers, target, room_name):
-    if target not in BEHAVIOUR:
-        pytest.skip(f"{target}: a non-reading member through Redis is measured by the bench's slow scenario")
     behaviour = BEHAVIOUR[target]
     server = servers.get("slow-consumer")  # its own process: RSS and counters are this test's
     room = room_name()
