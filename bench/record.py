@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.targets import TARGETS
+from bench.targets import TARGETS, Stack
 
 FORMAT_VERSION = 5
 NOISY_PCT = 10.0  # steal, or other processes on the servers' CPUs, above this flags a run as noisy
@@ -426,6 +426,7 @@ class ServerConfig(Record):
 class TargetInfo(Record):
     """How a target's servers were started and what they reported when ready (their /stats)."""
 
+    stack: Stack = "reference"  # bench.targets.Target.stack
     about: str = ""
     launcher: list[str] = Field(default_factory=list)
     server_command: str = ""
@@ -844,7 +845,22 @@ def upgrade_v4(data: dict) -> dict:
             if any(sizes.values()):
                 found["sizes"] = sizes
     environment = {k: v for k, v in (data.get("environment") or {}).items() if k != "cpu_plan" or v}
-    return {**data, "format_version": 5, "environment": environment, "hostile": hostile}
+    targets = {name: {**t, "stack": t.get("stack") or stack_v4(name, t)}
+               for name, t in (data.get("targets") or {}).items()}
+    return {**data, "format_version": 5, "environment": environment, "hostile": hostile, "targets": targets}
+
+
+def stack_v4(name: str, described: dict) -> Stack:
+    """A target's stack before it was recorded: from what its servers reported (the fan-out, the server line),
+    else from its name."""
+    fanout, server = described.get("fanout") or "", described.get("server") or ""
+    if fanout == "channels" or "(channels " in server:
+        return "Channels"
+    if fanout in ("queued", "seed") or "(fastapi " in server:
+        return "FastAPI"
+    if fanout or server:
+        return "reference"
+    return "Channels" if name.startswith("django") else "FastAPI" if name.startswith("fastapi") else "reference"
 
 
 # The capacity rule: one home, read by the runner's search, the report and `compare`.
@@ -852,7 +868,7 @@ def upgrade_v4(data: dict) -> dict:
 # stack's CPU per delivery moves 10-15% within minutes at constant code (django 206-266 µs in six benches), and
 # a load held at 92% of a core then fails a second hold at 96-99% (CONTRACT.md, "the hold").
 SATURATED_PCT = 85.0
-PHYSICS_TOLERANCE = 1.05  # CPU seconds and deliveries are read at slightly different moments
+PHYSICS_TOLERANCE = 1.05  # CPU time is counted in clock ticks, and a short window has few of them
 BEHIND_PCT = 5.0  # deliveries arriving this far below what the members were due: the backlog grew
 GREW = (2.0, 0.2)  # the round trip's last third ×2 its first third, and by a fifth of the SLO: it grew
 TREND_MIN_S = 6  # seconds of window the latency trend needs (three thirds of two seconds)
@@ -954,6 +970,13 @@ def ramp_edge(data: Results, scenario: str, target: str) -> RampEdge:
             return RampEdge(held, runs)
         held = runs
     return RampEdge(held, [])
+
+
+def stack_of(data: Results, target: str) -> Stack:
+    """The stack a target runs, as its record says (one whose servers never reported: as bench.targets says)."""
+    if target in data.targets:
+        return data.targets[target].stack
+    return TARGETS[target].stack if target in TARGETS else "reference"
 
 
 # Queries on a searched capacity, for the report and compare alike.

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Literal
+
+Stack = Literal["Channels", "FastAPI", "reference"]  # what the report compares; "reference" is the floor
+STACKS: dict[str, Stack] = {"django_chat": "Channels", "fastapi_chat": "FastAPI"}  # by the launcher's package
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,11 @@ class Target:
         """The suite it runs: "redis", "app" (a database), "floor" (what another target is measured
         against), "seed" (the blog's loop) or "local" (in memory)."""
         return self.suite or ("redis" if self.needs_redis else "app" if self.database else "local")
+
+    @property
+    def stack(self) -> Stack:
+        """The stack it runs: its launcher's package says (a server that is neither stack is a reference)."""
+        return STACKS.get(self.launcher.split(".")[0], "reference")
 
     @property
     def database(self) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from bench.record import FORMAT_VERSION, Harness, Results, Run, Spread
+from bench.record import FORMAT_VERSION, Harness, Results, Run, Spread, stack_of
 from bench.report import SECTIONS, print_summary, write_report
 from bench.report.capacity import ramp_capacity
 from bench.report.claims import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED, claims
@@ -83,7 +83,8 @@ def make_data(runs: list[Run], status: str = "complete", targets: tuple = ("djan
                                     "net.ipv4.tcp_rmem": "4096 131072 6291456"},
                         "cpu_plan": {"server_cpus": [0, 1], "client_cpus": [2, 3], "pinned": True,
                                      "note": "disjoint"}, "fd_limit": 1024},
-        "targets": {t: {"about": f"about {t}", "launcher": [f"python -m {t}"],
+        "targets": {t: {"stack": stack_of(Results(), t),
+                        "about": f"about {t}", "launcher": [f"python -m {t}"],
                         "server_command": f"serve-{t} --fast",
                         "env": {}, "processes": 1, "server": "x 1.0", "fanout": fanout.get(t, "queued"),
                         "layer": "memory", "config": {"member_backlog": 100}} for t in targets},

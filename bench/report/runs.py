@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Literal, overload
 
-from bench.record import TARGET_ORDER, Results, Run, TargetInfo, claimed_cores, delivered_rate, physical
+from bench.record import (
+    TARGET_ORDER,
+    Results,
+    Run,
+    TargetInfo,
+    claimed_cores,
+    delivered_rate,
+    physical,
+    stack_of,
+)
 from bench.report.numbers import fmt
 
 Measure = Callable[[Run], float | None]
@@ -49,19 +58,6 @@ def param(data: Results, scenario: str, key: str) -> object:
 def info(data: Results, target: str) -> TargetInfo:
     """How the target was served, or an empty description when its servers never reported (a failed start)."""
     return data.targets.get(target) or TargetInfo()
-
-
-def stack_of(data: Results, target: str) -> str:
-    """The stack a target runs: "Channels", "FastAPI" or "reference", from what its servers reported (the
-    fan-out, the server line), and from its name only when they never reported."""
-    desc = info(data, target)
-    if desc.fanout == "channels" or "(channels " in desc.server:
-        return "Channels"
-    if desc.fanout in ("queued", "seed") or "(fastapi " in desc.server:
-        return "FastAPI"
-    if desc.fanout or desc.server:
-        return "reference"
-    return "Channels" if target.startswith("django") else "FastAPI" if target.startswith("fastapi") else "reference"
 
 
 def ran(data: Results, fam: str | None = None) -> list[str]:

@@ -222,6 +222,7 @@ def describe_target(target: Target, servers: list, redis_url: str | None, env: d
     stats = servers[0].stats()
     started_here = all(s.popen for s in servers)
     return TargetInfo(
+        stack=target.stack,
         about=target.about,
         launcher=[" ".join(s.command) for s in servers] if started_here else [],
         server_command=(servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
