@@ -79,7 +79,11 @@ class Sampler(threading.Thread):
         per_process = lambda procs: {p.pid: _cpu_seconds([p]) for p in procs}  # noqa: E731
         last_server = per_process(self.server)
         last_client: dict[int, float] = {}
-        while not self._halt.wait(self.interval):
+        # on a fixed beat, not `interval` after each sample's work: a busy machine slows the probes (a server
+        # answering /stats late, up to its 0.25 s timeout), and the samples must still come every `interval`
+        beat = start + self.interval
+        while not self._halt.wait(max(0.0, beat - time.monotonic())):
+            beat = max(beat + self.interval, time.monotonic())
             now = time.monotonic()
             dt = now - last_t
             trees = {root: _tree(root) for root in list(self.roots)}
