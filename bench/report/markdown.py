@@ -44,8 +44,9 @@ def answer_lines(data: Results) -> list[str]:
     if not found.rows:
         return []
     out = ["## The answer", "",
-           "| target | capacity at the SLO (deliveries/s) | server CPU per delivery | a member who stops reading | "
-           "largest message delivered | first loss and its cause |", "|---|---|---|---|---|---|"]
+           "| target | capacity at the SLO (deliveries/s) | server CPU per delivery at capacity | "
+           "a member who stops reading | largest message delivered | first loss and its cause |",
+           "|---|---|---|---|---|---|"]
     for r in found.rows:
         name = f"{r.target} ({r.stack}{', patched' if r.patched else ''})"
         out.append("| " + " | ".join([md_cell(name), *(md_figure(c) for c in (r.capacity, r.cost, r.slow, r.largest,
