@@ -251,8 +251,8 @@ def death(server) -> str:
     return found[-1] if found else f"exit status {server.popen.returncode}"
 
 
-Figure = NonReader | Fragments | Storm | float | Failed  # one of HostileFigures' measures
-Measure = Callable[[serverproc.ServerProcess], Awaitable[Figure]]
+HostileFigure = NonReader | Fragments | Storm | float | Failed  # one of HostileFigures' measures
+TakeFigure = Callable[[serverproc.ServerProcess], Awaitable[HostileFigure]]
 
 
 class Capped:
@@ -268,7 +268,7 @@ class Capped:
             self.server.stop()
             raise
 
-    async def measure(self, measures: dict[str, Awaitable[Figure]]) -> dict[str, Figure]:
+    async def measure(self, measures: dict[str, Awaitable[HostileFigure]]) -> dict[str, HostileFigure]:
         """Each figure of `measures` (name -> coroutine), taken at the same time."""
         taken = await asyncio.gather(*measures.values(), return_exceptions=True)
         if not self.server.alive():
@@ -285,12 +285,12 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
     """The figures of one target in one mode, on two fresh servers: what it holds for a non-reader while an
     idle and a partial connection wait beside it; then fds per idle connection, a storm, and fragments
     (last: a stock server may not survive them)."""
-    figures: dict[str, Figure] = {}
+    figures: dict[str, HostileFigure] = {}
     logged: Counter[str] | None = None  # exceptions the servers logged; None: no server ran to look at
-    holding: dict[str, Measure] = {"non_reader": lambda s: non_reader(s, owed, cap),
+    holding: dict[str, TakeFigure] = {"non_reader": lambda s: non_reader(s, owed, cap),
                                    "idle_s": lambda s: connection_lifetime(s, b"", cap),
                                    "partial_s": lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap)}
-    loading: dict[str, Measure] = {"fds_per_idle": lambda s: asyncio.to_thread(fds_per_idle, s, 200),
+    loading: dict[str, TakeFigure] = {"fds_per_idle": lambda s: asyncio.to_thread(fds_per_idle, s, 200),
                                    "storm": lambda s: storm(s, storm_size, cap),
                                    "fragments": lambda s: fragments(s, frames, cap)}
     for batch, together in ((holding, True), (loading, False)):
