@@ -627,6 +627,7 @@ class Environment(BaseModel):
     cpu_plan: CpuPinning | None = None
     harness: Harness | None = None
     redis: RedisSetup | None = None
+    code: str | None = None  # the commit measured, "+changes" when the checkout had uncommitted ones (None: no git)
 
 
 class HardeningCost(Record):

@@ -138,8 +138,13 @@ def test_a_capacity_that_moved_says_whether_its_cost_per_delivery_moved_with_it(
     search held a different share of them. A capacity that was not held says so."""
     base = Results.load(DATA / "results_full_v2.json")
     by = lambda found: {(c.new.target, c.new.metric.name): c for c in found}  # noqa: E731
+    base.environment.code = "abc1234"  # both benches measured one commit
     machine = by(changes(base, slower_machine(base, "django", 0.8, 1.25)))[("django", "capacity")]
     assert machine.verdict.startswith("worse") and "the machine's speed moved, not the stack" in machine.verdict
+    newer = slower_machine(base, "django", 0.8, 1.25)
+    newer.environment.code = "def5678"
+    code = by(changes(base, newer))[("django", "capacity")]
+    assert "the code changed (abc1234 → def5678), or the machine's speed moved" in code.verdict
     search = by(changes(base, slower_machine(base, "django", 0.8, 1.0)))[("django", "capacity")]
     assert "the search held a different load" in search.verdict and "×0.80" in search.verdict
     assert "old not held; new not held" in machine.verdict  # format 2: never held

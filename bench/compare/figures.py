@@ -66,7 +66,8 @@ def capacity_figure(data: Results, target: str, scenario: str) -> Figure:
     note = f"{len(noisy)} of its search's {len(runs)} runs noisy" + \
         (f" (the servers' CPU down to {min(speeds):.0f}% of its speed)" if speeds else "") if noisy else ""
     return Figure(target, scenario, "", CAPACITY, capacity(data, scenario, target),
-                  edge_cost_us=cost.median if cost else None, held=found.held if found else None, noisy=note)
+                  edge_cost_us=cost.median if cost else None, held=found.held if found else None, noisy=note,
+                  code=data.environment.code)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Figure:
     edge_cost_us: float | None = None  # a searched capacity's server CPU per delivery at its edge
     held: bool | None = None  # a searched capacity: held for the sustained window (None: not searched)
     noisy: str = ""  # a searched capacity: how many of its search's runs had their servers' CPU slow or taken
+    code: str | None = None  # the code measured (Environment.code): a move across two commits may be the code's
 
 
 def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
@@ -134,8 +136,8 @@ class Change:
         if self.not_significant is None and old.edge_cost_us and new.edge_cost_us and old.stat.median:
             share = (new.stat.median * new.edge_cost_us) / (old.stat.median * old.edge_cost_us)
             moved = f"µs per delivery at the edge {number(old.edge_cost_us)} → {number(new.edge_cost_us)}"
-            bits.append(f"{moved}, the same share of the servers' cores at both edges (×{share:.2f}): the "
-                        "machine's speed moved, not the stack" if abs(share - 1) <= MACHINE_SHARE else
+            bits.append(f"{moved}, the same share of the servers' cores at both edges (×{share:.2f}): "
+                        f"{what_moved(old.code, new.code)}" if abs(share - 1) <= MACHINE_SHARE else
                         f"{moved}, a share of the servers' cores ×{share:.2f} the old: the search held a "
                         "different load (see its bracket)")
         return "; ".join(bits)
@@ -149,6 +151,16 @@ class Change:
         else:
             text = "worse" if self.worse else "better"
         return f"{text}; {self.why}" if self.why else text
+
+
+def what_moved(old: str | None, new: str | None) -> str:
+    """What moved a cost per delivery at the same share of the cores: the machine's speed, when both benches
+    measured the same committed code; else the code may have too."""
+    if old and new and old != new:
+        return f"the code changed ({old} → {new}), or the machine's speed moved"
+    if old and old == new and not old.endswith("+changes"):
+        return "the machine's speed moved, not the stack"
+    return "the machine's speed moved, or the code (not recorded as one commit in both)"
 
 
 def changes(old: Results, new: Results) -> list[Change]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from bench import ROOT
 from bench.record import CpuPinning
 
 PACKAGES = ("django", "channels", "daphne", "channels-redis", "fastapi", "starlette", "uvicorn", "uvloop",
@@ -46,7 +48,19 @@ def describe() -> dict:
         "packages": {p: _version(p) for p in PACKAGES},
         "sysctls": {k.replace("/", "."): (_read(f"/proc/sys/{k}") or "").replace("\t", " ") for k in SYSCTLS},
         "fd_limit": _fd_limit(),
+        "code": code_version(),
     }
+
+
+def code_version() -> str | None:
+    """The commit measured, and whether the checkout had changes beside it (None: not a git checkout)."""
+    git = lambda *args: subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)  # noqa: E731
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except OSError:  # no git
+        return None
+    return head.stdout.strip() + ("+changes" if changed else "") if head.returncode == 0 else None
 
 
 def _version(package: str) -> str | None:
