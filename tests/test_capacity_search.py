@@ -8,6 +8,7 @@ import itertools
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -335,31 +336,27 @@ def test_a_hold_that_failed_on_a_slow_cpu_runs_again():
     assert bracket.held and bracket.passed == plain.passed
 
 
-def test_a_short_probe_that_failed_on_a_slow_cpu_runs_again_in_its_budget():
-    slow_once = {40.0}
+def slow_once_at(rate_failing_slow: float, capacity: float) -> Callable[[float], Outcome]:
+    """A server of `capacity` whose probe at `rate_failing_slow` fails once on a slow CPU (noisy)."""
+    slow_once = {rate_failing_slow}
 
     def measure(rate: float) -> Outcome:
         if rate in slow_once:
             slow_once.discard(rate)
             return Outcome(False, (SERVER_CPU,), noisy=True)
-        return PASS if rate <= 50.0 else FAIL
+        return PASS if rate <= capacity else FAIL
+    return measure
 
-    bracket = search(measure, 10.0, max_rate=1000, min_rate=0.1, max_steps=6)
+
+def test_a_short_probe_that_failed_on_a_slow_cpu_runs_again_in_its_budget():
+    bracket = search(slow_once_at(40.0, 50.0), 10.0, max_rate=1000, min_rate=0.1, max_steps=6)
     rates = [p.rate for p in bracket.probes]
     assert rates[:4] == [10.0, 20.0, 40.0, 40.0] and len(rates) == 6 and bracket.passed >= 40.0, rates
 
 
 def test_a_slow_fail_that_would_end_the_search_runs_again_first():
     """The floor probe fails on a slow CPU: the search would stop at "below the floor", but it runs it again."""
-    slow_once = {1.0}
-
-    def measure(rate: float) -> Outcome:
-        if rate in slow_once:
-            slow_once.discard(rate)
-            return Outcome(False, (SERVER_CPU,), noisy=True)
-        return PASS if rate <= 3.0 else FAIL
-
-    bracket = search(measure, 1.0, max_rate=100, min_rate=1.0, max_steps=10)
+    bracket = search(slow_once_at(1.0, 3.0), 1.0, max_rate=100, min_rate=1.0, max_steps=10)
     assert [p.rate for p in bracket.probes][:2] == [1.0, 1.0] and bracket.passed is not None, bracket.probes
 
 
