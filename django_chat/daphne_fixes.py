@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
+from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from django_chat.chat.layers import OutboundFull
@@ -196,10 +197,10 @@ class GuardedConnection(ProtocolWrapper):
 
     def head_timeout(self):
         self.head_timer = None
-        if not (self.disconnecting or self.transport.disconnecting):
+        if not (self.disconnecting or (self.transport is not None and self.transport.disconnecting)):
             respond(self, b"408 Request Timeout")
 
-    def connectionLost(self, reason):
+    def connectionLost(self, reason=connectionDone):
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
