@@ -17,19 +17,19 @@ import logging
 import os
 import re
 import sys
-import time
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-import psutil
 import uvloop
 import websockets
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN, Protocol
+
+from serving.stats import ChatStats, Identity
 
 ROOM_PATH = re.compile(r"/ws/([A-Za-z0-9_-]{1,64})")
 
@@ -78,25 +78,12 @@ def close_code(protocol: Protocol) -> int:
     return 1006
 
 
-@dataclass
-class Chat:
-    """The rooms and the /stats counters (schema in CONTRACT.md)."""
+@dataclass(kw_only=True)
+class Chat(ChatStats):
+    """The rooms, and the /stats counters every server keeps (serving/stats.py, schema in CONTRACT.md)."""
 
     config: Config
     rooms: dict[str, set[ServerConnection]] = field(default_factory=dict)
-    connections_open: int = 0
-    connections_total: int = 0
-    connections_refused: int = 0
-    messages_in: int = 0
-    bytes_in: int = 0
-    deliveries: int = 0
-    bytes_out: int = 0
-    drops: Counter = field(
-        default_factory=lambda: Counter(backlog_full=0, backlog_bytes=0, send_failed=0, expired=0, redis_unavailable=0)
-    )
-    close_codes: Counter = field(default_factory=Counter)
-    origins_refused: int = 0
-    process: psutil.Process = field(default_factory=psutil.Process)
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """HTTP endpoints, and the handshake policy: a bad room or Origin is refused with 403."""
@@ -108,11 +95,13 @@ class Chat:
         if not path.startswith("/ws/"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         origin_ok = origin_allowed(request.headers.get_all("Origin"), self.config.allowed_origins)
-        if not ROOM_PATH.fullmatch(path) or not origin_ok:
+        if not origin_ok:
+            self.refuse("origin")
+        elif not ROOM_PATH.fullmatch(path):
             self.connections_refused += 1
-            self.origins_refused += not origin_ok
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "forbidden\n")
-        return None
+        else:
+            return None
+        return connection.respond(http.HTTPStatus.FORBIDDEN, "forbidden\n")
 
     async def member(self, ws: ServerConnection) -> None:
         """Relay every message the member sends to its room, itself included, until it leaves."""
@@ -154,45 +143,12 @@ class Chat:
         self.deliveries += delivered
         self.bytes_out += delivered * len(data)
 
-    def stats(self) -> dict:
-        cpu, read_at = self.process.cpu_times(), time.time()
-        return {
-            "backend": "reference",
-            "server": f"websockets {websockets.__version__}",
-            "fanout": "broadcast",
-            "layer": "memory",
-            "pid": self.process.pid,
-            "config": {
-                "max_message_bytes": self.config.max_message_bytes,
-                "member_backlog": self.config.member_backlog,
-                "member_backlog_bytes": self.config.member_backlog_bytes,
-                "allowed_origins": self.config.allowed_origins,
-            },
-            "connections": {
-                "open": self.connections_open,
-                "total": self.connections_total,
-                "refused": self.connections_refused,
-            },
-            "rooms": len(self.rooms),
-            "messages_in": self.messages_in,
-            "bytes_in": self.bytes_in,
-            "deliveries": self.deliveries,
-            "bytes_out": self.bytes_out,
-            "drops": dict(self.drops),
-            "backlog": 0,  # broadcast() hands every delivery to the transport at once
-            "close_codes": {str(code): n for code, n in self.close_codes.items()},
-            "app": {  # relay mode only: no sign-in, no database (CONTRACT.md, "The reference target")
-                "mode": "relay", "database": None,
-                "messages_stored": 0, "store_failures": 0, "store_seconds": 0.0,
-                "handshakes_refused": {"anonymous": 0, "forged": 0, "expired": 0, "origin": self.origins_refused,
-                                       "database": 0},
-                "db_connections_open": 0, "storing": 0, "wait_for": "", "workers": 0,
-                "stages": {"wait": {"seconds": 0.0, "count": 0}, "db": {"seconds": 0.0, "count": 0}},
-                "loop_lag": {"seconds": 0.0, "count": 0, "max": 0.0},  # not measured on the floor
-            },
-            "rss_bytes": self.process.memory_info().rss,
-            "cpu_seconds": cpu.user + cpu.system, "read_at": read_at,
-        }
+    def stats(self) -> dict[str, Any]:
+        identity = Identity(backend="reference", server=f"websockets {websockets.__version__}", fanout="broadcast",
+                            layer="memory", config=asdict(self.config),
+                            mode="relay", wait_for="")  # no sign-in, no database (CONTRACT.md, "The reference target")
+        # backlog 0: broadcast() hands every delivery to the transport at once; the loop's lag is not watched here
+        return self.as_json(identity, len(self.rooms), backlog=0, database=None, db_connections=0, workers=0)
 
 
 def json_response(body: dict) -> Response:
@@ -202,7 +158,7 @@ def json_response(body: dict) -> Response:
 
 
 async def run(host: str, port: int, config: Config) -> None:
-    chat = Chat(config)
+    chat = Chat(config=config)
     async with serve(chat.member, host, port, process_request=chat.process_request,
                      max_size=config.max_message_bytes,
                      compression=None) as server:  # daphne and uvicorn (as launched here) do not compress

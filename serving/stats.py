@@ -1,5 +1,6 @@
-"""The /stats counters every chat server keeps (schema in CONTRACT.md), one definition for both stacks: each
-fills in what only it knows (its identity, its configuration, how its rooms, backlog and database are read)."""
+"""The /stats counters every chat server keeps (schema in CONTRACT.md), one definition for both stacks and the
+reference: each fills in what only it knows (its identity, its configuration, how its rooms, backlog and
+database are read)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ _process = psutil.Process()
 class Identity:
     """What a /stats reading says the server is (CONTRACT.md `/stats`)."""
 
-    backend: str  # "django" | "fastapi"
+    backend: str  # "django" | "fastapi" | "reference"
     server: str  # "daphne 4.2.3 (channels 4.3.2)", …
     fanout: str
     layer: str
