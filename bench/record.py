@@ -440,12 +440,13 @@ class TargetInfo(Record):
     hosts: list[str] = Field(default_factory=list)  # the base URL of every server process that served it
 
 
-ProbeRole = Literal["grow", "shrink", "bisect", "confirm", "hold"]  # bench/run/capacity_search.py
+# bench/run/capacity_search.py; "recheck": a second hold at a load whose first passed narrowly
+ProbeRole = Literal["grow", "shrink", "bisect", "confirm", "hold", "recheck"]
 
 
 class CapacityProbe(Record):
     rate: float  # messages/s per member
-    role: ProbeRole  # "hold": a run of the sustained window (Capacity.hold_s), the others short probes
+    role: ProbeRole  # "hold", "recheck": runs of the sustained window (Capacity.hold_s), the others short probes
     passed: bool
     why: list[str] = Field(default_factory=list)  # what broke the SLO rule, then what was at its limit
 
@@ -873,6 +874,10 @@ PHYSICS_TOLERANCE = 1.05  # CPU time is counted in clock ticks, and a short wind
 BEHIND_PCT = 5.0  # deliveries arriving this far below what the members were due: the backlog grew
 GREW = (2.0, 0.2)  # the round trip's last third ×2 its first third, and by a fifth of the SLO: it grew
 TREND_MIN_S = 6  # seconds of window the latency trend needs (three thirds of two seconds)
+# A hold that passes with its p95 above this share of the SLO passed narrowly: the same load's p95 moved ×2.3
+# between two holds here (fastapi-app 187 → 429 ms, its pool's queue), so one such pass is a coin flip, and
+# it counts once a second hold at that load passes too (bench/run/capacity_search.py `hold_edge`).
+NARROW_P95 = 0.5
 
 SloFailure = Literal["run failed", "p95", "loss", "in flight", "fell behind", "latency grew", "server cpu",
                      "physics"]
@@ -937,6 +942,12 @@ def slo_failures(run: Run, slo_p95_ms: float) -> list[SloFailure]:
     if not physical(run):
         why.append("physics")
     return why
+
+
+def narrow(run: Run, slo_p95_ms: float) -> bool:
+    """A run that passed the capacity rule with its p95 within ×1/NARROW_P95 of the SLO."""
+    p95 = run.rtt_ms.p95
+    return p95 is not None and p95 > NARROW_P95 * slo_p95_ms and within_slo(run, slo_p95_ms)
 
 
 def within_slo(run: Run, slo_p95_ms: float) -> bool:

@@ -336,6 +336,38 @@ def test_a_hold_that_failed_on_a_slow_cpu_runs_again():
     assert bracket.held and bracket.passed == plain.passed
 
 
+def coin_flip_edge(capacity: float, flips: bool, calls: list[float]) -> Callable[[float], Outcome]:
+    """A hold that passes up to `capacity`, narrowly (p95 near the SLO) above 80% of it; with `flips` a
+    narrow pass is a coin that comes up once: the next hold at that load fails."""
+    def hold(rate: float) -> Outcome:
+        calls.append(rate)
+        if rate > capacity or (flips and calls.count(rate) > 1):
+            return Outcome(False, (P95,), p95_ms=400.0)
+        return Outcome(True, p95_ms=200.0, narrow=True) if rate > 0.8 * capacity else PASS
+    return hold
+
+
+def test_a_narrow_pass_that_fails_its_recheck_is_not_the_capacity():
+    """The short edge's hold passes narrowly and fails when held again: the search steps below it and quotes
+    the load that held, not the first lucky pass."""
+    measure, _ = sustained(20.0, 20.0)
+    calls: list[float] = []
+    bracket = search(measure, 2.0, max_rate=1000, min_rate=0.1, max_steps=10,
+                     hold=coin_flip_edge(20.0, True, calls), max_holds=2)
+    edge = calls[0]
+    assert calls[:2] == [edge, edge] and [p.role for p in bracket.probes][-3:] == ["hold", "recheck", "hold"]
+    assert bracket.held and bracket.passed == calls[2] < edge and bracket.failed == edge, bracket.probes
+
+
+def test_a_narrow_pass_held_twice_ends_the_search():
+    measure, _ = sustained(20.0, 20.0)
+    calls: list[float] = []
+    bracket = search(measure, 2.0, max_rate=1000, min_rate=0.1, max_steps=10,
+                     hold=coin_flip_edge(20.0, False, calls), max_holds=2)
+    assert calls == [bracket.passed] * 2 and bracket.held and bracket.rechecked and bracket.converged
+    assert "held twice" in bracket.verdict()
+
+
 def slow_once_at(rate_failing_slow: float, capacity: float) -> Callable[[float], Outcome]:
     """A server of `capacity` whose probe at `rate_failing_slow` fails once on a slow CPU (noisy)."""
     slow_once = {rate_failing_slow}

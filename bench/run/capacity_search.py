@@ -17,7 +17,9 @@ held it 68% of the time in 8.8 runs.
 
 A short probe is not a capacity: a load a little past it builds its backlog too slowly to show in a 1.5 s
 window. So holds decide (`hold_edge`): the short edge is held for the sustained window; a hold that fails
-steps below itself, one that passes narrows towards the lowest fail. Only a held pass is the capacity;
+steps below itself, one that passes narrows towards the lowest fail. A hold that passes narrowly (its p95
+above half the SLO) is held again before it counts: near its edge a load's p95 swings ×2 from one hold to
+the next, and the first pass of several is not a load the servers carry. Only a held pass is the capacity;
 without one the short edge is reported as indicative, not held.
 """
 
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from bench.record import ProbeRole, Run, SloFailure, slo_failures
+from bench.record import ProbeRole, Run, SloFailure, narrow, slo_failures
 
 # what else was true of a run, after what broke the rule, in the order the report names them
 CLIENT_CPU = "client cpu"
@@ -47,6 +49,7 @@ class Outcome:
     cost_us: float | None = None  # the server CPU µs per delivery measured at this load
     kept_up: float | None = None  # deliveries that arrived in the window ÷ those the members were due
     noisy: bool = False  # steal, other processes or a slow CPU under the servers (bench.record.Noise)
+    narrow: bool = False  # passed with its p95 near the SLO (bench.record.narrow): a hold's such pass is rechecked
 
     @property
     def why(self) -> tuple[str, ...]:
@@ -61,7 +64,7 @@ def outcome_of(run: Run, slo_p95_ms: float) -> Outcome:
         passed=not failed_on, failed_on=failed_on, p95_ms=run.rtt_ms.p95, loss_pct=run.ledger.loss_pct,
         client_bound=run.client.client_bound, cost_us=run.server.cpu_us_per_delivery,
         kept_up=run.arrived_deliveries_per_s / run.owed_deliveries_per_s if run.owed_deliveries_per_s else None,
-        noisy=run.noise.noisy,
+        noisy=run.noise.noisy, narrow=narrow(run, slo_p95_ms),
     )
 
 
@@ -93,9 +96,14 @@ class Bracket:
         return (self.failed - self.passed) / self.passed if self.passed and self.failed else None
 
     @property
+    def rechecked(self) -> bool:
+        """`passed` was held twice, its first hold a narrow pass: the edge is near it, however wide the bracket."""
+        return any(p.role == "recheck" and p.rate == self.passed and p.outcome.passed for p in self.probes)
+
+    @property
     def converged(self) -> bool:
-        return self.width is not None and self.width <= self.tolerance and \
-            (self.held if self.holding else self.confirmed)
+        within = self.width is not None and self.width <= self.tolerance
+        return (self.held and (within or self.rechecked)) if self.holding else (within and self.confirmed)
 
     @property
     def edge(self) -> Outcome | None:
@@ -122,6 +130,8 @@ class Bracket:
             ", ".join(self.failed_first)
         if self.holding and not self.held:
             text += "; indicative, not held: no hold at or below it passed"
+        elif self.rechecked:
+            text += "; held twice, its p95 above half the SLO"
         elif not self.converged:
             text += f"; not within ±{self.tolerance:.0%} and {'held' if self.holding else 'confirmed'}: " \
                 "the search ran out of steps"
@@ -220,6 +230,7 @@ def slow_fail(probe: Probe | None, retried: set[float]) -> TypeGuard[Probe]:
     return probe is not None and not probe.outcome.passed and probe.outcome.noisy and probe.rate not in retried
 
 
+HOLDS = ("hold", "recheck")  # the roles of runs of the sustained window
 STEP_DOWN = 0.85  # a failed hold's next rate, at most: far enough below to hold, near enough to stay within ±15%
 
 
@@ -236,17 +247,20 @@ def below_failed_hold(rate: float, outcome: Outcome, estimate: Callable[[float, 
 
 
 def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int,
-              estimate: Callable[[float, Outcome], float | None] | None, min_rate: float) -> None:
+              estimate: Callable[[float, Outcome], float | None] | None, min_rate: float,
+              max_rechecks: int = 1) -> None:
     """Decide the short probes' edge with holds: a short probe can pass a load whose backlog grows too
     slowly to show in it, so only a load carried for the whole hold is the capacity. From the short edge,
     each failed hold steps below itself; once one passes, the rest narrow the bracket towards the lowest
-    fail. A hold, or a short probe, that fails while the servers' CPU ran slow or was taken (noisy) runs once
-    more, in its budget: the budget is what keeps `make bench` within its minutes."""
+    fail. A narrow pass is held again (at most `max_rechecks` times, outside `max_holds`): it counts once
+    that passes, and then ends the search, its p95 already near the SLO; a narrow pass with no recheck left
+    counts as it is. A hold, or a short probe, that fails while the servers' CPU ran slow or was taken
+    (noisy) runs once more, in its budget: the budget is what keeps `make bench` within its minutes."""
     short_passes = [p.rate for p in bracket.probes if p.outcome.passed]
     rate: float | None = bracket.passed
     held: float | None = None
     retried: set[float] = set()
-    left = max_holds
+    left, rechecks = max_holds, max_rechecks
     while left > 0 and rate is not None:
         outcome = hold(rate)
         bracket.probes.append(Probe(rate, outcome, "hold"))
@@ -254,13 +268,18 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
         if slow_fail(bracket.probes[-1], retried) and left > 0:
             retried.add(rate)
             continue
+        rechecked = outcome.passed and outcome.narrow and rechecks > 0
+        if rechecked:
+            rechecks -= 1
+            outcome = hold(rate)
+            bracket.probes.append(Probe(rate, outcome, "recheck"))
         if outcome.passed:
             held = rate if held is None else max(held, rate)
         else:
             bracket.failed = rate if bracket.failed is None else min(bracket.failed, rate)
         top = bracket.failed
         if held is not None:
-            if top is None or (top - held) / held <= bracket.tolerance:
+            if (rechecked and outcome.passed) or top is None or (top - held) / held <= bracket.tolerance:
                 break
             rate = round_rate(math.sqrt(held * top))
             rate = rate if held < rate < top else None
@@ -273,7 +292,7 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
         bracket.passed = held
     else:  # the short probes' edge, indicative only (the verdict says no hold at or below it passed)
         bracket.passed = max(short_passes, default=None)
-        bracket.failed = min((p.rate for p in bracket.probes if p.role != "hold" and not p.outcome.passed
+        bracket.failed = min((p.rate for p in bracket.probes if p.role not in HOLDS and not p.outcome.passed
                               and bracket.passed is not None and p.rate > bracket.passed), default=None)
 
 

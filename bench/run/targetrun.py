@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -139,10 +140,13 @@ class TargetRun:
             run = self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
             return outcome_of(run, slo)
 
+        held_at: Counter[float] = Counter()  # a recheck is the same step again: its files get the next repeat
+
         def hold(rate: float) -> Outcome:  # sampled by py-spy too: the held pass is where the CPU goes at capacity
             held = replace(scenario, rate=rate, window=scenario.hold)
-            run = self.run(scenario, held, {"rate": rate, "hold": scenario.hold},
+            run = self.run(scenario, held, {"rate": rate, "hold": scenario.hold}, repeat=held_at[rate],
                            profile_s=0 if self.hosts else max(1, int(scenario.hold) - PROFILE_MARGIN_S))
+            held_at[rate] += 1
             return outcome_of(run, slo)
 
         def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
