@@ -33,6 +33,22 @@ def _cpu_seconds(procs: list[psutil.Process]) -> float:
     return total
 
 
+def _tree_cpu_seconds(tree: list[psutil.Process]) -> float:
+    """CPU seconds of a process tree so far, its exited and reaped processes included: each process's own
+    time and its waited-for children's (the kernel adds a child's times, and its reaped children's, to its
+    parent's when the parent reaps it). PostgreSQL forks a backend per connection, and a pool that closes
+    its overflow connections makes backends that live less than a sample: counted per live process, their
+    CPU was missing from the servers' and showed as someone else's on their CPUs."""
+    total = 0.0
+    for p in tree:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.NoSuchProcess:  # exited since the walk: its time is in its parent's next reading
+            pass
+    return total
+
+
 def _rss(procs: list[psutil.Process]) -> int:
     total = 0
     for p in procs:
@@ -75,9 +91,11 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         machine_cpus, server_cpus = CpuMeter(), CpuMeter(self.server_cpus)
         start = last_t = time.monotonic()
-        # per process, so that one that exits (a Redis killed mid-run) takes only itself out of the sum
+        # per process (the client's, whose workers fork late) or per tree (the servers': a root that exits, a
+        # Redis killed mid-run, takes only itself out of the sum)
         per_process = lambda procs: {p.pid: _cpu_seconds([p]) for p in procs}  # noqa: E731
-        last_server = per_process(self.server)
+        per_tree = lambda trees: {root: _tree_cpu_seconds(tree) for root, tree in trees.items()}  # noqa: E731
+        last_server = per_tree({root: _tree(root) for root in self.roots})
         last_client: dict[int, float] = {}
         # on a fixed beat, not `interval` after each sample's work: a busy machine slows the probes (a server
         # answering /stats late, up to its 0.25 s timeout), and the samples must still come every `interval`
@@ -88,11 +106,10 @@ class Sampler(threading.Thread):
             dt = now - last_t
             trees = {root: _tree(root) for root in list(self.roots)}
             self.server = [p for tree in trees.values() for p in tree]
-            server = per_process(self.server)
-            backing = {p.pid for root in self.backing for p in trees.get(root, ())}
+            server = per_tree(trees)
             client = per_process(_tree(self.client_pid))  # workers fork late
             client_pct = {pid: 100 * (cpu - last_client.get(pid, cpu)) / dt for pid, cpu in client.items()}
-            used = {pid: max(0.0, cpu - last_server.get(pid, cpu)) for pid, cpu in server.items()}
+            used = {root: max(0.0, cpu - last_server.get(root, cpu)) for root, cpu in server.items()}
             server_pct = 100 * sum(used.values()) / dt
             server_cpus_busy, steal = server_cpus.take()[0], machine_cpus.take()[1]
             self.samples.append({
@@ -100,7 +117,7 @@ class Sampler(threading.Thread):
                 "dt": round(dt, 3),
                 "wall": time.time(),
                 "server_cpu_pct": round(server_pct, 1),
-                "backing_cpu_pct": round(100 * sum(used[pid] for pid in backing if pid in used) / dt, 1),
+                "backing_cpu_pct": round(100 * sum(used[root] for root in self.backing if root in used) / dt, 1),
                 # anything else running on the servers' CPUs: a noisy neighbour steal does not show
                 "server_cpus_other_pct": round(max(0.0, server_cpus_busy - server_pct), 1),
                 "server_rss": _rss(self.server),
