@@ -156,6 +156,12 @@ def test_a_run_started_from_locusts_page_shows_live_in_the_chat_tab(ui, page, tm
     live = ui.stats()
     assert live["target"] == chosen and live["hosts"] == [urls[chosen]], live
     assert live["series"] and max(p["deliveries_per_s"] for p in live["series"]) > 0
+    # the servers' cost as the run goes, from their /stats (one process: at most one core, within ticks)
+    costs = [(p["server_cpu_pct"], p["server_us_per_delivery"]) for p in live["series"]
+             if p.get("server_us_per_delivery")]
+    assert costs and all(0 < cpu <= 110 and us > 0 for cpu, us in costs), live["series"]
+    assert page.locator('#chat-live [data-figure="server_us_per_delivery"]').count() == 1
+    assert page.get_by_text("Server CPU per delivery (µs)").count() == 1
 
     page.get_by_role("button", name=re.compile("^stop$", re.I)).click()
     wait_figure(page, "expected", 0)  # the rooms settled

@@ -3,7 +3,8 @@
 Locust's documented extension (examples/extend_web_ui.py) adds a tab through the web UI's
 `extended_tabs` template argument, but renders it only as a table of strings, so the tab's
 content is drawn by live_tab.js, which the index page loads: inline SVG charts of deliveries/s,
-loss so far by cause and delivery latency p50/p95, and the ledger's totals, polled from
+loss so far by cause, delivery latency p50/p95 and the servers' CPU % and µs per delivery (the
+cost the report leads with), and the ledger's totals, polled from
 `/chat/stats`. That route answers from the Tally merged from every worker, plus a time series
 the master samples once a second while a run is on, and the servers' own drops read from their
 `/stats` (the ledger's other figures exist only for rooms that have settled, at their end).
@@ -51,6 +52,8 @@ class Sampler:
         self.baseline: dict | None = None  # the servers' /stats when the run started
         self.drops: dict[str, int] = {}
         self.last_seen: tuple | None = None
+        self.reading: dict | None = None  # the servers' last /stats, for their CPU over the next second
+        self.cost: dict[str, float | None] = {}  # over the last second: server CPU % and µs per delivery
 
     def start(self, **_kw) -> None:
         """A new run from the UI: its figures start from zero, like Locust's own."""
@@ -60,6 +63,7 @@ class Sampler:
         self.started_at = time.monotonic()
         self.baseline = read_servers(hosts_of(self.environment), timeout=STATS_TIMEOUT_S)
         self.drops, self.last_seen = {}, None
+        self.reading, self.cost = self.baseline, {}
 
     def run_forever(self) -> None:
         while True:
@@ -86,6 +90,7 @@ class Sampler:
             "latency_p50_ms": p50,
             "latency_p95_ms": p95,
             "lost": losses(c, self.drops, self.environment.parsed_options.chat_room_size),
+            **self.cost,
         })
 
     def read_drops(self) -> None:
@@ -94,6 +99,18 @@ class Sampler:
         now = read_servers(hosts_of(self.environment), timeout=STATS_TIMEOUT_S)
         if now is not None:  # a server that stopped answering keeps the last figures
             self.drops = {k: n for k, n in diff(now, self.baseline)["drops"].items() if n}
+            if self.reading is not None:
+                self.cost = server_cost(self.reading, now)
+            self.reading = now
+
+
+def server_cost(before: dict, after: dict) -> dict[str, float | None]:
+    """The servers' CPU between two /stats readings, timed by their own clock (`read_at`): % of one core
+    (several processes add up), and µs per delivery (None when nothing was delivered)."""
+    cpu, span = after["cpu_seconds"] - before["cpu_seconds"], after["read_at"] - before["read_at"]
+    deliveries = after["deliveries"] - before["deliveries"]
+    return {"server_cpu_pct": round(100 * cpu / span, 1) if span > 0 else None,
+            "server_us_per_delivery": round(1e6 * cpu / deliveries, 1) if deliveries > 0 else None}
 
 
 def interval_percentiles(hist, counts_then: list[int], ps=(50, 95)) -> list[float | None]:
@@ -145,6 +162,8 @@ def summary(tally: Tally, sampler: Sampler, environment) -> dict:
         "sent": c["client_sent"],
         "received": c["client_received"],
         "deliveries_per_s": last.get("deliveries_per_s", 0.0),
+        "server_cpu_pct": last.get("server_cpu_pct"),
+        "server_us_per_delivery": last.get("server_us_per_delivery"),
         "ledger": {
             "expected": c["expected"],
             "delivered": c["delivered"],

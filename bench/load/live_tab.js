@@ -117,10 +117,15 @@
         { label: 'p50', values: pts.map(p => p.latency_p50_ms) },
         { label: 'p95', values: pts.map(p => p.latency_p95_ms) },
       ], 1) +
+      chart('Server CPU (% of one core)', pts, [{ label: 'CPU %', values: pts.map(p => p.server_cpu_pct) }], 0) +
+      chart('Server CPU per delivery (µs)', pts,
+        [{ label: 'µs/delivery', values: pts.map(p => p.server_us_per_delivery) }], 1) +
       '</div><div class="grid">' +
       table('Messages', rows([
         ['sent', 'sent', s.sent], ['received', 'received (deliveries)', s.received],
         ['deliveries_per_s', 'deliveries/s now', s.deliveries_per_s],
+        ['server_cpu_pct', 'server CPU % now (of one core)', s.server_cpu_pct],
+        ['server_us_per_delivery', 'server µs per delivery now', s.server_us_per_delivery],
         ['connect_failed', 'connections that failed', s.connect_failed],
       ])) +
       table('Ledger of the rooms that settled', rows(keyed('', s.ledger)),
