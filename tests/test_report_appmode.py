@@ -13,10 +13,10 @@ from markupsafe import escape
 
 from bench.record import AppStages, DbConnections, Handshakes, Results, StageTime
 from bench.report import write_report
+from bench.report.answer import answer
 from bench.report.claims import HOLDS, UNMEASURED, claims
 from bench.report.claims.auth import pace, per_handshake
 from bench.report.claims.premise import NONE, THREAD_POOL, bottleneck, connections_table
-from bench.report.headline import answer
 from bench.report.numbers import fmt
 from bench.report.runs import target_names
 from bench.report.searched import bracket
@@ -93,7 +93,7 @@ def test_layer_table_has_a_row_per_profiled_target_with_its_figures(full, html):
         for layer, us in found[target].layers_us.items():
             assert cells[layer] == fmt("us", us), (target, layer)
         assert cells["total"] == fmt("us", sum(found[target].layers_us.values()))
-    assert part.count("<details") == sum(bool(p.flame_svg) for p in found.values())
+    assert part.count("<details class=\"flame\"") == sum(bool(p.flame_svg) for p in found.values())
     assert "the reference&#39;s" in part and "It is " in part  # the floor, and daphne or Channels answered
 
 
@@ -119,7 +119,7 @@ def test_security_table_matches_the_record(full, html):
         row = next(r for r in table.rows if r[0] == check.check)
         cell = row[1 + targets.index(check.target)]
         assert cell.startswith("✓" if check.passed else "✗") and str(check.got) in cell
-    claim = re.search(r'<div class="claim" id="claim-7d">(.*?)</div>\s*<div class="claim"', html, re.S).group(1)
+    claim = re.search(r'id="claim-7d">(.*?)</details>\s*<details class="claim"', html, re.S).group(1)
     assert all(c.check in claim for c in full.security)
     assert "<pre>" in claim and str(escape(next(iter(next(iter(full.code.sign_in.values())).values()))))[:200] \
         in claim  # the sign-in code, verbatim and escaped
@@ -222,3 +222,51 @@ def test_sampling_and_statement_counts_are_said_as_recorded(full):
     assert pace(storm) == "handshakes/s not sampled" and per_handshake(storm) == "not counted"
     storm.handshakes = Handshakes()
     assert pace(storm) == "no handshake accepted"
+
+
+def plain(found) -> dict[str, str]:
+    """The plain answer's questions, each with its words (the links' text included, the links dropped)."""
+    return {q.asks: " ".join("".join(text for text, _ in s) for s in q.sentences) for q in found.questions}
+
+
+def times(more: float, less: float) -> str:
+    """"3.2×": how many times `less` goes into `more`, written out here rather than with the report's own helper."""
+    assert more > less
+    return f"{more / less:.1f}×" if more / less < 10 else f"{more / less:,.0f}×"
+
+
+def test_the_answer_opens_in_plain_words_written_from_the_figures(full, tmp_path):
+    held = full.model_copy(deep=True)
+    for cap in held.capacities:
+        cap.held, cap.hold_s = True, 15.0
+    found = answer(held)
+    words = plain(found)
+    dps = {c.target: c.deliveries_per_s(c.passed) for c in held.capacities}
+    relay, stored = words["Which carries more chat, as a relay?"], words["And with sign-in and stored messages?"]
+    assert f"fastapi (FastAPI) carries {times(dps['fastapi'], dps['django'])} the chat of django (Channels)" in relay
+    assert f"{fmt('rate', dps['fastapi'])} deliveries/s (held for 15 s) against {fmt('rate', dps['django'])}" in relay
+    assert "the most of the difference is its " in relay and " layer, " in relay  # why: the layer that costs
+    assert f"{times(dps['fastapi-app'], dps['django-app'])} the chat of django-app" in stored
+    assert "in the database call" in stored  # where a stored message's time goes
+    members = fmt("int", round(dps["django"] / (10 / 60), -2))
+    assert f"Channels carries {members} members as a relay (django, " in words["When is Channels enough?"]
+    assert "in rooms of 10, each member sending 1 message a minute" in words["When is Channels enough?"]
+    assert "a member who stops reading" in words["What happens when a member stops reading, or a message is too "
+                                                 "large?"]
+    links = [link for q in found.questions for s in q.sentences for _, link in s if link]
+    assert {"#capacity", "#layers"} <= set(links)  # each figure links to its proof
+
+    halved = held.model_copy(deep=True)  # the words follow the figures: nothing in them is written in
+    next(c for c in halved.capacities if c.target == "django").passed /= 2
+    assert f"{times(dps['fastapi'], dps['django'] / 2)} the chat of django" in plain(answer(halved))[
+        "Which carries more chat, as a relay?"]
+    page = write_report(held, tmp_path)["html"].read_text()
+    opening = section(page, "answer")
+    assert opening.index("Which carries more chat") < opening.index('<table class="cmp headline">')
+
+
+def test_an_indicative_capacity_is_not_turned_into_members(full):
+    """Without a held capacity the answer compares, saying "indicative, not held", and sizes nothing."""
+    words = plain(answer(full))
+    assert "indicative, not held" in words["Which carries more chat, as a relay?"]
+    assert "When is Channels enough?" not in words

@@ -4,7 +4,7 @@ and a short table for the terminal. It reads the typed run record (bench/record.
 Reading the results: `runs`, `steps`, `repeats` (median, range, significance), `loss`, `capacity` (a ramp's
 steps), `searched` (Results.capacities: the capacity the bench searched), `layers` (where the CPU goes, from
 the profiled runs), `appmode` (signed-in, stored chat beside the relay);
-what they say: `headline` (the answer the report opens with), `verdict` and `claims`; how they look:
+what they say: `answer` (the plain words of `plain` and the headline table of `headline`) and `claims`; how they look:
 `page` with the Jinja2 templates in templates/ and the views its sections draw (`tables`, `sections`,
 `autopsy`, `environment`), `charts` (on `svg`), `markdown`, `terminal`.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 from bench.record import Results
 from bench.report.markdown import markdown_report
 from bench.report.page import SECTIONS, html_report
-from bench.report.terminal import print_summary
+from bench.report.terminal import print_answer, print_summary
 
-__all__ = ["SECTIONS", "print_summary", "write_report"]
+__all__ = ["SECTIONS", "print_answer", "print_summary", "write_report"]
 
 
 def write_report(data: Results, out: Path) -> dict[str, Path]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.record import Results
-from bench.report import print_summary, write_report
+from bench.report import print_answer, print_summary, write_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     paths = write_report(data, args.results.parent)
     print_summary(data)
+    print_answer(data)
     print(f"bench.report: {paths['html']}\n              {paths['md']}")
     return 0
 

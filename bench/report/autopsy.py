@@ -101,3 +101,11 @@ def autopsy_row(r: Run) -> Row:
 def autopsy_view(data: Results, targets: list[str]) -> list[tuple[str, list[Row]]]:
     """Per target, a row per run in the order they ran."""
     return [(t, [autopsy_row(r) for r in data.runs_of(target=t)]) for t in targets]
+
+
+def unexplained_words(data: Results) -> str:
+    """The ledger's closing line: how many expected deliveries of all the runs no bucket explains."""
+    n = sum(r.ledger.unexplained for r in data.runs)
+    expected = sum(r.ledger.expected for r in data.runs)
+    return (f"{fmt('int', expected)} expected deliveries in {plural(len(data.runs), 'run')}, each in one bucket; "
+            f"{fmt('int', n)} unexplained" + (" (in red below)" if n else ""))

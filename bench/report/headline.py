@@ -1,6 +1,6 @@
-"""The answer the report opens with: per target, how much it takes (capacity at the SLO), what a delivery
-costs the server, what a slow member does to its room, the largest message delivered, and where it first
-lost messages and why; then the same per stack in a few sentences, each naming the section that proves it."""
+"""The headline table the report opens with: per target, how much it takes (capacity at the SLO), what a
+delivery costs the server at that load, what a slow member does to its room, the largest message delivered,
+and where it first lost messages and why; each figure naming the section that proves it."""
 
 from __future__ import annotations
 
@@ -11,17 +11,15 @@ from bench.record import Results, Run, edge_runs, searched
 from bench.report.capacity import costs, ramp_capacity, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
-from bench.report.numbers import fmt, fmt_bytes, ratio
-from bench.report.repeats import Stat, differ, fmt_stat, fold
+from bench.report.numbers import fmt, fmt_bytes
+from bench.report.repeats import Stat, fmt_stat, fold
 from bench.report.runs import (
     COST,
     DPS,
     LOSS,
-    STACKS,
     flag_notes,
     info,
     offered_deliveries,
-    ran,
     scenario_names,
     stack_of,
     timeline,
@@ -58,13 +56,6 @@ class Row:
 
 
 Segment = tuple[str, str]  # text, and the section that proves it ("" for plain words)
-
-
-@dataclass
-class Answer:
-    rows: list[Row]
-    sentences: list[list[Segment]] = field(default_factory=list)
-    patched: list[tuple[str, list[str]]] = field(default_factory=list)  # targets on this project's fixes
 
 
 def anchor(scenario: str) -> str:
@@ -201,62 +192,3 @@ def row(data: Results, target: str) -> Row:
     cost, cost_value = cost_cell(data, target)
     return Row(target, stack_of(data, target), info(data, target).patched, cap, cost, slow_cell(data, target),
                largest_cell(data, target), first_loss_cell(data, target), cap_value, cost_value)
-
-
-def ranked(rows: list[Row], capacity: bool, words: str, unit: str) -> list[Segment]:
-    """"fastapi takes the most: 6,400 deliveries/s; django 1,000 (6.4× less)": the best first, each other
-    against it, or "not significant" within the runs' spread (bench.report.repeats.differ)."""
-    value = lambda r: r.capacity_value if capacity else r.cost_value  # noqa: E731
-    cell = lambda r: r.capacity if capacity else r.cost  # noqa: E731
-    have = sorted((r for r in rows if value(r) is not None), key=lambda r: value(r).median, reverse=capacity)
-    below = [r.target for r in have if capacity and not value(r).median]  # over the SLO from the first step
-    have = [r for r in have if r.target not in below]
-    if not have or len(have) + len(below) < 2:
-        return []
-    best = have[0]
-    out: list[Segment] = [(f"{best.target} {words}: ", ""), (cell(best).text + unit, cell(best).link)]
-    for r in have[1:]:
-        v, b = value(r).median, value(best).median
-        times = ("not significant" if differ(value(best), value(r)) else f"{ratio(v, b)} less" if capacity
-                 else f"{ratio(b, v)} more")
-        out += [(f"; {r.target} ", ""), (f"{cell(r).text} ({times})", cell(r).link)]
-    if below:
-        out += [("; over the SLO from the first step: ", ""), (", ".join(below), "#capacity")]
-    return out + [(".", "")]
-
-
-def stack_sentence(stack: str, rows: list[Row]) -> list[Segment]:
-    out: list[Segment] = [(f"{stack}: ", "")]
-    for i, r in enumerate(rows):
-        out += [("; " if i else "", "")]
-        if r.capacity_value and r.capacity_value.median:
-            out += [(f"{r.target} takes ", ""), (f"{r.capacity.text} deliveries/s", r.capacity.link),
-                    (" under the SLO", "")]
-        elif r.capacity_value:
-            out += [(f"{r.target} is ", ""), (f"over the SLO from the first step ({r.capacity.note})",
-                                              r.capacity.link)]
-        else:
-            out += [(f"{r.target}: capacity not measured", "")]
-        out += [("; a delivery costs it ", ""), (f"{r.cost.text} of server CPU", r.cost.link),
-                ("; a member who stops reading: ", "")]
-        out += ([("not measured", "")] if r.slow.text == "not measured" else
-                [("it ", ""), (f"{r.slow.text} ({r.slow.note})", r.slow.link)])
-        if r.first_loss.text == "none":
-            out += [("; it ", ""), (f"lost nothing ({r.first_loss.note})", r.first_loss.link)]
-        else:
-            out += [("; it first loses messages in ", ""), (f"{r.first_loss.text} ({r.first_loss.note})",
-                                                             r.first_loss.link)]
-    return out + [(".", "")]
-
-
-def answer(data: Results) -> Answer:
-    rows = [row(data, t) for t in ran(data)]
-    sentences = []
-    if took := ranked(rows, True, "takes the most under the SLO", " deliveries/s"):
-        sentences.append(took)
-    if cheap := ranked(rows, False, "costs the server the least CPU per delivery", ""):
-        sentences.append(cheap)
-    for stack in STACKS:
-        if mine := [r for r in rows if r.stack == stack]:
-            sentences.append(stack_sentence(stack, mine))
-    return Answer(rows, sentences, [(r.target, r.patched) for r in rows if r.patched])

@@ -4,10 +4,12 @@ issue or a README."""
 from __future__ import annotations
 
 from bench.record import Results
+from bench.report.answer import Answer, answer
+from bench.report.autopsy import unexplained_words
 from bench.report.capacity import capacity_text, ramp_capacity, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.environment import client_cost_text, harness_text
-from bench.report.headline import Cell, Segment, answer
+from bench.report.headline import Cell, Segment
 from bench.report.hostile import hostile_lines
 from bench.report.layers import layers_view
 from bench.report.repeats import fmt_spread, fmt_stat, fold
@@ -23,7 +25,6 @@ from bench.report.runs import (
 from bench.report.searched import search_view
 from bench.report.steps import scenario_about, short_step
 from bench.report.tables import RTT
-from bench.report.verdict import summary
 
 
 def md_cell(text: object) -> str:
@@ -43,18 +44,24 @@ def answer_lines(data: Results) -> list[str]:
     found = answer(data)
     if not found.rows:
         return []
-    out = ["## The answer", "",
-           "| target | capacity at the SLO (deliveries/s) | server CPU per delivery at capacity | "
+    out = ["| target | capacity at the SLO (deliveries/s) | server CPU per delivery at capacity | "
            "a member who stops reading | largest message delivered | first loss and its cause |",
            "|---|---|---|---|---|---|"]
     for r in found.rows:
-        name = f"{r.target} ({r.stack}{', patched' if r.patched else ''})"
+        name = f"{r.target}{' ✱' if r.patched else ''} ({r.stack})"
         out.append("| " + " | ".join([md_cell(name), *(md_figure(c) for c in (r.capacity, r.cost, r.slow, r.largest,
                                                                                r.first_loss))]) + " |")
-    out += ["", *[f"- {md_sentence(s)}" for s in found.sentences], ""]
     if found.patched:
-        out += ["Patched: " + "; ".join(f"{t} runs on this project's fixes to its stack ({', '.join(m)})"
-                                        for t, m in found.patched) + ".", ""]
+        out += ["", "✱ runs on this project's fixes to its stack: " + "; ".join(
+            f"`{m}` ({', '.join(targets)})" for m, targets in found.patched.items()) + "."]
+    return ["## The answer", "", *plain_lines(found), *out, ""]
+
+
+def plain_lines(found: Answer) -> list[str]:
+    """The plain answer, a paragraph per question."""
+    out = []
+    for q in found.questions:
+        out += [f"**{q.asks}** " + " ".join(md_sentence(s) for s in q.sentences), ""]
     return out
 
 
@@ -74,7 +81,8 @@ def markdown_report(data: Results) -> str:
     targets = target_names(data)
     out = [f"# Real-time chat benchmark: {' vs '.join(targets) or 'no targets'}", "",
            f"Status: **{data.status or 'unknown'}**, {len(data.runs)} runs, started "
-           f"{data.started or '—'}.", "", *answer_lines(data), "## Verdict", "", *[f"- {x}" for x in summary(data)], ""]
+           f"{data.started or '—'}.", "", *answer_lines(data),
+           f"The loss ledger: {unexplained_words(data)}.", ""]
     for sc in scenario_names(data):
         out += [f"## {sc}", "", scenario_about(data, sc), "",
                 "| target | step | deliveries/s | RTT p50 / p95 / p99 ms | loss % | server µs/delivery | "

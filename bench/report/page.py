@@ -7,11 +7,11 @@ from __future__ import annotations
 from jinja2 import Environment, PackageLoader
 
 from bench.record import NOISY_PCT, SLOW_SPEED_PCT, Results
-from bench.report.autopsy import autopsy_view
+from bench.report.answer import answer
+from bench.report.autopsy import autopsy_view, unexplained_words
 from bench.report.charts import probe_charts
 from bench.report.claims import KNOWN, claims
 from bench.report.environment import environment_view
-from bench.report.headline import answer
 from bench.report.hostile import hostile_view
 from bench.report.layers import layers_view
 from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
@@ -22,13 +22,12 @@ from bench.report.searched import search_view
 from bench.report.sections import VERDICT_CLASS, capacity_view, charts_view
 from bench.report.steps import where
 from bench.report.tables import scenario_view
-from bench.report.verdict import summary
 
-SECTIONS = {"The answer": "answer", "Verdict": "verdict", "Results by scenario": "scenarios", "Charts": "charts",
-            "Capacity at the SLO": "capacity", "Where the CPU goes": "layers", "Loss autopsy": "autopsy",
-            "Hostile clients": "hostile",
-            "The seed's claims, tested": "claims",
-            "Environment": "environment", "Method notes": "method"}
+# in the page's order: the answer and what it stands on open, the evidence folded
+SECTIONS = {"The answer": "answer", "Capacity at the SLO": "capacity", "The seed's claims, tested": "claims",
+            "Results by scenario": "scenarios", "Charts": "charts", "Where the CPU goes": "layers",
+            "Loss autopsy": "autopsy", "Hostile clients": "hostile", "Environment": "environment",
+            "Method notes": "method"}
 
 TEMPLATES = Environment(loader=PackageLoader("bench.report"), autoescape=True, trim_blocks=True,
                         lstrip_blocks=True, keep_trailing_newline=True)
@@ -59,7 +58,7 @@ def html_report(data: Results) -> str:
         status=status_banner(data),
         answer=answer(data),
         failed=bad, failed_count=plural(len(bad), "failed run"),
-        verdict=summary(data),
+        unexplained=unexplained_words(data),
         scenarios=[scenario_view(data, sc, targets) for sc in scenario_names(data)],
         chart_view=charts_view(data, targets, col),
         ramps=capacity_view(data, targets), searches=search_view(data, targets),

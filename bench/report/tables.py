@@ -214,10 +214,15 @@ class Scenario:
     about: str
     table: Table | None  # a single step's comparison, or the steps at a glance
     steps: list[tuple[str, str, Table | None]]  # each step's comparison: what it is, offered deliveries/s
+    searched: bool = False  # its steps are a capacity search's probes, per target in Capacity at the SLO
 
 
 def scenario_view(data: Results, scenario: str, targets: list[str]) -> Scenario:
     steps = data.steps_of(scenario)
+    if any(c.scenario == scenario for c in data.capacities):  # each target probed rates of its own
+        first = data.runs_of(scenario)[0]
+        return Scenario(scenario, f"{fmt('int', first.params.users)} members in rooms of "
+                        f"{fmt('int', first.params.room_size)}, the send rate searched per target", None, [], True)
     about = scenario_about(data, scenario)
     if len(steps) == 1:
         return Scenario(scenario, about, comparison_table(data, scenario, steps[0], targets), [])

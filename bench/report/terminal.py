@@ -1,8 +1,12 @@
-"""The table printed after a bench run: one line per scenario and target."""
+"""What a bench run prints at its end: one line per scenario and target, then the answer the report opens
+with, in plain words and as its headline table (the report's path follows, from bench.run.cli)."""
 
 from __future__ import annotations
 
+import textwrap
+
 from bench.record import Results, Run, edge_runs, searched
+from bench.report.answer import answer
 from bench.report.capacity import ramp_capacity
 from bench.report.numbers import FmtKind
 from bench.report.repeats import Stat, fmt_stat, fold
@@ -67,3 +71,25 @@ def print_summary(data: Results) -> None:
                   f"{figures[3]:>13}  {flag}")
     if not scenarios:
         print(f"(no runs; status {data.status or 'unknown'})")
+
+
+def print_answer(data: Results) -> None:
+    """The plain answer, a paragraph per question, then the headline table without its notes."""
+    found = answer(data)
+    if not found.rows:
+        return
+    print()
+    for q in found.questions:
+        text = " ".join("".join(part for part, _ in s) for s in q.sentences)
+        print(textwrap.fill(f"{q.asks} {text}", width=110, subsequent_indent="  "))
+    heads = ("target", "capacity (deliveries/s)", "server CPU/delivery", "a member stops reading", "largest message",
+             "first loss")
+    rows = [(r.target + (" *" if r.patched else ""), r.capacity.text + "".join(f" [{f}]" for f in r.capacity.flags),
+             r.cost.text, r.slow.text, r.largest.text, r.first_loss.text) for r in found.rows]
+    widths = [max(len(x) for x in col) for col in zip(heads, *rows, strict=True)]
+    print()
+    for line in (heads, *rows):
+        print("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+    if found.patched:
+        print("* on this project's fixes to its stack: " + "; ".join(
+            f"{m} ({', '.join(targets)})" for m, targets in found.patched.items()))

@@ -11,7 +11,7 @@ from pathlib import Path
 from bench import ROOT, scenarios
 from bench.compare.thresholds import Threshold, check
 from bench.record import Code, CodePart, Harness, RedisSetup, Results
-from bench.report import print_summary, write_report
+from bench.report import print_answer, print_summary, write_report
 from bench.run import codemetrics, hardening_cost, hostile, machine, redisctl, serverproc
 from bench.run.results import ResultsFile
 from bench.run.runner import Workers
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         results.finish(status)
         paths = write_report(results.data, out)
         print_summary(results.data)
-        print(f"bench: report {paths['html']}\n       markdown {paths['md']}\n       json {paths['json']}")
+        print_answer(results.data)
+        print(f"\nbench: report {paths['html']}\n       markdown {paths['md']}\n       json {paths['json']}")
     if status != "complete":
         return 130
     failed = check(gates, results.data, baseline)

@@ -1,0 +1,171 @@
+"""The answer in plain words, written from the figures: for each question the report answers, two or three
+sentences, each figure linked to the section that proves it. Which stack carries more chat per core as a
+relay and with storage, by how much and why (the layer where the difference goes); what each does when a
+member stops reading or a message is too large; and when Channels is enough. A question whose figures did
+not run is left out, never answered with a guess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.record import Results, searched
+from bench.report.appmode import app_targets, at_capacity, relay_targets, stages
+from bench.report.headline import Row, Segment
+from bench.report.layers import Column, layers_view
+from bench.report.numbers import fmt, ratio
+from bench.report.repeats import differ
+
+CHANNELS, FASTAPI = "Channels", "FastAPI"
+PER_MINUTE = 1.0  # messages a member sends a minute in "when Channels is enough": a busy chat, not a firehose
+
+
+@dataclass
+class Question:
+    asks: str
+    sentences: list[list[Segment]]
+
+
+def first(targets: list[str], rows: dict[str, Row]) -> Row | None:
+    """A stack's headline target of a kind: the first that ran with a held or indicative capacity."""
+    return next((rows[t] for t in targets if t in rows and rows[t].capacity_value), None)
+
+
+def held_words(data: Results, target: str) -> str:
+    """" (held for 15 s)" or " (indicative, not held)" for a searched capacity; "" for a stepped ramp's."""
+    cap = searched(data, target)
+    if cap is None:
+        return ""
+    return f" (held for {cap.hold_s:g} s)" if cap.held and cap.hold_s else " (indicative, not held)"
+
+
+def comparison(data: Results, fast: Row, slow: Row, what: str) -> list[Segment]:
+    """"As a relay, fastapi carries 8.9× the chat of django …: 42,800 deliveries/s against 4,820 (…)"."""
+    a, b = fast.capacity_value, slow.capacity_value
+    assert a is not None and b is not None  # `first` picked rows with a capacity
+    cap = searched(data, fast.target)
+    room = f"; rooms of {cap.room_size}, RTT p95 under {fmt('ms', cap.slo_p95_ms)} ms, nothing lost" if cap else ""
+    took: list[Segment] = [(f"{fast.capacity.text} deliveries/s{held_words(data, fast.target)}", fast.capacity.link)]
+    if not b.median:
+        return [(f"{what}, {fast.target} ({fast.stack}) carries ", ""), *took,
+                (f"; {slow.target} ({slow.stack}) was ", ""),
+                (f"over the SLO from the first load tried ({slow.capacity.note})", slow.capacity.link),
+                (f"{room}.", "")]
+    if differ(a, b):
+        lead: list[Segment] = [(f"{what}, {fast.target} ({fast.stack}) and {slow.target} ({slow.stack}) carry "
+                                "the same chat within the runs' spread: ", "")]
+    else:
+        lead = [(f"{what}, {fast.target} ({fast.stack}) carries ", ""),
+                (f"{ratio(b.median, a.median)} the chat of {slow.target} ({slow.stack})", "#capacity"),
+                (" on one server process: ", "")]
+    return lead + took + [(" against ", ""),
+                          (f"{slow.capacity.text}{held_words(data, slow.target)}", slow.capacity.link),
+                          (f"{room}.", "")]
+
+
+def widest_layer(costly: Column, cheap: Column) -> tuple[str, float, float] | None:
+    """The layer where the costlier target spends the most µs per delivery more than the cheaper one."""
+    gaps = [(layer, us, cheap.layers.get(layer, 0.0)) for layer, us in costly.layers.items()]
+    return max(gaps, key=lambda g: g[1] - g[2], default=None)
+
+
+def why(data: Results, fast: Row, slow: Row) -> list[Segment]:
+    """Why, in the layer that costs: "A django delivery costs its server 171 µs of CPU against fastapi's
+    19 µs; the most of the difference is its framework layer, 120 µs, where fastapi spends 4 µs"."""
+    if not (fast.cost_value and slow.cost_value):
+        return []
+    out: list[Segment] = [(f"A {slow.target} delivery costs its server ", ""), (f"{slow.cost.text} of CPU",
+                                                                                slow.cost.link),
+                          (f" against {fast.target}'s ", ""), (fast.cost.text, fast.cost.link)]
+    cols = {c.target: c for c in layers_view(data).columns}
+    if fast.target in cols and slow.target in cols and (gap := widest_layer(cols[slow.target], cols[fast.target])):
+        layer, mine, theirs = gap
+        out += [("; the most of the difference is ", ""),
+                (f"its {layer} layer, {fmt('us', mine)} µs, where {fast.target} spends {fmt('us', theirs)} µs",
+                 "#layers")]
+    return out + [(".", "")]
+
+
+def stored_wait(data: Results, row: Row) -> list[Segment]:
+    """Where a stored message's time goes: "fastapi-app's stored message waits 36 ms for a pooled connection
+    and 8.5 ms in the database call"."""
+    found = stages(at_capacity(data, row.target))
+    if found is None or found.wait_us is None or found.db_us is None:
+        return []
+    return [(f"{row.target}'s stored message waits ", ""),
+            (f"{fmt('ms', found.wait_us / 1e3)} ms for {found.wait_for or 'a worker'} and "
+             f"{fmt('ms', found.db_us / 1e3)} ms in the database call", "#claim-0")]
+
+
+def pair(data: Results, rows: dict[str, Row], kind: Callable[[Results, str], list[str]]) -> tuple[Row, Row] | None:
+    """Each stack's headline target of a kind (relay or app), the one that carries more first."""
+    one, other = first(kind(data, FASTAPI), rows), first(kind(data, CHANNELS), rows)
+    if one is None or other is None:
+        return None
+    carried = lambda r: r.capacity_value.median if r.capacity_value else 0.0  # noqa: E731
+    return (one, other) if carried(one) >= carried(other) else (other, one)
+
+
+def relay(data: Results, rows: dict[str, Row]) -> Question | None:
+    if (found := pair(data, rows, relay_targets)) is None:
+        return None
+    fast, slow = found
+    return Question("Which carries more chat, as a relay?",
+                    [comparison(data, fast, slow, "As a relay"), why(data, fast, slow)])
+
+
+def stored(data: Results, rows: dict[str, Row]) -> Question | None:
+    if (found := pair(data, rows, app_targets)) is None:
+        return None
+    fast, slow = found
+    waits = [s for s in (stored_wait(data, fast), stored_wait(data, slow)) if s]
+    said: list[list[Segment]] = [comparison(data, fast, slow, "With members signed in and every message stored"),
+                                 why(data, fast, slow)]
+    if waits:
+        said.append(waits[0] + ([("; ", "")] + waits[1] if len(waits) > 1 else []) + [(".", "")])
+    return Question("And with sign-in and stored messages?", [s for s in said if s])
+
+
+def trouble(rows: dict[str, Row]) -> Question | None:
+    """What a member who stops reading, and a message too large, do to each stack's relay."""
+    said: list[list[Segment]] = []
+    for stack in (CHANNELS, FASTAPI):
+        row = next((r for r in rows.values() if r.stack == stack and r.slow.text != "not measured"), None)
+        if row is None:
+            continue
+        sentence: list[Segment] = [(f"On {stack} ({row.target}), a member who stops reading: the server ", ""),
+                                   (f"{row.slow.text} ({row.slow.note})", row.slow.link)]
+        if row.largest.text not in ("not measured", ""):
+            sentence += [("; the largest message delivered whole is ", ""), (row.largest.text, row.largest.link)]
+            if row.largest.note:
+                sentence += [(f", and {row.largest.note}", "")]
+        said.append(sentence + [(".", "")])
+    return Question("What happens when a member stops reading, or a message is too large?", said) if said else None
+
+
+def enough(data: Results, rows: dict[str, Row]) -> Question | None:
+    """Channels' held capacities as members of a chat where each sends PER_MINUTE messages a minute: a delivery
+    per member of the room (the sender's echo too), so members = deliveries/s ÷ (room size × rate)."""
+    said: list[Segment] = []
+    for targets, what in ((relay_targets(data, CHANNELS), "as a relay"),
+                          (app_targets(data, CHANNELS), "with every message stored")):
+        row = first(targets, rows)
+        cap = searched(data, row.target) if row else None
+        if row is None or cap is None or not cap.held or row.capacity_value is None:
+            continue
+        members = row.capacity_value.median / (cap.room_size * PER_MINUTE / 60)
+        said += [("; " if said else "One server process (one core) of Channels carries ", ""),
+                 (f"{fmt('int', round(members, -2))} members", row.capacity.link),
+                 (f" {what} ({row.target}, {row.capacity.text} deliveries/s held)", "")]
+    if not said:
+        return None
+    rooms = next(c.room_size for c in data.capacities)
+    return Question("When is Channels enough?", [said + [(
+        f", in rooms of {rooms}, each member sending {PER_MINUTE:g} message a minute. That counts deliveries only: "
+        "the memory of the connections and a connection storm come on top.", "")]])
+
+
+def plain_answer(data: Results, rows: list[Row]) -> list[Question]:
+    by_target = {r.target: r for r in rows}
+    found = [relay(data, by_target), stored(data, by_target), trouble(by_target), enough(data, by_target)]
+    return [q for q in found if q is not None]
