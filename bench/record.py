@@ -686,11 +686,16 @@ class Fragments(Record):
 
 
 class Storm(Record):
-    """Handshakes at once: seconds until each was answered, and the answers."""
+    """Handshakes at once: seconds until each was answered, and the answers; a pair that joined meanwhile."""
 
     connections: int
     seconds: float
-    answers: dict[str, int] = Field(default_factory=dict)  # HTTP status ("0": no valid answer) -> handshakes
+    # HTTP status, "timeout" or "reset" (older records: "0", no valid answer) -> handshakes
+    answers: dict[str, int] = Field(default_factory=dict)
+    last_admitted_s: float | None = None  # when the last member got in (None: none did, or not recorded)
+    pair_join_s: float | None = None  # a pair's first handshake to its first message (None: not within the cap)
+    pair_after_s: float | None = None  # when into the storm the pair tried (None: no pair tried, an older record)
+    rss_growth_bytes: int | None = None  # server RSS at its peak during the storm, over its start
 
 
 class HostileFigures(Record):

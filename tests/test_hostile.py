@@ -354,3 +354,21 @@ async def test_a_departing_members_queue_is_freed_without_a_gc():
         assert [ref() for ref in alive] == [None] * 5
     finally:
         gc.enable()
+
+
+STORM = 400  # handshakes at once: past Twisted's accept backlog of 50 and uvicorn's of 2,048 queued by the kernel
+STORM_BOUND_S = 5.0  # every member in, and a pair chatting, within this (CONTRACT.md, "Connection storms")
+
+
+@pytest.mark.targets(*HARDENED, why="reference: stock websockets, no connection limit (CONTRACT.md, 'Hostile clients')")
+async def test_a_storm_admits_every_member_while_a_pair_joins_and_chats(servers):
+    """A storm under the connection limit is the server's to admit: every handshake answered 101 (no 403
+    from a handshake timeout, no reset, none timed out), the last within the bound, and a pair that tries
+    to join a second in chats within it too (bench/run/hostile.py `storm`, run at 5,000 in make bench-full)."""
+    from bench.run.hostile import storm
+
+    found = await storm(servers.get(), STORM, cap=10.0)  # the default settings: the storm is under the limit
+    assert found.answers == {"101": STORM}, found
+    assert found.last_admitted_s is not None and found.last_admitted_s <= STORM_BOUND_S, found
+    assert found.pair_join_s is not None and found.pair_join_s <= STORM_BOUND_S, found
+    assert found.rss_growth_bytes is not None and found.rss_growth_bytes > 0, found

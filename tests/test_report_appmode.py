@@ -245,7 +245,7 @@ def test_the_answer_opens_in_plain_words_written_from_the_figures(full, tmp_path
     relay, stored = words["Which carries more chat, as a relay?"], words["And with sign-in and stored messages?"]
     assert f"fastapi (FastAPI) carries {times(dps['fastapi'], dps['django'])} the chat of django (Channels)" in relay
     assert f"{fmt('rate', dps['fastapi'])} deliveries/s (held for 15 s) against {fmt('rate', dps['django'])}" in relay
-    assert "the most of the difference is its " in relay and " layer, " in relay  # why: the layer that costs
+    assert "most of the difference is in its " in relay and " layer, " in relay  # why: the layer that costs
     assert f"{times(dps['fastapi-app'], dps['django-app'])} the chat of django-app" in stored
     assert "in the database call" in stored  # where a stored message's time goes
     members = fmt("int", round(dps["django"] / (10 / 60), -2))

@@ -41,7 +41,17 @@ def _fragments(g: Fragments) -> str:
 
 
 def _storm(g: Storm) -> str:
-    return f"{g.seconds:g} s (" + ", ".join(f"{n:,}× {s}" for s, n in sorted(g.answers.items())) + ")"
+    """"5,000 admitted, the last 6.4 s in; a pair joining 1 s in chatted after 3.2 s; RSS +187 MiB"."""
+    answers = ", ".join(f"{n:,}× {s}" for s, n in sorted(g.answers.items()))
+    text = f"{g.seconds:g} s ({answers})"
+    if g.last_admitted_s is not None:
+        text += f"; the last admitted {g.last_admitted_s:g} s in"
+    if g.pair_after_s is not None:
+        text += (f"; a pair trying {g.pair_after_s:g} s in chatted after {g.pair_join_s:g} s" if g.pair_join_s
+                 is not None else f"; a pair trying {g.pair_after_s:g} s in did not get to chat")
+    if g.rss_growth_bytes is not None:
+        text += f"; server RSS +{_size(g.rss_growth_bytes)} at its peak"
+    return text
 
 
 def _listed(counts: dict[str, int], none: str) -> str:

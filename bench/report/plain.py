@@ -39,7 +39,7 @@ def held_words(data: Results, target: str) -> str:
     return f" (held for {cap.hold_s:g} s)" if cap.held and cap.hold_s else " (indicative, not held)"
 
 
-def comparison(data: Results, fast: Row, slow: Row, what: str) -> list[Segment]:
+def comparison(data: Results, fast: Row, slow: Row, what: str) -> list[Segment]:  # fast: carries more
     """"As a relay, fastapi carries 8.9× the chat of django …: 42,800 deliveries/s against 4,820 (…)"."""
     a, b = fast.capacity_value, slow.capacity_value
     assert a is not None and b is not None  # `first` picked rows with a capacity
@@ -69,19 +69,21 @@ def widest_layer(costly: Column, cheap: Column) -> tuple[str, float, float] | No
     return max(gaps, key=lambda g: g[1] - g[2], default=None)
 
 
-def why(data: Results, fast: Row, slow: Row) -> list[Segment]:
+def why(data: Results, one: Row, other: Row) -> list[Segment]:
     """Why, in the layer that costs: "A django delivery costs its server 171 µs of CPU against fastapi's
-    19 µs; the most of the difference is its framework layer, 120 µs, where fastapi spends 4 µs"."""
-    if not (fast.cost_value and slow.cost_value):
+    19 µs; most of the difference is in its framework layer, 120 µs, where fastapi spends 4 µs"."""
+    if not (one.cost_value and other.cost_value):
         return []
-    out: list[Segment] = [(f"A {slow.target} delivery costs its server ", ""), (f"{slow.cost.text} of CPU",
-                                                                                slow.cost.link),
-                          (f" against {fast.target}'s ", ""), (fast.cost.text, fast.cost.link)]
+    costly, cheap = (one, other) if one.cost_value.median >= other.cost_value.median else (other, one)
+    out: list[Segment] = [(f"A {costly.target} delivery costs its server ", ""),
+                          (f"{costly.cost.text} of CPU", costly.cost.link),
+                          (f" against {cheap.target}'s ", ""), (cheap.cost.text, cheap.cost.link)]
     cols = {c.target: c for c in layers_view(data).columns}
-    if fast.target in cols and slow.target in cols and (gap := widest_layer(cols[slow.target], cols[fast.target])):
+    if cheap.target in cols and costly.target in cols and (gap := widest_layer(cols[costly.target],
+                                                                                 cols[cheap.target])):
         layer, mine, theirs = gap
-        out += [("; the most of the difference is ", ""),
-                (f"its {layer} layer, {fmt('us', mine)} µs, where {fast.target} spends {fmt('us', theirs)} µs",
+        out += [("; most of the difference is in ", ""),
+                (f"its {layer} layer, {fmt('us', mine)} µs, where {cheap.target} spends {fmt('us', theirs)} µs",
                  "#layers")]
     return out + [(".", "")]
 
@@ -147,6 +149,7 @@ def enough(data: Results, rows: dict[str, Row]) -> Question | None:
     """Channels' held capacities as members of a chat where each sends PER_MINUTE messages a minute: a delivery
     per member of the room (the sender's echo too), so members = deliveries/s ÷ (room size × rate)."""
     said: list[Segment] = []
+    rooms: set[int] = set()
     for targets, what in ((relay_targets(data, CHANNELS), "as a relay"),
                           (app_targets(data, CHANNELS), "with every message stored")):
         row = first(targets, rows)
@@ -154,15 +157,16 @@ def enough(data: Results, rows: dict[str, Row]) -> Question | None:
         if row is None or cap is None or not cap.held or row.capacity_value is None:
             continue
         members = row.capacity_value.median / (cap.room_size * PER_MINUTE / 60)
+        rooms.add(cap.room_size)
         said += [("; " if said else "One server process (one core) of Channels carries ", ""),
                  (f"{fmt('int', round(members, -2))} members", row.capacity.link),
                  (f" {what} ({row.target}, {row.capacity.text} deliveries/s held)", "")]
     if not said:
         return None
-    rooms = next(c.room_size for c in data.capacities)
     return Question("When is Channels enough?", [said + [(
-        f", in rooms of {rooms}, each member sending {PER_MINUTE:g} message a minute. That counts deliveries only: "
-        "the memory of the connections and a connection storm come on top.", "")]])
+        f", in rooms of {' or '.join(map(str, sorted(rooms)))}, each member sending {PER_MINUTE:g} message a "
+        "minute. That counts deliveries only: the memory of the connections and a connection storm come on top.",
+        "")]])
 
 
 def plain_answer(data: Results, rows: list[Row]) -> list[Question]:

@@ -13,7 +13,9 @@ address-space cap (a server that buffers without bound dies instead of the machi
 - `zero_window_s`: how long that non-reader lives once a 1 MiB message is stuck behind its window;
 - `fragments`: one message as 1-byte frames: the longest round trip of a pair chatting meanwhile, the
   close code, and server RSS growth;
-- `storm`: `storm` handshakes at once: seconds until each was answered, and the answers by status;
+- `storm`: `storm` handshakes at once: seconds until each was answered, the answers (by status, or timeout
+  or reset), when the last member got in, how long a pair trying to join 1 s in took to chat, and the
+  server's RSS growth at its peak (CONTRACT.md, "Connection storms");
 - `fds_per_idle`: file descriptors the server holds per idle TCP connection;
 - `server_errors`: exceptions the servers logged meanwhile, by name ({}: none; a stock server may live on
   broken).
@@ -194,25 +196,64 @@ def read_until_closed(sock: socket.socket, timeout: float = 60.0) -> bytes:
     return data
 
 
+STORM_SIZE = 5000  # a server restarted behind a few thousand members meets this storm (make bench-full)
+PAIR_AFTER_S = 1.0  # into a storm, a pair of members tries to join a room and chat: the members it keeps out
+
+
+async def pair_joins(server, cap: float) -> float | None:
+    """Seconds from a pair's first handshake to its first message back, PAIR_AFTER_S into a storm; None: not
+    within `cap`."""
+    await asyncio.sleep(PAIR_AFTER_S)
+    tried = time.monotonic()
+    try:
+        async with asyncio.timeout(cap):
+            a, b = await pair(server, "storm-pair")
+            try:
+                await a.send("here")
+                while await b.recv() != "here":
+                    pass
+            finally:
+                await asyncio.gather(a.close(), b.close(), return_exceptions=True)
+    except (TimeoutError, OSError, ConnectionClosed, InvalidHandshake):
+        return None
+    return round(time.monotonic() - tried, 2)
+
+
 async def storm(server, count: int, cap: float) -> Storm:
-    answers: list[int] = []
+    """`count` handshakes at once, each given `cap` seconds: how each was answered (an HTTP status, "timeout",
+    or "reset" for a connection closed without an answer), when the last member got in, whether a pair that
+    tries to join meanwhile gets to chat, and the server's memory at its peak."""
+    answers: list[str] = []
+    admitted_at: list[float] = []
     open_ws = []
+    started = time.monotonic()
 
     async def one() -> None:
         try:
             options: Options = {**OPTIONS, "open_timeout": cap}
             open_ws.append(await connect(f"{server.ws_url}/ws/storm", **options))
-            answers.append(101)
+            answers.append("101")
+            admitted_at.append(time.monotonic() - started)
         except InvalidStatus as refused:
-            answers.append(refused.response.status_code)
-        except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake):  # 0: no valid answer
-            answers.append(0)
+            answers.append(str(refused.response.status_code))
+        except TimeoutError:
+            answers.append("timeout")
+        except (OSError, ConnectionClosed, InvalidHandshake):
+            answers.append("reset")
 
-    started = time.monotonic()
-    await asyncio.gather(*(one() for _ in range(count)))
+    process = psutil.Process(server.pid)
+    rss = [process.memory_info().rss]
+    storming = asyncio.gather(*(one() for _ in range(count)))
+    joined = asyncio.create_task(pair_joins(server, cap))
+    while not storming.done():
+        await asyncio.wait([storming], timeout=0.1)
+        rss.append(process.memory_info().rss)
     seconds = round(time.monotonic() - started, 1)
+    pair_s = await joined
     await asyncio.gather(*(ws.close() for ws in open_ws), return_exceptions=True)
-    return Storm(connections=count, seconds=seconds, answers={str(s): answers.count(s) for s in set(answers)})
+    return Storm(connections=count, seconds=seconds, answers={s: answers.count(s) for s in sorted(set(answers))},
+                 last_admitted_s=round(max(admitted_at), 2) if admitted_at else None, pair_join_s=pair_s,
+                 pair_after_s=PAIR_AFTER_S, rss_growth_bytes=max(rss) - rss[0])
 
 
 def fds_per_idle(server, count: int) -> float:
@@ -318,7 +359,7 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
                                           "server_errors": None if logged is None else dict(logged)})
 
 
-async def measure_target(name: str, log_dir: Path, owed: int = 128, cap: float = 10.0, storm_size: int = 2000,
+async def measure_target(name: str, log_dir: Path, owed: int = 128, cap: float = 10.0, storm_size: int = STORM_SIZE,
                          frames: int = 500_000, only: tuple[str, ...] = FIGURES) -> Hostile:
     """Results.hostile[name]: each figure stock and hardened."""
     figures = {mode: await measure_mode(name, {**SETTINGS, **MODES[mode]}, log_dir / mode, owed, cap, storm_size,
@@ -333,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targets", default=",".join(IN_MEMORY))
     parser.add_argument("--owed", type=int, default=128, help="1 MiB messages owed to the non-reader")
     parser.add_argument("--cap", type=float, default=10.0, help="seconds any one figure may take")
-    parser.add_argument("--storm", type=int, default=2000, help="handshakes at once")
+    parser.add_argument("--storm", type=int, default=STORM_SIZE, help="handshakes at once")
     parser.add_argument("--frames", type=int, default=500_000, help="1-byte frames of the fragmented message")
     parser.add_argument("--figures", default=",".join(FIGURES), help="which to measure")
     args = parser.parse_args(argv)
