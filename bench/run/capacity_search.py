@@ -230,6 +230,13 @@ def slow_fail(probe: Probe | None, retried: set[float]) -> TypeGuard[Probe]:
     return probe is not None and not probe.outcome.passed and probe.outcome.noisy and probe.rate not in retried
 
 
+def said_nothing(rate: float, probes: list[Probe]) -> bool:
+    """The only run at `rate` failed while the servers' CPU ran slow or was taken: it says nothing of the edge.
+    The holds narrow towards the next fail above it instead (it falls inside their bracket)."""
+    at = [p for p in probes if p.rate == rate]
+    return len(at) == 1 and not at[0].outcome.passed and at[0].outcome.noisy
+
+
 HOLDS = ("hold", "recheck")  # the roles of runs of the sustained window
 STEP_DOWN = 0.85  # a failed hold's next rate, at most: far enough below to hold, near enough to stay within ±15%
 
@@ -252,11 +259,15 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
     """Decide the short probes' edge with holds: a short probe can pass a load whose backlog grows too
     slowly to show in it, so only a load carried for the whole hold is the capacity. From the short edge,
     each failed hold steps below itself; once one passes, the rest narrow the bracket towards the lowest
-    fail. A narrow pass is held again (at most `max_rechecks` times, outside `max_holds`): it counts once
+    fail (a short probe that failed on a slow CPU, with no budget left to run it again, does not count as
+    that fail). A narrow pass is held again (at most `max_rechecks` times, outside `max_holds`): it counts once
     that passes, and then ends the search, its p95 already near the SLO; a narrow pass with no recheck left
     counts as it is. A hold, or a short probe, that fails while the servers' CPU ran slow or was taken
     (noisy) runs once more, in its budget: the budget is what keeps `make bench` within its minutes."""
     short_passes = [p.rate for p in bracket.probes if p.outcome.passed]
+    if (fail := bracket.failed) is not None and said_nothing(fail, bracket.probes):  # the budget ran out first
+        bracket.failed = min((p.rate for p in bracket.probes if not p.outcome.passed and p.rate > fail
+                              and not said_nothing(p.rate, bracket.probes)), default=fail)
     rate: float | None = bracket.passed
     held: float | None = None
     retried: set[float] = set()
