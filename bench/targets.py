@@ -72,6 +72,9 @@ TARGETS: dict[str, Target] = {
                about="Channels consumer on uvicorn (same app as django), in-memory channel layer"),
         Target("reference", "reference_chat.server", suite="floor",
                about="websockets' own server and broadcast(): the floor"),
+        # Tuned (CONTRACT.md "Tuned"): a documented change a team could copy, never in the stock figures
+        Target("django-tuned", "django_chat.serve", {"CHAT_DISPATCH": "lean"},
+               about="tuned: django with deliveries skipping Channels' per-event database-thread hop"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"}, suite="seed",

@@ -31,6 +31,11 @@ if CHAT_REDIS_LAYER not in ("core", "pubsub"):
 
 # `relay`: transport only, no database, no middleware, no contrib apps. `full`: signed-in members,
 # stored messages, history (CONTRACT.md, "App mode"); manage.py always runs the site in `full`.
+# `lean` (a tuned target, CONTRACT.md "Tuned"): a channel-layer event skips Channels' per-event hop to its
+# database thread (AsyncConsumer.dispatch's aclose_old_connections); `stock`: every event makes it
+CHAT_DISPATCH = os.environ.get("CHAT_DISPATCH", "stock")
+if CHAT_DISPATCH not in ("stock", "lean"):
+    raise SystemExit(f"CHAT_DISPATCH must be 'stock' or 'lean', not {CHAT_DISPATCH!r}")
 CHAT_APP = os.environ.get("CHAT_APP", "relay")
 if CHAT_APP not in ("relay", "full"):
     raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {CHAT_APP!r}")

@@ -35,6 +35,7 @@ MiB = 1024 * 1024
 # What each target must report about itself in /stats: backend, fanout, server software.
 IDENTITY = {  # backend, fanout, server, layer
     "django": ("django", "channels", f"daphne {daphne.__version__}", "memory"),
+    "django-tuned": ("django", "channels", f"daphne {daphne.__version__}", "memory"),
     "django-uvicorn": ("django", "channels", f"uvicorn {uvicorn.__version__}", "memory"),
     "reference": ("reference", "broadcast", f"websockets {websockets.__version__}", "memory"),
     "fastapi": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),

@@ -1,17 +1,31 @@
 import re
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from django_chat.chat.layers import LayerUnavailable, OutboundFull
 from django_chat.chat.stats import STATS
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+LAYER_EVENTS = frozenset({"chat.message"})  # a delivery: sends to the member's socket, touches no database
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """The Channels tutorial's chat consumer, relaying text and binary frames verbatim."""
 
     accepted = False
+
+    async def dispatch(self, message):
+        """Tuned (CHAT_DISPATCH=lean): a delivery goes straight to its handler. Channels' own dispatch first
+        awaits aclose_old_connections(), a sync_to_async hop to the one thread-sensitive thread, before every
+        event, each delivery of a room's message included; a delivery touches no database, and the database
+        work that does (app mode's store and history) runs in database_sync_to_async, which closes stale
+        connections itself, before and after."""
+        if settings.CHAT_DISPATCH == "lean" and message["type"] in LAYER_EVENTS:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     async def connect(self):
         STATS.watch_loop()
