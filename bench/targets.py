@@ -19,6 +19,7 @@ class Target:
     needs_redis: bool = False
     about: str = ""
     suite: str = ""  # which suite of bench/scenarios.toml it runs by default: "" = by its kind (see `kind`)
+    tunes: str = ""  # a tuned target (CONTRACT.md "Tuned"): the stock target it changes; `about` says how
 
     @property
     def kind(self) -> str:
@@ -73,8 +74,8 @@ TARGETS: dict[str, Target] = {
         Target("reference", "reference_chat.server", suite="floor",
                about="websockets' own server and broadcast(): the floor"),
         # Tuned (CONTRACT.md "Tuned"): a documented change a team could copy, never in the stock figures
-        Target("django-tuned", "django_chat.serve", {"CHAT_DISPATCH": "lean"},
-               about="tuned: django with deliveries skipping Channels' per-event database-thread hop"),
+        Target("django-tuned", "django_chat.serve", {"CHAT_DISPATCH": "lean"}, tunes="django",
+               about="tuned: deliveries skip Channels' per-event hop to its database thread"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"}, suite="seed",

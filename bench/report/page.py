@@ -22,10 +22,12 @@ from bench.report.searched import search_view
 from bench.report.sections import VERDICT_CLASS, capacity_view, charts_view
 from bench.report.steps import where
 from bench.report.tables import scenario_view
+from bench.report.tuned import tuned_view
 
 # in the page's order: the answer and what it stands on open, the evidence folded
 SECTIONS = {"The answer": "answer", "Capacity at the SLO": "capacity", "The seed's claims, tested": "claims",
             "Results by scenario": "scenarios", "Charts": "charts", "Where the CPU goes": "layers",
+            "Each stack tuned": "tuned",
             "Loss autopsy": "autopsy", "Hostile clients": "hostile", "Environment": "environment",
             "Method notes": "method"}
 
@@ -63,7 +65,8 @@ def html_report(data: Results) -> str:
         chart_view=charts_view(data, targets, col),
         ramps=capacity_view(data, targets), searches=search_view(data, targets),
         probe_charts=probe_charts(data, targets, col),
-        layers=layers_view(data), autopsy_rows=autopsy_view(data, targets), hostile=hostile_view(data),
+        layers=layers_view(data), tuned=tuned_view(data), autopsy_rows=autopsy_view(data, targets),
+        hostile=hostile_view(data),
         found=claims(data), known=KNOWN,
         env=environment_view(data),
         format_version=data.format_version, significant=SIGNIFICANT, noisy_pct=NOISY_PCT,

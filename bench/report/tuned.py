@@ -1,0 +1,86 @@
+"""Each stack tuned (CONTRACT.md "Tuned"): per stock target that ran, its tuned targets (bench.targets
+`tunes`), each a documented change a team could copy, with its sustained capacity and its server µs per
+delivery and RTT p95 at a fixed load (the `steady` scenario, the same offered load for all), and each
+figure's change over stock, "not significant" inside the runs' spread (bench.report.repeats.differ)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.record import Results, searched
+from bench.report.numbers import fmt
+from bench.report.repeats import Stat, differ, fmt_spread, fold
+from bench.report.runs import COST, P95, offered_deliveries, ran
+from bench.targets import TARGETS
+
+FIXED = "steady"  # the fixed load the costs are compared at
+
+
+@dataclass
+class TunedRow:
+    target: str
+    change: str  # "stock", or what the tuned target changes
+    capacity: str
+    capacity_gain: str
+    cost: str
+    cost_gain: str
+    p95: str
+    p95_gain: str
+
+
+@dataclass
+class Tuned:
+    stock: str
+    fixed_load: str  # where the costs were taken
+    rows: list[TunedRow]
+
+
+def tuned_of(data: Results, stock: str) -> list[str]:
+    return [t for t in ran(data) if t in TARGETS and TARGETS[t].tunes == stock]
+
+
+def capacity_stat(data: Results, target: str) -> Stat | None:
+    cap = searched(data, target)
+    value = cap.deliveries_per_s(cap.passed) if cap and cap.held else None
+    return Stat(value, value, value, 1) if value is not None else None
+
+
+def change(stock: Stat | None, tuned: Stat | None) -> str:
+    """"+16%", "not significant", or "—" when either side was not measured."""
+    if stock is None or tuned is None or not stock.median:
+        return "—"
+    if differ(stock, tuned):
+        return "not significant"
+    return f"{100 * (tuned.median - stock.median) / stock.median:+.0f}%"
+
+
+def fixed_load(data: Results, target: str) -> str:
+    """"steady: 200 members in rooms of 10, 2 msg/s each (4,000 deliveries/s offered)"."""
+    runs = data.runs_of(FIXED, target)
+    if not runs:
+        return f"{FIXED} did not run"
+    p = runs[0].params
+    return (f"{FIXED}: {p.users:,} members in rooms of {p.room_size}, {p.rate:g} msg/s each "
+            f"({fmt('rate', offered_deliveries(runs[0]))} deliveries/s offered)")
+
+
+def tuned_view(data: Results) -> list[Tuned]:
+    """A table per stock target that has tuned targets in this run: stock first, then each tuned target."""
+    out = []
+    for stock in ran(data):
+        tuned = tuned_of(data, stock)
+        if not tuned:
+            continue
+        figures = {t: (capacity_stat(data, t), fold(data.runs_of(FIXED, t), COST), fold(data.runs_of(FIXED, t), P95))
+                   for t in [stock, *tuned]}
+        base = figures[stock]
+        rows = []
+        for t, (cap, cost, p95) in figures.items():
+            first = t == stock
+            rows.append(TunedRow(t, "stock" if first else TARGETS[t].about.removeprefix("tuned: "),
+                                 fmt("rate", cap.median) if cap else "not held",
+                                 "" if first else change(base[0], cap),
+                                 fmt_spread("us", cost) if cost else "—", "" if first else change(base[1], cost),
+                                 fmt_spread("ms", p95) if p95 else "—", "" if first else change(base[2], p95)))
+        out.append(Tuned(stock, fixed_load(data, stock), rows))
+    return out

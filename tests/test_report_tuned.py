@@ -1,0 +1,55 @@
+"""The report's "Each stack tuned": a tuned target beside the stock one it changes (bench.targets `tunes`),
+its held capacity and its cost and round trip at the fixed load, each against stock; and the plain answer's
+sentence on the best Channels configuration. The tuned target's figures are the stock ones, rescaled here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bench.record import Results
+from bench.report import write_report
+from bench.report.answer import answer
+from bench.report.tuned import tuned_view
+
+BENCH = Path(__file__).parent / "data" / "results_bench_v5.json"
+
+
+def with_tuned(capacity_gain: float, cost_gain: float) -> Results:
+    """The bench's results, plus django-tuned: django's runs and capacity with the gains applied."""
+    data = Results.load(BENCH)
+    for run in [r for r in data.runs if r.target == "django" and r.scenario in ("steady", "ramp")]:
+        copy = run.model_copy(deep=True)
+        copy.target = "django-tuned"
+        if copy.server.cpu_us_per_delivery:
+            copy.server.cpu_us_per_delivery *= cost_gain
+        data.runs.append(copy)
+    cap = next(c for c in data.capacities if c.target == "django").model_copy(deep=True)
+    cap.target = "django-tuned"
+    cap.passed *= capacity_gain
+    cap.probes = [p.model_copy(update={"rate": p.rate * capacity_gain}) for p in cap.probes]
+    data.capacities.append(cap)
+    data.targets["django-tuned"] = data.targets["django"].model_copy(deep=True)
+    return data
+
+
+def test_a_tuned_target_reads_against_its_stock_target_one_change_a_row(tmp_path):
+    data = with_tuned(capacity_gain=1.5, cost_gain=0.6)
+    (table,) = tuned_view(data)
+    stock, tuned = table.rows
+    assert (stock.target, stock.change, tuned.target) == ("django", "stock", "django-tuned")
+    assert "database thread" in tuned.change and table.fixed_load.startswith("steady: 200 members in rooms of 10")
+    assert tuned.capacity_gain == "+50%" and tuned.cost_gain == "-40%" and tuned.p95_gain == "not significant"
+    words = " ".join("".join(t for t, _ in s) for q in answer(data).questions for s in q.sentences)
+    assert re.search(r"the best Channels configuration measured, django-tuned, carries [\d,]+ deliveries/s, "
+                     r"\+50% against stock django; fastapi still carries [\d.]+× that\.", words), words
+    html = write_report(data, tmp_path)["html"].read_text()
+    section = html[html.index('<section id="tuned">'):html.index("</section>", html.index('<section id="tuned">'))]
+    assert "django-tuned" in section and "+50%" in section and "-40%" in section
+
+
+def test_a_change_inside_the_spread_is_not_significant_and_no_tuned_target_says_how_to_run_one(tmp_path):
+    (table,) = tuned_view(with_tuned(capacity_gain=1.04, cost_gain=0.97))
+    assert table.rows[1].capacity_gain == "not significant" and table.rows[1].cost_gain == "not significant"
+    html = write_report(Results.load(BENCH), tmp_path)["html"].read_text()
+    assert "No tuned target in this run: <code>make bench-full</code> runs them" in html
