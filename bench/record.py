@@ -428,6 +428,7 @@ class TargetInfo(Record):
 
     stack: Stack = "reference"  # bench.targets.Target.stack
     about: str = ""
+    tunes: str = ""  # a tuned target: the stock target it changes (CONTRACT.md "Tuned"); `about` says how
     launcher: list[str] = Field(default_factory=list)
     server_command: str = ""
     env: dict[str, str] = Field(default_factory=dict)

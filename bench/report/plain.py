@@ -15,8 +15,7 @@ from bench.report.headline import Row, Segment
 from bench.report.layers import Column, layers_view
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import differ
-from bench.report.tuned import capacity_stat, change, tuned_of
-from bench.targets import TARGETS
+from bench.report.tuned import capacity_stat, change, change_made, tuned_of
 
 CHANNELS, FASTAPI = "Channels", "FastAPI"
 PER_MINUTE = 1.0  # messages a member sends a minute in "when Channels is enough": a busy chat, not a firehose
@@ -123,7 +122,7 @@ def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row) ->
     assert value is not None  # filtered above
     than = (f"{against.target} still carries {ratio(value.median, theirs)} that" if theirs > value.median
             else f"more than {against.target}'s {against.capacity.text}")
-    return [(f"Tuned ({TARGETS[best.target].about.removeprefix('tuned: ')}), the best {stack} configuration "
+    return [(f"Tuned ({change_made(data, best.target)}), the best {stack} configuration "
              f"measured, {best.target}, carries ", ""),
             (f"{best.capacity.text} deliveries/s", "#tuned"),
             (f", {change(capacity_stat(data, stock.target), value)} against stock {stock.target}; {than}.", "")]

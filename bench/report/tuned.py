@@ -1,4 +1,4 @@
-"""Each stack tuned (CONTRACT.md "Tuned"): per stock target that ran, its tuned targets (bench.targets
+"""Each stack tuned (CONTRACT.md "Tuned"): per stock target that ran, its tuned targets (their record's
 `tunes`), each a documented change a team could copy, with its sustained capacity and its server µs per
 delivery and RTT p95 at a fixed load (the `steady` scenario, the same offered load for all), and each
 figure's change over stock, "not significant" inside the runs' spread (bench.report.repeats.differ)."""
@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from bench.record import Results, searched
 from bench.report.numbers import fmt
 from bench.report.repeats import Stat, differ, fmt_spread, fold
-from bench.report.runs import COST, P95, offered_deliveries, ran
-from bench.targets import TARGETS
+from bench.report.runs import COST, P95, info, offered_deliveries, ran
 
 FIXED = "steady"  # the fixed load the costs are compared at
 
@@ -36,7 +35,12 @@ class Tuned:
 
 
 def tuned_of(data: Results, stock: str) -> list[str]:
-    return [t for t in ran(data) if t in TARGETS and TARGETS[t].tunes == stock]
+    return [t for t in ran(data) if info(data, t).tunes == stock]
+
+
+def change_made(data: Results, target: str) -> str:
+    """What a tuned target changes, as its record describes it."""
+    return info(data, target).about.removeprefix("tuned: ")
 
 
 def capacity_stat(data: Results, target: str) -> Stat | None:
@@ -77,7 +81,7 @@ def tuned_view(data: Results) -> list[Tuned]:
         rows = []
         for t, (cap, cost, p95) in figures.items():
             first = t == stock
-            rows.append(TunedRow(t, "stock" if first else TARGETS[t].about.removeprefix("tuned: "),
+            rows.append(TunedRow(t, "stock" if first else change_made(data, t),
                                  fmt("rate", cap.median) if cap else "not held",
                                  "" if first else change(base[0], cap),
                                  fmt_spread("us", cost) if cost else "—", "" if first else change(base[1], cost),
