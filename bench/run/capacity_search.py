@@ -5,15 +5,15 @@ sustained window), each of which runs one load and says whether it passed, so it
 fake. Rates are in whatever unit they take; the runner uses messages/s per member (a scenario's `rate`),
 and `deliveries_per_s` converts.
 
-Short probes bracket the edge: grow from a start until a run fails (×4 while the round trip is far below
-the SLO, else ×2), then narrow the bracket between the last pass and the first fail until they are within
-the tolerance. A start that fails grows downwards (÷2) until a run passes. Narrowing aims where the round
-trip's p95 crosses the SLO, read off the straight line through the two edges' p95 on log-log axes (latency
-climbs as a power of the load towards saturation), kept to the middle 60% of the bracket so one noisy p95
-cannot stall it; without both p95s (a loss, a failed run) it takes the geometric midpoint. Simulated against
-a p95 that climbs as load⁶ and is off by ×e^N(0, 0.3) in each run (tests/test_capacity_search.py), searches
-of at most 11 runs held the capacity to ±10% 83% of the time in 8.0 runs on average, where ×2-and-bisect
-held it 68% of the time in 8.8 runs.
+Short probes bracket the edge: grow from a start until a run fails (×4 while the round trip is far below the
+SLO, else ×2, but no further than ×1.25 where the cost just measured saturates the servers), then narrow the
+bracket between the last pass and the first fail until they are within the tolerance. A start that fails
+grows downwards (÷2) until a run passes. Narrowing aims where the round trip's p95 crosses the SLO, read off
+the straight line through the two edges' p95 on log-log axes (latency climbs as a power of the load towards
+saturation), kept to the middle 60% of the bracket so one noisy p95 cannot stall it; without both p95s (a
+loss, a failed run) it takes the geometric midpoint. Simulated against a p95 that climbs as load⁶ and is off
+by ×e^N(0, 0.3) in each run (tests/test_capacity_search.py), searches of at most 11 runs held the capacity
+to ±10% 81% of the time in 8.2 runs on average, where ×2-and-bisect held it 68% of the time in 8.8 runs.
 
 A short probe is not a capacity: a load a little past it builds its backlog too slowly to show in a 1.5 s
 window. So holds decide (`hold_edge`): the short edge is held for the sustained window; a hold that fails
@@ -149,6 +149,21 @@ def grow_factor(last: Outcome, slo_p95_ms: float | None) -> float:
     return 4.0 if far else 2.0
 
 
+PAST_ESTIMATE = 1.25  # ×: from the rate the cost allows (its CPU at 80%) to its CPU at a whole core
+
+
+def grown(passed: float, factor: float, hint: float | None) -> float:
+    """The next rate after a pass, with nothing failed yet: ×`factor`, or straight to `hint` (what the cost just
+    measured allows) when that is further; when the cost says the servers saturate short of ×`factor`, no
+    further than where it puts them at a whole core (and at least ×PAST_ESTIMATE): a fail just past the edge
+    leaves a bracket the holds can narrow, where one at ×4 left them [x, 4x) to narrow in two holds."""
+    if hint is None:
+        return passed * factor
+    if hint >= passed * factor:
+        return hint
+    return max(passed * PAST_ESTIMATE, min(passed * factor, hint * PAST_ESTIMATE))
+
+
 def aim(bracket: Bracket, slo_p95_ms: float | None) -> float:
     """The next rate inside (passed, failed): where the edges' p95s, on a log-log line, cross the SLO."""
     lo, hi = bracket.passed, bracket.failed
@@ -198,8 +213,7 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
             rate, role = max(round_rate(min(failed / 2, hint or failed)), min_rate), "shrink"
         elif failed is None and passed < max_rate:
             hint = estimate(passed, last.outcome) if estimate else None
-            rate, role = min(round_rate(max(passed * grow_factor(last.outcome, slo_p95_ms), hint or 0.0)),
-                             max_rate), "grow"
+            rate, role = min(round_rate(grown(passed, grow_factor(last.outcome, slo_p95_ms), hint)), max_rate), "grow"
         elif failed is not None and (width := bracket.width) is not None and width > tolerance:
             mid = aim(bracket, slo_p95_ms)
             rate, role = (round_rate(mid) if passed < round_rate(mid) < failed else mid), "bisect"
