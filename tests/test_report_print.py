@@ -6,7 +6,6 @@ report at most MAX_PAGES: the evidence is folded, and a folded section does not 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -71,7 +70,7 @@ def test_the_printed_report_keeps_its_answer_on_page_one_and_fits_twelve_pages(p
     assert "first loss and its cause" in one
     rest = text(printed, 1, n)
     assert "Capacity at the SLO" in rest and "Loss autopsy" in rest  # a folded section still shows its heading
-    assert not re.search(r"(?<!did )not run", rest)  # no row of empty cells for what a target did not run
+    assert "not run" not in rest  # no row of empty cells for what a target did not run
 
 
 def test_a_folded_section_opens_to_its_evidence(tmp_path):

@@ -130,7 +130,7 @@ def slow_cell(data: Results, target: str) -> Cell:
     """What a member that does not read does: the room stalls, the server drops for it, closes it, or buffers."""
     runs = slow_runs(data, target)
     if not runs:
-        return Cell("not measured", "the slow scenario did not run")
+        return Cell("not measured", "no slow member in its suite")
     first = [r for r in runs if (r.scenario, r.step) == (runs[0].scenario, runs[0].step)]
     r, dps = first[0], fold(first, DPS)
     offered = offered_deliveries(r)
