@@ -12,7 +12,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from django_chat.chat.layers import OutboundFull
-from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, bytes_waiting
 from serving.versions import require_versions
 
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
@@ -197,8 +197,12 @@ class GuardedConnection(ProtocolWrapper):
 
     def head_timeout(self):
         self.head_timer = None
-        if not (self.disconnecting or (self.transport is not None and self.transport.disconnecting)):
-            respond(self, b"408 Request Timeout")
+        if self.disconnecting or self.transport is None or self.transport.disconnecting:
+            return
+        if bytes_waiting(self.transport.fileno()):  # sent in time, not yet read (a storm): wait for the loop
+            self.head_timer = self.transport.reactor.callLater(self.factory.handshake_timeout, self.head_timeout)
+            return
+        respond(self, b"408 Request Timeout")
 
     def connectionLost(self, reason=connectionDone):
         if self.head_timer is not None:

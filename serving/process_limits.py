@@ -3,7 +3,9 @@ raise the fd limit and size the connection limit from it, and have glibc return 
 A server as it ships (CHAT_HARDENING=off) does neither."""
 
 import ctypes
+import fcntl
 import resource
+import termios
 
 FD_RESERVE = 64  # descriptors kept for what is not a client: logs, Redis, the database, the listener
 # A request's line and headers, on both hardened edges (uvicorn_fixes, django_chat/daphne_fixes): uvicorn's own h11
@@ -31,3 +33,15 @@ def return_freed_memory() -> None:
     message every payload comes from the heap, which is rarely returned: RSS stayed at its peak after a
     non-reader left. A fixed 128 KiB threshold (glibc's initial one) hands large payloads back at once."""
     ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+
+
+def bytes_waiting(fd: int) -> int:
+    """Bytes the kernel holds unread for a socket (FIONREAD); 0 if it cannot say. Bytes waiting there when the
+    handshake timer fires were sent in time: the server's loop, not the client, is behind, and the timer waits
+    another period. A slow sender gains nothing by it: an idle loop reads what it sends at once."""
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+    except OSError:
+        return 0
+    return int.from_bytes(buf, "little")

@@ -15,7 +15,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, connection_bound, return_freed_memory
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, bytes_waiting, connection_bound, return_freed_memory
 from serving.versions import require_versions
 
 require_versions(__name__, {"uvicorn": "0.54.0", "websockets": "17.4", "httptools": "0.9.0"})
@@ -94,8 +94,13 @@ class HttpProtocol(HttpToolsProtocol):
 
     def head_timeout(self) -> None:
         self.head_timer = None
-        if not self.head_done and not self.transport.is_closing():
-            respond(self.transport, b"408 Request Timeout")
+        if self.head_done or self.transport.is_closing():
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None and bytes_waiting(sock.fileno()):  # sent in time, not yet read (a storm): wait for it
+            self.head_timer = self.loop.call_later(self.limits.handshake_timeout, self.head_timeout)
+            return
+        respond(self.transport, b"408 Request Timeout")
 
     def cancel_head_timer(self) -> None:
         if self.head_timer is not None:
