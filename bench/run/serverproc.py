@@ -24,8 +24,11 @@ class ServerFailed(RuntimeError):
     """A server process exited or never became ready; the message carries its log tail."""
 
 
-# what makes a target what it is comes from the target and the caller alone, never from an exported variable
-NOT_INHERITED = ("CHAT_REDIS_URL", "CHAT_APP", "CHAT_DATABASE_URL", "CHAT_HARDENING", "ASGI_THREADS")
+# what makes a target what it is comes from the target and the caller alone, never from an exported variable;
+# nor does a test process's own DJANGO_SETTINGS_MODULE (set to import Django in-process) reach a server, which
+# must configure itself as it does when the bench starts it
+NOT_INHERITED = ("CHAT_REDIS_URL", "CHAT_APP", "CHAT_DATABASE_URL", "CHAT_HARDENING", "CHAT_DISPATCH", "ASGI_THREADS",
+                 "DJANGO_SETTINGS_MODULE")
 
 
 def child_setup(cpus: set[int] | None, env: dict[str, str]):
