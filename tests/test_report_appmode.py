@@ -246,10 +246,16 @@ def test_the_answer_opens_in_plain_words_written_from_the_figures(full, tmp_path
     assert f"fastapi (FastAPI) carries {times(dps['fastapi'], dps['django'])} the chat of django (Channels)" in relay
     assert f"{fmt('rate', dps['fastapi'])} deliveries/s (held for 15 s) against {fmt('rate', dps['django'])}" in relay
     assert "most of the difference is in its " in relay and " layer, " in relay  # why: the layer that costs
+    assert " on one server process each: " in relay
+    two = held.model_copy(deep=True)  # a target on two processes (a Redis one) is not said to run on one
+    two.targets["fastapi"].processes = 2
+    assert " on 2 server processes against 1 server process: " in plain(answer(two))[
+        "Which carries more chat, as a relay?"]
     assert f"{times(dps['fastapi-app'], dps['django-app'])} the chat of django-app" in stored
     assert "in the database call" in stored  # where a stored message's time goes
     members = fmt("int", round(dps["django"] / (10 / 60), -2))
-    assert f"Channels carries {members} members as a relay (django, " in words["When is Channels enough?"]
+    assert f"Channels carries {members} members as a relay (django: 1 server process, " in words[
+        "When is Channels enough?"]
     assert "in rooms of 10, each member sending 1 message a minute" in words["When is Channels enough?"]
     assert "a member who stops reading" in words["What happens when a member stops reading, or a message is too "
                                                  "large?"]

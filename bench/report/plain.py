@@ -15,6 +15,7 @@ from bench.report.headline import Row, Segment
 from bench.report.layers import Column, layers_view
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import differ
+from bench.report.runs import info
 from bench.report.tuned import capacity_stat, change, change_made, tuned_of
 
 CHANNELS, FASTAPI = "Channels", "FastAPI"
@@ -58,10 +59,22 @@ def comparison(data: Results, fast: Row, slow: Row, what: str) -> list[Segment]:
     else:
         lead = [(f"{what}, {fast.target} ({fast.stack}) carries ", ""),
                 (f"{ratio(b.median, a.median)} the chat of {slow.target} ({slow.stack})", "#capacity"),
-                (" on one server process: ", "")]
+                (f" on {on_processes(data, fast.target, slow.target)}: ", "")]
     return lead + took + [(" against ", ""),
                           (f"{slow.capacity.text}{held_words(data, slow.target)}", slow.capacity.link),
                           (f"{room}.", "")]
+
+
+def processes(data: Results, target: str) -> str:
+    n = info(data, target).processes
+    return f"{n} server process{'es' * (n != 1)}"
+
+
+def on_processes(data: Results, one: str, other: str) -> str:
+    """"one server process each", or each target's count where they differ (a Redis target runs two)."""
+    a, b = info(data, one).processes, info(data, other).processes
+    return (f"{'one' if a == 1 else a} server process{'es' * (a != 1)} each" if a == b
+            else f"{processes(data, one)} against {processes(data, other)}")
 
 
 def widest_layer(costly: Column, cheap: Column) -> tuple[str, float, float] | None:
@@ -70,7 +83,7 @@ def widest_layer(costly: Column, cheap: Column) -> tuple[str, float, float] | No
     return max(gaps, key=lambda g: g[1] - g[2], default=None)
 
 
-def why(data: Results, one: Row, other: Row) -> list[Segment]:
+def why(cols: dict[str, Column], one: Row, other: Row) -> list[Segment]:
     """Why, in the layer that costs: "A django delivery costs its server 171 µs of CPU against fastapi's
     19 µs; most of the difference is in its framework layer, 120 µs, where fastapi spends 4 µs"."""
     if not (one.cost_value and other.cost_value):
@@ -79,7 +92,6 @@ def why(data: Results, one: Row, other: Row) -> list[Segment]:
     out: list[Segment] = [(f"A {costly.target} delivery costs its server ", ""),
                           (f"{costly.cost.text} of CPU", costly.cost.link),
                           (f" against {cheap.target}'s ", ""), (cheap.cost.text, cheap.cost.link)]
-    cols = {c.target: c for c in layers_view(data).columns}
     if cheap.target in cols and costly.target in cols and (gap := widest_layer(cols[costly.target],
                                                                                  cols[cheap.target])):
         layer, mine, theirs = gap
@@ -128,22 +140,22 @@ def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row) ->
             (f", {change(capacity_stat(data, stock.target), value)} against stock {stock.target}; {than}.", "")]
 
 
-def relay(data: Results, rows: dict[str, Row]) -> Question | None:
+def relay(data: Results, rows: dict[str, Row], cols: dict[str, Column]) -> Question | None:
     if (found := pair(data, rows, relay_targets)) is None:
         return None
     fast, slow = found
-    said = [comparison(data, fast, slow, "As a relay"), why(data, fast, slow),
+    said = [comparison(data, fast, slow, "As a relay"), why(cols, fast, slow),
             best_tuned(data, rows, slow.stack, fast)]
     return Question("Which carries more chat, as a relay?", [s for s in said if s])
 
 
-def stored(data: Results, rows: dict[str, Row]) -> Question | None:
+def stored(data: Results, rows: dict[str, Row], cols: dict[str, Column]) -> Question | None:
     if (found := pair(data, rows, app_targets)) is None:
         return None
     fast, slow = found
     waits = [s for s in (stored_wait(data, fast), stored_wait(data, slow)) if s]
     said: list[list[Segment]] = [comparison(data, fast, slow, "With members signed in and every message stored"),
-                                 why(data, fast, slow)]
+                                 why(cols, fast, slow)]
     if waits:
         said.append(waits[0] + ([("; ", "")] + waits[1] if len(waits) > 1 else []) + [(".", "")])
     return Question("And with sign-in and stored messages?", [s for s in said if s])
@@ -179,9 +191,10 @@ def enough(data: Results, rows: dict[str, Row]) -> Question | None:
             continue
         members = row.capacity_value.median / (cap.room_size * PER_MINUTE / 60)
         rooms.add(cap.room_size)
-        said += [("; " if said else "One server process (one core) of Channels carries ", ""),
+        said += [("; " if said else "Channels carries ", ""),
                  (f"{fmt('int', round(members, -2))} members", row.capacity.link),
-                 (f" {what} ({row.target}, {row.capacity.text} deliveries/s held)", "")]
+                 (f" {what} ({row.target}: {processes(data, row.target)}, {row.capacity.text} deliveries/s "
+                  "held)", "")]
     if not said:
         return None
     return Question("When is Channels enough?", [said + [(
@@ -192,5 +205,7 @@ def enough(data: Results, rows: dict[str, Row]) -> Question | None:
 
 def plain_answer(data: Results, rows: list[Row]) -> list[Question]:
     by_target = {r.target: r for r in rows}
-    found = [relay(data, by_target), stored(data, by_target), trouble(by_target), enough(data, by_target)]
+    cols = {c.target: c for c in layers_view(data).columns}  # where each target's CPU goes, for the why
+    found = [relay(data, by_target, cols), stored(data, by_target, cols), trouble(by_target),
+             enough(data, by_target)]
     return [q for q in found if q is not None]

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from bench.record import ProbeRole, Run, SloFailure, narrow, slo_failures
+from bench.record import ProbeRole, Run, SloFailure, near_slo, slo_failures
 
 # what else was true of a run, after what broke the rule, in the order the report names them
 CLIENT_CPU = "client cpu"
@@ -49,7 +49,7 @@ class Outcome:
     cost_us: float | None = None  # the server CPU µs per delivery measured at this load
     kept_up: float | None = None  # deliveries that arrived in the window ÷ those the members were due
     noisy: bool = False  # steal, other processes or a slow CPU under the servers (bench.record.Noise)
-    narrow: bool = False  # passed with its p95 near the SLO (bench.record.narrow): a hold's such pass is rechecked
+    narrow: bool = False  # passed with its p95 near the SLO (bench.record.near_slo): a hold's such pass is rechecked
 
     @property
     def why(self) -> tuple[str, ...]:
@@ -64,7 +64,7 @@ def outcome_of(run: Run, slo_p95_ms: float) -> Outcome:
         passed=not failed_on, failed_on=failed_on, p95_ms=run.rtt_ms.p95, loss_pct=run.ledger.loss_pct,
         client_bound=run.client.client_bound, cost_us=run.server.cpu_us_per_delivery,
         kept_up=run.arrived_deliveries_per_s / run.owed_deliveries_per_s if run.owed_deliveries_per_s else None,
-        noisy=run.noise.noisy, narrow=narrow(run, slo_p95_ms),
+        noisy=run.noise.noisy, narrow=not failed_on and near_slo(run.rtt_ms.p95, slo_p95_ms),
     )
 
 

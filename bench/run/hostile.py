@@ -251,7 +251,7 @@ async def storm(server, count: int, cap: float) -> Storm:
     seconds = round(time.monotonic() - started, 1)
     pair_s = await joined
     await asyncio.gather(*(ws.close() for ws in open_ws), return_exceptions=True)
-    return Storm(connections=count, seconds=seconds, answers={s: answers.count(s) for s in sorted(set(answers))},
+    return Storm(connections=count, seconds=seconds, answers=dict(sorted(Counter(answers).items())),
                  last_admitted_s=round(max(admitted_at), 2) if admitted_at else None, pair_join_s=pair_s,
                  pair_after_s=PAIR_AFTER_S, rss_growth_bytes=max(rss) - rss[0])
 

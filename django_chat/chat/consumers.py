@@ -8,7 +8,9 @@ from django_chat.chat.layers import LayerUnavailable, OutboundFull
 from django_chat.chat.stats import STATS
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-LAYER_EVENTS = frozenset({"chat.message"})  # a delivery: sends to the member's socket, touches no database
+# Tuned (CHAT_DISPATCH=lean), decided once: the events that skip Channels' per-event database-thread hop, a
+# delivery (it sends to the member's socket and touches no database); stock: none
+LEAN_EVENTS = frozenset({"chat.message"}) if settings.CHAT_DISPATCH == "lean" else frozenset()
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -22,7 +24,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         event, each delivery of a room's message included; a delivery touches no database, and the database
         work that does (app mode's store and history) runs in database_sync_to_async, which closes stale
         connections itself, before and after."""
-        if settings.CHAT_DISPATCH == "lean" and message["type"] in LAYER_EVENTS:
+        if message["type"] in LEAN_EVENTS:
             await getattr(self, get_handler_name(message))(message)
         else:
             await super().dispatch(message)
