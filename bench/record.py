@@ -720,6 +720,31 @@ class HostileSizes(Record):
     storm: int | None = None  # handshakes at once
 
 
+class Moved(Record):
+    """One figure of this bench beside the same figure of the bench before it (bench/compare/repeat.py)."""
+
+    name: str  # a target (its searched capacity, deliveries/s), or "fastapi ÷ django" (their ratio)
+    old: float
+    new: float
+    full_speed_pct: float | None = None  # the capacity's move once each is scaled to its servers' full CPU speed
+    why: str = ""  # bench.compare's causes: a slow or taken CPU, a capacity not held, another share of the cores
+
+    @property
+    def change_pct(self) -> float:
+        return 100.0 * (self.new - self.old) / self.old
+
+
+class Repeated(Record):
+    """Each searched capacity and the headline's ratios against an earlier bench (the previous one of the same
+    targets, or --baseline): how far two benches on this machine agree."""
+
+    against: str  # the earlier results file
+    started: str = ""
+    code: str | None = None
+    capacities: list[Moved] = Field(default_factory=list)
+    ratios: list[Moved] = Field(default_factory=list)
+
+
 class Hostile(Record):
     """What one hostile client did to a target (bench/run/hostile.py): each figure as the stack ships
     (`stock`, CHAT_HARDENING=off) and with this project's limits (`hardened`); None when not measured (a
@@ -746,6 +771,7 @@ class Results(Record):
     code: Code = Field(default_factory=Code)  # what each stack's chat took to write
     security: list[SecurityCheck] = Field(default_factory=list)  # app targets: who is kept out
     hostile: dict[str, Hostile] = Field(default_factory=dict)  # target -> what one hostile client did (run/hostile.py)
+    repeated: Repeated | None = None  # the capacities beside an earlier bench's (bench/compare/repeat.py)
 
     @classmethod
     def load(cls, path: Path) -> Results:

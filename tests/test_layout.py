@@ -20,7 +20,8 @@ ALLOWED = {
     "load": SHARED,
     "report": {"bench.record"},
     "shared": SHARED,
-    "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds"},
+    "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds",
+            "bench.compare.repeat"},
     "compare": SHARED | {"bench.report.repeats"},  # a reader of records, like the report
     "harness": SHARED | {"bench.load"},  # not the orchestrator's (bench.run), which runs it
 }

@@ -65,9 +65,11 @@ def capacity_figure(data: Results, target: str, scenario: str) -> Figure:
     speeds = [r.noise.server_cpu_speed_pct for r in noisy if r.noise.server_cpu_speed_pct is not None]
     note = f"{len(noisy)} of its search's {len(runs)} runs noisy" + \
         (f" (the servers' CPU down to {min(speeds):.0f}% of its speed)" if speeds else "") if noisy else ""
+    edge_speeds = [s for r in edge_runs(data, found) if (s := r.noise.server_cpu_speed_pct)] if found else []
     return Figure(target, scenario, "", CAPACITY, capacity(data, scenario, target),
                   edge_cost_us=cost.median if cost else None, held=found.held if found else None, noisy=note,
-                  code=data.environment.code)
+                  code=data.environment.code,
+                  edge_speed_pct=statistics.median(edge_speeds) if edge_speeds else None)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ class Figure:
     held: bool | None = None  # a searched capacity: held for the sustained window (None: not searched)
     noisy: str = ""  # a searched capacity: how many of its search's runs had their servers' CPU slow or taken
     code: str | None = None  # the code measured (Environment.code): a move across two commits may be the code's
+    edge_speed_pct: float | None = None  # a searched capacity: its servers' CPU speed in the held pass (% of full)
+
+    @property
+    def at_full_speed(self) -> float | None:
+        """A searched capacity scaled to the servers' CPU at full speed (÷ the speed its held pass ran at): an
+        estimate, never the capacity, that tells a machine that ran slow from a stack that did."""
+        return self.stat.median * 100 / self.edge_speed_pct if self.edge_speed_pct else None
 
 
 def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
@@ -114,6 +123,12 @@ class Change:
         return None if a == 0 else 100.0 * (b - a) / abs(a)
 
     @property
+    def full_speed_pct(self) -> float | None:
+        """How far the capacity moved once each is scaled to its servers' full CPU speed (Figure.at_full_speed)."""
+        a, b = self.old.at_full_speed, self.new.at_full_speed
+        return 100.0 * (b - a) / a if a and b is not None else None
+
+    @property
     def not_significant(self) -> str | None:
         """The rule that calls the difference noise (report.repeats.differ), or None when it is real."""
         return differ(self.old.stat, self.new.stat)
@@ -133,6 +148,9 @@ class Change:
         bits = [f"{name} not held" for name, f in (("old", old), ("new", new)) if f.held is False]
         if self.not_significant is None:  # a move: was either search run on a machine that was not itself?
             bits += [f"{name}: {f.noisy}" for name, f in (("old", old), ("new", new)) if f.noisy]
+            if (at_full := self.full_speed_pct) is not None and old.edge_speed_pct != new.edge_speed_pct:
+                bits.append(f"the held pass ran at {old.edge_speed_pct:.0f}% → {new.edge_speed_pct:.0f}% of the "
+                            f"servers' full CPU speed: at full speed {at_full:+.0f}%")
         if self.not_significant is None and old.edge_cost_us and new.edge_cost_us and old.stat.median:
             share = (new.stat.median * new.edge_cost_us) / (old.stat.median * old.edge_cost_us)
             moved = f"µs per delivery at the edge {number(old.edge_cost_us)} → {number(new.edge_cost_us)}"

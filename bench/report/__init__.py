@@ -6,7 +6,8 @@ steps), `searched` (Results.capacities: the capacity the bench searched), `layer
 the profiled runs), `appmode` (signed-in, stored chat beside the relay);
 what they say: `answer` (the plain words of `plain` and the headline table of `headline`) and `claims`; how they look:
 `page` with the Jinja2 templates in templates/ and the views its sections draw (`tables`, `sections`,
-`autopsy`, `environment`), `charts` (on `svg`), `markdown`, `terminal`.
+`autopsy`, `environment`), `charts` (on `svg`), `markdown`, `terminal`; `repeatability` shows the capacities
+beside the bench before (Results.repeated).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from bench.report.environment import client_cost_text, harness_text
 from bench.report.headline import Cell, Segment
 from bench.report.hostile import hostile_lines
 from bench.report.layers import layers_view
+from bench.report.repeatability import repeat_view
 from bench.report.repeats import fmt_spread, fmt_stat, fold
 from bench.report.runs import (
     COST,
@@ -77,6 +78,16 @@ def layer_lines(data: Results) -> list[str]:
     return out + [""] + [f"- {md_cell(x)}" for x in (*found.floor, found.server_or_framework) if x] + [""]
 
 
+def repeat_lines(data: Results) -> list[str]:
+    """The capacities and ratios beside the bench before (bench.report.repeatability)."""
+    if (repeat := repeat_view(data)) is None:
+        return []
+    return [f"**Repeated:** {repeat.summary}.", "", "| | before | this bench | change | at full speed | why it moved |",
+            "|---|---:|---:|---:|---:|---|",
+            *[f"| {md_cell(r.name)} | {r.old} | {r.new} | {r.change} | {r.full_speed} | {md_cell(r.why)} |"
+              for r in repeat.rows], ""]
+
+
 def markdown_report(data: Results) -> str:
     targets = target_names(data)
     out = [f"# Real-time chat benchmark: {' vs '.join(targets) or 'no targets'}", "",
@@ -111,6 +122,7 @@ def markdown_report(data: Results) -> str:
                            f"{fmt_stat('ms', fold(cap.runs, P95))} | "
                            f"{fmt_stat('us', fold(cap.runs, COST))} |")
         out.append("")
+        out += repeat_lines(data)
     out += layer_lines(data)
     out += hostile_lines(data)
     found = claims(data)

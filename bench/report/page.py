@@ -16,6 +16,7 @@ from bench.report.hostile import hostile_view
 from bench.report.layers import layers_view
 from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
 from bench.report.numbers import plural
+from bench.report.repeatability import repeat_view
 from bench.report.repeats import SIGNIFICANT
 from bench.report.runs import failed, first_line, scenario_names, stack_of, target_names
 from bench.report.searched import search_view
@@ -64,7 +65,7 @@ def html_report(data: Results) -> str:
         scenarios=[scenario_view(data, sc, targets) for sc in scenario_names(data)],
         chart_view=charts_view(data, targets, col),
         ramps=capacity_view(data, targets), searches=search_view(data, targets),
-        probe_charts=probe_charts(data, targets, col),
+        probe_charts=probe_charts(data, targets, col), repeat=repeat_view(data),
         layers=layers_view(data), tuned=tuned_view(data), autopsy_rows=autopsy_view(data, targets),
         hostile=hostile_view(data),
         found=claims(data), known=KNOWN,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bench import ROOT, scenarios
+from bench.compare.repeat import previous_bench, repeated
 from bench.compare.thresholds import Threshold, check
 from bench.record import Code, CodePart, Harness, RedisSetup, Results
 from bench.report import print_answer, print_summary, write_report
@@ -54,7 +55,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                    help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
                         "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
-    p.add_argument("--baseline", type=Path, default=None, help="an earlier results.json for regression thresholds")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="an earlier results.json for regression thresholds and the report's 'Repeated' table "
+                        "(default: the previous bench of the same targets in reports/)")
     return p.parse_args(argv)
 
 
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         backing.stop()
         results.finish(status)
+        if status == "complete" and (against := args.baseline or previous_bench(out, results.data)):
+            results.set_repeated(repeated(results.data, baseline or Results.load(against), shown(against)))
         paths = write_report(results.data, out)
         print_summary(results.data)
         print_answer(results.data)
@@ -136,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     for f in failed:
         print(f"bench: threshold FAILED {f}", flush=True)
     return 1 if failed else 0
+
+
+def shown(path: Path) -> str:
+    """A results file as the report names it: from the project's root when it lies under it."""
+    return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
 
 
 def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machine.CpuPlan, steady) -> None:

@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.record import Capacity, Code, Environment, Hostile, Results, Run, SecurityCheck, TargetInfo
+from bench.record import Capacity, Code, Environment, Hostile, Repeated, Results, Run, SecurityCheck, TargetInfo
 
 
 def now() -> str:
@@ -53,6 +53,10 @@ class ResultsFile:
 
     def add_security(self, checks: list[SecurityCheck]) -> None:
         self.data.security += checks
+        self.save()
+
+    def set_repeated(self, found: Repeated | None) -> None:
+        self.data.repeated = found
         self.save()
 
     def finish(self, status: str) -> None:
