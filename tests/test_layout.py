@@ -18,7 +18,8 @@ SHARED = {"bench.record", "bench.ledger", "bench.stats", "bench.message", "bench
 # what each part may import from bench (besides itself)
 ALLOWED = {
     "load": SHARED,
-    "report": {"bench.record"},
+    "report": {"bench.record", "bench.plan"},
+    "plan": {"bench.record"},  # a reader of records, like the report
     "shared": SHARED,
     "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds",
             "bench.compare.repeat"},

@@ -12,6 +12,7 @@ from bench.report.environment import client_cost_text, harness_text
 from bench.report.headline import Cell, Segment
 from bench.report.hostile import hostile_lines
 from bench.report.layers import layers_view
+from bench.report.plan import plan_view
 from bench.report.repeatability import repeat_view
 from bench.report.repeats import fmt_spread, fmt_stat, fold
 from bench.report.runs import (
@@ -88,6 +89,19 @@ def repeat_lines(data: Results) -> list[str]:
               for r in repeat.rows], ""]
 
 
+def plan_lines(data: Results) -> list[str]:
+    """A capacity plan for the example workloads (bench.report.plan), a table each."""
+    out = []
+    for w in plan_view(data):
+        out += [f"### Plan: {w.name}", "", md_cell(w.about), "",
+                "| target | server processes | cores in all | database cores | Redis cores | memory | restart | "
+                "binds first |", "|---|---:|---:|---:|---:|---:|---:|---|",
+                *[f"| {md_cell(r.target)} | {r.processes} | {r.cores} | {r.database} | {r.redis} | {r.memory} | "
+                  f"{r.restart} | {md_cell(r.binds)} |" for r in w.rows], ""]
+    return (["## A capacity plan", "", "From the costs measured; `python -m bench.plan` plans your own workload.", ""]
+            + out) if out else []
+
+
 def markdown_report(data: Results) -> str:
     targets = target_names(data)
     out = [f"# Real-time chat benchmark: {' vs '.join(targets) or 'no targets'}", "",
@@ -124,6 +138,7 @@ def markdown_report(data: Results) -> str:
         out.append("")
         out += repeat_lines(data)
     out += layer_lines(data)
+    out += plan_lines(data)
     out += hostile_lines(data)
     found = claims(data)
     out += ["## The seed's claims, tested", "", "| # | claim | verdict |", "|---|---|---|"]

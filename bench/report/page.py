@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader
 
+from bench.plan import HEADROOM
 from bench.record import NOISY_PCT, SLOW_SPEED_PCT, Results
 from bench.report.answer import answer
 from bench.report.autopsy import autopsy_view, unexplained_words
@@ -16,6 +17,7 @@ from bench.report.hostile import hostile_view
 from bench.report.layers import layers_view
 from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
 from bench.report.numbers import plural
+from bench.report.plan import plan_view
 from bench.report.repeatability import repeat_view
 from bench.report.repeats import SIGNIFICANT
 from bench.report.runs import failed, first_line, scenario_names, stack_of, target_names
@@ -28,7 +30,7 @@ from bench.report.tuned import tuned_view
 # in the page's order: the answer and what it stands on open, the evidence folded
 SECTIONS = {"The answer": "answer", "Capacity at the SLO": "capacity", "The seed's claims, tested": "claims",
             "Results by scenario": "scenarios", "Charts": "charts", "Where the CPU goes": "layers",
-            "Each stack tuned": "tuned",
+            "Each stack tuned": "tuned", "A capacity plan": "plan",
             "Loss autopsy": "autopsy", "Hostile clients": "hostile", "Environment": "environment",
             "Method notes": "method"}
 
@@ -67,6 +69,7 @@ def html_report(data: Results) -> str:
         ramps=capacity_view(data, targets), searches=search_view(data, targets),
         probe_charts=probe_charts(data, targets, col), repeat=repeat_view(data),
         layers=layers_view(data), tuned=tuned_view(data), autopsy_rows=autopsy_view(data, targets),
+        plans=plan_view(data), plan_headroom=f"{HEADROOM:.0%}",
         hostile=hostile_view(data),
         found=claims(data), known=KNOWN,
         env=environment_view(data),
