@@ -24,7 +24,7 @@ class Target:
     @property
     def kind(self) -> str:
         """The suite it runs: "redis", "app" (a database), "floor" (what another target is measured
-        against), "seed" (the blog's loop) or "local" (in memory)."""
+        against), "seed" (the blog's loop), "scale" (one process on Redis) or "local" (in memory)."""
         return self.suite or ("redis" if self.needs_redis else "app" if self.database else "local")
 
     @property
@@ -88,6 +88,11 @@ TARGETS: dict[str, Target] = {
         Target("fastapi-redis", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"}, processes=2, needs_redis=True,
                about="FastAPI receive loop on uvicorn, queued fan-out, rooms shared through Redis pub/sub, "
                      "2 processes"),
+        # One process on Redis: what bench.plan predicts the two-process targets' capacity from (suite "scale")
+        Target("django-redis-1", "django_chat.serve", {"CHAT_REDIS_LAYER": "core"}, needs_redis=True, suite="scale",
+               about="Channels consumer on daphne, channels-redis RedisChannelLayer, 1 process"),
+        Target("fastapi-redis-1", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"}, needs_redis=True, suite="scale",
+               about="FastAPI receive loop on uvicorn, queued fan-out, rooms through Redis pub/sub, 1 process"),
         # App mode (CONTRACT.md): Django's users and sessions, every message stored before fan-out, on the
         # migrated database CHAT_DATABASE_URL names (PostgreSQL when the runner provides one; default SQLite).
         Target("django-app", "django_chat.serve", {"CHAT_APP": "full"},
@@ -107,4 +112,5 @@ LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
 BENCH_TARGETS = LOCAL_TARGETS + ["django-uvicorn", "reference", "django-app", "fastapi-app"]
 # `make bench-quick`: the headline's four in under five minutes, each capacity held once
 QUICK_TARGETS = ["django", "fastapi", "django-app", "fastapi-app"]
-REDIS_TARGETS = [name for name, t in TARGETS.items() if t.needs_redis]
+# the Redis targets compose deploys and the Redis tests run (a one-process twin runs the same servers, fewer)
+REDIS_TARGETS = [name for name, t in TARGETS.items() if t.kind == "redis"]

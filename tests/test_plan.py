@@ -74,3 +74,35 @@ def test_the_report_plans_the_example_workloads(data, tmp_path):
     for w in EXAMPLES:
         assert f"{w.members:,} members in rooms of {w.room_size}" in plan_part
     assert "Where each input came from" in plan_part and "KiB per idle connection" in plan_part
+
+
+def with_twin(data: Results, factor: float) -> Results:
+    """The real bench plus `fastapi-2`: fastapi's runs as if two processes had served them on the same core,
+    its held rate × `factor` and its cost per delivery ÷ it (the same share of the core)."""
+    copy = data.model_copy(deep=True)
+    copy.targets["fastapi-2"] = copy.targets["fastapi"].model_copy(update={"processes": 2})
+    cap = next(c for c in copy.capacities if c.target == "fastapi")
+    twin_cap = cap.model_copy(deep=True, update={"target": "fastapi-2", "passed": cap.passed * factor})
+    for probe in twin_cap.probes:
+        probe.rate = probe.rate * factor
+    copy.capacities.append(twin_cap)
+    for run in [r for r in copy.runs if r.target == "fastapi" and r.scenario == cap.scenario]:
+        twin = run.model_copy(deep=True, update={"target": "fastapi-2"})
+        twin.params.rate *= factor
+        twin.deliveries_per_s *= factor
+        if twin.server.cpu_us_per_delivery:
+            twin.server.cpu_us_per_delivery /= factor
+        copy.runs.append(twin)
+    return copy
+
+
+def test_the_plan_is_checked_against_the_same_target_on_two_processes(data):
+    from bench.plan import scale_checks
+
+    assert scale_checks(data) == []  # no target ran on one process and on two
+    (same,) = scale_checks(with_twin(data, 1.0))
+    assert (same.one, same.many, same.processes) == ("fastapi", "fastapi-2", 2)
+    assert same.error_pct == pytest.approx(0.0, abs=2.0)  # the same core, as busy, at the same cost: as planned
+    (slower,) = scale_checks(with_twin(data, 0.5))  # cross-process fan-out doubled the cost per delivery
+    assert slower.error_pct == pytest.approx(-50.0, abs=2.0)
+    assert slower.cost_many_us == pytest.approx(2 * slower.cost_one_us, rel=0.02)

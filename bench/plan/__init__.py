@@ -242,3 +242,59 @@ def plans(data: Results, workload: Workload, headroom: float = HEADROOM) -> list
     """A plan per target with a searched capacity, in the results' order."""
     found = [costs_of(data, t) for t in dict.fromkeys(c.target for c in data.capacities)]
     return [plan(c, workload, headroom) for c in found if c is not None]
+
+
+@dataclass(frozen=True)
+class ScaleCheck:
+    """The plan checked against a run: a target's held capacity on several processes, beside what the plan
+    predicts for them from the same target's costs on one (its Redis on the same cores in both)."""
+
+    one: str
+    many: str
+    processes: int
+    cores: int  # the cores the several processes (and Redis) had
+    predicted: float  # deliveries/s
+    measured: float
+    cost_one_us: float  # µs per delivery at each held capacity, Redis's CPU included
+    cost_many_us: float
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * (self.measured - self.predicted) / self.predicted
+
+
+def total_cost(data: Results, cap: Capacity) -> tuple[float, int] | None:
+    """µs per delivery at the held capacity with the Redis and database CPU in it, and the cores it ran on."""
+    runs = [r for r in edge_runs(data, cap) if r.ok and r.server.cpu_us_per_delivery and r.server.cores]
+    if not runs:
+        return None
+    return statistics.median(r.server.cpu_us_per_delivery or 0.0 for r in runs), runs[0].server.cores or 1
+
+
+def held(data: Results, target: str) -> Capacity | None:
+    return next((c for c in data.capacities if c.target == target and c.passed and c.held), None)
+
+
+def twin(data: Results, many: str) -> str | None:
+    """The one-process target run with the same launcher and settings as `many`, when `many` has several."""
+    info = data.targets[many]
+    return next((t for t, i in data.targets.items() if info.processes > 1 and i.processes == 1
+                 and i.launcher == info.launcher and i.env == info.env), None)
+
+
+def scale_checks(data: Results) -> list[ScaleCheck]:
+    """Each target run on several processes whose one-process twin also ran: the plan's arithmetic (cores ×
+    how busy one process kept them ÷ its cost per delivery) against the held capacity measured."""
+    out = []
+    for many in data.targets:
+        if (one := twin(data, many)) is None or (cap_one := held(data, one)) is None \
+                or (cap_many := held(data, many)) is None:
+            continue
+        base, found, costs = total_cost(data, cap_one), total_cost(data, cap_many), costs_of(data, one)
+        if base is None or found is None or costs is None:
+            continue
+        predicted = found[1] * costs.core_share.value * 1e6 / base[0]
+        measured = cap_many.deliveries_per_s(cap_many.passed) or 0.0
+        out.append(ScaleCheck(one, many, data.targets[many].processes, found[1], predicted, measured, base[0],
+                              found[0]))
+    return out

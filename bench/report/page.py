@@ -17,7 +17,7 @@ from bench.report.hostile import hostile_view
 from bench.report.layers import layers_view
 from bench.report.markup import FLAG_CLASS, MARKERS, colors, labelled
 from bench.report.numbers import plural
-from bench.report.plan import plan_view
+from bench.report.plan import plan_view, scale_view
 from bench.report.repeatability import repeat_view
 from bench.report.repeats import SIGNIFICANT
 from bench.report.runs import failed, first_line, scenario_names, stack_of, target_names
@@ -69,7 +69,7 @@ def html_report(data: Results) -> str:
         ramps=capacity_view(data, targets), searches=search_view(data, targets),
         probe_charts=probe_charts(data, targets, col), repeat=repeat_view(data),
         layers=layers_view(data), tuned=tuned_view(data), autopsy_rows=autopsy_view(data, targets),
-        plans=plan_view(data), plan_headroom=f"{HEADROOM:.0%}",
+        plans=plan_view(data), plan_headroom=f"{HEADROOM:.0%}", scale=scale_view(data),
         hostile=hostile_view(data),
         found=claims(data), known=KNOWN,
         env=environment_view(data),

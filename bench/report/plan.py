@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.plan import EXAMPLES, Plan, plans
+from bench.plan import EXAMPLES, Plan, plans, scale_checks
 from bench.record import Results
 from bench.report.numbers import fmt
+from bench.report.repeatability import WITHIN_PCT as REPEAT_PCT
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,31 @@ def plan_view(data: Results) -> list[WorkloadPlan]:
             out.append(WorkloadPlan(w.name, f"{w.describe()}: {fmt('rate', w.deliveries_per_s)} deliveries/s",
                                     [row(p) for p in found], [f"{p.target}: {n}" for p in found for n in p.notes]))
     return out
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    """The plan's prediction for several processes beside the capacity they held (bench.plan.scale_checks)."""
+
+    one: str
+    many: str
+    predicted: str
+    measured: str
+    error: str
+    within: bool  # inside the ±15% two benches on this machine are asked to agree within
+    misses: str  # what the model does not count, when the error is outside it
+
+
+def scale_view(data: Results) -> list[ScaleRow]:
+    rows = []
+    for c in scale_checks(data):
+        within = abs(c.error_pct) <= REPEAT_PCT
+        misses = "" if within else (
+            f"at {c.processes} processes a delivery cost {fmt('us', c.cost_many_us)} µs of CPU (Redis's included) "
+            f"against {fmt('us', c.cost_one_us)} at one (×{c.cost_many_us / c.cost_one_us:.2f}): the plan "
+            "counts the one-process cost, and each process added "
+            + ("adds work per delivery (a room's message crosses Redis to every process with a member in it)"
+               if c.cost_many_us > c.cost_one_us else "took work off it"))
+        rows.append(ScaleRow(c.one, c.many, fmt("rate", c.predicted), fmt("rate", c.measured),
+                             f"{c.error_pct:+.0f}%", within, misses))
+    return rows
