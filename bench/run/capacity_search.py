@@ -6,7 +6,8 @@ fake. Rates are in whatever unit they take; the runner uses messages/s per membe
 and `deliveries_per_s` converts.
 
 Short probes bracket the edge: grow from a start until a run fails (×4 while the round trip is far below the
-SLO, else ×2, but no further than ×1.25 where the cost just measured saturates the servers), then narrow the
+SLO, else ×2, but no further than ×1.25 where the cost just measured saturates the servers, until a pass has
+outrun such an estimate: then ×2 at most), then narrow the
 bracket between the last pass and the first fail until they are within the tolerance. A start that fails
 grows downwards (÷2) until a run passes. Narrowing aims where the round trip's p95 crosses the SLO, read off
 the straight line through the two edges' p95 on log-log axes (latency climbs as a power of the load towards
@@ -152,16 +153,19 @@ def grow_factor(last: Outcome, slo_p95_ms: float | None) -> float:
 PAST_ESTIMATE = 1.25  # ×: from the rate the cost allows (its CPU at 80%) to its CPU at a whole core
 
 
-def grown(passed: float, factor: float, hint: float | None) -> float:
+def grown(passed: float, factor: float, hint: float | None, outran: bool = False) -> float:
     """The next rate after a pass, with nothing failed yet: ×`factor`, or straight to `hint` (what the cost just
     measured allows) when that is further; when the cost says the servers saturate short of ×`factor`, no
     further than where it puts them at a whole core (and at least ×PAST_ESTIMATE): a fail just past the edge
-    leaves a bracket the holds can narrow, where one at ×4 left them [x, 4x) to narrow in two holds."""
+    leaves a bracket the holds can narrow, where one at ×4 left them [x, 4x) to narrow in two holds. Once a pass
+    has `outran` the previous estimate (a server whose cost per delivery falls as its load grows, as uvicorn's
+    does when it writes more per wakeup), the estimate is no ceiling: ×2 at most, so the bracket stays narrow."""
     if hint is None:
         return passed * factor
     if hint >= passed * factor:
         return hint
-    return max(passed * PAST_ESTIMATE, min(passed * factor, hint * PAST_ESTIMATE))
+    capped = max(passed * PAST_ESTIMATE, min(passed * factor, hint * PAST_ESTIMATE))
+    return max(capped, passed * min(factor, 2.0)) if outran else capped
 
 
 def aim(bracket: Bracket, slo_p95_ms: float | None) -> float:
@@ -197,6 +201,7 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
     bracket = Bracket(None, None, tolerance, holding=hold is not None)
     lower_passes: list[float] = []  # every rate that passed, in case a confirm knocks out the edge
     retried: set[float] = set()  # rates that failed on a slow CPU and ran again
+    prior_hint: float | None = None  # the estimate the last growth made: a pass beyond it outran it
     for _ in range(max_steps):
         passed, failed = bracket.passed, bracket.failed
         last = bracket.probes[-1] if bracket.probes else None
@@ -213,7 +218,9 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
             rate, role = max(round_rate(min(failed / 2, hint or failed)), min_rate), "shrink"
         elif failed is None and passed < max_rate:
             hint = estimate(passed, last.outcome) if estimate else None
-            rate, role = min(round_rate(grown(passed, grow_factor(last.outcome, slo_p95_ms), hint)), max_rate), "grow"
+            outran = prior_hint is not None and passed > prior_hint
+            rate = grown(passed, grow_factor(last.outcome, slo_p95_ms), hint, outran)
+            rate, role, prior_hint = min(round_rate(rate), max_rate), "grow", hint
         elif failed is not None and (width := bracket.width) is not None and width > tolerance:
             mid = aim(bracket, slo_p95_ms)
             rate, role = (round_rate(mid) if passed < round_rate(mid) < failed else mid), "bisect"
@@ -277,7 +284,9 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
     that fail). A narrow pass is held again (at most `max_rechecks` times, outside `max_holds`): it counts once
     that passes, and then ends the search, its p95 already near the SLO; a narrow pass with no recheck left
     counts as it is. A hold, or a short probe, that fails while the servers' CPU ran slow or was taken
-    (noisy) runs once more, in its budget: the budget is what keeps `make bench` within its minutes."""
+    (noisy) runs once more, in its budget: the budget is what keeps `make bench` within its minutes. A hold runs
+    again only when one more is left after it: a machine slow for minutes fails the same hold twice, and a
+    step down is then what gets a held capacity at all."""
     short_passes = [p.rate for p in bracket.probes if p.outcome.passed]
     if (fail := bracket.failed) is not None and said_nothing(fail, bracket.probes):  # the budget ran out first
         bracket.failed = min((p.rate for p in bracket.probes if not p.outcome.passed and p.rate > fail
@@ -290,7 +299,7 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
         outcome = hold(rate)
         bracket.probes.append(Probe(rate, outcome, "hold"))
         left -= 1
-        if slow_fail(bracket.probes[-1], retried) and left > 0:
+        if slow_fail(bracket.probes[-1], retried) and left > 1:  # and a step down is left after it
             retried.add(rate)
             continue
         rechecked = outcome.passed and outcome.narrow and rechecks > 0
