@@ -91,7 +91,10 @@ def _cpu_seconds(redis: RedisServer | None) -> float:
 QUIET_OPEN_S = 0.5  # how long nothing may change while a connection still counts as open
 
 
-def quiescent_stats(servers: Sequence[Server], timeout: float = 15.0) -> tuple[dict | None, bool]:
+SETTLE_S = 8.0  # servers still busy this long after a run are overloaded and restart (a healthy run settles in <1 s)
+
+
+def quiescent_stats(servers: Sequence[Server], timeout: float = SETTLE_S) -> tuple[dict | None, bool]:
     """The servers' summed /stats once they have finished with every message the run sent, and
     whether they did finish within `timeout`. Finished: two reads agree (messages in, deliveries,
     drops, closes) and no connection is still open: both servers count a connection closed, and

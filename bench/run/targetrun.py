@@ -12,7 +12,7 @@ from bench.run import database, redisctl, security, serverproc
 from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
 from bench.run.machine import CpuPlan
 from bench.run.results import ResultsFile
-from bench.run.runner import RunName, Workers, run_step
+from bench.run.runner import SETTLE_S, RunName, Workers, run_step
 from bench.scenarios import Scenario
 from bench.targets import Target
 
@@ -121,7 +121,7 @@ class TargetRun:
         if run.interrupted:
             raise KeyboardInterrupt
         if not run.server_settled and all(s.alive() for s in self.servers):
-            print("bench:   the server had not finished with this run (still busy 15 s after it, or "
+            print(f"bench:   the server had not finished with this run (still busy {SETTLE_S:g} s after it, or "
                   "connections or a backlog left over); restarting it so the next run starts clean", flush=True)
             self.stop()
         return run
