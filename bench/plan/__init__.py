@@ -111,8 +111,8 @@ class Plan:
 
     @property
     def binds_first(self) -> str:
-        """What runs out first as the workload grows: a single Redis or database (one core each), else the
-        servers' CPU (more processes fix it), or, before that, the memory of a small machine."""
+        """What runs out first as the workload grows: a single Redis or database (one core each) once it needs
+        more than its core, else the servers' CPU, which more processes fix."""
         shares = {"Redis (one core)": self.redis_cpu or 0.0, "the database (one core)": self.database_cpu or 0.0}
         worst = max(shares, key=lambda k: shares[k])
         if shares[worst] >= 1.0:
@@ -181,7 +181,8 @@ def handshake_rate(data: Results, target: str, processes: int) -> Measured | Non
              if r.scenario == "signin" and (h := r.handshakes) and h.per_s]
     if rates:
         rate, accepted, run = max(rates, key=lambda x: x[0])
-        return Measured(rate / processes, f"{run_label(run)}, {accepted:,} sign-ins at once")
+        return Measured(rate / processes, f"{run_label(run)}, {accepted:,} sign-ins at once (a floor: they "
+                        "arrived no faster)")
     return None
 
 
