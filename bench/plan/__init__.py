@@ -116,9 +116,8 @@ class Plan:
         shares = {"Redis (one core)": self.redis_cpu or 0.0, "the database (one core)": self.database_cpu or 0.0}
         worst = max(shares, key=lambda k: shares[k])
         if shares[worst] >= 1.0:
-            return f"{worst}: it needs {shares[worst]:.1f} cores, so it must be sharded"
-        return "the servers' CPU: add processes, each carrying " \
-            f"{self.costs.core_share.value * (1 - self.headroom):.0%} of a core"
+            return f"{worst}: needs {shares[worst]:.1f} cores, shard it"
+        return "the servers' CPU: add processes"
 
 
 def run_label(run: Run) -> str:
@@ -277,10 +276,11 @@ def held(data: Results, target: str) -> Capacity | None:
 
 
 def twin(data: Results, many: str) -> str | None:
-    """The one-process target run with the same launcher and settings as `many`, when `many` has several."""
+    """The one-process target run on the same server with the same settings as `many`, when `many` has several
+    (TargetInfo.launcher names each process's port, so the server and the environment say it is the same)."""
     info = data.targets[many]
     return next((t for t, i in data.targets.items() if info.processes > 1 and i.processes == 1
-                 and i.launcher == info.launcher and i.env == info.env), None)
+                 and (i.stack, i.server, i.env) == (info.stack, info.server, info.env)), None)
 
 
 def scale_checks(data: Results) -> list[ScaleCheck]:

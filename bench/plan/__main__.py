@@ -25,8 +25,8 @@ def lines(p: Plan) -> list[str]:
     out = [f"{p.target}: {p.processes:,} server process(es), {p.cores:,.1f} cores in all; binds first: {p.binds_first}",
            f"  server CPU   {p.server_cpu:,.2f} cores = {p.workload.deliveries_per_s:,.0f} deliveries/s × "
            f"{c.cost_us.value:,.1f} µs  [{c.cost_us.source}]",
-           f"  per process  {c.core_share.value:.0%} of a core at its held capacity, planned at "
-           f"{1 - p.headroom:.0%} of that  [{c.core_share.source}]"]
+           f"  per process  {c.core_share.value:.0%} of a core busy at its held capacity, planned at "
+           f"{c.core_share.value * (1 - p.headroom):.0%}  [{c.core_share.source}]"]
     if c.storage_us:
         out.append(f"  storing      {c.storage_us.value:,.0f} µs of server CPU per stored message  "
                    f"[{c.storage_us.source}]")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.plan import EXAMPLES, Plan, plans, scale_checks
+from bench.plan import EXAMPLES, HEADROOM, Plan, plans, scale_checks
 from bench.record import Results
 from bench.report.numbers import fmt
 from bench.report.repeatability import WITHIN_PCT as REPEAT_PCT
@@ -45,7 +45,8 @@ def cores(n: float | None, why: str = "—") -> str:
 def sources(p: Plan) -> list[str]:
     c = p.costs
     found = [f"{fmt('us', c.cost_us.value)} µs per delivery: {c.cost_us.source}",
-             f"cores kept {c.core_share.value:.0%} busy at that capacity: {c.core_share.source}"]
+             f"cores kept {c.core_share.value:.0%} busy at that capacity, so each process is planned at "
+             f"{c.core_share.value * (1 - HEADROOM):.0%} of a core: {c.core_share.source}"]
     found += [f"{label}: {m.source}" for label, m in (
         (f"{c.storage_us.value:,.0f} µs per stored message" if c.storage_us else "", c.storage_us),
         (f"database {c.database_us.value:,.0f} µs per stored message" if c.database_us else "", c.database_us),
@@ -63,6 +64,15 @@ def row(p: Plan) -> PlanRow:
                    "—" if p.readmit_s is None else f"≤ {p.readmit_s:,.0f} s", p.binds_first, sources(p))
 
 
+def grouped(found: list[Plan]) -> list[str]:
+    """Each note once, with the targets it is about: "… (django, fastapi)"."""
+    about: dict[str, list[str]] = {}
+    for p in found:
+        for note in p.notes:
+            about.setdefault(note, []).append(p.target)
+    return [f"{note} ({', '.join(targets)})" for note, targets in about.items()]
+
+
 def plan_view(data: Results) -> list[WorkloadPlan]:
     """The example workloads, each planned on every target with a searched capacity (none: [])."""
     out = []
@@ -70,7 +80,7 @@ def plan_view(data: Results) -> list[WorkloadPlan]:
         found = plans(data, w)
         if found:
             out.append(WorkloadPlan(w.name, f"{w.describe()}: {fmt('rate', w.deliveries_per_s)} deliveries/s",
-                                    [row(p) for p in found], [f"{p.target}: {n}" for p in found for n in p.notes]))
+                                    [row(p) for p in found], grouped(found)))
     return out
 
 
