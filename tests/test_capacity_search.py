@@ -95,9 +95,8 @@ def test_an_estimate_from_the_cost_just_measured_grows_past_doubling_and_saves_p
 
 def test_an_estimate_a_pass_has_outrun_is_no_ceiling():
     """uvicorn's cost per delivery falls as its load grows: each estimate from it falls short of the next
-    pass. Once a pass outruns the estimate before it, growth is ×2 (×4 would leave a bracket the holds
-    cannot narrow), not ×1.25 past each estimate, which left fastapi's edge unbracketed after `make bench`'s
-    4 probes on a slow machine ("at least 13.1 msg/s per member")."""
+    pass. Once a pass outruns the estimate before it, growth is at least ×2, not ×1.25 past each estimate,
+    which left fastapi's edge unbracketed after `make bench`'s 4 probes on a slow machine ("at least 13.1")."""
     pessimistic = lambda rate, outcome: 1.2 * rate  # noqa: E731
     found = search(capacity(150.0), 1.0, max_rate=1000, min_rate=0.01, max_steps=4, estimate=pessimistic)
     assert [p.rate for p in found.probes][:3] == [1.0, 1.5, 3.0]  # 1.5 passed past 1.2: ×2 (p95 unknown here)

@@ -90,7 +90,8 @@ class Figure:
     @property
     def at_full_speed(self) -> float | None:
         """A searched capacity scaled to the servers' CPU at full speed (÷ the speed its held pass ran at): an
-        estimate, never the capacity, that tells a machine that ran slow from a stack that did."""
+        estimate beside the capacity, never the capacity, only as good as the speed probe (bench/run/machine.py
+        CpuSpeed: full speed is the bench's own fastest quartile, so it moves from one bench to the next)."""
         return self.stat.median * 100 / self.edge_speed_pct if self.edge_speed_pct else None
 
 

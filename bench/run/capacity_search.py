@@ -7,7 +7,7 @@ and `deliveries_per_s` converts.
 
 Short probes bracket the edge: grow from a start until a run fails (×4 while the round trip is far below the
 SLO, else ×2, but no further than ×1.25 where the cost just measured saturates the servers, until a pass has
-outrun such an estimate: then ×2 at most), then narrow the
+outrun such an estimate: then at least ×2), then narrow the
 bracket between the last pass and the first fail until they are within the tolerance. A start that fails
 grows downwards (÷2) until a run passes. Narrowing aims where the round trip's p95 crosses the SLO, read off
 the straight line through the two edges' p95 on log-log axes (latency climbs as a power of the load towards
@@ -159,7 +159,7 @@ def grown(passed: float, factor: float, hint: float | None, outran: bool = False
     further than where it puts them at a whole core (and at least ×PAST_ESTIMATE): a fail just past the edge
     leaves a bracket the holds can narrow, where one at ×4 left them [x, 4x) to narrow in two holds. Once a pass
     has `outran` the previous estimate (a server whose cost per delivery falls as its load grows, as uvicorn's
-    does when it writes more per wakeup), the estimate is no ceiling: ×2 at most, so the bracket stays narrow."""
+    does when it writes more per wakeup), the estimate is no ceiling: at least ×2, never past ×`factor`."""
     if hint is None:
         return passed * factor
     if hint >= passed * factor:
