@@ -106,3 +106,13 @@ def test_the_plan_is_checked_against_the_same_target_on_two_processes(data):
     (slower,) = scale_checks(with_twin(data, 0.5))  # cross-process fan-out doubled the cost per delivery
     assert slower.error_pct == pytest.approx(-50.0, abs=2.0)
     assert slower.cost_many_us == pytest.approx(2 * slower.cost_one_us, rel=0.02)
+
+
+def test_one_process_costs_planning_several_take_the_stacks_measured_crossing_or_say_they_are_a_floor(data):
+    alone = {p.target: p for p in plans(data, COMMUNITY)}["fastapi"]
+    assert alone.processes > 1 and any("a floor" in n for n in alone.notes)
+    crossed = {p.target: p for p in plans(with_twin(data, 0.5), COMMUNITY)}
+    fastapi, twin = crossed["fastapi"], crossed["fastapi-2"]
+    assert fastapi.server_cpu == pytest.approx(2 * alone.server_cpu, rel=0.02)  # ×2: fastapi-2 against fastapi
+    assert fastapi.processes >= alone.processes and any("fastapi-2 against fastapi" in n for n in fastapi.notes)
+    assert not any("×" in n for n in twin.notes)  # measured on two processes already

@@ -14,6 +14,8 @@ The model is linear in the work, with one ceiling per process:
   keeps `headroom` of that free: processes = server CPU ÷ (that share × (1 − headroom)), rounded up;
 - Redis is one core and one database server is planned as one core too: past that share they bind first;
 - memory = members × RSS per idle connection + processes × a server's RSS before members came;
+- one process's costs planning several are multiplied by what a second process behind Redis cost each
+  delivery in the same stack's scale check, when this results file holds one (else the plan says it is a floor);
 - a reconnect costs at most a core's second ÷ the handshakes/s one process accepted in a storm, and a restart
   readmits every member at that rate, times the processes.
 A figure the results file does not hold (no Redis target ran, no idle run) is None, with why."""
@@ -79,6 +81,7 @@ class Costs:
     """What the plan needs of one target, measured (None: this results file does not hold it)."""
 
     target: str
+    stack: str
     processes: int  # the bench's: its capacity was carried by this many
     cost_us: Measured  # server CPU µs per delivery at the held capacity (Redis and database CPU taken out)
     core_share: Measured  # how busy the target kept its cores at its held capacity: the ceiling a process is planned to
@@ -207,13 +210,16 @@ def costs_of(data: Results, target: str) -> Costs | None:
                        and (us := backing_us(r, "database", r.server.delta.app.messages_stored))])
     redis = median([us for r in runs if r.server.delta and (us := backing_us(r, "redis", r.server.delta.messages_in))])
     idle, base = idle_memory(data, target)
-    return Costs(target, processes, Measured(cost, source), Measured(busy, source),
+    return Costs(target, data.targets[target].stack if target in data.targets else "", processes,
+                 Measured(cost, source), Measured(busy, source),
                  storage_us=storage, database_us=Measured(database, source) if database else None,
                  redis_us=Measured(redis, source) if redis else None, idle_bytes=idle, base_bytes=base,
                  handshakes_per_s=handshake_rate(data, target, processes))
 
 
-def plan(costs: Costs, w: Workload, headroom: float = HEADROOM) -> Plan:
+def plan(costs: Costs, w: Workload, headroom: float = HEADROOM, crossing: Measured | None = None) -> Plan:
+    """`crossing`: what a second process behind Redis multiplied each delivery's cost by, in this stack's scale
+    check (scale_checks); it applies when one process's costs plan several."""
     notes = []
     stored_per_s = w.messages_per_s * w.stored if costs.storage_us else 0.0
     if w.stored and not costs.storage_us:
@@ -227,6 +233,15 @@ def plan(costs: Costs, w: Workload, headroom: float = HEADROOM) -> Plan:
         notes.append("reconnects are not planned: this results file has no storm or sign-in run of it")
     per_process = costs.core_share.value * (1 - headroom)
     processes = max(1, math.ceil(server / per_process)) if per_process > 0 else 0
+    if processes > 1 and costs.processes == 1:  # one process's costs, planning several behind Redis
+        if crossing:
+            server *= crossing.value
+            processes = max(1, math.ceil(server / per_process))
+            notes.append(f"several processes: each delivery ×{crossing.value:.2f}, as a second process behind Redis "
+                         f"cost it here ({crossing.source})")
+        else:
+            notes.append("planned from one process's costs: behind Redis a second process makes each delivery "
+                         "cost more (make bench-full's scale check measures by how much), so this count is a floor")
     memory = (w.members * costs.idle_bytes.value + processes * (costs.base_bytes.value if costs.base_bytes else 0)
               if costs.idle_bytes else None)
     database = stored_per_s * costs.database_us.value / 1e6 if costs.database_us and stored_per_s else None
@@ -241,7 +256,10 @@ def plan(costs: Costs, w: Workload, headroom: float = HEADROOM) -> Plan:
 def plans(data: Results, workload: Workload, headroom: float = HEADROOM) -> list[Plan]:
     """A plan per target with a searched capacity, in the results' order."""
     found = [costs_of(data, t) for t in dict.fromkeys(c.target for c in data.capacities)]
-    return [plan(c, workload, headroom) for c in found if c is not None]
+    crossing: dict[str, Measured] = {
+        data.targets[c.many].stack: Measured(c.cost_many_us / c.cost_one_us, f"{c.many} against {c.one}")
+        for c in scale_checks(data)}
+    return [plan(c, workload, headroom, crossing.get(c.stack)) for c in found if c is not None]
 
 
 @dataclass(frozen=True)
