@@ -116,11 +116,11 @@ class Plan:
     def binds_first(self) -> str:
         """What runs out first as the workload grows: a single Redis or database (one core each) once it needs
         more than its core, else the servers' CPU, which more processes fix."""
-        shares = {"Redis (one core)": self.redis_cpu or 0.0, "the database (one core)": self.database_cpu or 0.0}
+        shares = {"Redis": self.redis_cpu or 0.0, "the database": self.database_cpu or 0.0}
         worst = max(shares, key=lambda k: shares[k])
         if shares[worst] >= 1.0:
-            return f"{worst}: needs {shares[worst]:.1f} cores, shard it"
-        return "the servers' CPU: add processes"
+            return f"{worst}: {shares[worst]:.1f} cores of its one, shard it"
+        return "servers' CPU (add processes)"
 
 
 def run_label(run: Run) -> str:
