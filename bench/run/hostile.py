@@ -223,8 +223,7 @@ async def storm(server, count: int, cap: float) -> Storm:
     """`count` handshakes at once, each given `cap` seconds: how each was answered (an HTTP status, "timeout",
     or "reset" for a connection closed without an answer), when the last member got in, whether a pair that
     tries to join meanwhile gets to chat, and the server's memory at its peak."""
-    answers: list[str] = []
-    admitted_at: list[float] = []
+    answers: list[tuple[str, float]] = []  # each handshake's answer, and when into the storm it came
     open_ws = []
     started = time.monotonic()
 
@@ -232,14 +231,14 @@ async def storm(server, count: int, cap: float) -> Storm:
         try:
             options: Options = {**OPTIONS, "open_timeout": cap}
             open_ws.append(await connect(f"{server.ws_url}/ws/storm", **options))
-            answers.append("101")
-            admitted_at.append(time.monotonic() - started)
+            answer = "101"
         except InvalidStatus as refused:
-            answers.append(str(refused.response.status_code))
+            answer = str(refused.response.status_code)
         except TimeoutError:
-            answers.append("timeout")
+            answer = "timeout"
         except (OSError, ConnectionClosed, InvalidHandshake):
-            answers.append("reset")
+            answer = "reset"
+        answers.append((answer, time.monotonic() - started))
 
     process = psutil.Process(server.pid)
     rss = [process.memory_info().rss]
@@ -251,9 +250,14 @@ async def storm(server, count: int, cap: float) -> Storm:
     seconds = round(time.monotonic() - started, 1)
     pair_s = await joined
     await asyncio.gather(*(ws.close() for ws in open_ws), return_exceptions=True)
-    return Storm(connections=count, seconds=seconds, answers=dict(sorted(Counter(answers).items())),
+    admitted_at = [at for answer, at in answers if answer == "101"]
+    by_second: dict[int, Counter[str]] = {}
+    for answer, at in answers:
+        by_second.setdefault(int(at), Counter())[answer] += 1
+    return Storm(connections=count, seconds=seconds, answers=dict(sorted(Counter(a for a, _ in answers).items())),
                  last_admitted_s=round(max(admitted_at), 2) if admitted_at else None, pair_join_s=pair_s,
-                 pair_after_s=PAIR_AFTER_S, rss_growth_bytes=max(rss) - rss[0])
+                 pair_after_s=PAIR_AFTER_S, rss_growth_bytes=max(rss) - rss[0],
+                 by_second={second: dict(sorted(c.items())) for second, c in sorted(by_second.items())})
 
 
 def fds_per_idle(server, count: int) -> float:
