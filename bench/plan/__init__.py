@@ -26,7 +26,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from bench.record import Capacity, Results, Run, Storm, edge_runs
+from bench.record import Capacity, Results, Run, Storm, edge_runs, searched
 
 HEADROOM = 0.3  # of each process's share of a core at capacity, kept free for bursts and drift
 
@@ -190,8 +190,8 @@ def handshake_rate(data: Results, target: str, processes: int) -> Measured | Non
 
 def costs_of(data: Results, target: str) -> Costs | None:
     """The plan's inputs for a target with a held (or indicative) searched capacity."""
-    cap = next((c for c in data.capacities if c.target == target and c.passed), None)
-    edge = edge_cost(data, cap) if cap else None
+    cap = searched(data, target)
+    edge = edge_cost(data, cap) if cap and cap.passed else None
     if cap is None or edge is None:
         return None
     cost, busy, runs = edge
@@ -200,8 +200,7 @@ def costs_of(data: Results, target: str) -> Costs | None:
     source = f"{cap.scenario} at {cap.passed:g} msg/s per member ({held}, {len(runs)} run(s))"
     storage = None
     relay = target.split("-app", 1)[0]
-    if relay != target and (rcap := next((c for c in data.capacities if c.target == relay and c.passed), None)) \
-            and (redge := edge_cost(data, rcap)):
+    if relay != target and (rcap := searched(data, relay)) and rcap.passed and (redge := edge_cost(data, rcap)):
         # measured at two loads, the difference can come out below zero: storing costs the servers nothing
         # measurable then (the database's own CPU is apart)
         storage = Measured(max(0.0, (cost - redge[0]) * cap.room_size),
@@ -253,6 +252,11 @@ def plan(costs: Costs, w: Workload, headroom: float = HEADROOM, crossing: Measur
     return Plan(costs.target, w, costs, headroom, server, processes, memory, database, redis, readmit, notes=notes)
 
 
+def memory_words(n: float) -> str:
+    """An amount of memory as the plan prints it, in the command and the report alike."""
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
+
+
 def plans(data: Results, workload: Workload, headroom: float = HEADROOM) -> list[Plan]:
     """A plan per target with a searched capacity, in the results' order."""
     found = [costs_of(data, t) for t in dict.fromkeys(c.target for c in data.capacities)]
@@ -290,7 +294,8 @@ def total_cost(data: Results, cap: Capacity) -> tuple[float, int] | None:
 
 
 def held(data: Results, target: str) -> Capacity | None:
-    return next((c for c in data.capacities if c.target == target and c.passed and c.held), None)
+    cap = searched(data, target)
+    return cap if cap and cap.passed and cap.held else None
 
 
 def twin(data: Results, many: str) -> str | None:

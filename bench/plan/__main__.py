@@ -8,40 +8,36 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.plan import HEADROOM, Plan, Workload, plans
+from bench.plan import HEADROOM, Measured, Plan, Workload, memory_words, plans
 from bench.record import Results
 
 
-def mib(n: float | None) -> str:
-    return "–" if n is None else f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
-
-
-def cores(n: float | None) -> str:
-    return "–" if n is None else f"{n:.2f}"
-
-
 def lines(p: Plan) -> list[str]:
-    c = p.costs
-    out = [f"{p.target}: {p.processes:,} server process(es), {p.cores:,.1f} cores in all; binds first: {p.binds_first}",
-           f"  server CPU   {p.server_cpu:,.2f} cores = {p.workload.deliveries_per_s:,.0f} deliveries/s × "
-           f"{c.cost_us.value:,.1f} µs  [{c.cost_us.source}]",
-           f"  per process  {c.core_share.value:.0%} of a core busy at its held capacity, planned at "
-           f"{c.core_share.value * (1 - p.headroom):.0%}  [{c.core_share.source}]"]
+    """The plan of one target: a headline, then a line per figure with the run each input came from."""
+    c, out = p.costs, [f"{p.target}: {p.processes:,} server process(es), {p.cores:,.1f} cores in all; binds first: "
+                       f"{p.binds_first}"]
+
+    def figure(label: str, text: str, source: Measured | None) -> None:
+        if source is not None:
+            out.append(f"  {label:<12} {text}  [{source.source}]")
+
+    figure("server CPU", f"{p.server_cpu:,.2f} cores = {p.workload.deliveries_per_s:,.0f} deliveries/s × "
+                         f"{c.cost_us.value:,.1f} µs", c.cost_us)
+    figure("per process", f"{c.core_share.value:.0%} of a core busy at its held capacity, planned at "
+                          f"{c.core_share.value * (1 - p.headroom):.0%}", c.core_share)
     if c.storage_us:
-        out.append(f"  storing      {c.storage_us.value:,.0f} µs of server CPU per stored message  "
-                   f"[{c.storage_us.source}]")
+        figure("storing", f"{c.storage_us.value:,.0f} µs of server CPU per stored message", c.storage_us)
     if p.database_cpu is not None and c.database_us:
-        out.append(f"  database     {cores(p.database_cpu)} cores at {c.database_us.value:,.0f} µs per stored message  "
-                   f"[{c.database_us.source}]")
+        figure("database", f"{p.database_cpu:.2f} cores at {c.database_us.value:,.0f} µs per stored message",
+               c.database_us)
     if p.redis_cpu is not None and c.redis_us:
-        out.append(f"  Redis        {cores(p.redis_cpu)} cores at {c.redis_us.value:,.1f} µs per message  "
-                   f"[{c.redis_us.source}]")
+        figure("Redis", f"{p.redis_cpu:.2f} cores at {c.redis_us.value:,.1f} µs per message", c.redis_us)
     if p.memory_bytes is not None and c.idle_bytes:
-        out.append(f"  memory       {mib(p.memory_bytes)}: {c.idle_bytes.value / 1024:,.0f} KiB per connection  "
-                   f"[{c.idle_bytes.source}]")
+        figure("memory", f"{memory_words(p.memory_bytes)}: {c.idle_bytes.value / 1024:,.0f} KiB per connection",
+               c.idle_bytes)
     if p.readmit_s is not None and c.handshakes_per_s:
-        out.append(f"  a restart    every member back in {p.readmit_s:,.0f} s at {c.handshakes_per_s.value:,.0f} "
-                   f"handshakes/s per process  [{c.handshakes_per_s.source}]")
+        figure("a restart", f"every member back in {p.readmit_s:,.0f} s at {c.handshakes_per_s.value:,.0f} "
+                            "handshakes/s per process", c.handshakes_per_s)
     return out + [f"  note: {n}" for n in p.notes]
 
 

@@ -72,9 +72,9 @@ def processes(data: Results, target: str) -> str:
 
 def on_processes(data: Results, one: str, other: str) -> str:
     """"one server process each", or each target's count where they differ (a Redis target runs two)."""
-    a, b = info(data, one).processes, info(data, other).processes
-    return (f"{'one' if a == 1 else a} server process{'es' * (a != 1)} each" if a == b
-            else f"{processes(data, one)} against {processes(data, other)}")
+    if info(data, one).processes != info(data, other).processes:
+        return f"{processes(data, one)} against {processes(data, other)}"
+    return "one server process each" if info(data, one).processes == 1 else f"{processes(data, one)} each"
 
 
 def widest_layer(costly: Column, cheap: Column) -> tuple[str, float, float] | None:

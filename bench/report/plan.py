@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.plan import EXAMPLES, HEADROOM, Plan, plans, scale_checks
+from bench.plan import EXAMPLES, HEADROOM, Plan, memory_words, plans, scale_checks
 from bench.record import Results
 from bench.report.numbers import fmt
 from bench.report.repeatability import WITHIN_PCT as REPEAT_PCT
@@ -34,8 +34,6 @@ class WorkloadPlan:
     notes: list[str]  # "django: …", what the plan could not count
 
 
-def size(n: float | None) -> str:
-    return "—" if n is None else f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
 
 
 def cores(n: float | None, why: str = "—") -> str:
@@ -60,7 +58,8 @@ def sources(p: Plan) -> list[str]:
 def row(p: Plan) -> PlanRow:
     return PlanRow(p.target, f"{p.processes:,}", f"{p.cores:,.1f}", cores(p.server_cpu),
                    cores(p.database_cpu, "—" if not p.workload.stored or not p.costs.storage_us else "not measured"),
-                   cores(p.redis_cpu, "—" if p.processes == 1 else "not measured"), size(p.memory_bytes),
+                   cores(p.redis_cpu, "—" if p.processes == 1 else "not measured"),
+                   "—" if p.memory_bytes is None else memory_words(p.memory_bytes),
                    "—" if p.readmit_s is None else f"≤ {p.readmit_s:,.0f} s", p.binds_first, sources(p))
 
 
