@@ -691,8 +691,9 @@ class Storm(Record):
 
     connections: int
     seconds: float
-    # HTTP status, "timeout" or "reset" (older records: "0", no valid answer) -> handshakes
+    # HTTP status, "timeout" or "reset" (older records: "0", no valid answer) -> handshakes, retries included
     answers: dict[str, int] = Field(default_factory=dict)
+    retries: bool = False  # a member refused 503 with Retry-After tried again after it (older records: never)
     last_admitted_s: float | None = None  # when the last member got in (None: none did, or not recorded)
     pair_join_s: float | None = None  # a pair's first handshake to its first message (None: not within the cap)
     pair_after_s: float | None = None  # when into the storm the pair tried (None: no pair tried, an older record)

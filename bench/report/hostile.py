@@ -43,7 +43,9 @@ def _fragments(g: Fragments) -> str:
 def _storm(g: Storm) -> str:
     """"5,000 admitted, the last 6.4 s in; a pair joining 1 s in chatted after 3.2 s; RSS +187 MiB"."""
     answers = ", ".join(f"{n:,}× {s}" for s, n in sorted(g.answers.items()))
-    text = f"{g.seconds:g} s ({answers})"
+    text = f"{g.answers.get('101', 0):,} of {g.connections:,} admitted in {g.seconds:g} s ({answers}"
+    text += ", each member refused 503 trying again after its Retry-After)" if g.retries and "503" in g.answers \
+        else ")"
     if g.last_admitted_s is not None:
         text += f"; the last admitted {g.last_admitted_s:g} s in"
     if g.pair_after_s is not None:

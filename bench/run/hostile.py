@@ -13,8 +13,9 @@ address-space cap (a server that buffers without bound dies instead of the machi
 - `zero_window_s`: how long that non-reader lives once a 1 MiB message is stuck behind its window;
 - `fragments`: one message as 1-byte frames: the longest round trip of a pair chatting meanwhile, the
   close code, and server RSS growth;
-- `storm`: `storm` handshakes at once: seconds until each was answered, the answers (by status, or timeout
-  or reset), when the last member got in, how long a pair trying to join 1 s in took to chat, and the
+- `storm`: `storm` handshakes at once, each member given three caps to get in and trying again after a 503's
+  Retry-After: seconds until each was answered, every answer (by status, or timeout or reset), when the last
+  member got in, how long a pair trying to join 1 s in took to chat, and the
   server's RSS growth at its peak (CONTRACT.md, "Connection storms");
 - `fds_per_idle`: file descriptors the server holds per idle TCP connection;
 - `server_errors`: exceptions the servers logged meanwhile, by name ({}: none; a stock server may live on
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import resource
 import socket
@@ -197,7 +199,35 @@ def read_until_closed(sock: socket.socket, timeout: float = 60.0) -> bytes:
 
 
 STORM_SIZE = 5000  # a server restarted behind a few thousand members meets this storm (make bench-full)
+STORM_CAPS = 3  # a storm's members may take three caps to get in: a refused one tries again after Retry-After
 PAIR_AFTER_S = 1.0  # into a storm, a pair of members tries to join a room and chat: the members it keeps out
+
+
+async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0):
+    """One member's way in, as a client should take it: a handshake, and after each 503 with Retry-After
+    another once that has passed (×1–2, jittered: a storm's refused members must not come back at once),
+    until the monotonic time `until`. Each answer (an HTTP status, "timeout" or "reset": closed unanswered)
+    goes to `answers` with when it came after `started`. The connection, or None."""
+    while (left := until - time.monotonic()) > 0:
+        retry_after = ""
+        try:
+            options: Options = {**OPTIONS, "open_timeout": left}
+            ws = await connect(url, **options)
+            answer = "101"
+        except InvalidStatus as refused:
+            answer, retry_after = str(refused.response.status_code), refused.response.headers.get("Retry-After", "")
+        except TimeoutError:
+            answer = "timeout"
+        except (OSError, ConnectionClosed, InvalidHandshake):
+            answer = "reset"
+        if answers is not None:
+            answers.append((answer, time.monotonic() - started))
+        if answer == "101":
+            return ws
+        if answer != "503" or not retry_after.isdigit():
+            return None
+        await asyncio.sleep(min(int(retry_after) * random.uniform(1, 2), max(0.0, until - time.monotonic())))
+    return None
 
 
 async def pair_joins(server, cap: float) -> float | None:
@@ -205,44 +235,33 @@ async def pair_joins(server, cap: float) -> float | None:
     within `cap`."""
     await asyncio.sleep(PAIR_AFTER_S)
     tried = time.monotonic()
+    a = b = None
     try:
         async with asyncio.timeout(cap):
-            a, b = await pair(server, "storm-pair")
-            try:
-                await a.send("here")
-                while await b.recv() != "here":
-                    pass
-            finally:
-                await asyncio.gather(a.close(), b.close(), return_exceptions=True)
-    except (TimeoutError, OSError, ConnectionClosed, InvalidHandshake):
+            a = await member(f"{server.ws_url}/ws/storm-pair", tried + cap)
+            b = await member(f"{server.ws_url}/ws/storm-pair", tried + cap)
+            if a is None or b is None:
+                return None
+            await a.send("here")
+            while await b.recv() != "here":
+                pass
+    except (TimeoutError, OSError, ConnectionClosed):
         return None
+    finally:
+        await asyncio.gather(*(ws.close() for ws in (a, b) if ws is not None), return_exceptions=True)
     return round(time.monotonic() - tried, 2)
 
 
 async def storm(server, count: int, cap: float) -> Storm:
-    """`count` handshakes at once, each given `cap` seconds: how each was answered (an HTTP status, "timeout",
-    or "reset" for a connection closed without an answer), when the last member got in, whether a pair that
-    tries to join meanwhile gets to chat, and the server's memory at its peak."""
-    answers: list[tuple[str, float]] = []  # each handshake's answer, and when into the storm it came
-    open_ws = []
+    """`count` handshakes at once, each member given `cap` seconds to get in (a 503 with Retry-After is tried
+    again after it: `member`): every answer, when the last member got in, whether a pair that tries to join
+    meanwhile gets to chat, and the server's memory at its peak."""
+    answers: list[tuple[str, float]] = []  # every handshake's answer, and when into the storm it came
     started = time.monotonic()
-
-    async def one() -> None:
-        try:
-            options: Options = {**OPTIONS, "open_timeout": cap}
-            open_ws.append(await connect(f"{server.ws_url}/ws/storm", **options))
-            answer = "101"
-        except InvalidStatus as refused:
-            answer = str(refused.response.status_code)
-        except TimeoutError:
-            answer = "timeout"
-        except (OSError, ConnectionClosed, InvalidHandshake):
-            answer = "reset"
-        answers.append((answer, time.monotonic() - started))
-
     process = psutil.Process(server.pid)
     rss = [process.memory_info().rss]
-    storming = asyncio.gather(*(one() for _ in range(count)))
+    storming = asyncio.gather(*(member(f"{server.ws_url}/ws/storm", started + cap, answers, started)
+                                for _ in range(count)))
     joined = asyncio.create_task(pair_joins(server, cap))
     while not storming.done():
         await asyncio.wait([storming], timeout=0.1)
@@ -250,14 +269,14 @@ async def storm(server, count: int, cap: float) -> Storm:
     rss.append(process.memory_info().rss)  # every admitted member still connected: a storm over in 0.5 s peaks here
     seconds = round(time.monotonic() - started, 1)
     pair_s = await joined
-    await asyncio.gather(*(ws.close() for ws in open_ws), return_exceptions=True)
+    await asyncio.gather(*(ws.close() for ws in storming.result() if ws is not None), return_exceptions=True)
     admitted_at = [at for answer, at in answers if answer == "101"]
     by_second: dict[int, Counter[str]] = {}
     for answer, at in answers:
         by_second.setdefault(int(at), Counter())[answer] += 1
     return Storm(connections=count, seconds=seconds, answers=dict(sorted(Counter(a for a, _ in answers).items())),
                  last_admitted_s=round(max(admitted_at), 2) if admitted_at else None, pair_join_s=pair_s,
-                 pair_after_s=PAIR_AFTER_S, rss_growth_bytes=max(rss) - rss[0],
+                 pair_after_s=PAIR_AFTER_S, rss_growth_bytes=max(rss) - rss[0], retries=True,
                  by_second={second: dict(sorted(c.items())) for second, c in sorted(by_second.items())})
 
 
@@ -337,7 +356,7 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
                                    "idle_s": lambda s: connection_lifetime(s, b"", cap),
                                    "partial_s": lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap)}
     loading: dict[str, TakeFigure] = {"fds_per_idle": lambda s: asyncio.to_thread(fds_per_idle, s, 200),
-                                   "storm": lambda s: storm(s, storm_size, cap),
+                                   "storm": lambda s: storm(s, storm_size, STORM_CAPS * cap),
                                    "fragments": lambda s: fragments(s, frames, cap)}
     # the short timers only for the lifetimes they decide: at a 2 s handshake timeout the storm measured its one
     # client process, which connects all 5,000 before it writes most heads (CONTRACT.md, "Connection storms")
