@@ -6,13 +6,14 @@ tests/test_hostile.py; CONTRACT.md, "Hostile clients"), which CHAT_HARDENING=off
 
 from urllib.parse import urlsplit
 
+from autobahn.websocket.types import ConnectionDeny
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from django_chat.chat.layers import OutboundFull
-from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, bytes_waiting
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, RETRY_AFTER_S, PendingHandshakes, bytes_waiting
 from serving.versions import require_versions
 
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
@@ -73,12 +74,41 @@ class HardenedWebSocketProtocol(ContractWebSocketProtocol):
     """The limits stock daphne lacks against one hostile client (CONTRACT.md, "Hostile clients")."""
 
     fragments = 0
+    pending = False  # counted in the factory's pending handshakes, not yet answered
 
     @property
     def tcp(self):
         """Twisted's TCP transport, under guard_connections' wrapper."""
         transport = self.transport
         return transport.transport if isinstance(transport, ProtocolWrapper) else transport
+
+    def onConnect(self, request):
+        # Stock hands every handshake to the application at once: in a storm of 5,000 they all progressed
+        # together and none finished within daphne's own 5 s handshake timeout (403s, resets). Past the bound
+        # a handshake is refused at once, before an application instance exists.
+        if not self.factory.pending.admit():
+            raise ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable")
+        self.pending = True
+        return super().onConnect(request)
+
+    def failHandshake(self, reason, code=400, responseHeaders=None):
+        if code == ConnectionDeny.SERVICE_UNAVAILABLE:
+            responseHeaders = [*(responseHeaders or ()), ("Retry-After", str(RETRY_AFTER_S))]
+        self.handshake_answered()
+        super().failHandshake(reason, code, responseHeaders)
+
+    def onOpen(self):
+        self.handshake_answered()
+        super().onOpen()
+
+    def connectionLost(self, reason=connectionDone):
+        self.handshake_answered()
+        super().connectionLost(reason)
+
+    def handshake_answered(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.factory.pending.answered()
 
     def onMessageBegin(self, isBinary):
         self.fragments = 0
@@ -152,6 +182,10 @@ class ContractWebSocketFactory(WebSocketFactory):
 
 class HardenedWebSocketFactory(ContractWebSocketFactory):
     protocol = HardenedWebSocketProtocol
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pending = PendingHandshakes(settings.CHAT_MAX_PENDING_HANDSHAKES)
 
 
 def respond(transport, status: bytes) -> None:

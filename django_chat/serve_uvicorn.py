@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
 
     limits = uvicorn_fixes.EdgeLimits(
         settings.CHAT_HANDSHAKE_TIMEOUT, settings.CHAT_MAX_CONNECTIONS, settings.CHAT_MAX_FRAGMENTS,
-        settings.CHAT_MEMBER_BACKLOG_BYTES) if settings.CHAT_HARDENING else None
+        settings.CHAT_MEMBER_BACKLOG_BYTES, settings.CHAT_MAX_PENDING_HANDSHAKES) if settings.CHAT_HARDENING else None
     uvicorn_fixes.serve("django_chat.asgi:application", args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES,
                         settings.CHAT_KEEPALIVE, limits)
 

@@ -21,6 +21,7 @@ CHAT_MAX_FRAGMENTS = int(os.environ.get("CHAT_MAX_FRAGMENTS", 4096))  # frames p
 CHAT_HANDSHAKE_TIMEOUT = float(os.environ.get("CHAT_HANDSHAKE_TIMEOUT", 10.0))  # from accept to a request head
 CHAT_KEEPALIVE = float(os.environ.get("CHAT_KEEPALIVE", 20.0))  # ping interval, and the time a pong may take
 CHAT_MAX_CONNECTIONS = int(os.environ.get("CHAT_MAX_CONNECTIONS", 0))  # 0: from the process's fd limit
+CHAT_MAX_PENDING_HANDSHAKES = int(os.environ.get("CHAT_MAX_PENDING_HANDSHAKES", 500))  # past it: 503, Retry-After
 CHAT_ALLOWED_ORIGINS = [h.strip() for h in os.environ.get(
     "CHAT_ALLOWED_ORIGINS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CHAT_REDIS_URL = os.environ.get("CHAT_REDIS_URL", "")

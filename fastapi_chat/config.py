@@ -22,6 +22,7 @@ MAX_FRAGMENTS = config("CHAT_MAX_FRAGMENTS", cast=int, default=4096)  # frames p
 HANDSHAKE_TIMEOUT = config("CHAT_HANDSHAKE_TIMEOUT", cast=float, default=10.0)
 KEEPALIVE = config("CHAT_KEEPALIVE", cast=float, default=20.0)  # ping interval, and the time a pong may take
 MAX_CONNECTIONS = config("CHAT_MAX_CONNECTIONS", cast=int, default=0)  # 0: from the process's fd limit
+MAX_PENDING_HANDSHAKES = config("CHAT_MAX_PENDING_HANDSHAKES", cast=int, default=500)  # past it: 503, Retry-After
 ALLOWED_ORIGINS = list(config("CHAT_ALLOWED_ORIGINS", cast=CommaSeparatedStrings,
                               default="localhost,127.0.0.1,[::1]"))
 FANOUT = config("CHAT_FANOUT", default="queued")

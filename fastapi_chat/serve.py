@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
 
         asyncio.run(check(config.DATABASE_URL))  # fails here, in one line, rather than at the first member
     limits = uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS, config.MAX_FRAGMENTS,
-                                      config.BACKLOG_BYTES_BOUND) if config.HARDENING else None
+                                      config.BACKLOG_BYTES_BOUND, config.MAX_PENDING_HANDSHAKES) \
+        if config.HARDENING else None
     uvicorn_fixes.serve("fastapi_chat.app:create_app", args.host, args.port, config.MAX_MESSAGE_BYTES,
                         config.KEEPALIVE, limits, factory=True)
 

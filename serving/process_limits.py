@@ -11,6 +11,7 @@ FD_RESERVE = 64  # descriptors kept for what is not a client: logs, Redis, the d
 # A request's line and headers, on both hardened edges (uvicorn_fixes, django_chat/daphne_fixes): uvicorn's own h11
 # default, which httptools lacks, and Twisted's total, past which it answers 400 (or, for one line, nothing)
 MAX_HEAD_BYTES = 16 * 1024
+RETRY_AFTER_S = 1  # what a handshake refused past the pending bound is told to wait (HTTP's Retry-After)
 
 
 def connection_bound(wanted: int) -> int:
@@ -45,3 +46,23 @@ def bytes_waiting(fd: int) -> int:
     except OSError:
         return 0
     return int.from_bytes(buf, "little")
+
+
+class PendingHandshakes:
+    """WebSocket handshakes a process has read and not yet answered, and the most it takes on at once.
+    Every handshake in progress shares one loop: past a few thousand none finished in time (daphne's own
+    5 s handshake timeout answered 403, or clients reset), so past the bound a handshake is refused at
+    once with 503 and Retry-After, which a client can act on (CONTRACT.md, "Connection storms")."""
+
+    def __init__(self, bound: int):
+        self.bound, self.count = bound, 0
+
+    def admit(self) -> bool:
+        """Take one more handshake on, or False: the bound is reached, refuse it."""
+        if self.count >= self.bound:
+            return False
+        self.count += 1
+        return True
+
+    def answered(self) -> None:
+        self.count -= 1

@@ -15,7 +15,8 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, bytes_waiting, connection_bound, return_freed_memory
+from serving import process_limits
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, PendingHandshakes, bytes_waiting, connection_bound
 from serving.versions import require_versions
 
 require_versions(__name__, {"uvicorn": "0.54.0", "websockets": "17.4", "httptools": "0.9.0"})
@@ -29,6 +30,7 @@ class EdgeLimits:
     max_connections: int  # past it, 503; 0: from the fd limit
     max_fragments: int  # frames per message
     backlog_bytes: int  # the most a member may be owed; the transport never holds it but for unread pongs
+    max_pending_handshakes: int  # WebSocket handshakes read and not yet answered; past it, 503 with Retry-After
 
 
 STOCK_PROTOCOLS = ("httptools", "websockets-sansio")  # as uvicorn ships them: CHAT_HARDENING=off
@@ -39,10 +41,10 @@ def protocols(limits: EdgeLimits | None) -> tuple[type[asyncio.Protocol] | str, 
     allows and max_connections resolved from it, freed memory returned), or with None uvicorn's stock ones."""
     if limits is None:
         return STOCK_PROTOCOLS
-    bound = replace(limits, max_connections=connection_bound(limits.max_connections))
-    return_freed_memory()
-    return (type("HttpProtocol", (HttpProtocol,), {"limits": bound}),
-            type("WebSocketProtocol", (WebSocketProtocol,), {"limits": bound}))
+    bound = {"limits": replace(limits, max_connections=connection_bound(limits.max_connections)),
+             "handshakes": PendingHandshakes(limits.max_pending_handshakes)}
+    process_limits.return_freed_memory()
+    return type("HttpProtocol", (HttpProtocol,), bound), type("WebSocketProtocol", (WebSocketProtocol,), bound)
 
 
 def serve(app: str, host: str, port: int, max_message_bytes: int, keepalive: float, limits: EdgeLimits | None,
@@ -62,6 +64,9 @@ def serve(app: str, host: str, port: int, max_message_bytes: int, keepalive: flo
                 access_log=False, log_level="warning", lifespan="off")
 
 
+BUSY = b"503 Service Unavailable\r\nretry-after: " + str(process_limits.RETRY_AFTER_S).encode()
+
+
 def respond(transport, status: bytes) -> None:
     """A bodyless HTTP error, then close (it is written before the close completes)."""
     transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
@@ -70,6 +75,7 @@ def respond(transport, status: bytes) -> None:
 
 class HttpProtocol(HttpToolsProtocol):
     limits: EdgeLimits  # bound by protocols()
+    handshakes: PendingHandshakes  # the process's, shared with WebSocketProtocol
     refused = False
     head_done = False
     head_bytes = 0
@@ -127,6 +133,13 @@ class HttpProtocol(HttpToolsProtocol):
         self.cancel_head_timer()
         super().on_headers_complete()
 
+    def handle_websocket_upgrade(self) -> None:
+        # Stock hands every handshake to the application at once. Past the bound, refused before it gets there.
+        if not self.handshakes.admit():
+            respond(self.transport, BUSY)
+            return
+        super().handle_websocket_upgrade()  # the WebSocketProtocol it makes answers for it
+
     def connection_lost(self, exc) -> None:
         self.cancel_head_timer()
         super().connection_lost(exc)
@@ -134,7 +147,22 @@ class HttpProtocol(HttpToolsProtocol):
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     limits: EdgeLimits  # bound by protocols()
+    handshakes: PendingHandshakes
     fragments = 0
+    pending = True  # made by HttpProtocol.handle_websocket_upgrade once admitted; until the handshake is answered
+
+    def start_keepalive(self) -> None:  # uvicorn's call at the 101, and there only
+        self.handshake_answered()
+        super().start_keepalive()
+
+    def connection_lost(self, exc) -> None:  # refused by the application, or gone before an answer
+        self.handshake_answered()
+        super().connection_lost(exc)
+
+    def handshake_answered(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.handshakes.answered()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

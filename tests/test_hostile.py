@@ -378,6 +378,61 @@ async def test_a_storm_admits_every_member_while_a_pair_joins_and_chats(servers)
     assert max(found.by_second) == int(found.last_admitted_s), found.by_second
 
 
+PENDING_BOUND = 5  # handshakes a server takes on at once in the tests below (default 500)
+SLOWED_STORM = 300
+
+
+@pytest.mark.targets("django", "django-uvicorn", why="both edges' bound, under a connect path that awaits: "
+                     "FastAPI's accepts without awaiting, and uvicorn answered each before it read the next head "
+                     "(2,000 heads waiting at once: never 2 pending), so a storm a test can make stays under it")
+async def test_a_storm_past_the_pending_bound_is_refused_503_and_retried_in(servers):
+    """A storm on a server that cannot keep up (stopped for a second as it starts, so that every head waits
+    at once; Channels' connect hops to a thread and the channel layer): past the bound on pending handshakes
+    each is refused at once with 503 and a Retry-After, never a 403 from a handshake timeout or a reset;
+    members that retry after it all get in, and so does a pair (CONTRACT.md, "Connection storms";
+    bench/run/hostile.py `member` retries as a client should)."""
+    from bench.run.hostile import storm
+
+    server = servers.get("pending-5", CHAT_MAX_PENDING_HANDSHAKES=str(PENDING_BOUND))
+    process = psutil.Process(server.pid)
+    process.suspend()
+    try:
+        storming = asyncio.create_task(storm(server, SLOWED_STORM, cap=20.0))
+        await asyncio.sleep(1.0)
+    finally:
+        process.resume()
+    found = await storming
+    assert set(found.answers) == {"101", "503"}, found  # no 403, 408, reset or timeout
+    assert found.answers["101"] == SLOWED_STORM, found  # each refused member got in after its Retry-After
+    assert found.answers["503"] >= SLOWED_STORM // 2, found  # the bound held: most were refused at first
+    assert found.pair_join_s is not None, found
+
+
+@pytest.mark.targets(*HARDENED, why="reference: stock websockets, no bound on pending handshakes")
+async def test_handshakes_refused_or_abandoned_free_their_place(servers):
+    """A handshake the application refuses (a wrong Origin: 403), or one whose client leaves before it is
+    answered, no longer counts against the bound: past it, a member would be refused 503 forever."""
+    server = servers.get("pending-2", CHAT_MAX_PENDING_HANDSHAKES="2")
+    for _ in range(3):
+        with pytest.raises(InvalidStatus) as refused:
+            await join(server, "pending", origin="http://evil.example")
+        assert refused.value.response.status_code == 403
+    process = psutil.Process(server.pid)
+    process.suspend()  # heads that arrive while the server cannot read them, then their clients leave
+    try:
+        for _ in range(3):
+            with socket.create_connection((server.host, server.port), timeout=5) as sock:
+                sock.sendall(upgrade("/ws/pending"))
+    finally:
+        process.resume()
+    from bench.run.hostile import member
+
+    for _ in range(3):  # a leaked place would answer 503 until the deadline
+        ws = await member(f"{server.ws_url}/ws/pending", time.monotonic() + 10)
+        assert ws is not None
+        await ws.close()
+
+
 def accepted(server, sock: socket.socket) -> bool:
     """The server process holds the other end of `sock`: it accepted it (and its handshake timer runs)."""
     port = sock.getsockname()[1]
