@@ -698,6 +698,7 @@ class Storm(Record):
     pair_join_s: float | None = None  # a pair's first handshake to its first message (None: not within the cap)
     pair_after_s: float | None = None  # when into the storm the pair tried (None: no pair tried, an older record)
     rss_growth_bytes: int | None = None  # server RSS at its peak during the storm, over its start
+    cpu_s: float | None = None  # server CPU seconds (user and system) the storm took (None: an older record)
     # each second of the storm (from its start) -> its answers by kind, as `answers` ({}: an older record)
     by_second: dict[int, dict[str, int]] = Field(default_factory=dict)
 

@@ -374,6 +374,7 @@ async def test_a_storm_admits_every_member_while_a_pair_joins_and_chats(servers)
     assert found.last_admitted_s is not None and found.last_admitted_s <= STORM_BOUND_S, found
     assert found.pair_join_s is not None and found.pair_join_s <= STORM_BOUND_S, found
     assert found.rss_growth_bytes is not None and found.rss_growth_bytes > 0, found
+    assert found.cpu_s is not None and found.cpu_s > 0, found
     assert sum(c.get("101", 0) for c in found.by_second.values()) == STORM, found.by_second  # admitted over time
     assert max(found.by_second) == int(found.last_admitted_s), found.by_second
 

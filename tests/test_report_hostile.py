@@ -110,7 +110,7 @@ def test_a_storm_row_says_when_the_last_got_in_and_whether_a_pair_could_chat(tmp
                                   "last_admitted_s": 0.3, "pair_after_s": 1.0, "rss_growth_bytes": 180 << 20}}
     hardened = {**FASTAPI, "storm": {"connections": 5000, "seconds": 6.9, "answers": {"101": 5000, "503": 4500},
                                      "retries": True, "last_admitted_s": 6.8, "pair_join_s": 3.2,
-                                     "pair_after_s": 1.0, "rss_growth_bytes": 187 << 20,
+                                     "pair_after_s": 1.0, "rss_growth_bytes": 187 << 20, "cpu_s": 9.5,
                                      "by_second": {0: {"503": 4500, "101": 1200}, 3: {"101": 3000},
                                                    6: {"101": 800}}}}
     data.hostile = {"django": Hostile(stock=stock, hardened=hardened, sizes=sizes)}
@@ -119,5 +119,5 @@ def test_a_storm_row_says_when_the_last_got_in_and_whether_a_pair_could_chat(tmp
     assert "a pair trying 1 s in did not get to chat" in storm
     assert ("5,000 of 5,000 admitted in 6.9 s (5,000× 101, 4,500× 503, each member refused 503 trying again after "
             "its Retry-After); the last admitted 6.8 s in; a pair trying 1 s in chatted after 3.2 s; server RSS "
-            "+187.0 MiB at its peak; second by second: 0–1 s 4,500× 503, 1,200× 101; 3–4 s 3,000× 101; "
-            "6–7 s 800× 101") in storm
+            "+187.0 MiB at its peak; server CPU 9.5 s; second by second: 0–1 s 4,500× 503, 1,200× 101; "
+            "3–4 s 3,000× 101; 6–7 s 800× 101") in storm

@@ -53,6 +53,8 @@ def _storm(g: Storm) -> str:
                  is not None else f"; a pair trying {g.pair_after_s:g} s in did not get to chat")
     if g.rss_growth_bytes is not None:
         text += f"; server RSS +{_size(g.rss_growth_bytes)} at its peak"
+    if g.cpu_s is not None:
+        text += f"; server CPU {g.cpu_s:g} s"
     if g.by_second:
         text += "; second by second: " + "; ".join(
             f"{second}–{second + 1} s " + ", ".join(f"{n:,}× {kind}" for kind, n in counts.items())

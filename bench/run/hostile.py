@@ -15,8 +15,8 @@ address-space cap (a server that buffers without bound dies instead of the machi
   close code, and server RSS growth;
 - `storm`: `storm` handshakes at once, each member given three caps to get in and trying again after a 503's
   Retry-After: seconds until each was answered, every answer (by status, or timeout or reset), when the last
-  member got in, how long a pair trying to join 1 s in took to chat, and the
-  server's RSS growth at its peak (CONTRACT.md, "Connection storms");
+  member got in, how long a pair trying to join 1 s in took to chat, the server's CPU seconds, and its
+  RSS growth at its peak (CONTRACT.md, "Connection storms");
 - `fds_per_idle`: file descriptors the server holds per idle TCP connection;
 - `server_errors`: exceptions the servers logged meanwhile, by name ({}: none; a stock server may live on
   broken).
@@ -259,7 +259,7 @@ async def storm(server, count: int, cap: float) -> Storm:
     answers: list[tuple[str, float]] = []  # every handshake's answer, and when into the storm it came
     started = time.monotonic()
     process = psutil.Process(server.pid)
-    rss = [process.memory_info().rss]
+    rss, cpu = [process.memory_info().rss], process.cpu_times()
     storming = asyncio.gather(*(member(f"{server.ws_url}/ws/storm", started + cap, answers, started)
                                 for _ in range(count)))
     joined = asyncio.create_task(pair_joins(server, cap))
@@ -268,6 +268,7 @@ async def storm(server, count: int, cap: float) -> Storm:
         rss.append(process.memory_info().rss)
     rss.append(process.memory_info().rss)  # every admitted member still connected: a storm over in 0.5 s peaks here
     seconds = round(time.monotonic() - started, 1)
+    busy = sum(process.cpu_times()[:2]) - sum(cpu[:2])  # user and system
     pair_s = await joined
     await asyncio.gather(*(ws.close() for ws in storming.result() if ws is not None), return_exceptions=True)
     admitted_at = [at for answer, at in answers if answer == "101"]
@@ -277,6 +278,7 @@ async def storm(server, count: int, cap: float) -> Storm:
     return Storm(connections=count, seconds=seconds, answers=dict(sorted(Counter(a for a, _ in answers).items())),
                  last_admitted_s=round(max(admitted_at), 2) if admitted_at else None, pair_join_s=pair_s,
                  pair_after_s=PAIR_AFTER_S, rss_growth_bytes=max(rss) - rss[0], retries=True,
+                 cpu_s=round(busy, 1),
                  by_second={second: dict(sorted(c.items())) for second, c in sorted(by_second.items())})
 
 
