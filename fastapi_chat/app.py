@@ -57,7 +57,8 @@ def create_app() -> FastAPI:
         else QueuedFanout(config.MEMBER_BACKLOG, config.MEMBER_BACKLOG_BYTES)
     app = FastAPI(title="fastapi_chat", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.chat = Chat(fanout, create_broadcast(config.REDIS_URL, fanout),  # this process, or all through Redis
-                          db.create_engine(config.DATABASE_URL) if config.APP == "full" else None)
+                          db.create_engine(config.DATABASE_URL, config.STORE == "lean", config.DB_POOL_SIZE)
+                          if config.APP == "full" else None)
     app.include_router(router)
     return app
 
@@ -132,7 +133,7 @@ async def stats(chat: Annotated[Chat, Depends(chat_of)]) -> JSONResponse:
         return JSONResponse(STATS.reading(backlog=backlog))
     return JSONResponse(STATS.reading(backlog=backlog, database=engine.dialect.name,
                                       db_connections=db.connections_open(engine),
-                                      workers=db.POOL_SIZE + db.MAX_OVERFLOW))
+                                      workers=config.DB_POOL_SIZE + db.MAX_OVERFLOW))
 
 
 @router.websocket("/ws/{room:path}")

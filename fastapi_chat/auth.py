@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fastapi_chat.db import sessions, users
+from fastapi_chat.db import again_if_dropped, sessions, users
 
 SESSION_SALT = "django.contrib.sessions.SessionStore"  # SessionStore.key_salt
 AUTH_HASH_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
@@ -73,6 +73,10 @@ async def session_user(engine: AsyncEngine, session_key: str | None, secret: str
     """The signed-in user of this session cookie, or Refused."""
     if not session_key:
         raise Refused("anonymous")
+    return await again_if_dropped(lambda: read_session_user(engine, session_key, secret))
+
+
+async def read_session_user(engine: AsyncEngine, session_key: str, secret: str) -> User:
     async with engine.connect() as conn:
         row = (await conn.execute(select(sessions.c.session_data, sessions.c.expire_date)
                                   .where(sessions.c.session_key == session_key))).first()

@@ -33,12 +33,16 @@ REDIS_URL = config("CHAT_REDIS_URL", default="")  # empty: one process; redis://
 APP = config("CHAT_APP", default="relay")
 DATABASE_URL = (config("CHAT_DATABASE_URL", default="")
                 or f"sqlite:///{Path(__file__).resolve().parent.parent / 'chat.sqlite3'}")
+DB_POOL_SIZE = config("CHAT_DB_POOL_SIZE", cast=int, default=5)  # SQLAlchemy's default; 10 more overflow
+STORE = config("CHAT_STORE", default="stock")  # `lean`: no ping before, no BEGIN/COMMIT around (CONTRACT "Tuned")
 SECRET_KEY = config("DJANGO_SECRET_KEY", default="chat-bench-not-secret")  # Django signs sessions with it
 SESSION_COOKIE = "sessionid"  # Django's SESSION_COOKIE_NAME
 HISTORY_MAX = 1000  # the most ?history=N may ask for
 
 if APP not in ("relay", "full"):
     raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {APP!r}")
+if STORE not in ("stock", "lean"):
+    raise SystemExit(f"CHAT_STORE must be 'stock' or 'lean', not {STORE!r}")
 if FANOUT not in ("queued", "seed"):
     raise SystemExit(f"CHAT_FANOUT must be 'queued' or 'seed', not {FANOUT!r}")
 if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):

@@ -4,6 +4,8 @@ tables with only the columns this backend uses, through SQLAlchemy 2's asyncio e
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
@@ -21,12 +23,13 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from fastapi_chat.stats import STATS
 
+T = TypeVar("T")
 metadata = MetaData()
 sessions = Table(  # django.contrib.sessions.models.Session
     "django_session", metadata,
@@ -52,7 +55,7 @@ messages = Table(  # django_chat.chat.models.Message; `created` is the database'
 # What a database that is down, locked or gone raises through SQLAlchemy and the drivers under it.
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
-POOL_SIZE, MAX_OVERFLOW = 5, 10  # SQLAlchemy's defaults, written out: /stats says how many connections can work
+MAX_OVERFLOW = 10  # SQLAlchemy's default, over the pool's size (CHAT_DB_POOL_SIZE, SQLAlchemy's 5 by default)
 
 DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg",
            "pgsql": "postgresql+asyncpg"}
@@ -66,12 +69,16 @@ def async_url(url: str) -> str:
     return DRIVERS[scheme] + ":" + rest
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, lean: bool = False, pool_size: int = 5) -> AsyncEngine:
     """Pooled connections, each checked before use (pool_pre_ping, as Django's CONN_HEALTH_CHECKS):
-    after the database restarts, the next message is stored rather than failed on a dead connection."""
+    after the database restarts, the next message is stored rather than failed on a dead connection.
+    `lean` (CHAT_STORE=lean, the tuned target): no check, and autocommit, so a store is its INSERT alone,
+    one round trip where the check, BEGIN, INSERT and COMMIT were four; a connection the database closed
+    is found by its first failure instead, and the work is done once more (`again_if_dropped`)."""
     sqlite = urlsplit(url).scheme == "sqlite"
-    engine = create_async_engine(async_url(url), pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW,
-                                 connect_args={"timeout": 5} if sqlite else {})  # as Django's OPTIONS
+    engine = create_async_engine(async_url(url), pool_pre_ping=not lean, pool_size=pool_size,
+                                 max_overflow=MAX_OVERFLOW, connect_args={"timeout": 5} if sqlite else {},  # Django's
+                                 **({"isolation_level": "AUTOCOMMIT"} if lean else {}))
     if sqlite:
         @event.listens_for(engine.sync_engine, "connect")
         def _wal(dbapi_connection, record):  # as Django's init_command: readers never block the writer
@@ -87,21 +94,39 @@ def connections_open(engine: AsyncEngine) -> int:
     return pool.checkedin() + pool.checkedout()
 
 
+async def again_if_dropped(work: Callable[[], Awaitable[T]]) -> T:
+    """`work()`, and once more if it failed on a connection the database had closed (a restart): SQLAlchemy
+    then drops every connection of the pool from before, so the second try gets a new one. A connection closed
+    before `work` began ran none of it; one lost midway may have stored its row, and the second try stores it
+    again: a window stock's ping narrows (to between the ping and the INSERT) but does not close either."""
+    try:
+        return await work()
+    except DBAPIError as e:
+        if not e.connection_invalidated:
+            raise
+        return await work()
+
+
 async def store(engine: AsyncEngine, room: str, author_id: int, text: str | None, data: bytes | None) -> int:
     """Store a message before it is fanned out; its id. Raises one of DATABASE_ERRORS if it could not be."""
     started = time.perf_counter()
     STATS.storing += 1
-    try:
-        async with engine.connect() as conn:  # a pooled connection, checked (pool_pre_ping)
+
+    async def insert_row() -> Any:
+        async with engine.connect() as conn:  # a pooled connection (checked first, unless lean)
             connected = time.perf_counter()
             STATS.stage("wait", connected - started)
             try:
                 result = await conn.execute(insert(messages).values(
                     room=room, author_id=author_id, is_text=text is not None,
                     payload=text.encode() if text is not None else data))
-                await conn.commit()
+                await conn.commit()  # lean: autocommit, and this sends nothing
             finally:
                 STATS.stage("db", time.perf_counter() - connected)
+        return result
+
+    try:
+        result = await again_if_dropped(insert_row)
     except DATABASE_ERRORS:
         STATS.store_failures += 1
         raise

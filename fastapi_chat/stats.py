@@ -25,7 +25,8 @@ class FastAPIStats(ChatStats):
             config={"max_message_bytes": config.MAX_MESSAGE_BYTES, "member_backlog": config.MEMBER_BACKLOG,
                     "member_backlog_bytes": config.MEMBER_BACKLOG_BYTES,
                     "allowed_origins": config.ALLOWED_ORIGINS},
-            mode=config.APP, wait_for="a pooled connection (SQLAlchemy's asyncio engine)")
+            mode=config.APP, wait_for="a pooled connection (SQLAlchemy's asyncio engine)" if config.STORE == "stock"
+            else "a pooled connection, not checked first (SQLAlchemy's asyncio engine, autocommit)")
         return self.as_json(identity, self.rooms, backlog, database, db_connections, workers)
 
 

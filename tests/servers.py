@@ -26,7 +26,7 @@ TARGET_NAMES = [t.strip() for t in os.environ.get("CHAT_TEST_TARGETS", "").split
 
 # App mode (CONTRACT.md) holds the whole relay contract too: on SQLite always, on PostgreSQL when there is one.
 APP_CONFORMING = ["django-app-sqlite", "fastapi-app-sqlite"] + (
-    ["django-app", "fastapi-app"] if bin_dir() or external_url() else [])
+    ["django-app", "fastapi-app", "fastapi-app-tuned"] if bin_dir() or external_url() else [])
 if not os.environ.get("CHAT_TEST_TARGETS"):
     TARGET_NAMES += APP_CONFORMING
 

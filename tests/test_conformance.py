@@ -45,6 +45,7 @@ IDENTITY = {  # backend, fanout, server, layer
     "fastapi-redis": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "redis"),
     "django-app": ("django", "channels", f"daphne {daphne.__version__}", "memory"),
     "fastapi-app": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),
+    "fastapi-app-tuned": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),
     "django-app-sqlite": ("django", "channels", f"daphne {daphne.__version__}", "memory"),
     "fastapi-app-sqlite": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),
 }
