@@ -409,7 +409,7 @@ async def test_a_storm_past_the_pending_bound_is_refused_503_and_retried_in(serv
     assert found.pair_join_s is not None, found
 
 
-@pytest.mark.targets(*HARDENED, why="reference: stock websockets, no bound on pending handshakes")
+@pytest.mark.targets("django", "fastapi", why="one server per edge: daphne's count and uvicorn's")
 async def test_handshakes_refused_or_abandoned_free_their_place(servers):
     """A handshake the application refuses (a wrong Origin: 403), or one whose client leaves before it is
     answered, no longer counts against the bound: past it, a member would be refused 503 forever."""
