@@ -107,14 +107,19 @@ def test_a_storm_row_says_when_the_last_got_in_and_whether_a_pair_could_chat(tmp
     sizes = {"owed_bytes": 256 * (1 << 20), "frames": 1_000_000, "storm": 5000}
     stock = {**FASTAPI, "storm": {"connections": 5000, "seconds": 10.4, "answers": {"101": 1, "403": 4642,
                                                                                      "reset": 357},
-                                  "last_admitted_s": 0.3, "pair_after_s": 1.0, "rss_growth_bytes": 180 << 20}}
+                                  "last_admitted_s": 0.3, "pair_after_s": 1.0, "rss_growth_bytes": 180 << 20,
+                                  "by_second": {0: {"101": 1}, 10: {"403": 4642, "reset": 357}}}}
     hardened = {**FASTAPI, "storm": {"connections": 5000, "seconds": 6.9, "answers": {"101": 5000, "503": 4500},
                                      "retries": True, "last_admitted_s": 6.8, "pair_join_s": 3.2,
                                      "pair_after_s": 1.0, "rss_growth_bytes": 187 << 20, "cpu_s": 9.5,
                                      "by_second": {0: {"503": 4500, "101": 1200}, 3: {"101": 3000},
                                                    6: {"101": 800}}}}
     data.hostile = {"django": Hostile(stock=stock, hardened=hardened, sizes=sizes)}
-    storm = row(section_of(write_report(data, tmp_path)["html"].read_text()), "5,000 handshakes at once")
+    section = section_of(write_report(data, tmp_path)["html"].read_text())
+    storm = row(section, "5,000 handshakes at once")
+    chart = section[section.index('<svg class="chart"'):section.index("</svg>")]
+    assert "A storm of 5,000 handshakes: members in, second by second" in chart  # the members in, stock dashed
+    assert "django stock" in chart and "django hardened" in chart and "stroke-dasharray" in chart
     assert "1 of 5,000 admitted in 10.4 s (1× 101, 4,642× 403, 357× reset);" in storm
     assert "a pair trying 1 s in did not get to chat" in storm
     assert ("5,000 of 5,000 admitted in 6.9 s (5,000× 101, 4,500× 503, each member refused 503 trying again after "

@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from markupsafe import Markup
+
 from bench.record import TARGET_ORDER, Died, Errored, Failed, Fragments, HardeningCost, HostileFigures, Results, Storm
 from bench.report.numbers import fmt
 from bench.report.repeats import differ, fmt_spread, of
+from bench.report.svg import MUTED, Axis, Series, line_chart
 
 MODES = ("stock", "hardened")
 T = TypeVar("T")
@@ -120,8 +123,30 @@ def _us(stat) -> str:
     return fmt_spread("us", stat) + " µs" if stat else "not measured"
 
 
-def hostile_view(data: Results) -> dict | None:
-    """Per target, each figure stock and hardened; None when the run measured no hostile client."""
+def storm_chart(data: Results, targets: list[str], colors: dict[str, str]) -> Markup | None:
+    """Members in through each storm, second by second (its `by_second` 101s, summed), stock dashed: when each
+    target got its storm in, beside the others; None when no storm recorded its seconds."""
+    series, size = [], 0
+    for t in targets:
+        for mode in MODES:
+            storm = getattr(data.hostile[t], mode).storm if getattr(data.hostile[t], mode) else None
+            if not isinstance(storm, Storm) or not storm.by_second:
+                continue
+            size, admitted, points = max(size, storm.connections), 0, [(0.0, 0.0)]
+            for second in range(max(storm.by_second) + 1):
+                admitted += storm.by_second.get(second, {}).get("101", 0)
+                points.append((second + 1.0, float(admitted)))
+            series.append(Series(f"{t} {mode}", colors.get(t, MUTED), [points], dashed=mode == "stock", markers=False))
+    if not series:
+        return None
+    return Markup(line_chart(f"A storm of {size:,} handshakes: members in, second by second", series,  # escaped
+                             Axis("seconds into the storm"), Axis("members admitted (101)"),
+                             hlines=[(size, f"all {size:,}")]))
+
+
+def hostile_view(data: Results, colors: dict[str, str] | None = None) -> dict | None:
+    """Per target, each figure stock and hardened, and the storms' chart; None when the run measured no hostile
+    client."""
     targets = sorted(data.hostile, key=lambda t: (TARGET_ORDER.index(t) if t in TARGET_ORDER else len(TARGET_ORDER)))
     if not targets:
         return None
@@ -138,6 +163,7 @@ def hostile_view(data: Results) -> dict | None:
             "costs": [costs[t] for t in targets] if any(costs.values()) else None,
             "cost_run": cost.scenario if cost else "", "cost_room_size": cost.room_size if cost else None,
             "stock_fd_limit": f"{fd_limit:,}" if fd_limit else None,
+            "storm_chart": storm_chart(data, targets, colors or {}),
             "settings": ", ".join(f"{k}={v}" for k, v in settings.items())}
 
 

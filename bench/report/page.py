@@ -70,7 +70,7 @@ def html_report(data: Results) -> str:
         probe_charts=probe_charts(data, targets, col), repeat=repeat_view(data),
         layers=layers_view(data), tuned=tuned_view(data), autopsy_rows=autopsy_view(data, targets),
         plans=plan_view(data), plan_headroom=f"{HEADROOM:.0%}", scale=scale_view(data),
-        hostile=hostile_view(data),
+        hostile=hostile_view(data, col),
         found=claims(data), known=KNOWN,
         env=environment_view(data),
         format_version=data.format_version, significant=SIGNIFICANT, noisy_pct=NOISY_PCT,
