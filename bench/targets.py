@@ -76,6 +76,8 @@ TARGETS: dict[str, Target] = {
         # Tuned (CONTRACT.md "Tuned"): a documented change a team could copy, never in the stock figures
         Target("django-tuned", "django_chat.serve", {"CHAT_DISPATCH": "lean"}, tunes="django",
                about="tuned: deliveries skip Channels' per-event hop to its database thread"),
+        Target("django-uvicorn-tuned", "django_chat.serve_uvicorn", {"CHAT_DISPATCH": "lean"}, suite="floor",
+               tunes="django-uvicorn", about="tuned: deliveries skip Channels' per-event hop to its database thread"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"}, suite="seed",
@@ -101,6 +103,8 @@ TARGETS: dict[str, Target] = {
                about="app mode: FastAPI receive loop on uvicorn, Django session dependency, SQLAlchemy asyncio"),
         Target("django-app-sqlite", "django_chat.serve", {"CHAT_APP": "full", "CHAT_DATABASE_URL": ""},
                about="app mode on SQLite (chat.sqlite3): Channels consumer on daphne"),
+        Target("django-app-tuned", "django_chat.serve", {"CHAT_APP": "full", "CHAT_DISPATCH": "lean"},
+               tunes="django-app", about="tuned: app mode, deliveries skip Channels' per-event database-thread hop"),
         Target("fastapi-app-tuned", "fastapi_chat.serve", {"CHAT_APP": "full", "CHAT_FANOUT": "queued",
                                                             "CHAT_STORE": "lean"}, tunes="fastapi-app",
                about="tuned: app mode, FastAPI stores each message in one round trip (no ping first, autocommit)"),

@@ -18,15 +18,15 @@ from tests.postgres import bin_dir, external_url, postgres_for_tests
 # The Redis targets run this suite too (one process each on a private redis-server; delivery across
 # processes is tests/test_redis.py's) when a redis-server can be started, as in CI.
 REDIS_CONFORMING = ["django-redis", "django-redis-pubsub", "fastapi-redis"]
-# Conforming, not (yet) in the bench's default targets: django on uvicorn, the floor, a tuned Channels (~6 s each).
-EXTRA_CONFORMING = ["django-uvicorn", "reference", "django-tuned"]
+# Conforming, not (yet) in the bench's default targets: django on uvicorn, the floor, tuned Channels (~6 s each).
+EXTRA_CONFORMING = ["django-uvicorn", "reference", "django-tuned", "django-uvicorn-tuned"]
 TARGET_NAMES = [t.strip() for t in os.environ.get("CHAT_TEST_TARGETS", "").split(",") if t.strip()] \
     or LOCAL_TARGETS + EXTRA_CONFORMING + (REDIS_CONFORMING if redis_server_binary() else [])
 
 
 # App mode (CONTRACT.md) holds the whole relay contract too: on SQLite always, on PostgreSQL when there is one.
 APP_CONFORMING = ["django-app-sqlite", "fastapi-app-sqlite"] + (
-    ["django-app", "fastapi-app", "fastapi-app-tuned"] if bin_dir() or external_url() else [])
+    ["django-app", "fastapi-app", "django-app-tuned", "fastapi-app-tuned"] if bin_dir() or external_url() else [])
 if not os.environ.get("CHAT_TEST_TARGETS"):
     TARGET_NAMES += APP_CONFORMING
 

@@ -21,7 +21,7 @@ from tests.postgres import postgres_for_tests
 
 pytestmark = [pytest.mark.server, pytest.mark.asyncio]
 
-BACKENDS = ["django-app", "fastapi-app", "fastapi-app-tuned"]  # the tuned target holds the app suite too
+BACKENDS = ["django-app", "fastapi-app", "django-app-tuned", "fastapi-app-tuned"]  # tuned: the app suite too
 
 
 class AppServers:
