@@ -10,6 +10,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
@@ -34,7 +35,7 @@ from bench.load.framing import (
 )
 from bench.load.receiver import Pending, Receiver
 from bench.load.tally import Tally
-from bench.load.wsclient import connect
+from bench.load.wsclient import admitted, connect
 from bench.message import HEADER_LEN, encode_header
 from tests.rawserver import answer_handshake
 
@@ -381,6 +382,57 @@ def test_refused_handshake_raises_with_status() -> None:
         with pytest.raises(HandshakeRefused) as refused:
             connect(server.url(), timeout=5)
         assert refused.value.status == 403
+
+
+def refusing_then_accepting(listener: socket.socket, refusals: list[bytes]) -> threading.Thread:
+    """Answer one connection each refusal in turn (then close it), then accept the next, if one comes before the
+    test closes the listener."""
+    def serve() -> None:
+        for refusal in refusals:
+            conn, _ = listener.accept()
+            with conn:
+                while b"\r\n\r\n" not in conn.recv(4096):
+                    pass
+                conn.sendall(refusal)
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # closed: the client was not to come back
+            return
+        with conn:
+            answer_handshake(conn)
+            conn.recv(100)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\ncontent-length: 0\r\n\r\n"
+
+
+def test_a_member_refused_503_tries_again_after_retry_after_and_gets_in() -> None:
+    """The bench's members act on a hardened server's 503 as a client should: again once Retry-After (×1–2,
+    jittered) has passed, and each refusal they retry is counted (CONTRACT.md, "Connection storms")."""
+    retried: list[int] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        refusing_then_accepting(listener, [BUSY, BUSY])
+        started = time.monotonic()
+        ws = admitted(f"ws://127.0.0.1:{listener.getsockname()[1]}/ws/r", None, retried.append)
+        waited = time.monotonic() - started
+        ws.close()
+    assert retried == [503, 503] and 2.0 <= waited < 6.0, (retried, waited)
+
+
+@pytest.mark.parametrize("refusal, status", [
+    (b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n", 503),  # no Retry-After: no telling when
+    (b"HTTP/1.1 403 Forbidden\r\nRetry-After: 1\r\n\r\n", 403),  # refused for good, whatever it says
+], ids=["503-without-retry-after", "403"])
+def test_only_a_503_with_retry_after_is_tried_again(refusal: bytes, status: int) -> None:
+    retried: list[int] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        refusing_then_accepting(listener, [refusal])
+        with pytest.raises(HandshakeRefused) as refused:
+            admitted(f"ws://127.0.0.1:{listener.getsockname()[1]}/ws/r", None, retried.append)
+    assert retried == [] and refused.value.status == status
 
 
 def test_frames_in_handshake_segment_then_eof_is_1006() -> None:

@@ -22,7 +22,8 @@ ALLOWED = {
     "plan": {"bench.record"},  # a reader of records, like the report
     "shared": SHARED,
     "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds",
-            "bench.compare.repeat"},
+            "bench.compare.repeat",
+            "bench.load.framing"},  # the hostile storm's clients retry as the bench's members do (retry_delay)
     "compare": SHARED | {"bench.report.repeats"},  # a reader of records, like the report
     "harness": SHARED | {"bench.load"},  # not the orchestrator's (bench.run), which runs it
 }

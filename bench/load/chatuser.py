@@ -37,6 +37,10 @@ from bench.stats import read_servers, wait_quiet
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
 PENDING = Pending(TALLY)  # what every member counted, handed to TALLY together (bench/load/receiver.py)
+
+
+def _retried(status: int) -> None:
+    TALLY.counters["retried", status] += 1
 _MUX: wsclient.Multiplexer | None = None  # every member's reads, one greenlet per process
 _PROCESS_TOKEN = uuid.uuid4().hex[:8]  # room names unique to this process
 _NS = 1_000_000_000
@@ -150,7 +154,7 @@ class ChatUser(User):
         base = self.hosts[member.sender % len(self.hosts)].replace("http://", "ws://", 1)
         query = f"?history={o.chat_history}" if o.chat_history else ""
         try:
-            self.client = wsclient.connect(f"{base}/ws/{self.room.name}{query}", cookie=_session_cookie(o))
+            self.client = wsclient.admitted(f"{base}/ws/{self.room.name}{query}", _session_cookie(o), _retried)
         except (OSError, ValueError) as e:
             # the member still takes its seat, closed from the start, so that its room fills
             self.client = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import random
 import struct
 import sys
 
@@ -52,6 +53,21 @@ class HandshakeRefused(HandshakeError):
         super().__init__(f"handshake refused with HTTP {status}")
         self.status = status
         self.raw = raw
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asked the client to wait before it tries again (Retry-After, in seconds), or None."""
+        for line in self.raw.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"retry-after" and value.strip().isdigit():
+                return float(value.strip())
+        return None
+
+
+def retry_delay(retry_after: float) -> float:
+    """How long a client refused with Retry-After waits before it tries again: that, ×1–2 at random, so that a
+    storm's refused members do not all come back in the same instant (CONTRACT.md, "Connection storms")."""
+    return retry_after * random.uniform(1, 2)
 
 
 def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes | list[bytes]:

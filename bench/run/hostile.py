@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import re
 import resource
 import socket
@@ -45,6 +44,7 @@ import psutil
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from bench.load.framing import retry_delay
 from bench.record import Died, Errored, Failed, Fragments, Hostile, HostileFigures, HostileSizes, NonReader, Storm
 from bench.run import machine, serverproc
 from bench.targets import TARGETS
@@ -205,8 +205,8 @@ PAIR_AFTER_S = 1.0  # into a storm, a pair of members tries to join a room and c
 
 async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0):
     """One member's way in, as a client should take it: a handshake, and after each 503 with Retry-After
-    another once that has passed (×1–2, jittered: a storm's refused members must not come back at once),
-    until the monotonic time `until`. Each answer (an HTTP status, "timeout" or "reset": closed unanswered)
+    another after `retry_delay` (as the bench's members: bench/load/wsclient.py `admitted`), until the
+    monotonic time `until`. Each answer (an HTTP status, "timeout" or "reset": closed unanswered)
     goes to `answers` with when it came after `started`. The connection, or None."""
     while (left := until - time.monotonic()) > 0:
         retry_after = ""
@@ -226,7 +226,7 @@ async def member(url: str, until: float, answers: list[tuple[str, float]] | None
             return ws
         if answer != "503" or not retry_after.isdigit():
             return None
-        await asyncio.sleep(min(int(retry_after) * random.uniform(1, 2), max(0.0, until - time.monotonic())))
+        await asyncio.sleep(min(retry_delay(int(retry_after)), max(0.0, until - time.monotonic())))
     return None
 
 

@@ -477,6 +477,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, server: dict | Non
         "history_ms": percentiles(tally.histograms["history"]),
         "history_received": c["history_received"],
         "handshakes_refused": family(c, "refused"),
+        "handshakes_retried": family(c, "retried"),
         "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
         "ledger": ledger,
         "client_closes": family(c, "closed"),
