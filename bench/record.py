@@ -384,7 +384,7 @@ class Run(Record):
     history_ms: Percentiles = Field(default_factory=Percentiles)  # app mode: a joining member's history
     history_received: int = 0  # stored messages handed to joining members (not deliveries of the run)
     handshakes_refused: dict[int, int] = Field(default_factory=dict)  # HTTP status -> handshakes
-    # HTTP status -> handshakes refused with Retry-After and tried again after it (bench/load/chatuser.py admitted)
+    # HTTP status -> handshakes refused with Retry-After and tried again after it (bench/load/wsclient.py admitted)
     handshakes_retried: dict[int, int] = Field(default_factory=dict)
     timeline: list[int] = Field(default_factory=list)  # deliveries that arrived in each second from the window's start
     rtt_timeline_ms: list[float | None] = Field(default_factory=list)  # mean round trip of each second of the window

@@ -113,9 +113,10 @@ async def store(engine: AsyncEngine, room: str, author_id: int, text: str | None
     STATS.storing += 1
 
     async def insert_row() -> Any:
+        tried = time.perf_counter()  # each attempt's own wait: a retried store's stages still fit its whole
         async with engine.connect() as conn:  # a pooled connection (checked first, unless lean)
             connected = time.perf_counter()
-            STATS.stage("wait", connected - started)
+            STATS.stage("wait", connected - tried)
             try:
                 result = await conn.execute(insert(messages).values(
                     room=room, author_id=author_id, is_text=text is not None,

@@ -23,7 +23,7 @@ ALLOWED = {
     "shared": SHARED,
     "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds",
             "bench.compare.repeat",
-            "bench.load.framing"},  # the hostile storm's clients retry as the bench's members do (retry_delay)
+            "bench.load.framing"},  # the hostile storm's clients retry as the bench's members do (retry_wait)
     "compare": SHARED | {"bench.report.repeats"},  # a reader of records, like the report
     "harness": SHARED | {"bench.load"},  # not the orchestrator's (bench.run), which runs it
 }

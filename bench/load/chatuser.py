@@ -37,10 +37,6 @@ from bench.stats import read_servers, wait_quiet
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
 PENDING = Pending(TALLY)  # what every member counted, handed to TALLY together (bench/load/receiver.py)
-
-
-def _retried(status: int) -> None:
-    TALLY.counters["retried", status] += 1
 _MUX: wsclient.Multiplexer | None = None  # every member's reads, one greenlet per process
 _PROCESS_TOKEN = uuid.uuid4().hex[:8]  # room names unique to this process
 _NS = 1_000_000_000
@@ -330,6 +326,11 @@ def _session_cookie(options) -> str | None:
             made = json.load(f)
         _SESSIONS.extend(f"{made['cookie']}={u['session']}" for u in made["users"])
     return _SESSIONS[next(_next_session) % len(_SESSIONS)]
+
+
+def _retried(status: int) -> None:
+    """A refusal a member tried again after (bench/load/wsclient.py admitted): Run.handshakes_retried."""
+    TALLY.counters["retried", status] += 1
 
 
 def _every(start: float, period: float, what: str) -> Iterator[tuple[float, str]]:

@@ -54,20 +54,22 @@ class HandshakeRefused(HandshakeError):
         self.status = status
         self.raw = raw
 
-    @property
-    def retry_after(self) -> float | None:
-        """Seconds the server asked the client to wait before it tries again (Retry-After, in seconds), or None."""
+    def header(self, name: str) -> str | None:
+        """A header of the refusal (`name` in lower case), or None."""
         for line in self.raw.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"retry-after" and value.strip().isdigit():
-                return float(value.strip())
+            key, _, value = line.decode("latin-1").partition(":")
+            if key.strip().lower() == name:
+                return value.strip()
         return None
 
 
-def retry_delay(retry_after: float) -> float:
-    """How long a client refused with Retry-After waits before it tries again: that, ×1–2 at random, so that a
-    storm's refused members do not all come back in the same instant (CONTRACT.md, "Connection storms")."""
-    return retry_after * random.uniform(1, 2)
+def retry_wait(status: int, retry_after: str | None) -> float | None:
+    """Seconds a client refused with `status` waits before it tries again, or None: it does not. Only a 503 with
+    Retry-After in seconds (a hardened server past its pending handshakes: CONTRACT.md, "Connection storms") is
+    tried again, after that ×1–2 at random, so that a storm's refused members do not come back at once."""
+    if status != 503 or not (retry_after or "").isdigit():
+        return None
+    return int(retry_after or 0) * random.uniform(1, 2)
 
 
 def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes | list[bytes]:

@@ -38,7 +38,7 @@ from bench.load.framing import (
     encode_control,
     encode_frame,
     handshake_request,
-    retry_delay,
+    retry_wait,
 )
 
 RECV_BUFFER = 256 * 1024
@@ -347,17 +347,16 @@ RETRY_FOR_S = 30.0  # how long a member refused 503 with Retry-After keeps tryin
 
 
 def admitted(url: str, cookie: str | None, on_retry: Callable[[int], None], retry_for: float = RETRY_FOR_S) -> WSClient:
-    """A member's connection, as a client should get it: after a 503 with Retry-After (a hardened server past
-    its pending handshakes: CONTRACT.md, "Connection storms") it tries again after `retry_delay`, for up to
-    `retry_for` s, telling `on_retry` the status of each refusal it retries. Any other refusal, or the last, is
-    raised."""
+    """A member's connection, as a client should get it: a refusal it may try again (`retry_wait`) is tried again
+    once that wait has passed, for up to `retry_for` s, telling `on_retry` the status of each refusal it retries.
+    Any other refusal, or the last, is raised."""
     deadline = time.monotonic() + retry_for
     while True:
         try:
             return connect(url, cookie=cookie)
         except HandshakeRefused as e:
-            wait = e.retry_after
-            if e.status != 503 or wait is None or time.monotonic() + wait > deadline:
+            wait = retry_wait(e.status, e.header("retry-after"))
+            if wait is None or time.monotonic() + wait > deadline:
                 raise
             on_retry(e.status)
-            sleep(retry_delay(wait))
+            sleep(wait)

@@ -31,9 +31,7 @@ class WorkloadPlan:
     name: str
     about: str  # the workload in words, with its deliveries/s
     rows: list[PlanRow]
-    notes: list[str]  # "django: …", what the plan could not count
-
-
+    notes: list[str]  # what the plan could not count, each once, with the targets it is about: "… (django)"
 
 
 def cores(n: float | None, why: str = "—") -> str:

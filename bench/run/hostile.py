@@ -44,7 +44,7 @@ import psutil
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from bench.load.framing import retry_delay
+from bench.load.framing import retry_wait
 from bench.record import Died, Errored, Failed, Fragments, Hostile, HostileFigures, HostileSizes, NonReader, Storm
 from bench.run import machine, serverproc
 from bench.targets import TARGETS
@@ -204,18 +204,19 @@ PAIR_AFTER_S = 1.0  # into a storm, a pair of members tries to join a room and c
 
 
 async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0):
-    """One member's way in, as a client should take it: a handshake, and after each 503 with Retry-After
-    another after `retry_delay` (as the bench's members: bench/load/wsclient.py `admitted`), until the
-    monotonic time `until`. Each answer (an HTTP status, "timeout" or "reset": closed unanswered)
+    """One member's way in, as a client should take it: a handshake, and after a refusal it may try again
+    (`retry_wait`, as the bench's members: bench/load/wsclient.py `admitted`) another once that wait has passed,
+    until the monotonic time `until`. Each answer (an HTTP status, "timeout" or "reset": closed unanswered)
     goes to `answers` with when it came after `started`. The connection, or None."""
     while (left := until - time.monotonic()) > 0:
-        retry_after = ""
+        wait = None
         try:
             options: Options = {**OPTIONS, "open_timeout": left}
             ws = await connect(url, **options)
             answer = "101"
         except InvalidStatus as refused:
-            answer, retry_after = str(refused.response.status_code), refused.response.headers.get("Retry-After", "")
+            status = refused.response.status_code
+            answer, wait = str(status), retry_wait(status, refused.response.headers.get("Retry-After"))
         except TimeoutError:
             answer = "timeout"
         except (OSError, ConnectionClosed, InvalidHandshake):
@@ -224,9 +225,9 @@ async def member(url: str, until: float, answers: list[tuple[str, float]] | None
             answers.append((answer, time.monotonic() - started))
         if answer == "101":
             return ws
-        if answer != "503" or not retry_after.isdigit():
+        if wait is None:
             return None
-        await asyncio.sleep(min(retry_delay(int(retry_after)), max(0.0, until - time.monotonic())))
+        await asyncio.sleep(min(wait, max(0.0, until - time.monotonic())))
     return None
 
 
@@ -254,8 +255,8 @@ async def pair_joins(server, cap: float) -> float | None:
 
 async def storm(server, count: int, cap: float) -> Storm:
     """`count` handshakes at once, each member given `cap` seconds to get in (a 503 with Retry-After is tried
-    again after it: `member`): every answer, when the last member got in, whether a pair that tries to join
-    meanwhile gets to chat, and the server's memory at its peak."""
+    again after it: `member`): every answer, second by second, when the last member got in, whether a pair that
+    tries to join meanwhile gets to chat, and the server's CPU seconds and memory at its peak."""
     answers: list[tuple[str, float]] = []  # every handshake's answer, and when into the storm it came
     started = time.monotonic()
     process = psutil.Process(server.pid)
