@@ -4,11 +4,17 @@ The header is readable from the first HEADER_LEN bytes of any message, text or b
 so a recipient never has to decode a multi-megabyte payload to account for it:
 
     "%08x%08x%016x|" % (sender, seq, sent_ns)   -> 33 bytes, then filler up to `size`
+
+A member's messages take their filler from `bodies`: chat-like text, or random bytes, that differ from one
+message to the next as real ones do, so that a server that compresses (permessage-deflate, with context
+takeover) finds in them what it would find in a real chat, not one body repeated.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import time
 
 HEADER_LEN = 33
@@ -35,6 +41,35 @@ def filler(size: int, binary: bool) -> bytes:
     reps = body // len(_TEXT_FILLER) + 1
     text = (_TEXT_FILLER * reps)[:body].decode(errors="ignore").encode()  # no half characters
     return text + b"." * (body - len(text))
+
+
+_WORDS = ("the standup moved to ten, see you there; did anyone deploy the fix yet? 👍 lunch at noon? "
+          "チャット works again after the restart, thanks! the build is green, merging now. can you review my "
+          "pull request when you have a minute? the meeting notes are in the doc. ok sounds good").split()
+_VARIETY_BYTES = 64 * 1024  # more than any deflate window (32 KiB), so a body repeats only out of its reach
+
+
+def bodies(size: int, binary: bool) -> list[bytes]:
+    """Fillers for messages of `size` bytes, made once and then taken in turn (`body_for`): JSON-like chat text
+    (valid UTF-8, multi-byte included), or random bytes for binary (incompressible); as many as make
+    _VARIETY_BYTES of small ones, one for a body that large."""
+    body = max(0, size - HEADER_LEN)
+    count = max(1, min(1024, _VARIETY_BYTES // body)) if body else 1
+    if binary:
+        return [filler(size, binary=True) for _ in range(count)]
+    pick = random.Random(size)
+    made = []
+    for _ in range(count):
+        line = json.dumps({"user": f"member-{pick.randrange(100_000)}", "room": f"room-{pick.randrange(1000)}",
+                           "text": " ".join(pick.choices(_WORDS, k=max(1, body // 5)))}, ensure_ascii=False)
+        text = line.encode()[:body].decode(errors="ignore").encode()  # no half characters
+        made.append(text + b" " * (body - len(text)))
+    return made
+
+
+def body_for(bodies: list[bytes], sender: int, seq: int) -> bytes:
+    """The filler of a sender's seq-th message: senders in one room start at different places in the list."""
+    return bodies[(sender * 7919 + seq) % len(bodies)]
 
 
 def make_message(sender: int, seq: int, body: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""Sans-I/O client side of RFC 6455 framing (no extensions), built for the load generator.
+"""Sans-I/O client side of RFC 6455 framing, built for the load generator (permessage-deflate: bench/load/deflate.py).
 
 The websockets library's parser builds a Frame object and copies every payload: at 100k+ small
 messages/s on one core that, not the server, would be the bottleneck. FrameReader keeps per data
@@ -17,6 +17,7 @@ import os
 import random
 import struct
 import sys
+from collections.abc import Callable
 
 from bench.message import HEADER_LEN
 
@@ -72,12 +73,13 @@ def retry_wait(status: int, retry_after: str | None) -> float | None:
     return int(retry_after or 0) * random.uniform(1, 2)
 
 
-def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes | list[bytes]:
-    """A masked client frame; large payloads come back as [header, masked payload] to skip a join."""
+def encode_frame(opcode: int, payload: bytes, fin: bool = True, compressed: bool = False) -> bytes | list[bytes]:
+    """A masked client frame; large payloads come back as [header, masked payload] to skip a join.
+    `compressed`: the payload is a permessage-deflate message (RSV1 set)."""
     n = len(payload)
-    if opcode >= CLOSE and (n > 125 or not fin):
-        raise ValueError("control frames carry <= 125 bytes and cannot be fragmented")
-    b0 = (0x80 if fin else 0) | opcode
+    if opcode >= CLOSE and (n > 125 or not fin or compressed):
+        raise ValueError("control frames carry <= 125 bytes and cannot be fragmented or compressed")
+    b0 = (0x80 if fin else 0) | (0x40 if compressed else 0) | opcode
     if n < 126:
         head = struct.pack("!BB", b0, 0x80 | n)
     elif n < 65536:
@@ -107,7 +109,7 @@ def accept_key(key: str) -> str:
 
 
 def handshake_request(host: str, port: int, path: str, origin: str | None = None,
-                      cookie: str | None = None) -> tuple[bytes, str]:
+                      cookie: str | None = None, extensions: str | None = None) -> tuple[bytes, str]:
     key = base64.b64encode(os.urandom(16)).decode()
     authority = f"[{host}]" if ":" in host else host
     if port != 80:
@@ -118,11 +120,14 @@ def handshake_request(host: str, port: int, path: str, origin: str | None = None
         lines.append(f"Origin: {origin}")
     if cookie is not None:  # app mode: the member's Django session (sessionid=...)
         lines.append(f"Cookie: {cookie}")
+    if extensions is not None:  # a browser-like member: bench/load/deflate.py CHROMIUM_OFFER
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode(), key
 
 
-def check_handshake_response(raw: bytes, key: str) -> None:
-    """Raise unless `raw` (the response head, up to the blank line) accepts the upgrade for `key`."""
+def check_handshake_response(raw: bytes, key: str, offered: bool = False) -> str | None:
+    """Raise unless `raw` (the response head, up to the blank line) accepts the upgrade for `key`; the extension
+    the server selected (Sec-WebSocket-Extensions), if `offered` one, else None."""
     head, _, _ = raw.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parts = status_line.split(" ", 2)
@@ -143,8 +148,9 @@ def check_handshake_response(raw: bytes, key: str) -> None:
     if headers.get("sec-websocket-accept") != accept_key(key):
         raise HandshakeError("wrong Sec-WebSocket-Accept")
     for name in ("sec-websocket-extensions", "sec-websocket-protocol"):
-        if name in headers:
+        if name in headers and not (offered and name == "sec-websocket-extensions"):
             raise HandshakeError(f"server selected {name} {headers[name]!r} that was not offered")
+    return headers.get("sec-websocket-extensions")
 
 
 class FrameReader:
@@ -157,10 +163,14 @@ class FrameReader:
     skipped by arithmetic (`_left`) and only its prefix is ever copied.
     `has_control` tells whether the last feed produced a ping, pong or close, so a caller can skip
     scanning the events for them.
+    With `inflate` (permessage-deflate was agreed: Deflate.decompress) a message whose first frame has RSV1 set
+    is kept whole and inflated when it completes; its event carries the inflated length and prefix.
     """
 
-    def __init__(self, keep_payload: bool = False) -> None:
+    def __init__(self, keep_payload: bool = False, inflate: Callable[[bytes], bytes] | None = None) -> None:
         self.keep_payload = keep_payload
+        self._inflate = inflate
+        self._compressed = False
         self.has_control = False
         self.closed = False
         self._cap = sys.maxsize if keep_payload else HEADER_LEN
@@ -254,9 +264,9 @@ class FrameReader:
                     app((b0 & 15, n, w[q:q + n if n < cap else q + cap]))
                     i = q + n
                     continue
-                if b0 & 0x70:
-                    raise FrameError(f"reserved bits {b0 & 0x70:#04x} set but no extension was negotiated")
                 op = b0 & 15
+                if b0 & 0x70 and (b0 & 0x70 != 0x40 or self._inflate is None or op not in (TEXT, BINARY)):
+                    raise FrameError(f"reserved bits {b0 & 0x70:#04x} set but no extension was negotiated for them")
                 if op >= CLOSE:
                     if op > PONG:
                         raise FrameError(f"unknown opcode {op:#x}")
@@ -279,7 +289,7 @@ class FrameReader:
                     raise FrameError("new data frame while a fragmented message is in progress")
                 if q + n > we and not tail and n <= _WINDOW - 14:
                     break
-                self._begin(op, b0 & 0x80, n)
+                self._begin(op, b0 & 0x80, n, b0 & 0x40)
                 if q + n <= we:
                     i = self._payload(w, q, we, out)
                     mop = self._op
@@ -298,12 +308,13 @@ class FrameReader:
                 break
         return out
 
-    def _begin(self, op: int, fin: int, n: int) -> None:
+    def _begin(self, op: int, fin: int, n: int, compressed: int) -> None:
         if op:
             self._op = op
             self._len = 0
             self._parts = []
-            self._want = self._cap
+            self._compressed = bool(compressed)
+            self._want = sys.maxsize if compressed else self._cap  # only a whole deflated message inflates
         self._len += n
         self._left = n
         self._fin = fin
@@ -318,7 +329,16 @@ class FrameReader:
             self._want = want - k
         self._left = left - take
         if not self._left and self._fin:
-            out.append((self._op, self._len, b"".join(self._parts)))
+            payload = b"".join(self._parts)
+            if self._compressed:
+                assert self._inflate is not None  # _feed lets RSV1 through only with it
+                try:
+                    payload = self._inflate(payload)
+                except ValueError as e:
+                    raise FrameError(str(e)) from None
+                self._len = len(payload)
+                payload = payload[:self._cap]
+            out.append((self._op, self._len, payload))
             self._op = 0
             self._parts = []
         return p + take

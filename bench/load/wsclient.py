@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -22,6 +24,7 @@ from gevent import get_hub, sleep, spawn
 from gevent.lock import Semaphore
 from gevent.socket import wait_read
 
+from bench.load.deflate import CHROMIUM_OFFER, Agreed, Deflate, NotOffered
 from bench.load.framing import (
     BINARY,
     CLOSE,
@@ -40,6 +43,7 @@ from bench.load.framing import (
     handshake_request,
     retry_wait,
 )
+from bench.load.tls import Tls
 
 RECV_BUFFER = 256 * 1024
 _TURN_NS = 10_000_000  # the multiplexer yields to other greenlets after this long reading
@@ -51,9 +55,11 @@ class WSClient:
     (the server's close code, 1006 if the TCP connection ended without a close frame)."""
 
     def __init__(self, sock: socket.socket, reader: FrameReader, early: bytes = b"",
-                 bufsize: int = RECV_BUFFER) -> None:
+                 bufsize: int = RECV_BUFFER, tls: Tls | None = None, deflate: Deflate | None = None) -> None:
         self.sock = sock
         self.reader = reader
+        self.tls = tls  # wss://: the socket carries TLS records, `early` is plaintext already
+        self.deflate = deflate  # permessage-deflate agreed: every message sent is compressed, as a browser does
         self.close_code: int | None = None
         self.close_reason = ""
         self._fd = sock.fileno()
@@ -65,18 +71,26 @@ class WSClient:
         # replies (pong, close) the reading greenlet sends, and a reply never waits behind a send
         self._writing = Semaphore()
         self._pong_owed: bytes | None = None  # a ping that came while a send held the socket
+        self.bytes_read = 0  # off the socket since the handshake, as they came (encrypted, compressed)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def send_text(self, data: bytes | str) -> None:
-        self._send(encode_frame(TEXT, data.encode() if isinstance(data, str) else data))
+        self._send(self._message(TEXT, data.encode() if isinstance(data, str) else data))
 
     def send_binary(self, data: bytes) -> None:
-        self._send(encode_frame(BINARY, data))
+        self._send(self._message(BINARY, data))
+
+    def _message(self, opcode: int, payload: bytes) -> bytes | list[bytes]:
+        if self.deflate is None:
+            return encode_frame(opcode, payload)
+        return encode_frame(opcode, self.deflate.compress(payload), compressed=True)
 
     def _send(self, frame: bytes | list[bytes]) -> None:
         with self._writing:
+            if self.tls is not None:
+                frame = self.tls.encrypt(frame if isinstance(frame, bytes) else b"".join(frame))
             if isinstance(frame, bytes):
                 self.sock.sendall(frame)
             else:
@@ -84,7 +98,7 @@ class WSClient:
                     self.sock.sendall(part)
             if self._pong_owed is not None:
                 pong, self._pong_owed = self._pong_owed, None
-                self.sock.sendall(pong)
+                self.sock.sendall(pong if self.tls is None else self.tls.encrypt(pong))
 
     def _reply(self, frame: bytes, pong: bool = False) -> None:
         """A control reply from the reading side. While a send is under way (a 16 MiB message the server
@@ -107,21 +121,19 @@ class WSClient:
         """
         if self.close_code is not None:
             raise ConnectionError(f"WebSocket already closed with code {self.close_code}")
-        data: bytes | memoryview
         if self._early:
-            data, self._early = self._early, b""
-        else:
-            if self._view is None:
-                self._view = memoryview(bytearray(self._bufsize))
-            try:
-                n = self.sock.recv_into(self._view)
-            except (ConnectionResetError, BrokenPipeError):
-                n = 0
-            if not n:
-                self._finish(1006, "")
-                return [(CLOSE, 1006, "")]
-            data = self._view[:n]
-        return self._events(data)
+            early, self._early = self._early, b""
+            return self._events(early, plain=True)
+        if self._view is None:
+            self._view = memoryview(bytearray(self._bufsize))
+        try:
+            n = self.sock.recv_into(self._view)
+        except (ConnectionResetError, BrokenPipeError):
+            n = 0
+        if not n:
+            self._finish(1006, "")
+            return [(CLOSE, 1006, "")]
+        return self._events(self._view[:n])
 
     def read_ready(self, buf: memoryview) -> list[Event]:
         """Like recv_batch, but one non-blocking read into `buf` (the caller's, reusable once this
@@ -129,7 +141,7 @@ class WSClient:
         must be non-blocking, as gevent's are."""
         if self._early:
             data, self._early = self._early, b""
-            return self._events(data)
+            return self._events(data, plain=True)
         if self.close_code is not None:
             raise ConnectionError(f"WebSocket already closed with code {self.close_code}")
         try:
@@ -143,7 +155,17 @@ class WSClient:
             return [(CLOSE, 1006, "")]
         return self._events(buf[:n])
 
-    def _events(self, data: bytes | memoryview) -> list[Event]:
+    def _events(self, data: bytes | memoryview, plain: bool = False) -> list[Event]:
+        if not plain:
+            self.bytes_read += len(data)
+        if self.tls is not None and not plain:
+            data = self.tls.decrypt(data)
+            if self.tls.closed:  # TLS close_notify: the stream ended, with or without a close frame
+                events = self._events(data, plain=True) if data else []
+                if self.close_code is None:
+                    self._finish(1006, "")
+                    events.append((CLOSE, 1006, ""))
+                return events
         try:
             events = self.reader.feed(data)
         except FrameError:
@@ -313,20 +335,41 @@ def read_slowly(client: WSClient, take: Callable[[list[Event], int], int | None]
         sleep(pause)
 
 
+@dataclass(frozen=True)
+class Manner:
+    """How a member connects: as today's bench does (ws://, no extension offered), or as a browser does
+    (`browser`: permessage-deflate offered as Chromium offers it) over wss:// (`tls`: trusting only the
+    run's own CA)."""
+
+    browser: bool = False
+    tls: ssl.SSLContext | None = None
+
+
+PLAIN = Manner()
+
+
 def connect(url: str, origin: str | None = None, timeout: float = 10.0, keep_payload: bool = False,
-            recv_timeout: float | None = None, cookie: str | None = None) -> WSClient:
-    """Open ws://host:port/path (IPv4 or [IPv6]). `timeout` bounds the connect and handshake;
-    afterwards reads block (a quiet room is not an error) unless `recv_timeout` is given."""
+            recv_timeout: float | None = None, cookie: str | None = None, manner: Manner = PLAIN) -> WSClient:
+    """Open ws:// or wss://host:port/path (IPv4 or [IPv6]; wss needs `manner.tls`). `timeout` bounds the
+    connect and handshakes; afterwards reads block (a quiet room is not an error) unless `recv_timeout` is
+    given. The client's `deflate` is set when the server agreed to permessage-deflate."""
     parts = urlsplit(url)
-    if parts.scheme != "ws" or not parts.hostname:
-        raise ValueError(f"only ws://host[:port]/path URLs are supported, got {url!r}")
-    host, port = parts.hostname, parts.port or 80
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"only ws:// and wss://host[:port]/path URLs are supported, got {url!r}")
+    if (parts.scheme == "wss") != (manner.tls is not None):
+        raise ValueError(f"{url}: a wss:// URL needs a TLS context (the run's CA), and only it")
+    host, port = parts.hostname, parts.port or (443 if manner.tls else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     sock = socket.create_connection((host, port), timeout=timeout)
+    tls = None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        request, key = handshake_request(host, port, path, origin, cookie)
-        sock.sendall(request)
+        if manner.tls is not None:
+            tls = Tls(manner.tls, host)
+            tls.handshake(sock)
+        request, key = handshake_request(host, port, path, origin, cookie,
+                                         CHROMIUM_OFFER if manner.browser else None)
+        sock.sendall(request if tls is None else tls.encrypt(request))
         response = b""
         while (end := response.find(b"\r\n\r\n")) < 0:
             if len(response) > _MAX_RESPONSE_HEAD:
@@ -334,26 +377,32 @@ def connect(url: str, origin: str | None = None, timeout: float = 10.0, keep_pay
             chunk = sock.recv(65536)
             if not chunk:
                 raise HandshakeError(f"connection closed during the handshake after {response[:80]!r}")
-            response += chunk
-        check_handshake_response(response[:end + 4], key)
+            response += chunk if tls is None else tls.decrypt(chunk)
+        extension = check_handshake_response(response[:end + 4], key, offered=manner.browser)
+        deflate = Deflate(Agreed.parse(extension)) if extension else None
         sock.settimeout(recv_timeout)
+    except NotOffered as e:
+        sock.close()
+        raise HandshakeError(str(e)) from None
     except BaseException:
         sock.close()
         raise
-    return WSClient(sock, FrameReader(keep_payload), response[end + 4:])
+    reader = FrameReader(keep_payload, deflate.decompress if deflate else None)
+    return WSClient(sock, reader, response[end + 4:], tls=tls, deflate=deflate)
 
 
 RETRY_FOR_S = 30.0  # how long a member refused 503 with Retry-After keeps trying to get in
 
 
-def admitted(url: str, cookie: str | None, on_retry: Callable[[int], None], retry_for: float = RETRY_FOR_S) -> WSClient:
+def admitted(url: str, cookie: str | None, on_retry: Callable[[int], None], retry_for: float = RETRY_FOR_S,
+             manner: Manner = PLAIN) -> WSClient:
     """A member's connection, as a client should get it: a refusal it may try again (`retry_wait`) is tried again
     once that wait has passed, for up to `retry_for` s, telling `on_retry` the status of each refusal it retries.
     Any other refusal, or the last, is raised."""
     deadline = time.monotonic() + retry_for
     while True:
         try:
-            return connect(url, cookie=cookie)
+            return connect(url, cookie=cookie, manner=manner)
         except HandshakeRefused as e:
             wait = retry_wait(e.status, e.header("retry-after"))
             if wait is None or time.monotonic() + wait > deadline:
