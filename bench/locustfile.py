@@ -72,6 +72,12 @@ def chat_options(parser) -> None:
                        help="comma-separated base URLs of every server process (default: --host)")
     parser.add_argument("--chat-room-prefix", default="bench-", env_var="CHAT_ROOM_PREFIX",
                        help="prefix of the room names this run creates")
+    parser.add_argument("--chat-browser", type=lambda s: s.lower() in ("1", "true", "yes"), default=False,
+                        env_var="CHAT_BROWSER",
+                        help="members offer permessage-deflate as Chromium does, and compress what they send if "
+                             "the server agrees (CONTRACT.md \"As browsers connect\")")
+    parser.add_argument("--chat-ca", default="", env_var="CHAT_CA",
+                        help="wss:// servers (https:// hosts): the CA certificate (PEM) to trust, and only it")
     parser.add_argument("--chat-locust-events", type=lambda s: s.lower() in ("1", "true", "yes"),
                        default=True, env_var="CHAT_LOCUST_EVENTS",
                        help="also report each round trip to Locust's own statistics (costs client CPU)")

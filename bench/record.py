@@ -386,6 +386,12 @@ class Run(Record):
     handshakes_refused: dict[int, int] = Field(default_factory=dict)  # HTTP status -> handshakes
     # HTTP status -> handshakes refused with Retry-After and tried again after it (bench/load/wsclient.py admitted)
     handshakes_retried: dict[int, int] = Field(default_factory=dict)
+    # the permessage-deflate parameters the servers agreed to -> connections ("none": they declined it); empty when
+    # the members offered no extension (CONTRACT.md "As browsers connect")
+    negotiated: dict[str, int] = Field(default_factory=dict)
+    # bytes the members read per delivery they received: frames as the servers sent them, compressed and encrypted
+    # as they were (pings and closes too; the handshakes not)
+    wire_bytes_per_delivery: float | None = None
     timeline: list[int] = Field(default_factory=list)  # deliveries that arrived in each second from the window's start
     rtt_timeline_ms: list[float | None] = Field(default_factory=list)  # mean round trip of each second of the window
     ledger: Ledger = Field(default_factory=Ledger)
@@ -431,6 +437,10 @@ class TargetInfo(Record):
     stack: Stack = "reference"  # bench.targets.Target.stack
     about: str = ""
     tunes: str = ""  # a tuned target: the stock target it changes (CONTRACT.md "Tuned"); `about` says how
+    # as browsers connect (CONTRACT.md): its members offered permessage-deflate as Chromium does; over wss://
+    browser: bool = False
+    tls: bool = False
+    base: str = ""  # of such a target: the same server met by plain ws:// members
     launcher: list[str] = Field(default_factory=list)
     server_command: str = ""
     env: dict[str, str] = Field(default_factory=dict)
@@ -705,6 +715,35 @@ class Storm(Record):
     by_second: dict[int, dict[str, int]] = Field(default_factory=dict)
 
 
+ReconnectPolicy = Literal["immediate", "backoff"]
+
+
+class Reconnect(Record):
+    """A reconnect storm (bench/run/reconnect.py): members chatting, their server killed and started again on the
+    same port, every member reconnecting by one policy."""
+
+    target: str
+    policy: ReconnectPolicy
+    members: int
+    capped_at_s: float  # how long after the kill a member may take to get back
+    # from the kill until the new server answered /healthz (polled every 50 ms: a member may be back first)
+    restart_s: float
+    first_back_s: float | None = None  # from the kill until the first member chatted again: the server was up
+    back_s: float | None = None  # from the kill until every member chatted again (None: not all within the cap)
+    back: int = 0  # members back within the cap
+    back_by_second: dict[int, int] = Field(default_factory=dict)  # second after the kill -> members back in it
+    failures: dict[str, int] = Field(default_factory=dict)  # failed attempts by cause (HTTP status, refused, ...)
+    server_cpu_s: float | None = None  # the new server's CPU seconds from its start until the last member was back
+    server_cpu_peak_pct: float | None = None  # its busiest 0.25 s meanwhile, in % of one core (None: back sooner)
+    server_rss_peak_bytes: int | None = None
+    # every message the members sent: echoed to its sender, lost with the killed server (no echo before its
+    # connection died), or unexplained (neither)
+    sent: int = 0
+    echoed: int = 0
+    lost_with_server: int = 0
+    unexplained: int = 0
+
+
 class HostileFigures(Record):
     """One target's figures in one mode (bench/run/hostile.py measure_mode); None: not measured."""
 
@@ -777,6 +816,7 @@ class Results(Record):
     code: Code = Field(default_factory=Code)  # what each stack's chat took to write
     security: list[SecurityCheck] = Field(default_factory=list)  # app targets: who is kept out
     hostile: dict[str, Hostile] = Field(default_factory=dict)  # target -> what one hostile client did (run/hostile.py)
+    reconnects: list[Reconnect] = Field(default_factory=list)  # reconnect storms (bench/run/reconnect.py)
     repeated: Repeated | None = None  # the capacities beside an earlier bench's (bench/compare/repeat.py)
 
     @classmethod

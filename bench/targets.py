@@ -20,12 +20,23 @@ class Target:
     about: str = ""
     suite: str = ""  # which suite of bench/scenarios.toml it runs by default: "" = by its kind (see `kind`)
     tunes: str = ""  # a tuned target (CONTRACT.md "Tuned"): the stock target it changes; `about` says how
+    # As browsers connect (CONTRACT.md): the members offer permessage-deflate as Chromium does, and the server
+    # compresses as it ships (env CHAT_COMPRESSION=shipped); `tls`: wss://, a certificate made for the run;
+    # `base`: the same server met by the bench's plain ws:// members, which these are measured against
+    browser: bool = False
+    tls: bool = False
+    base: str = ""
 
     @property
     def kind(self) -> str:
         """The suite it runs: "redis", "app" (a database), "floor" (what another target is measured
-        against), "seed" (the blog's loop), "scale" (one process on Redis) or "local" (in memory)."""
+        against), "seed" (the blog's loop), "scale" (one process on Redis), "browser" (as browsers connect)
+        or "local" (in memory)."""
         return self.suite or ("redis" if self.needs_redis else "app" if self.database else "local")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     @property
     def stack(self) -> Stack:
@@ -108,6 +119,24 @@ TARGETS: dict[str, Target] = {
         Target("fastapi-app-tuned", "fastapi_chat.serve", {"CHAT_APP": "full", "CHAT_FANOUT": "queued",
                                                             "CHAT_STORE": "lean"}, tunes="fastapi-app",
                about="tuned: app mode, FastAPI stores each message in one round trip (no ping first, autocommit)"),
+        # As browsers connect (CONTRACT.md): the same servers, met as browsers meet them
+        Target("django-deflate", "django_chat.serve", {"CHAT_COMPRESSION": "shipped"}, browser=True, suite="browser",
+               base="django",
+               about="django, its members offering permessage-deflate as Chromium does (daphne declines it)"),
+        Target("fastapi-deflate", "fastapi_chat.serve", {"CHAT_FANOUT": "queued", "CHAT_COMPRESSION": "shipped"},
+               browser=True, suite="browser", base="fastapi",
+               about="fastapi, its members offering permessage-deflate as Chromium does, uvicorn compressing as it "
+                     "ships (windows of 12 bits, memLevel 5)"),
+        Target("django-wss", "django_chat.serve", tls=True, suite="browser", base="django",
+               about="django over wss://: daphne terminates TLS (Twisted, pyOpenSSL)"),
+        Target("fastapi-wss", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"}, tls=True, suite="browser",
+               base="fastapi", about="fastapi over wss://: uvicorn terminates TLS (asyncio's ssl)"),
+        Target("django-browser", "django_chat.serve", {"CHAT_COMPRESSION": "shipped"}, browser=True, tls=True,
+               suite="browser", base="django",
+               about="django as a browser meets it: wss://, permessage-deflate offered (daphne declines it)"),
+        Target("fastapi-browser", "fastapi_chat.serve", {"CHAT_FANOUT": "queued", "CHAT_COMPRESSION": "shipped"},
+               browser=True, tls=True, suite="browser", base="fastapi",
+               about="fastapi as a browser meets it: wss://, permessage-deflate offered and agreed"),
         Target("fastapi-app-sqlite", "fastapi_chat.serve",
                {"CHAT_APP": "full", "CHAT_FANOUT": "queued", "CHAT_DATABASE_URL": ""},
                about="app mode on SQLite (chat.sqlite3): FastAPI receive loop on uvicorn"),
@@ -116,7 +145,8 @@ TARGETS: dict[str, Target] = {
 
 LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
 # `make bench`: the answer's targets in about ten minutes; `make bench-full` runs all (the Redis ones too)
-BENCH_TARGETS = LOCAL_TARGETS + ["django-uvicorn", "reference", "django-app", "fastapi-app"]
+BENCH_TARGETS = LOCAL_TARGETS + ["django-uvicorn", "reference", "django-app", "fastapi-app", "django-browser",
+                                  "fastapi-browser"]
 # `make bench-quick`: the headline's four in under five minutes, each capacity held once
 QUICK_TARGETS = ["django", "fastapi", "django-app", "fastapi-app"]
 # the Redis targets compose deploys and the Redis tests run (a one-process twin runs the same servers, fewer)

@@ -4,13 +4,17 @@
 tests/test_hostile.py; CONTRACT.md, "Hostile clients"), which CHAT_HARDENING=off leaves out.
 """
 
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
+from autobahn.twisted.util import extract_peer_certificate, transport_channel_id
 from autobahn.websocket.types import ConnectionDeny
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from django_chat.chat.layers import OutboundFull
 from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, RETRY_AFTER_S, PendingHandshakes, bytes_waiting
@@ -78,9 +82,30 @@ class HardenedWebSocketProtocol(ContractWebSocketProtocol):
 
     @property
     def tcp(self):
-        """Twisted's TCP transport, under guard_connections' wrapper."""
+        """Twisted's TCP transport, under guard_connections' wrapper (and Twisted's TLS protocol, for wss://)."""
         transport = self.transport
-        return transport.transport if isinstance(transport, ProtocolWrapper) else transport
+        while isinstance(transport, ProtocolWrapper):
+            transport = transport.transport
+        return transport
+
+    # Over wss://, autobahn reads the TLS session from self.transport, which it requires to be Twisted's TLS
+    # protocol: here guard_connections' wrapper sits on it, and autobahn raised (a 500 to every handshake). It
+    # reads it twice, as the connection is made and as it opens: both times it is shown the TLS protocol.
+    def connectionMade(self):
+        guard = self.transport
+        if not isinstance(guard, GuardedConnection) or not isinstance(guard.transport, TLSMemoryBIOProtocol):
+            return super().connectionMade()
+        with showing(self, guard.transport):
+            super().connectionMade()
+
+    def _onOpen(self):  # autobahn's, reading the TLS session under the wrapper
+        details = self._transport_details
+        if details.is_secure:
+            transport: Any = self.transport
+            tls = transport.transport if isinstance(transport, GuardedConnection) else transport
+            details.channel_id = {"tls-unique": transport_channel_id(tls, details.is_server, "tls-unique")}
+            details.peer_cert = extract_peer_certificate(tls)
+        self.onOpen()
 
     def onConnect(self, request):
         # Stock hands every handshake to the application at once: in a storm of 5,000 they all progressed
@@ -192,6 +217,16 @@ def respond(transport, status: bytes) -> None:
     """A bodyless HTTP error, then close (Twisted writes it before it closes)."""
     transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
     transport.loseConnection()
+
+
+@contextmanager
+def showing(protocol, transport):
+    """`protocol.transport` is `transport` for the block."""
+    shown, protocol.transport = protocol.transport, transport
+    try:
+        yield
+    finally:
+        protocol.transport = shown
 
 
 class GuardedConnection(ProtocolWrapper):

@@ -17,10 +17,18 @@ from django_chat import daphne_fixes
 from serving import process_limits
 
 
-def daphne_args(host: str, port: int, max_message_bytes: int, keepalive: float, hardened: bool) -> list[str]:
+def daphne_args(host: str, port: int, max_message_bytes: int, keepalive: float, hardened: bool,
+                tls: tuple[str, str] | None = None) -> list[str]:
+    """daphne's command line. With `tls` (certificate chain, key) it listens on Twisted's TLS endpoint (pyOpenSSL),
+    as daphne's docs show; there is no compression to set: daphne never negotiates permessage-deflate."""
     interface = host.replace(":", "\\:")  # a Twisted endpoint string escapes an IPv6 address's colons
-    listen = ["-e", f"tcp:port={port}:interface={interface}:backlog={daphne_fixes.ACCEPT_BACKLOG}"] if hardened \
-        else ["--bind", host, "--port", str(port)]
+    where = f"port={port}:interface={interface}"
+    if hardened:
+        where += f":backlog={daphne_fixes.ACCEPT_BACKLOG}"
+    if tls:
+        listen = ["-e", f"ssl:{where}:certKey={tls[0]}:privateKey={tls[1]}"]
+    else:
+        listen = ["-e", f"tcp:{where}"] if hardened else ["--bind", host, "--port", str(port)]
     return [
         *listen,
         "--ping-interval", str(int(keepalive)), "--ping-timeout", str(int(keepalive)),
@@ -56,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
             daphne_server.HTTPFactory, process_limits.connection_bound(settings.CHAT_MAX_CONNECTIONS),
             settings.CHAT_HANDSHAKE_TIMEOUT)
     argv = daphne_args(args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES, settings.CHAT_KEEPALIVE,
-                       settings.CHAT_HARDENING)
+                       settings.CHAT_HARDENING,
+                       (settings.CHAT_TLS_CERT, settings.CHAT_TLS_KEY) if settings.CHAT_TLS_CERT else None)
     print("daphne " + " ".join(argv), file=sys.stderr, flush=True)
     CommandLineInterface().run(argv)
 

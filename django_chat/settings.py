@@ -22,6 +22,15 @@ CHAT_HANDSHAKE_TIMEOUT = float(os.environ.get("CHAT_HANDSHAKE_TIMEOUT", 10.0))  
 CHAT_KEEPALIVE = float(os.environ.get("CHAT_KEEPALIVE", 20.0))  # ping interval, and the time a pong may take
 CHAT_MAX_CONNECTIONS = int(os.environ.get("CHAT_MAX_CONNECTIONS", 0))  # 0: from the process's fd limit
 CHAT_MAX_PENDING_HANDSHAKES = int(os.environ.get("CHAT_MAX_PENDING_HANDSHAKES", 500))  # past it: 503, Retry-After
+# As browsers connect (CONTRACT.md "As browsers connect"): `shipped` lets each server compress as it ships
+# (daphne never negotiates permessage-deflate, so on daphne it changes nothing); both TLS paths: wss://
+CHAT_COMPRESSION = os.environ.get("CHAT_COMPRESSION", "off")
+if CHAT_COMPRESSION not in ("off", "shipped"):
+    raise SystemExit(f"CHAT_COMPRESSION must be 'off' or 'shipped', not {CHAT_COMPRESSION!r}")
+CHAT_TLS_CERT = os.environ.get("CHAT_TLS_CERT", "")
+CHAT_TLS_KEY = os.environ.get("CHAT_TLS_KEY", "")
+if bool(CHAT_TLS_CERT) != bool(CHAT_TLS_KEY):
+    raise SystemExit("CHAT_TLS_CERT and CHAT_TLS_KEY go together: a certificate (PEM chain) and its key, or neither")
 CHAT_ALLOWED_ORIGINS = [h.strip() for h in os.environ.get(
     "CHAT_ALLOWED_ORIGINS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CHAT_REDIS_URL = os.environ.get("CHAT_REDIS_URL", "")

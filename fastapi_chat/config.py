@@ -23,6 +23,9 @@ HANDSHAKE_TIMEOUT = config("CHAT_HANDSHAKE_TIMEOUT", cast=float, default=10.0)
 KEEPALIVE = config("CHAT_KEEPALIVE", cast=float, default=20.0)  # ping interval, and the time a pong may take
 MAX_CONNECTIONS = config("CHAT_MAX_CONNECTIONS", cast=int, default=0)  # 0: from the process's fd limit
 MAX_PENDING_HANDSHAKES = config("CHAT_MAX_PENDING_HANDSHAKES", cast=int, default=500)  # past it: 503, Retry-After
+COMPRESSION = config("CHAT_COMPRESSION", default="off")  # `shipped`: permessage-deflate as uvicorn ships it
+TLS_CERT = config("CHAT_TLS_CERT", default="")  # with TLS_KEY: serve wss:// (a PEM chain and its key)
+TLS_KEY = config("CHAT_TLS_KEY", default="")
 ALLOWED_ORIGINS = list(config("CHAT_ALLOWED_ORIGINS", cast=CommaSeparatedStrings,
                               default="localhost,127.0.0.1,[::1]"))
 FANOUT = config("CHAT_FANOUT", default="queued")
@@ -41,6 +44,10 @@ HISTORY_MAX = 1000  # the most ?history=N may ask for
 
 if APP not in ("relay", "full"):
     raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {APP!r}")
+if COMPRESSION not in ("off", "shipped"):
+    raise SystemExit(f"CHAT_COMPRESSION must be 'off' or 'shipped', not {COMPRESSION!r}")
+if bool(TLS_CERT) != bool(TLS_KEY):
+    raise SystemExit("CHAT_TLS_CERT and CHAT_TLS_KEY go together: a certificate (PEM chain) and its key, or neither")
 if STORE not in ("stock", "lean"):
     raise SystemExit(f"CHAT_STORE must be 'stock' or 'lean', not {STORE!r}")
 if FANOUT not in ("queued", "seed"):

@@ -47,20 +47,31 @@ def protocols(limits: EdgeLimits | None) -> tuple[type[asyncio.Protocol] | str, 
     return type("HttpProtocol", (HttpProtocol,), bound), type("WebSocketProtocol", (WebSocketProtocol,), bound)
 
 
+@dataclass(frozen=True)
+class Wire:
+    """How the server meets browsers (CONTRACT.md "As browsers connect"): permessage-deflate as uvicorn ships it
+    (`deflate`; off by default, as daphne never negotiates it), and TLS (`tls`: a certificate chain and key file)."""
+
+    deflate: bool = False
+    tls: tuple[str, str] | None = None
+
+
 def serve(app: str, host: str, port: int, max_message_bytes: int, keepalive: float, limits: EdgeLimits | None,
-          factory: bool = False) -> None:
+          factory: bool = False, wire: Wire = Wire()) -> None:
     """Run `app` on uvicorn as both uvicorn targets run: set up as uvicorn's docs recommend for production
     (uvloop, httptools, no access log), with the contract's message-size limit and keepalive, on this module's
     protocols (`limits`) or uvicorn's own (None); the equivalent command line goes to the log first."""
     http, ws = protocols(limits)
     name = lambda p: p if isinstance(p, str) else f"{__name__}:{p.__name__}"  # noqa: E731
+    tls = f" --ssl-certfile {wire.tls[0]} --ssl-keyfile {wire.tls[1]}" if wire.tls else ""
     print(f"uvicorn {app}{' --factory' if factory else ''} --host {host} --port {port} --loop uvloop "
           f"--http {name(http)} --ws {name(ws)} --ws-max-size {max_message_bytes} --ws-ping-interval {keepalive} "
-          f"--ws-ping-timeout {keepalive} --ws-per-message-deflate false --no-access-log --log-level warning "
-          f"--lifespan off" + (f"  ({limits})" if limits else ""), file=sys.stderr, flush=True)
+          f"--ws-ping-timeout {keepalive} --ws-per-message-deflate {str(wire.deflate).lower()}{tls} --no-access-log "
+          f"--log-level warning --lifespan off" + (f"  ({limits})" if limits else ""), file=sys.stderr, flush=True)
     uvicorn.run(app, factory=factory, host=host, port=port, loop="uvloop", http=http, ws=ws,
                 ws_max_size=max_message_bytes, ws_ping_interval=keepalive, ws_ping_timeout=keepalive,
-                ws_per_message_deflate=False,  # daphne does not compress either
+                ws_per_message_deflate=wire.deflate,
+                ssl_certfile=wire.tls[0] if wire.tls else None, ssl_keyfile=wire.tls[1] if wire.tls else None,
                 access_log=False, log_level="warning", lifespan="off")
 
 

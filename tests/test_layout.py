@@ -23,7 +23,8 @@ ALLOWED = {
     "shared": SHARED,
     "run": SHARED | {"bench.load.tally", "bench.harness", "bench.report", "bench.compare.thresholds",
             "bench.compare.repeat",
-            "bench.load.framing"},  # the hostile storm's clients retry as the bench's members do (retry_wait)
+            "bench.load.framing",  # the hostile storm's clients retry as the bench's members do (retry_wait)
+            "bench.load.tls"},  # the runner's https:// probes trust the run's CA as the members do
     "compare": SHARED | {"bench.report.repeats"},  # a reader of records, like the report
     "harness": SHARED | {"bench.load"},  # not the orchestrator's (bench.run), which runs it
 }

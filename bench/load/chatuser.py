@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from functools import partial
+from functools import cache, partial
 
 import gevent
 from gevent.event import Event
@@ -28,11 +28,11 @@ from locust import User, constant, task
 from locust.runners import LocalRunner
 
 from bench.ledger import Member, account_room
-from bench.load import wsclient
+from bench.load import tls, wsclient
 from bench.load.framing import HandshakeRefused
 from bench.load.receiver import Pending, Receiver
 from bench.load.tally import Tally
-from bench.message import encode_header, filler
+from bench.message import bodies, body_for, encode_header
 from bench.stats import read_servers, wait_quiet
 
 TALLY = Tally()  # this process's measurements; locustfile.py ships them to the master
@@ -121,7 +121,7 @@ class ChatUser(User):
     def on_start(self) -> None:
         o = self.options = self.environment.parsed_options
         self.rate, self.kind = o.chat_rate, o.chat_kind
-        self.body = filler(o.chat_size, binary=o.chat_kind == "binary")
+        self.bodies = _bodies(o.chat_size, o.chat_kind == "binary")
         self.room = ROOMS.next_room(o.chat_room_size, o.chat_room_prefix)
         seat = self.room.seats_taken
         self.reader = ("none" if seat <= o.chat_nonreading
@@ -147,10 +147,12 @@ class ChatUser(User):
         self.receiver = Receiver(member, self.room, TALLY, pending=PENDING,
                                  on_rtts=self._fire_round_trips if o.chat_locust_events else None,
                                  history_from_ns=start_ns if o.chat_history else None)
-        base = self.hosts[member.sender % len(self.hosts)].replace("http://", "ws://", 1)
+        base = self.hosts[member.sender % len(self.hosts)].replace("http", "ws", 1)  # https:// -> wss://
         query = f"?history={o.chat_history}" if o.chat_history else ""
+        manner = _manner(o)
         try:
-            self.client = wsclient.admitted(f"{base}/ws/{self.room.name}{query}", _session_cookie(o), _retried)
+            self.client = wsclient.admitted(f"{base}/ws/{self.room.name}{query}", _session_cookie(o), _retried,
+                                            manner=manner)
         except (OSError, ValueError) as e:
             # the member still takes its seat, closed from the start, so that its room fills
             self.client = None
@@ -164,6 +166,8 @@ class ChatUser(User):
                 response_length=0, exception=e, context={})
             return
         TALLY.record_latencies("connect", [(time.time_ns() - start_ns) // 1000])
+        if manner.browser:
+            TALLY.counters["negotiated", str(self.client.deflate.agreed) if self.client.deflate else "none"] += 1
         member.joined_ns = time.time_ns()
         on_close = partial(self._closed, member)
         if self.reader == "slow":
@@ -236,7 +240,7 @@ class ChatUser(User):
         assert client is not None  # a member without one was closed from the start: chat() never sends
         send = client.send_binary if self.kind == "binary" else client.send_text
         try:
-            send(encode_header(member.sender, self.seq, due_ns) + self.body)
+            send(encode_header(member.sender, self.seq, due_ns) + body_for(self.bodies, member.sender, self.seq))
         except OSError:
             return False
         if now >= self.room.window_start_ns:
@@ -270,6 +274,7 @@ class ChatUser(User):
             client.close(take=self.receiver.take if self.reader != "none" else None)
         except OSError:
             pass
+        TALLY.counters["wire_bytes_read"] += client.bytes_read
         self.receiver.flush()
 
     def on_stop(self) -> None:
@@ -283,7 +288,8 @@ class ChatUser(User):
             self.room.finish()
             ROOMS.members_finished += 1
             if ROOMS.members_finished == self.environment.runner.target_user_count:
-                TALLY.settle_stats = read_servers(self.hosts)  # before any member closes
+                # before any member closes
+                TALLY.settle_stats = read_servers(self.hosts, context=_manner(self.options).tls)
 
     def _closed(self, member: Member, code: int) -> None:
         """The connection ended (close frame, or 1006 for a TCP end): how, unless the member was done."""
@@ -295,7 +301,7 @@ class ChatUser(User):
         for rtt in rtts_us:
             self.environment.events.request.fire(
                 request_type="WS", name=f"round trip {self.kind}", response_time=rtt / 1000,
-                response_length=len(self.body), exception=None, context={})
+                response_length=self.options.chat_size, exception=None, context={})
 
 
 QUIET_CAP_S = 2.0  # at most this long (the old --stop-timeout) for the servers to finish after the rooms settled
@@ -308,7 +314,8 @@ def _end_run(runner: LocalRunner, hosts: list[str]) -> None:
     first stay connected (and reading) until the servers' counters stop changing, at most
     QUIET_CAP_S, as they did while Locust's --stop-timeout ran out."""
     if TALLY.counters["missing_open"]:
-        wait_quiet(lambda: read_servers(hosts), timeout=QUIET_CAP_S, quiet_s=QUIET_S, sleep=gevent.sleep)
+        trust = _manner(runner.environment.parsed_options).tls
+        wait_quiet(lambda: read_servers(hosts, context=trust), timeout=QUIET_CAP_S, quiet_s=QUIET_S, sleep=gevent.sleep)
     runner.environment.stop_timeout = 0  # every task only idles now: stop them at once, not after --stop-timeout
     runner.quit()
 
@@ -326,6 +333,19 @@ def _session_cookie(options) -> str | None:
             made = json.load(f)
         _SESSIONS.extend(f"{made['cookie']}={u['session']}" for u in made["users"])
     return _SESSIONS[next(_next_session) % len(_SESSIONS)]
+
+
+_bodies = cache(bodies)  # made once per size and kind, shared by every member of the process
+
+
+def _manner(options) -> wsclient.Manner:
+    """How this process's members connect (--chat-browser, --chat-ca), and what its https:// readings trust."""
+    return _manner_for(options.chat_browser, options.chat_ca)
+
+
+@cache
+def _manner_for(browser: bool, ca: str) -> wsclient.Manner:  # one TLS context for every member
+    return wsclient.Manner(browser, tls.client_context(ca) if ca else None)
 
 
 def _retried(status: int) -> None:

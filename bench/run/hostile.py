@@ -46,7 +46,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from bench.load.framing import retry_wait
 from bench.record import Died, Errored, Failed, Fragments, Hostile, HostileFigures, HostileSizes, NonReader, Storm
-from bench.run import machine, serverproc
+from bench.run import certs, machine, serverproc
 from bench.targets import TARGETS
 
 MiB = 1 << 20
@@ -203,6 +203,11 @@ STORM_CAPS = 3  # a storm's members may take three caps to get in: a refused one
 PAIR_AFTER_S = 1.0  # into a storm, a pair of members tries to join a room and chat: the members it keeps out
 
 
+def tls_for(url: str) -> dict:
+    """A wss:// target's members trust the run's CA (bench/run/certs.py)."""
+    return {"ssl": certs.for_this_run().client_context()} if url.startswith("wss://") else {}
+
+
 async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0):
     """One member's way in, as a client should take it: a handshake, and after a refusal it may try again
     (`retry_wait`, as the bench's members: bench/load/wsclient.py `admitted`) another once that wait has passed,
@@ -212,7 +217,7 @@ async def member(url: str, until: float, answers: list[tuple[str, float]] | None
         wait = None
         try:
             options: Options = {**OPTIONS, "open_timeout": left}
-            ws = await connect(url, **options)
+            ws = await connect(url, **options, **tls_for(url))
             answer = "101"
         except InvalidStatus as refused:
             status = refused.response.status_code

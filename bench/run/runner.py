@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import ssl
 import subprocess
 import threading
 import time
@@ -18,7 +19,7 @@ from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
 from bench.record import NOISY_PCT, SLOW_SPEED_PCT, CostOver, Evidence, Fault, LayerProfile, Run
-from bench.run import profiler
+from bench.run import certs, profiler
 from bench.run.appsamples import app_probes, db_connections, handshake_rate, statements_delta
 from bench.run.database import Database
 from bench.run.machine import CpuPlan, CpuSpeed
@@ -60,6 +61,11 @@ def run_command(scenario: Scenario, servers: Sequence[Server], results: Path,
         "--chat-history", str(scenario.history), "--chat-sessions", str(sessions or ""),
         "--chat-results", str(results),
     )
+    target = servers[0].target
+    if target.browser:
+        command += ["--chat-browser", "true"]
+    if target.tls:
+        command += ["--chat-ca", str(certs.for_this_run().ca)]
     if workers:
         host, port = workers.master_bind.rsplit(":", 1)
         command += ["--master", "--expect-workers", str(workers.count), "--master-bind-host", host,
@@ -94,6 +100,11 @@ QUIET_OPEN_S = 0.5  # how long nothing may change while a connection still count
 SETTLE_S = 8.0  # servers still busy this long after a run are overloaded and restart (a healthy run settles in <1 s)
 
 
+def trust(servers: Sequence[Server]) -> ssl.SSLContext | None:
+    """What the servers' https:// readings trust: the run's CA for a wss:// target (bench/run/certs.py)."""
+    return certs.for_this_run().client_context() if servers and servers[0].target.tls else None
+
+
 def quiescent_stats(servers: Sequence[Server], timeout: float = SETTLE_S) -> tuple[dict | None, bool]:
     """The servers' summed /stats once they have finished with every message the run sent, and
     whether they did finish within `timeout`. Finished: two reads agree (messages in, deliveries,
@@ -102,7 +113,7 @@ def quiescent_stats(servers: Sequence[Server], timeout: float = SETTLE_S) -> tup
     `disconnect`, fastapi_chat/app.py `relay`). While some still count as open, nothing may change
     for QUIET_OPEN_S, longer than a server busy with a backlog goes between two counter changes
     (~0.2 s for daphne after the burst scenario)."""
-    return wait_quiet(lambda: read_servers([s.base_url for s in servers]), timeout=timeout,
+    return wait_quiet(lambda: read_servers([s.base_url for s in servers], context=trust(servers)), timeout=timeout,
                       quiet_s=QUIET_OPEN_S, done=lambda stats: stats["connections_open"] == 0)
 
 
@@ -111,10 +122,11 @@ def counters_probe(servers: Sequence[Server]) -> Callable[[], list[float] | None
     as their /stats report all three in one reading, at every sample: the cost of a delivery and the servers'
     own delivery rate over the window alone (`window_counters`), with no skew between them (a busy server
     answers late, but its answer is one instant, and it says which)."""
-    urls = [s.base_url for s in servers]
+    urls, context = [s.base_url for s in servers], trust(servers)
 
     def read() -> list[float] | None:
-        stats = read_servers(urls, timeout=0.25)  # a server busy past it: a gap, the sampler keeps its pace
+        # a server busy past the timeout: a gap, the sampler keeps its pace
+        stats = read_servers(urls, timeout=0.25, context=context)
         return [stats["deliveries"], stats["cpu_seconds"], stats["read_at"]] if stats else None
     return read
 
@@ -478,6 +490,8 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, server: dict | Non
         "history_received": c["history_received"],
         "handshakes_refused": family(c, "refused"),
         "handshakes_retried": family(c, "retried"),
+        "negotiated": family(c, "negotiated"),
+        "wire_bytes_per_delivery": c["wire_bytes_read"] / c["client_received"] if c["client_received"] else None,
         "timeline": [tally.timeline.get(str(s), 0) for s in range(seconds[-1] + 1)] if seconds else [],
         "ledger": ledger,
         "client_closes": family(c, "closed"),

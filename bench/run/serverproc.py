@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import ROOT
-from bench.run import machine
+from bench.run import certs, machine
 from bench.run.procs import free_port, stop_process
 from bench.run.redisctl import redis_url as default_redis_url
 from bench.targets import Target
@@ -47,7 +47,9 @@ def child_setup(cpus: set[int] | None, env: dict[str, str]):
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    """GET `url`; an https:// one (a wss:// target's) trusting only this run's CA."""
+    context = certs.for_this_run().client_context() if url.startswith("https://") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
         return r.read()
 
 
@@ -65,11 +67,11 @@ class ServerProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.target.scheme}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return f"{'wss' if self.target.tls else 'ws'}://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -205,8 +207,10 @@ def start(
     env: dict[str, str] | None = None,
     cpus: set[int] | None = None,
     redis_url: str | None = None,
+    port: int | None = None,
 ) -> list[ServerProcess]:
-    """Start every process of `target`, each on its own free port, and wait until all are ready.
+    """Start every process of `target`, each on its own free port (or a one-process target on `port`: a server
+    started again where its members knew it), and wait until all are ready.
 
     A target that needs Redis gets CHAT_REDIS_URL = `redis_url`, else bench.run.redisctl.redis_url()
     (`python -m bench` runs its own Redis; `make ui` checks with bench.run.redisctl.check); the others
@@ -218,11 +222,15 @@ def start(
     if target.needs_redis and not redis_url:
         redis_url = default_redis_url()
     target_env = target.server_env(redis_url if target.needs_redis else None)
+    if target.tls:
+        target_env |= certs.for_this_run().server_env()
     procs: list[ServerProcess] = []
     try:
         for index in range(target.processes):
-            port = free_port(host)
-            command = target.command(host, port)
+            if port is not None and target.processes > 1:
+                raise ValueError(f"{target.name} runs {target.processes} processes: they cannot share port {port}")
+            listen = port or free_port(host)
+            command = target.command(host, listen)
             log_path = log_dir / f"{target.name}-{index}.log"
             full_env = {**inherited, **target_env, **(env or {}), "PYTHONUNBUFFERED": "1"}
             with open(log_path, "wb") as log:
@@ -230,7 +238,7 @@ def start(
                     command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                     preexec_fn=child_setup(cpus, full_env),
                 )
-            procs.append(ServerProcess(target, host, port, popen, log_path, command))
+            procs.append(ServerProcess(target, host, listen, popen, log_path, command))
         for proc in procs:
             proc.wait_ready()
     except BaseException:

@@ -229,6 +229,9 @@ def describe_target(target: Target, servers: list, redis_url: str | None, env: d
         stack=target.stack,
         about=target.about,
         tunes=target.tunes,
+        browser=target.browser,
+        tls=target.tls,
+        base=target.base,
         launcher=[" ".join(s.command) for s in servers] if started_here else [],
         server_command=(servers[0].log_since(0, limit=1) or [""])[0],  # the launcher's first line
         env={**target.server_env(redis_url), **env} if started_here else {},
