@@ -149,7 +149,9 @@ def storm_chart(data: Results, targets: list[str], colors: dict[str, str]) -> Ma
 def hostile_view(data: Results, colors: dict[str, str] | None = None) -> dict | None:
     """Per target, each figure stock and hardened, and with the page's `colors` the storms' chart; None when the
     run measured no hostile client."""
-    targets = sorted(data.hostile, key=lambda t: (TARGET_ORDER.index(t) if t in TARGET_ORDER else len(TARGET_ORDER)))
+    # a wss:// target's storm is read beside its plain target's, as browsers connect (bench.report.browsers)
+    targets = sorted((t for t in data.hostile if not (data.targets.get(t) and data.targets[t].tls)),
+                     key=lambda t: (TARGET_ORDER.index(t) if t in TARGET_ORDER else len(TARGET_ORDER)))
     if not targets:
         return None
     sizes = _sizes(data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bench.record import Results
 from bench.report.answer import Answer, answer
 from bench.report.autopsy import unexplained_words
+from bench.report.browsers import browsers_view, reconnect_view
 from bench.report.capacity import capacity_text, ramp_capacity, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.environment import client_cost_text, harness_text
@@ -102,6 +103,30 @@ def plan_lines(data: Results) -> list[str]:
             + out) if out else []
 
 
+def browser_lines(data: Results) -> list[str]:
+    """As browsers connect (bench.report.browsers): each stack's plain target beside its browser-like ones."""
+    tables, out = browsers_view(data), []
+    for b in tables:
+        out += [f"### {b.stock}, as browsers connect", "",
+                "| target | members connect | server agreed | capacity | server µs/delivery, chat text | "
+                "incompressible | bytes read/delivery | RTT p95 ms | memory/connection, idle / chatting | "
+                "CPU ms/connection | storm: all admitted in |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+                *[f"| {md_cell(r.target)} | {r.connects} | {r.agreed} | {r.capacity} | {r.cost} | {r.cost_binary} | "
+                  f"{r.wire} | {r.p95} | {r.rss} | {r.handshake_cpu} | {r.storm} |" for r in b.rows], ""]
+    storms = reconnect_view(data)
+    if storms:
+        out += ["### Reconnect storms", "", "| target | members reconnect by | members | first member back | "
+                "every member back | failed attempts | new server until then | messages |",
+                "|---|---|---:|---:|---:|---|---|---|",
+                *[f"| {md_cell(r.target)} | {r.policy} | {r.members} | {r.first} | {r.back} | {md_cell(r.failures)} | "
+                  f"{md_cell(r.server)} | {md_cell(r.ledger)} |" for r in storms], ""]
+    if not out:
+        return []
+    head = [f"Fixed load: {tables[0].fixed_load}; in brackets the change against the plain target (n.s.: inside "
+            "the runs' spread).", ""] if tables else []
+    return ["## As browsers connect", "", *head, *out]
+
+
 def markdown_report(data: Results) -> str:
     targets = target_names(data)
     out = [f"# Real-time chat benchmark: {' vs '.join(targets) or 'no targets'}", "",
@@ -138,6 +163,7 @@ def markdown_report(data: Results) -> str:
         out.append("")
         out += repeat_lines(data)
     out += layer_lines(data)
+    out += browser_lines(data)
     out += plan_lines(data)
     out += hostile_lines(data)
     found = claims(data)

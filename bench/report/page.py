@@ -10,6 +10,7 @@ from bench.plan import HEADROOM
 from bench.record import NOISY_PCT, SLOW_SPEED_PCT, Results
 from bench.report.answer import answer
 from bench.report.autopsy import autopsy_view, unexplained_words
+from bench.report.browsers import browsers_view, reconnect_view
 from bench.report.charts import probe_charts
 from bench.report.claims import KNOWN, claims
 from bench.report.environment import environment_view
@@ -30,7 +31,7 @@ from bench.report.tuned import tuned_view
 # in the page's order: the answer and what it stands on open, the evidence folded
 SECTIONS = {"The answer": "answer", "Capacity at the SLO": "capacity", "The seed's claims, tested": "claims",
             "Results by scenario": "scenarios", "Charts": "charts", "Where the CPU goes": "layers",
-            "Each stack tuned": "tuned", "A capacity plan": "plan",
+            "Each stack tuned": "tuned", "As browsers connect": "browsers", "A capacity plan": "plan",
             "Loss autopsy": "autopsy", "Hostile clients": "hostile", "Environment": "environment",
             "Method notes": "method"}
 
@@ -68,7 +69,8 @@ def html_report(data: Results) -> str:
         chart_view=charts_view(data, targets, col),
         ramps=capacity_view(data, targets), searches=search_view(data, targets),
         probe_charts=probe_charts(data, targets, col), repeat=repeat_view(data),
-        layers=layers_view(data), tuned=tuned_view(data), autopsy_rows=autopsy_view(data, targets),
+        layers=layers_view(data), tuned=tuned_view(data), browsers=browsers_view(data), reconnects=reconnect_view(data),
+        autopsy_rows=autopsy_view(data, targets),
         plans=plan_view(data), plan_headroom=f"{HEADROOM:.0%}", scale=scale_view(data),
         hostile=hostile_view(data, col),
         found=claims(data), known=KNOWN,
