@@ -13,7 +13,7 @@ from bench.compare.repeat import previous_bench, repeated
 from bench.compare.thresholds import Threshold, check
 from bench.record import Code, CodePart, Harness, RedisSetup, Results
 from bench.report import print_answer, print_summary, write_report
-from bench.run import codemetrics, hardening_cost, hostile, machine, redisctl, serverproc
+from bench.run import codemetrics, hardening_cost, hostile, machine, reconnect, redisctl, serverproc
 from bench.run.results import ResultsFile
 from bench.run.runner import Workers
 from bench.run.targetrun import Backing, TargetRun
@@ -52,6 +52,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="measure what one hostile client does to each in-memory target, as it ships and "
                         "hardened, and what the hardening costs on steady chat (minutes; bench/run/hostile.py); "
                         "on by default with --full")
+    p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=None,
+                   help="a reconnect storm on each stack's plain target that ran: 1,000 members chatting, the server "
+                        "killed and started again, the members back by immediate retry and by backoff with jitter "
+                        "(about a minute each; bench/run/reconnect.py); on by default with --full")
     p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                    help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
                         "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
@@ -122,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                 plan_for_target, args.repeats)
         if args.full if args.hostile is None else args.hostile:
             measure_hostile(targets, out, results, plan, all_scenarios.get("steady"))
+        if args.full if args.reconnect is None else args.reconnect:
+            measure_reconnects(targets, out, results)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -151,15 +157,26 @@ def shown(path: Path) -> str:
 def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machine.CpuPlan, steady) -> None:
     """Each in-memory target against one hostile client at a time, stock and hardened (fresh servers), and
     on one target per stack what the hardening costs on steady chat."""
-    for target in (t for t in targets if t.name in hostile.IN_MEMORY):
-        print(f"bench: {target.name:<13} hostile clients, {' and '.join(hostile.modes(target.name))} (non-reader, "
-              "idle, partial, fragments, storm, fds)...", flush=True)
-        record = asyncio.run(hostile.measure_target(target.name, out / "logs" / "hostile" / target.name))
+    for target in (t for t in targets if t.name in hostile.IN_MEMORY or t.tls):
+        # over wss:// the storm alone: what TLS does to a storm's handshakes (CONTRACT.md "As browsers connect")
+        only = hostile.FIGURES if target.name in hostile.IN_MEMORY else ("storm",)
+        print(f"bench: {target.name:<13} hostile clients, {' and '.join(hostile.modes(target.name))} "
+              f"({', '.join(only)})...", flush=True)
+        record = asyncio.run(hostile.measure_target(target.name, out / "logs" / "hostile" / target.name, only=only))
         results.set_hostile(target.name, record)
         if steady and target.name in hardening_cost.COST_TARGETS:
             print(f"bench: {target.name:<13} {steady.name} chat, hardening off and on, alternately...", flush=True)
             results.set_hostile(target.name, record.model_copy(
                 update={"cost": hardening_cost.measure(target, steady, plan, out)}))
+
+
+def measure_reconnects(targets: list, out: Path, results: ResultsFile) -> None:
+    """A reconnect storm per policy on each stack's plain target (bench/run/reconnect.py), fresh servers each."""
+    for target in (t for t in targets if t.name in reconnect.STORMED):
+        for policy in reconnect.POLICIES:
+            print(f"bench: {target.name:<13} reconnect storm, {reconnect.MEMBERS:,} members, {policy}...", flush=True)
+            results.add_reconnect(asyncio.run(reconnect.storm(target.name, reconnect.MEMBERS, policy,
+                                                              out / "logs" / "reconnect" / f"{target.name}-{policy}")))
 
 
 def provide_redis(out: Path, plan: machine.CpuPlan) -> tuple[redisctl.RedisServer | None, RedisSetup]:

@@ -7,7 +7,18 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.record import Capacity, Code, Environment, Hostile, Repeated, Results, Run, SecurityCheck, TargetInfo
+from bench.record import (
+    Capacity,
+    Code,
+    Environment,
+    Hostile,
+    Reconnect,
+    Repeated,
+    Results,
+    Run,
+    SecurityCheck,
+    TargetInfo,
+)
 
 
 def now() -> str:
@@ -37,6 +48,10 @@ class ResultsFile:
 
     def set_hostile(self, target: str, found: Hostile) -> None:
         self.data.hostile[target] = found
+        self.save()
+
+    def add_reconnect(self, found: Reconnect) -> None:
+        self.data.reconnects.append(found)
         self.save()
 
     def add_target(self, name: str, description: TargetInfo) -> None:
