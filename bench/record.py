@@ -742,6 +742,8 @@ class Reconnect(Record):
     echoed: int = 0
     lost_with_server: int = 0
     unexplained: int = 0
+    # app mode: of those lost with the server, the ones it had stored first (a member's history brings them back)
+    lost_but_stored: int | None = None
 
 
 class HostileFigures(Record):

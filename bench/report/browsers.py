@@ -106,8 +106,9 @@ def reconnect_view(data: Results) -> list[ReconnectRow]:
             f"{fmt('pct1', r.server_cpu_s)} s CPU from its start"
             + (f" (peak {fmt('int', r.server_cpu_peak_pct)}% of a core)" if r.server_cpu_peak_pct is not None else "")
             + f", {fmt('size', r.server_rss_peak_bytes)}",
-            f"{r.sent:,} sent: {r.echoed:,} relayed, {r.lost_with_server:,} lost with the killed server, "
-            f"{r.unexplained:,} unexplained"))
+            f"{r.sent:,} sent: {r.echoed:,} relayed, {r.lost_with_server:,} lost with the killed server"
+            + (f" ({r.lost_but_stored:,} of them stored first)" if r.lost_but_stored is not None else "")
+            + f", {r.unexplained:,} unexplained"))
     return rows
 
 

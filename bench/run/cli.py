@@ -53,9 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "hardened, and what the hardening costs on steady chat (minutes; bench/run/hostile.py); "
                         "on by default with --full")
     p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=None,
-                   help="a reconnect storm on each stack's plain target that ran: 1,000 members chatting, the server "
-                        "killed and started again, the members back by immediate retry and by backoff with jitter "
-                        "(about a minute each; bench/run/reconnect.py); on by default with --full")
+                   help="a reconnect storm on each stack's relay and app target that ran: 1,000 members chatting, the "
+                        "server killed and started again, the members back by immediate retry and by backoff with "
+                        "jitter (about a minute each; bench/run/reconnect.py); on by default with --full")
     p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                    help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
                         "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
@@ -171,7 +171,8 @@ def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machin
 
 
 def measure_reconnects(targets: list, out: Path, results: ResultsFile) -> None:
-    """A reconnect storm per policy on each stack's plain target (bench/run/reconnect.py), fresh servers each."""
+    """A reconnect storm per policy on each stack's plain and app target (bench/run/reconnect.py), fresh servers
+    (and database) each."""
     for target in (t for t in targets if t.name in reconnect.STORMED):
         for policy in reconnect.POLICIES:
             print(f"bench: {target.name:<13} reconnect storm, {reconnect.MEMBERS:,} members, {policy}...", flush=True)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +82,21 @@ class Database:
                 found[kind][0] += calls
                 found[kind][1] += ms
         return found
+
+    def stored(self, room_prefix: str) -> set[bytes]:
+        """The payloads of every message stored in the rooms whose names start with `room_prefix`."""
+        query = "SELECT payload FROM chat_message WHERE room LIKE %s"
+        if self.engine == "postgresql":
+            import psycopg
+
+            with psycopg.connect(self.url, autocommit=True, application_name=BENCH_APP) as conn:
+                rows = conn.execute(query, (room_prefix + "%",)).fetchall()
+        else:
+            import sqlite3
+
+            with closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as conn:
+                rows = conn.execute(query.replace("%s", "?"), (room_prefix + "%",)).fetchall()
+        return {bytes(payload) for (payload,) in rows}
 
     def activity(self) -> Activity | None:
         """A probe of the connections by state, to call while a run goes (PostgreSQL only)."""

@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from bench.load.framing import retry_wait
 from bench.record import Reconnect, ReconnectPolicy
-from bench.run import certs, machine, serverproc
+from bench.run import certs, database, machine, serverproc
 from bench.targets import TARGETS
 
 ROOM = 10  # members per room
@@ -44,7 +44,7 @@ DRAIN_S = 10.0  # then wait at most this long for the last echoes
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 20.0  # centrifuge-js's defaults
 POLICIES: tuple[ReconnectPolicy, ...] = ("immediate", "backoff")
 MEMBERS = 1000  # make bench-full's storm: a server restarted behind a thousand members
-STORMED = ("django", "fastapi")  # make bench-full's: each stack's plain target
+STORMED = ("django", "fastapi", "django-app", "fastapi-app")  # make bench-full's: each stack, relay and app mode
 
 
 def backoff_s(attempt: int) -> float:
@@ -58,6 +58,7 @@ class Ledger:
     echoed: int = 0
     lost_with_server: int = 0
     unexplained: int = 0
+    lost: list[str] = field(default_factory=list)  # the messages lost with the server, to look for in the database
     failures: Counter[str] = field(default_factory=Counter)  # failed attempts to reconnect, by cause
     back_at: list[float] = field(default_factory=list)  # when each reconnected member chatted again (monotonic)
 
@@ -78,8 +79,11 @@ class Member:
     """One member: chats on its connection; when the connection dies, counts what it sent that never came back,
     and reconnects by its policy."""
 
-    def __init__(self, name: str, url: str, options: dict, ledger: Ledger, end: End) -> None:
-        self.name, self.url, self.options, self.ledger, self.end = name, url, options, ledger, end
+    def __init__(self, name: str, url: str, options: dict, ledger: Ledger, end: End, cookie: str | None = None
+                 ) -> None:
+        self.name, self.url, self.ledger, self.end = name, url, ledger, end
+        # app mode: signed in, as a browser is, with its Django session cookie
+        self.options = {**options, "additional_headers": {"Cookie": cookie}} if cookie else options
         self.pending: set[int] = set()  # sent on this connection, not echoed yet
         self.seq = 0
 
@@ -152,6 +156,7 @@ class Member:
                 await ws.close()
                 return
             self.ledger.lost_with_server += len(self.pending)  # the connection died with them unanswered
+            self.ledger.lost += [f"{self.name}:{seq}" for seq in self.pending]
             self.pending.clear()
             await killed.wait()
             ws = await self.reconnect(policy, back_by)
@@ -167,15 +172,38 @@ def client_options(target_name: str) -> dict:
             **({"ssl": certs.for_this_run().client_context()} if target.tls else {})}
 
 
+ROOM_PREFIX = "reconnect-"
+
+
 async def storm(target_name: str, members: int, policy: ReconnectPolicy, log_dir: Path, cap: float = 60.0,
                 chat_s: float = CHAT_S) -> Reconnect:
     """Members chatting on a fresh server of `target_name` for `chat_s`; the server killed and started again; each
-    member back by `policy`, within `cap` seconds of the kill, then chatting `chat_s` more."""
+    member back by `policy`, within `cap` seconds of the kill, then chatting `chat_s` more. An app target's members
+    sign in (each its own Django session), on the bench's own PostgreSQL or an SQLite file (bench/run/database.py)."""
     target = TARGETS[target_name]
-    (server,) = serverproc.start(target, log_dir / "before")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    db = None
+    if target.database:  # the bench's own PostgreSQL when it can start one, else an SQLite file
+        db = (database.postgres() if target.database == "postgresql" else None) or database.sqlite(log_dir, target_name)
+    try:
+        cookies: list[str | None] = [None] * members
+        if db is not None:
+            made = json.loads(database.prepare(db, members, log_dir / "sessions.json").read_text())
+            cookies = [f"{made['cookie']}={user['session']}" for user in made["users"]]
+        found = await restarted_under(target_name, members, policy, log_dir, cap, chat_s, db, cookies)
+    finally:
+        if db is not None:
+            db.stop()
+    return found
+
+
+async def restarted_under(target_name: str, members: int, policy: ReconnectPolicy, log_dir: Path, cap: float,
+                          chat_s: float, db: database.Database | None, cookies: list[str | None]) -> Reconnect:
+    target, env = TARGETS[target_name], {"CHAT_DATABASE_URL": db.url} if db else {}
+    (server,) = serverproc.start(target, log_dir / "before", env=env)
     ledger, killed, end = Ledger(), asyncio.Event(), End()
     options = client_options(target_name)
-    crowd = [Member(f"m{i}", f"{server.ws_url}/ws/reconnect-{i // ROOM}", options, ledger, end)
+    crowd = [Member(f"m{i}", f"{server.ws_url}/ws/{ROOM_PREFIX}{i // ROOM}", options, ledger, end, cookies[i])
              for i in range(members)]
     restarted: serverproc.ServerProcess | None = None
     try:
@@ -192,7 +220,8 @@ async def storm(target_name: str, members: int, policy: ReconnectPolicy, log_dir
         server.popen.wait()
         killed_at = time.monotonic()
         killed.set()
-        restarted = (await asyncio.to_thread(serverproc.start, target, log_dir / "after", port=server.port))[0]
+        restarted = (await asyncio.to_thread(serverproc.start, target, log_dir / "after", env=env,
+                                             port=server.port))[0]
         ready_s = time.monotonic() - killed_at
         cpu, rss = await watch(restarted, lambda: len(ledger.back_at) >= members, killed_at + cap)
         await asyncio.sleep(chat_s)  # every member back (or the cap passed): chat a little, then stop
@@ -205,13 +234,15 @@ async def storm(target_name: str, members: int, policy: ReconnectPolicy, log_dir
             if proc is not None:
                 proc.stop()
     back = sorted(at - killed_at for at in ledger.back_at)
+    stored = db.stored(ROOM_PREFIX) if db else None  # of the messages lost with the server, those it had kept
     return Reconnect(target=target_name, policy=policy, members=members, capped_at_s=cap,
                      restart_s=round(ready_s, 2), first_back_s=round(back[0], 2) if back else None,
                      back_s=round(back[-1], 2) if len(back) == members else None,
                      back=len(back), back_by_second=dict(sorted(Counter(int(s) for s in back).items())),
                      failures=dict(ledger.failures.most_common()), server_cpu_s=cpu[0],
                      server_cpu_peak_pct=cpu[1], server_rss_peak_bytes=rss, sent=ledger.sent, echoed=ledger.echoed,
-                     lost_with_server=ledger.lost_with_server, unexplained=ledger.unexplained)
+                     lost_with_server=ledger.lost_with_server, unexplained=ledger.unexplained,
+                     lost_but_stored=sum(m.encode() in stored for m in ledger.lost) if stored is not None else None)
 
 
 async def watch(server: serverproc.ServerProcess, done, until: float) -> tuple[tuple[float, float | None], int]:
