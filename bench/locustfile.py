@@ -76,7 +76,7 @@ def chat_options(parser) -> None:
                         env_var="CHAT_BROWSER",
                         help="members offer permessage-deflate as Chromium does, and compress what they send if "
                              "the server agrees (CONTRACT.md \"As browsers connect\")")
-    parser.add_argument("--chat-ca", default="", env_var="CHAT_CA",
+    parser.add_argument("--chat-ca", default="", env_var="CHAT_CA", include_in_web_ui=False,
                         help="wss:// servers (https:// hosts): the CA certificate (PEM) to trust, and only it")
     parser.add_argument("--chat-locust-events", type=lambda s: s.lower() in ("1", "true", "yes"),
                        default=True, env_var="CHAT_LOCUST_EVENTS",
