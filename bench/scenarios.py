@@ -67,9 +67,7 @@ class Scenario:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
 
 
-KINDS = ("local", "seed", "floor", "redis", "scale", "app", "browser")
-# a scenario's overrides: for `make bench-quick`, `make bench-full`, and `once` where a suite names it NAME@once
-VARIANTS = ("quick", "full", "once")  # bench/targets.py Target.kind
+KINDS = ("local", "seed", "floor", "redis", "scale", "app", "browser")  # bench/targets.py Target.kind
 
 
 def load(variant: str = "", path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], dict[str, list[str]]]:
@@ -80,8 +78,8 @@ def load(variant: str = "", path: Path = SCENARIO_FILE) -> tuple[dict[str, Scena
     scenarios = {}
     for name, table in data["scenario"].items():
         merged = {**data["defaults"], **table, **(table.get(variant, {}) if variant else {})}
-        for overrides in VARIANTS:
-            merged.pop(overrides, None)
+        merged.pop("quick", None)
+        merged.pop("full", None)
         unknown = set(merged) - known
         if unknown:
             raise ValueError(f"{path.name}: scenario {name!r} has unknown keys {sorted(unknown)}")
@@ -99,10 +97,4 @@ def load(variant: str = "", path: Path = SCENARIO_FILE) -> tuple[dict[str, Scena
             if step.churn and step.churn_stay <= 0:
                 raise ValueError(f"{path.name}: scenario {name!r}: churn needs a positive churn_stay (seconds)")
     suite = data["suite"]
-    suites = {kind: list(suite.get(f"{variant}-{kind}" if variant else kind, [])) for kind in KINDS}
-    for entry in {e for names in suites.values() for e in names if "@" in e}:  # NAME@once: with its `once` overrides
-        name, _, overrides = entry.partition("@")
-        if overrides not in VARIANTS or overrides not in data["scenario"].get(name, {}):
-            raise ValueError(f"{path.name}: suite entry {entry!r}: scenario {name!r} has no {overrides!r} overrides")
-        scenarios[entry] = replace(scenarios[name], **data["scenario"][name][overrides])
-    return scenarios, suites
+    return scenarios, {kind: list(suite.get(f"{variant}-{kind}" if variant else kind, [])) for kind in KINDS}
