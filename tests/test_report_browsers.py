@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.record import Reconnect, Results
 from bench.report import write_report
+from bench.report.answer import answer
 from bench.report.browsers import browsers_view, reconnect_view
 
 BENCH = Path(__file__).parent / "data" / "results_bench_v5.json"
@@ -41,6 +42,10 @@ def test_a_browser_target_reads_against_its_plain_target_with_what_the_server_ag
     assert (plain.agreed, browser.agreed) == ("—", "deflate, 12-bit windows")
     assert browser.cost.endswith("(+90%)") and browser.wire == "68.1" and browser.capacity.endswith("(n.s.)")
     assert plain.rss != "—" and plain.handshake_cpu != "—", "the idle run gives a connection's memory and CPU"
+    words = {q.asks: " ".join("".join(t for t, _ in s) for s in q.sentences) for q in answer(data).questions}
+    assert "fastapi-browser carries" in words["And as browsers connect?"], words
+    assert "100% of fastapi's" in words["And as browsers connect?"] and "agreed: deflate, 12-bit windows" in \
+        words["And as browsers connect?"]
     html = write_report(data, tmp_path)["html"].read_text()
     start = html.index('<section id="browsers">')
     section = html[start:html.index("</section>", start)]
@@ -65,7 +70,7 @@ def test_a_reconnect_storm_reads_as_how_long_until_every_member_was_back_and_whe
                   back=990, failures={"refused (nothing listening)": 1243}, sent=10, echoed=10)]
     late, short = reconnect_view(data)
     assert (late.first, late.back, late.policy) == ("1.1 s", "4 s", "immediate retry")
-    assert late.failures == "883 refused (nothing listening), 383 503"
+    assert late.failures == "883 refused (nothing listening), 383× 503"
     assert late.ledger == "2,117 sent: 1,372 relayed, 745 lost with the killed server, 0 unexplained"
     assert short.back == "990 of 1,000 in 60 s" and "full jitter" in short.policy
     html = write_report(data, tmp_path)["html"].read_text()

@@ -23,7 +23,8 @@ def app_targets(data: Results, fam: str | None = None) -> list[str]:
 
 
 def relay_targets(data: Results, fam: str | None = None) -> list[str]:
-    return [t for t in ran(data, fam) if not is_app(data, t)]
+    """The relay targets as the bench's members meet them (not the same servers met as browsers meet them)."""
+    return [t for t in ran(data, fam) if not is_app(data, t) and not info(data, t).base]
 
 
 def relay_of(data: Results, target: str) -> str | None:

@@ -101,8 +101,9 @@ def reconnect_view(data: Results) -> list[ReconnectRow]:
         back = f"{r.back_s:g} s" if r.back_s is not None else f"{r.back:,} of {r.members:,} in {r.capped_at_s:g} s"
         rows.append(ReconnectRow(
             r.target, POLICY_WORDS.get(r.policy, r.policy), f"{r.members:,}",
-            f"{r.first_back_s:g} s" if r.first_back_s is not None else "none back", back,
-            ", ".join(f"{n:,} {cause}" for cause, n in r.failures.items()) or "none",
+            f"{r.first_back_s:g} s" if r.first_back_s is not None else "—" if r.back else "none back", back,
+            ", ".join(f"{n:,}× {cause}" if cause.isdigit() else f"{n:,} {cause}" for cause, n in r.failures.items())
+            or "none",
             f"{fmt('pct1', r.server_cpu_s)} s CPU from its start"
             + (f" (peak {fmt('int', r.server_cpu_peak_pct)}% of a core)" if r.server_cpu_peak_pct is not None else "")
             + f", {fmt('size', r.server_rss_peak_bytes)}",
@@ -113,14 +114,15 @@ def reconnect_view(data: Results) -> list[ReconnectRow]:
 
 
 def storm_words(data: Results, target: str) -> str:
-    """"5,000 in 20.2 s, 9.1 s CPU": the hardened server's storm (all admitted, or how many), or "—"."""
+    """"5,000 in 20.2 s": the hardened server's storm (all admitted, or how many, and when the last got in), or
+    "—"."""
     found = data.hostile.get(target)
     storm = found.hardened.storm if found and found.hardened else None
     if not isinstance(storm, Storm):
         return "—"
     admitted = storm.answers.get("101", 0)
     return (f"{admitted:,} of {storm.connections:,}" if admitted < storm.connections else f"{admitted:,}") + \
-        f" in {fmt('rate', storm.last_admitted_s)} s" + (f", {storm.cpu_s:g} s CPU" if storm.cpu_s is not None else "")
+        f" in {fmt('rate', storm.last_admitted_s)} s"
 
 
 def browsers_view(data: Results) -> list[Browsers]:
@@ -144,7 +146,8 @@ def browsers_view(data: Results) -> list[Browsers]:
                             plain),
                 with_change(fmt_spread("us", cost) if cost else "—", base[1], cost, plain),
                 with_change(fmt_spread("us", cost_binary) if cost_binary else "—", base[2], cost_binary, plain),
-                fmt("rate", per_connection(steady, lambda r: r.wire_bytes_per_delivery)),
+                # bytes per delivery hardly depend on the load: from any run when the fixed load did not run
+                fmt("rate", per_connection(steady or data.runs_of(target=t), lambda r: r.wire_bytes_per_delivery)),
                 fmt_spread("ms", p95) if p95 else "—",
                 " / ".join(fmt("size", per_connection(runs, lambda r: r.server.rss_per_connection_bytes))
                            for runs in (idle, steady)),

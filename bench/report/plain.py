@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from bench.record import Results, searched
 from bench.report.appmode import app_targets, at_capacity, relay_targets, stages
+from bench.report.browsers import agreed
 from bench.report.headline import Row, Segment
 from bench.report.layers import Column, layers_view
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import differ
-from bench.report.runs import info
+from bench.report.runs import info, ran
 from bench.report.tuned import capacity_stat, change, change_made, tuned_of
 
 CHANNELS, FASTAPI = "Channels", "FastAPI"
@@ -203,9 +204,34 @@ def enough(data: Results, rows: dict[str, Row]) -> Question | None:
         "")]])
 
 
+def as_browsers(data: Results, rows: dict[str, Row]) -> Question | None:
+    """Each stack's target met as a browser meets it (wss://, deflate offered) against its plain target: "fastapi-
+    browser carries 11,020 deliveries/s (held for 15 s), 38% of fastapi's 28,800 over plain ws:// (the server
+    agreed: deflate, 12-bit windows)"."""
+    said: list[Segment] = []
+    for target in ran(data):
+        about = info(data, target)
+        row, plain = rows.get(target), rows.get(about.base)
+        if not (about.browser and about.tls) or row is None or plain is None:
+            continue
+        if row.capacity_value is None or plain.capacity_value is None or not plain.capacity_value.median:
+            continue
+        share = row.capacity_value.median / plain.capacity_value.median
+        granted = agreed(data.runs_of(target=target))
+        said += [("; " if said else "Met as a browser meets it (wss://, permessage-deflate offered as Chromium "
+                  "offers it), ", ""),
+                 (f"{target} carries ", ""),
+                 (f"{row.capacity.text} deliveries/s{held_words(data, target)}", row.capacity.link), (", ", ""),
+                 (f"{'at most ' * plain.capacity.text.startswith('≥')}{share:.0%} of {plain.target}'s "
+                  f"{plain.capacity.text} over plain ws://", "#browsers"),
+                 (" (the server declined compression)" if granted == "declined" else f" (the server agreed: {granted})",
+                  "")]
+    return Question("And as browsers connect?", [said + [(".", "")]]) if said else None
+
+
 def plain_answer(data: Results, rows: list[Row]) -> list[Question]:
     by_target = {r.target: r for r in rows}
     cols = {c.target: c for c in layers_view(data).columns}  # where each target's CPU goes, for the why
-    found = [relay(data, by_target, cols), stored(data, by_target, cols), trouble(by_target),
-             enough(data, by_target)]
+    found = [relay(data, by_target, cols), stored(data, by_target, cols), as_browsers(data, by_target),
+             trouble(by_target), enough(data, by_target)]
     return [q for q in found if q is not None]
