@@ -14,6 +14,8 @@ import ssl
 class Tls:
     """One connection's TLS session, the certificate checked against `context` for `host`."""
 
+    closed = False  # the server sent its close_notify
+
     def __init__(self, context: ssl.SSLContext, host: str) -> None:
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._ssl = context.wrap_bio(self._in, self._out, server_hostname=host)
@@ -55,8 +57,6 @@ class Tls:
         except ssl.SSLZeroReturnError:
             self.closed = True
         return b"".join(chunks)
-
-    closed = False
 
 
 def client_context(cafile: str) -> ssl.SSLContext:
