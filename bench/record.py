@@ -728,8 +728,8 @@ class Reconnect(Record):
     capped_at_s: float  # how long after the kill a member may take to get back
     # from the kill until the new server answered /healthz (polled every 50 ms: a member may be back first)
     restart_s: float
-    first_back_s: float | None = None  # from the kill until the first member chatted again: the server was up
-    back_s: float | None = None  # from the kill until every member chatted again (None: not all within the cap)
+    first_back_s: float | None = None  # from the kill until the first member was connected again: the server was up
+    back_s: float | None = None  # from the kill until every member was connected again (None: not all within the cap)
     back: int = 0  # members back within the cap
     back_by_second: dict[int, int] = Field(default_factory=dict)  # second after the kill -> members back in it
     failures: dict[str, int] = Field(default_factory=dict)  # failed attempts by cause (HTTP status, refused, ...)
@@ -737,10 +737,11 @@ class Reconnect(Record):
     server_cpu_peak_pct: float | None = None  # its busiest 0.25 s meanwhile, in % of one core (None: back sooner)
     server_rss_peak_bytes: int | None = None
     # every message the members sent: echoed to its sender, lost with the killed server (no echo before its
-    # connection died), or unexplained (neither)
+    # connection died), lost on a connection that closed after its member was back, or unexplained (none of these)
     sent: int = 0
     echoed: int = 0
     lost_with_server: int = 0
+    lost_after_back: int = 0  # on a later connection of a member that was back, which then closed
     unexplained: int = 0
     # app mode: of those lost with the server, the ones it had stored first (a member's history brings them back)
     lost_but_stored: int | None = None

@@ -19,7 +19,7 @@ def test_every_member_gets_back_and_the_ledger_closes(tmp_path, target, policy):
     assert found.first_back_s is not None and found.first_back_s <= found.back_s
     assert sum(found.back_by_second.values()) == 40
     assert found.sent > 0 and found.unexplained == 0, found
-    assert found.echoed + found.lost_with_server == found.sent, found
+    assert found.echoed + found.lost_with_server + found.lost_after_back == found.sent, found
     if policy == "immediate":  # it tried while nothing listened on the port
         assert found.failures.get("refused (nothing listening)", 0) > 0, found.failures
     assert found.server_rss_peak_bytes and found.server_cpu_s, "the new server's start and handshakes took CPU"

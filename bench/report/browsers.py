@@ -109,6 +109,7 @@ def reconnect_view(data: Results) -> list[ReconnectRow]:
             + f", {fmt('size', r.server_rss_peak_bytes)}",
             f"{r.sent:,} sent: {r.echoed:,} relayed, {r.lost_with_server:,} lost with the killed server"
             + (f" ({r.lost_but_stored:,} of them stored first)" if r.lost_but_stored is not None else "")
+            + (f", {r.lost_after_back:,} lost on a connection closed later" if r.lost_after_back else "")
             + f", {r.unexplained:,} unexplained"))
     return rows
 

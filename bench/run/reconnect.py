@@ -24,6 +24,7 @@ import random
 import signal
 import tempfile
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +57,17 @@ def backoff_s(attempt: int) -> float:
 class Ledger:
     sent: int = 0
     echoed: int = 0
-    lost_with_server: int = 0
-    unexplained: int = 0
+    lost_with_server: int = 0  # pending on the connection open when the server was killed
+    lost_after_back: int = 0  # pending on a later connection that closed before the end
     lost: list[str] = field(default_factory=list)  # the messages lost with the server, to look for in the database
     failures: Counter[str] = field(default_factory=Counter)  # failed attempts to reconnect, by cause
-    back_at: list[float] = field(default_factory=list)  # when each reconnected member chatted again (monotonic)
+    back_at: dict[str, float] = field(default_factory=dict)  # member -> when it first connected again (monotonic)
+
+    @property
+    def unexplained(self) -> int:
+        """Sent, and neither echoed nor on a connection that died: still pending at the end, or with a member whose
+        task was cancelled."""
+        return self.sent - self.echoed - self.lost_with_server - self.lost_after_back
 
 
 @dataclass
@@ -121,12 +128,12 @@ class Member:
         try:
             while time.monotonic() < self.end.at and not reading.done():
                 self.seq += 1
+                self.pending.add(self.seq)  # before the send: its echo may be read while the send waits
+                self.ledger.sent += 1
                 try:
                     await ws.send(f"{self.name}:{self.seq}")
                 except ConnectionClosed:
                     break
-                self.pending.add(self.seq)
-                self.ledger.sent += 1
                 told = asyncio.create_task(self.end.known.wait())
                 await asyncio.wait([reading, told], timeout=1 / RATE, return_when=asyncio.FIRST_COMPLETED)
                 told.cancel()
@@ -151,17 +158,19 @@ class Member:
         ws: ClientConnection | None = first
         while ws is not None:
             await self.chat(ws)
-            if time.monotonic() >= self.end.at:  # the run's end, not the kill: what is still pending is unexplained
-                self.ledger.unexplained += len(self.pending)
+            if time.monotonic() >= self.end.at:  # the run's end: what is still pending stays unexplained
                 await ws.close()
                 return
-            self.ledger.lost_with_server += len(self.pending)  # the connection died with them unanswered
-            self.ledger.lost += [f"{self.name}:{seq}" for seq in self.pending]
+            if self.name in self.ledger.back_at:  # a later connection died: not the kill's
+                self.ledger.lost_after_back += len(self.pending)
+            else:  # the connection the kill closed, with them unanswered
+                self.ledger.lost_with_server += len(self.pending)
+                self.ledger.lost += [f"{self.name}:{seq}" for seq in self.pending]
             self.pending.clear()
             await killed.wait()
             ws = await self.reconnect(policy, back_by)
             if ws is not None:
-                self.ledger.back_at.append(time.monotonic())
+                self.ledger.back_at.setdefault(self.name, time.monotonic())
 
 
 def client_options(target_name: str) -> dict:
@@ -172,7 +181,9 @@ def client_options(target_name: str) -> dict:
             **({"ssl": certs.for_this_run().client_context()} if target.tls else {})}
 
 
-ROOM_PREFIX = "reconnect-"
+def room_prefix() -> str:
+    """This storm's rooms: their own names, so that a database an earlier storm wrote to holds none of theirs."""
+    return f"reconnect-{uuid.uuid4().hex[:8]}-"
 
 
 async def storm(target_name: str, members: int, policy: ReconnectPolicy, log_dir: Path, cap: float = 60.0,
@@ -203,7 +214,8 @@ async def restarted_under(target_name: str, members: int, policy: ReconnectPolic
     (server,) = serverproc.start(target, log_dir / "before", env=env)
     ledger, killed, end = Ledger(), asyncio.Event(), End()
     options = client_options(target_name)
-    crowd = [Member(f"m{i}", f"{server.ws_url}/ws/{ROOM_PREFIX}{i // ROOM}", options, ledger, end, cookies[i])
+    rooms = room_prefix()
+    crowd = [Member(f"m{i}", f"{server.ws_url}/ws/{rooms}{i // ROOM}", options, ledger, end, cookies[i])
              for i in range(members)]
     restarted: serverproc.ServerProcess | None = None
     try:
@@ -233,15 +245,16 @@ async def restarted_under(target_name: str, members: int, policy: ReconnectPolic
         for proc in (server, restarted):
             if proc is not None:
                 proc.stop()
-    back = sorted(at - killed_at for at in ledger.back_at)
-    stored = db.stored(ROOM_PREFIX) if db else None  # of the messages lost with the server, those it had kept
+    back = sorted(at - killed_at for at in ledger.back_at.values())
+    stored = db.stored(rooms) if db else None  # of the messages lost with the server, those it had kept
     return Reconnect(target=target_name, policy=policy, members=members, capped_at_s=cap,
                      restart_s=round(ready_s, 2), first_back_s=round(back[0], 2) if back else None,
                      back_s=round(back[-1], 2) if len(back) == members else None,
                      back=len(back), back_by_second=dict(sorted(Counter(int(s) for s in back).items())),
                      failures=dict(ledger.failures.most_common()), server_cpu_s=cpu[0],
                      server_cpu_peak_pct=cpu[1], server_rss_peak_bytes=rss, sent=ledger.sent, echoed=ledger.echoed,
-                     lost_with_server=ledger.lost_with_server, unexplained=ledger.unexplained,
+                     lost_with_server=ledger.lost_with_server, lost_after_back=ledger.lost_after_back,
+                     unexplained=ledger.unexplained,
                      lost_but_stored=sum(m.encode() in stored for m in ledger.lost) if stored is not None else None)
 
 
@@ -249,13 +262,13 @@ async def watch(server: serverproc.ServerProcess, done, until: float) -> tuple[t
     """The new server's CPU seconds from its start (its own start-up included) until `done()` or `until`, its
     busiest 0.25 s meanwhile in % of a core (None: done before one passed), and its peak RSS."""
     process = psutil.Process(server.pid)
-    last = sum(process.cpu_times()[:2])
+    last, at = sum(process.cpu_times()[:2]), time.monotonic()
     peak_pct: float | None = None
     rss = process.memory_info().rss
     while not done() and time.monotonic() < until:
-        await asyncio.sleep(0.25)
-        now = sum(process.cpu_times()[:2])
-        peak_pct, last = max(peak_pct or 0.0, 100 * (now - last) / 0.25), now
+        await asyncio.sleep(0.25)  # the members share this loop: it may wake late, so the interval is measured
+        now, then = sum(process.cpu_times()[:2]), time.monotonic()
+        peak_pct, last, at = max(peak_pct or 0.0, 100 * (now - last) / (then - at)), now, then
         rss = max(rss, process.memory_info().rss)
     return (round(sum(process.cpu_times()[:2]), 2), None if peak_pct is None else round(peak_pct, 1)), rss
 
