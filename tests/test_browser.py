@@ -97,7 +97,7 @@ def test_a_certificate_from_another_ca_is_refused(started, tmp_path: Path):
 @pytest.mark.parametrize("stack", ["django", "fastapi"])
 def test_the_run_record_says_what_was_negotiated_and_what_went_on_the_wire(tmp_path, stack):
     """A bench run of the browser-like target: each member's agreement counted, the ledger closed, and the bytes
-    the server wrote per delivery measured (compressed and encrypted as they went)."""
+    the members read per delivery measured (compressed and encrypted as they came)."""
     scenario = replace(scenarios.load()[0]["smoke"], warmup=0.5, window=2.0, drain=0.5)
     target = TARGETS[f"{stack}-browser"]
     servers = serverproc.start(target, tmp_path)

@@ -89,3 +89,14 @@ def test_a_compressed_frame_is_refused_when_nothing_was_agreed():
     frame = Frame(Opcode.TEXT, b"hello hello hello").serialize(mask=False, extensions=[server])
     with pytest.raises(FrameError, match="reserved bits"):
         FrameReader().feed(frame)
+
+
+def test_a_compressed_message_in_fragments_is_inflated_whole():
+    """RSV1 on the first frame only (RFC 7692 6.1); the reader keeps every fragment and inflates the message once."""
+    header, server = server_side(**UVICORN)
+    parts = [b'{"text": "first part, ', b"second part, " * 20, b'last part"}']
+    wire = b"".join(Frame(op, part, fin=last).serialize(mask=False, extensions=[server]) for op, part, last in
+                    [(Opcode.TEXT, parts[0], False), (Opcode.CONT, parts[1], False), (Opcode.CONT, parts[2], True)])
+    assert wire[0] & 0x40 and not wire[0] & 0x80, "a compressed first fragment"
+    events = FrameReader(keep_payload=True, inflate=Deflate(Agreed.parse(header)).decompress).feed(wire)
+    assert events == [(TEXT, len(b"".join(parts)), b"".join(parts))]

@@ -2,7 +2,7 @@
 
 Chromium (and Firefox and Safari) offer it on every WebSocket with `CHROMIUM_OFFER`, take whatever the
 server answers within that offer, and then compress every message they send with context takeover.
-The bench's browser-like members do the same (bench/load/wsclient.py `connect(browser=True)`).
+The bench's browser-like members do the same (bench/load/wsclient.py `connect(manner=Manner(browser=True))`).
 """
 
 from __future__ import annotations

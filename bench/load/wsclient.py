@@ -71,24 +71,29 @@ class WSClient:
         # replies (pong, close) the reading greenlet sends, and a reply never waits behind a send
         self._writing = Semaphore()
         self._pong_owed: bytes | None = None  # a ping that came while a send held the socket
-        self.bytes_read = 0  # off the socket since the handshake, as they came (encrypted, compressed)
+        self.bytes_read = 0  # off the socket after the handshake's response, as they came (encrypted, compressed)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def send_text(self, data: bytes | str) -> None:
-        self._send(self._message(TEXT, data.encode() if isinstance(data, str) else data))
+        self._send_message(TEXT, data.encode() if isinstance(data, str) else data)
 
     def send_binary(self, data: bytes) -> None:
-        self._send(self._message(BINARY, data))
+        self._send_message(BINARY, data)
 
-    def _message(self, opcode: int, payload: bytes) -> bytes | list[bytes]:
-        if self.deflate is None:
-            return encode_frame(opcode, payload)
-        return encode_frame(opcode, self.deflate.compress(payload), compressed=True)
+    def _send_message(self, opcode: int, payload: bytes) -> None:
+        deflate = self.deflate
+        if deflate is None:
+            self._send(encode_frame(opcode, payload))
+        else:  # compressed under the lock: with context takeover, messages go out in the order they were compressed
+            self._send(lambda: encode_frame(opcode, deflate.compress(payload), compressed=True))
 
-    def _send(self, frame: bytes | list[bytes]) -> None:
+    def _send(self, frame: bytes | list[bytes] | Callable[[], bytes | list[bytes]]) -> None:
+        """Write `frame` (or what `frame()` makes, once this client's turn to write has come)."""
         with self._writing:
+            if callable(frame):
+                frame = frame()
             if self.tls is not None:
                 frame = self.tls.encrypt(frame if isinstance(frame, bytes) else b"".join(frame))
             if isinstance(frame, bytes):
