@@ -91,18 +91,23 @@ class HardenedWebSocketProtocol(ContractWebSocketProtocol):
     # Over wss://, autobahn reads the TLS session from self.transport, which it requires to be Twisted's TLS
     # protocol: here guard_connections' wrapper sits on it, and autobahn raised (a 500 to every handshake). It
     # reads it twice, as the connection is made and as it opens: both times it is shown the TLS protocol.
-    def connectionMade(self):
+    @property
+    def tls(self) -> Any:
+        """Twisted's TLS protocol under guard_connections' wrapper (wss://), else None."""
         guard = self.transport
-        if not isinstance(guard, GuardedConnection) or not isinstance(guard.transport, TLSMemoryBIOProtocol):
+        inner = guard.transport if isinstance(guard, GuardedConnection) else None
+        return inner if isinstance(inner, TLSMemoryBIOProtocol) else None
+
+    def connectionMade(self):
+        if self.tls is None:
             return super().connectionMade()
-        with showing(self, guard.transport):
+        with showing(self, self.tls):
             super().connectionMade()
 
     def _onOpen(self):  # autobahn's, reading the TLS session under the wrapper
         details = self._transport_details
         if details.is_secure:
-            transport: Any = self.transport
-            tls = transport.transport if isinstance(transport, GuardedConnection) else transport
+            tls = self.tls or self.transport
             details.channel_id = {"tls-unique": transport_channel_id(tls, details.is_server, "tls-unique")}
             details.peer_cert = extract_peer_certificate(tls)
         self.onOpen()

@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     limits = uvicorn_fixes.EdgeLimits(
         settings.CHAT_HANDSHAKE_TIMEOUT, settings.CHAT_MAX_CONNECTIONS, settings.CHAT_MAX_FRAGMENTS,
         settings.CHAT_MEMBER_BACKLOG_BYTES, settings.CHAT_MAX_PENDING_HANDSHAKES) if settings.CHAT_HARDENING else None
-    wire = uvicorn_fixes.Wire(settings.CHAT_COMPRESSION == "shipped",
-                              (settings.CHAT_TLS_CERT, settings.CHAT_TLS_KEY) if settings.CHAT_TLS_CERT else None)
+    wire = uvicorn_fixes.Wire.of(settings.CHAT_COMPRESSION, settings.CHAT_TLS_CERT, settings.CHAT_TLS_KEY)
     uvicorn_fixes.serve("django_chat.asgi:application", args.host, args.port, settings.CHAT_MAX_MESSAGE_BYTES,
                         settings.CHAT_KEEPALIVE, limits, wire=wire)
 

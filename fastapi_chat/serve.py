@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     limits = uvicorn_fixes.EdgeLimits(config.HANDSHAKE_TIMEOUT, config.MAX_CONNECTIONS, config.MAX_FRAGMENTS,
                                       config.BACKLOG_BYTES_BOUND, config.MAX_PENDING_HANDSHAKES) \
         if config.HARDENING else None
-    wire = uvicorn_fixes.Wire(config.COMPRESSION == "shipped",
-                              (config.TLS_CERT, config.TLS_KEY) if config.TLS_CERT else None)
+    wire = uvicorn_fixes.Wire.of(config.COMPRESSION, config.TLS_CERT, config.TLS_KEY)
     uvicorn_fixes.serve("fastapi_chat.app:create_app", args.host, args.port, config.MAX_MESSAGE_BYTES,
                         config.KEEPALIVE, limits, factory=True, wire=wire)
 

@@ -55,6 +55,11 @@ class Wire:
     deflate: bool = False
     tls: tuple[str, str] | None = None
 
+    @classmethod
+    def of(cls, compression: str, tls_cert: str, tls_key: str) -> Wire:
+        """From the settings both stacks read (CHAT_COMPRESSION, CHAT_TLS_CERT, CHAT_TLS_KEY)."""
+        return cls(compression == "shipped", (tls_cert, tls_key) if tls_cert else None)
+
 
 def serve(app: str, host: str, port: int, max_message_bytes: int, keepalive: float, limits: EdgeLimits | None,
           factory: bool = False, wire: Wire = Wire()) -> None:

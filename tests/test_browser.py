@@ -43,7 +43,7 @@ def started(tmp_path_factory: pytest.TempPathFactory):
 
 def manner(name: str) -> Manner:
     target = TARGETS[name]
-    return Manner(target.browser, certs.for_this_run().client_context() if target.tls else None)
+    return Manner(target.browser, certs.for_this_run().client_context if target.tls else None)
 
 
 def relayed(server: serverproc.ServerProcess, room: str, payloads: list[tuple[int, bytes]], how: Manner) -> list:
@@ -91,7 +91,7 @@ def test_a_certificate_from_another_ca_is_refused(started, tmp_path: Path):
     server = started("fastapi-wss")
     stranger = certs.make(tmp_path)  # a CA of its own: the client trusts it, the server's certificate is not from it
     with pytest.raises(ssl.SSLCertVerificationError):
-        connect(f"{server.ws_url}/ws/tls", manner=Manner(tls=stranger.client_context()))
+        connect(f"{server.ws_url}/ws/tls", manner=Manner(tls=stranger.client_context))
 
 
 @pytest.mark.parametrize("stack", ["django", "fastapi"])

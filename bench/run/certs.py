@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 import tempfile
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import trustme
@@ -26,7 +26,10 @@ class Certs:
         """What a server process needs to serve wss:// and https:// (CONTRACT.md "As browsers connect")."""
         return {"CHAT_TLS_CERT": str(self.cert), "CHAT_TLS_KEY": str(self.key)}
 
+    @cached_property
     def client_context(self) -> ssl.SSLContext:
+        """One context for every client of the run (a storm's 5,000 members, each readiness probe): the CA is read
+        once."""
         return client_context(str(self.ca))
 
 

@@ -205,7 +205,7 @@ PAIR_AFTER_S = 1.0  # into a storm, a pair of members tries to join a room and c
 
 def tls_for(url: str) -> dict:
     """A wss:// target's members trust the run's CA (bench/run/certs.py)."""
-    return {"ssl": certs.for_this_run().client_context()} if url.startswith("wss://") else {}
+    return {"ssl": certs.for_this_run().client_context} if url.startswith("wss://") else {}
 
 
 async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0):

@@ -92,6 +92,7 @@ class Member:
         # app mode: signed in, as a browser is, with its Django session cookie
         self.options = {**options, "additional_headers": {"Cookie": cookie}} if cookie else options
         self.pending: set[int] = set()  # sent on this connection, not echoed yet
+        self.answered = asyncio.Event()  # set while nothing is pending
         self.seq = 0
 
     async def attempt(self) -> tuple[ClientConnection | None, str, float | None]:
@@ -129,6 +130,7 @@ class Member:
             while time.monotonic() < self.end.at and not reading.done():
                 self.seq += 1
                 self.pending.add(self.seq)  # before the send: its echo may be read while the send waits
+                self.answered.clear()
                 self.ledger.sent += 1
                 try:
                     await ws.send(f"{self.name}:{self.seq}")
@@ -138,9 +140,10 @@ class Member:
                 await asyncio.wait([reading, told], timeout=1 / RATE, return_when=asyncio.FIRST_COMPLETED)
                 told.cancel()
         finally:
-            drained = time.monotonic() + DRAIN_S
-            while self.pending and not reading.done() and time.monotonic() < drained:
-                await asyncio.sleep(0.1)
+            if self.pending and not reading.done():  # the last echoes, or the connection's end, for DRAIN_S at most
+                answered = asyncio.create_task(self.answered.wait())
+                await asyncio.wait([reading, answered], timeout=DRAIN_S, return_when=asyncio.FIRST_COMPLETED)
+                answered.cancel()
             reading.cancel()
 
     async def read(self, ws: ClientConnection) -> None:
@@ -150,6 +153,8 @@ class Member:
                 if sender == self.name and int(seq) in self.pending:
                     self.pending.discard(int(seq))
                     self.ledger.echoed += 1
+                    if not self.pending:
+                        self.answered.set()
         except ConnectionClosed:
             pass
 
@@ -178,7 +183,7 @@ def client_options(target_name: str) -> dict:
     target = TARGETS[target_name]
     return {"compression": "deflate" if target.browser else None, "max_size": None, "ping_interval": None,
             "open_timeout": 10, "close_timeout": 2,
-            **({"ssl": certs.for_this_run().client_context()} if target.tls else {})}
+            **({"ssl": certs.for_this_run().client_context} if target.tls else {})}
 
 
 def room_prefix() -> str:

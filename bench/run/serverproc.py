@@ -48,7 +48,7 @@ def child_setup(cpus: set[int] | None, env: dict[str, str]):
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
     """GET `url`; an https:// one (a wss:// target's) trusting only this run's CA."""
-    context = certs.for_this_run().client_context() if url.startswith("https://") else None
+    context = certs.for_this_run().client_context if url.startswith("https://") else None
     with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
         return r.read()
 
