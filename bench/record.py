@@ -437,6 +437,7 @@ class TargetInfo(Record):
     stack: Stack = "reference"  # bench.targets.Target.stack
     about: str = ""
     tunes: str = ""  # a tuned target: the stock target it changes (CONTRACT.md "Tuned"); `about` says how
+    breaks: str = ""  # the contract's rules it is known to break: its figures are not a result
     # as browsers connect (CONTRACT.md): its members offered permessage-deflate as Chromium does; over wss://
     browser: bool = False
     tls: bool = False

@@ -20,6 +20,7 @@ class Target:
     about: str = ""
     suite: str = ""  # which suite of bench/scenarios.toml it runs by default: "" = by its kind (see `kind`)
     tunes: str = ""  # a tuned target (CONTRACT.md "Tuned"): the stock target it changes; `about` says how
+    breaks: str = ""  # the contract's rules it is known to break (tests/test_conformance.py BREAKS): not a result
     # As browsers connect (CONTRACT.md): the members offer permessage-deflate as Chromium does, and the server
     # compresses as it ships (env CHAT_COMPRESSION=shipped); `tls`: wss://, a certificate made for the run;
     # `base`: the same server met by the bench's plain ws:// members, which these are measured against
@@ -91,6 +92,10 @@ TARGETS: dict[str, Target] = {
                tunes="django-uvicorn", about="tuned: deliveries skip Channels' per-event hop to its database thread"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
+        Target("fastapi-granian", "fastapi_chat.serve", {"CHAT_FANOUT": "queued", "CHAT_SERVER": "granian"},
+               tunes="fastapi", about="tuned: the same FastAPI app on granian (a Rust ASGI server) instead of uvicorn",
+               breaks="no message-size limit; bad UTF-8, protocol errors and dropped members close without a "
+                      "status (1005)"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"}, suite="seed",
                about="FastAPI receive loop on uvicorn, the blog's sequential broadcast"),
         Target("django-redis", "django_chat.serve", {"CHAT_REDIS_LAYER": "core"}, processes=2, needs_redis=True,

@@ -29,6 +29,7 @@ TLS_KEY = config("CHAT_TLS_KEY", default="")
 ALLOWED_ORIGINS = list(config("CHAT_ALLOWED_ORIGINS", cast=CommaSeparatedStrings,
                               default="localhost,127.0.0.1,[::1]"))
 FANOUT = config("CHAT_FANOUT", default="queued")
+SERVER = config("CHAT_SERVER", default="uvicorn")  # `granian`: the same app on granian (CONTRACT.md "Tuned")
 REDIS_URL = config("CHAT_REDIS_URL", default="")  # empty: one process; redis://...: rooms shared through Redis
 
 # App mode (CONTRACT.md, "App mode"): Django's users, sessions and message table, on the database
@@ -50,6 +51,8 @@ if bool(TLS_CERT) != bool(TLS_KEY):
     raise SystemExit("CHAT_TLS_CERT and CHAT_TLS_KEY go together: a certificate (PEM chain) and its key, or neither")
 if STORE not in ("stock", "lean"):
     raise SystemExit(f"CHAT_STORE must be 'stock' or 'lean', not {STORE!r}")
+if SERVER not in ("uvicorn", "granian"):
+    raise SystemExit(f"CHAT_SERVER must be 'uvicorn' or 'granian', not {SERVER!r}")
 if FANOUT not in ("queued", "seed"):
     raise SystemExit(f"CHAT_FANOUT must be 'queued' or 'seed', not {FANOUT!r}")
 if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):

@@ -4,10 +4,10 @@ its configuration, and its rooms (kept by the fan-out)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 import fastapi
-import uvicorn
 
 from fastapi_chat import config
 from serving.stats import ChatStats, Identity
@@ -20,7 +20,7 @@ class FastAPIStats(ChatStats):
     def reading(self, backlog: int, database: str | None = None, db_connections: int = 0,
                 workers: int = 0) -> dict[str, Any]:
         identity = Identity(
-            backend="fastapi", server=f"uvicorn {uvicorn.__version__} (fastapi {fastapi.__version__})",
+            backend="fastapi", server=f"{config.SERVER} {version(config.SERVER)} (fastapi {fastapi.__version__})",
             fanout=config.FANOUT, layer="redis" if config.REDIS_URL else "memory",
             config={"max_message_bytes": config.MAX_MESSAGE_BYTES, "member_backlog": config.MEMBER_BACKLOG,
                     "member_backlog_bytes": config.MEMBER_BACKLOG_BYTES,

@@ -8,6 +8,7 @@ import random
 import socket
 import string
 import time
+from importlib.metadata import version
 
 import daphne
 import psutil
@@ -40,6 +41,7 @@ IDENTITY = {  # backend, fanout, server, layer
     "django-uvicorn-tuned": ("django", "channels", f"uvicorn {uvicorn.__version__}", "memory"),
     "reference": ("reference", "broadcast", f"websockets {websockets.__version__}", "memory"),
     "fastapi": ("fastapi", "queued", f"uvicorn {uvicorn.__version__}", "memory"),
+    "fastapi-granian": ("fastapi", "queued", f"granian {version('granian')}", "memory"),
     "fastapi-seed": ("fastapi", "seed", f"uvicorn {uvicorn.__version__}", "memory"),
     "django-redis": ("django", "channels", f"daphne {daphne.__version__}", "redis"),
     "django-redis-pubsub": ("django", "channels", f"daphne {daphne.__version__}", "redis-pubsub"),
@@ -55,6 +57,24 @@ IDENTITY = {  # backend, fanout, server, layer
 # (bounded at capacity) overflow under a back-to-back burst although every member reads; the
 # drops are counted, as the contract asks, but not every message arrives.
 DROPS_UNDER_BURST = {"django-redis-pubsub"}
+# A finding (CONTRACT.md "Tuned"): the FastAPI app unchanged on granian breaks these rules of the contract, none of
+# which granian has a setting for. Strict: the day granian keeps one, its test says so.
+BREAKS = {
+    "fastapi-granian": {
+        "test_max_message_size_closes_1009_and_spares_others": "granian relays a message past the size limit",
+        "test_invalid_utf8_text_closes_1007": "granian closes bad UTF-8 with no status (1005), not 1007",
+        "test_abrupt_disconnect_does_not_disturb_others": "granian reports a dropped member as 1005, not 1006",
+        "test_garbage_bytes_leave_server_healthy": "granian closes a protocol error with no status (1005), not 1002",
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def known_break(request: pytest.FixtureRequest) -> None:
+    """A rule the target under test is known to break (BREAKS) is an expected failure, and must still fail."""
+    target = request.node.callspec.params.get("target") if hasattr(request.node, "callspec") else None
+    if why := BREAKS.get(target, {}).get(request.node.originalname):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
 
 
 async def assert_chat_works(server, members, room: str) -> None:

@@ -54,3 +54,12 @@ def test_a_change_inside_the_spread_is_not_significant_and_no_tuned_target_says_
     assert table.rows[1].capacity_gain == "not significant" and table.rows[1].cost_gain == "not significant"
     html = write_report(Results.load(BENCH), tmp_path)["html"].read_text()
     assert "No tuned target in this run: <code>make bench-full</code> runs them" in html
+
+
+def test_a_tuned_target_that_breaks_the_contract_is_labelled_and_never_the_best():
+    data = with_tuned(capacity_gain=1.5, cost_gain=0.6)
+    data.targets["django-tuned"].breaks = "no message-size limit"
+    (table,) = tuned_view(data)
+    assert table.rows[1].change.endswith("breaks the contract, so not a result: no message-size limit")
+    words = " ".join("".join(t for t, _ in s) for q in answer(data).questions for s in q.sentences)
+    assert "best Channels configuration" not in words

@@ -127,7 +127,7 @@ def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row) ->
     fastapi still carries 9.6× that." (CONTRACT.md "Tuned"); [] when no tuned target of the stack held one."""
     stock = first(relay_targets(data, stack), rows)
     tuned = [rows[t] for t in tuned_of(data, stock.target) if t in rows] if stock else []
-    tuned = [r for r in tuned if r.capacity_value and capacity_stat(data, r.target)]
+    tuned = [r for r in tuned if r.capacity_value and capacity_stat(data, r.target) and not info(data, r.target).breaks]
     if stock is None or not tuned or against.capacity_value is None:
         return []
     best = max(tuned, key=lambda r: r.capacity_value.median if r.capacity_value else 0.0)

@@ -39,8 +39,9 @@ def tuned_of(data: Results, stock: str) -> list[str]:
 
 
 def change_made(data: Results, target: str) -> str:
-    """What a tuned target changes, as its record describes it."""
-    return info(data, target).about.removeprefix("tuned: ")
+    """What a tuned target changes, as its record describes it, and the contract's rules it breaks if any."""
+    made, breaks = info(data, target).about.removeprefix("tuned: "), info(data, target).breaks
+    return f"{made}; breaks the contract, so not a result: {breaks}" if breaks else made
 
 
 def capacity_stat(data: Results, target: str) -> Stat | None:
