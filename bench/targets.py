@@ -88,6 +88,9 @@ TARGETS: dict[str, Target] = {
         # Tuned (CONTRACT.md "Tuned"): a documented change a team could copy, never in the stock figures
         Target("django-tuned", "django_chat.serve", {"CHAT_DISPATCH": "lean"}, tunes="django",
                about="tuned: deliveries skip Channels' per-event hop to its database thread"),
+        Target("django-tuned-direct", "django_chat.serve", {"CHAT_DISPATCH": "lean", "CHAT_GROUP_SEND": "direct"},
+               tunes="django-tuned", about="tuned: and group_send hands a room's message to each member's queue in "
+                                           "turn (no task, no copy per member)"),
         Target("django-uvicorn-tuned", "django_chat.serve_uvicorn", {"CHAT_DISPATCH": "lean"}, suite="floor",
                tunes="django-uvicorn", about="tuned: deliveries skip Channels' per-event hop to its database thread"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
@@ -103,6 +106,10 @@ TARGETS: dict[str, Target] = {
         Target("django-redis-pubsub", "django_chat.serve", {"CHAT_REDIS_LAYER": "pubsub"}, processes=2,
                needs_redis=True,
                about="Channels consumer on daphne, channels-redis RedisPubSubChannelLayer, 2 processes"),
+        Target("django-redis-pubsub-tuned", "django_chat.serve",
+               {"CHAT_REDIS_LAYER": "pubsub", "CHAT_DISPATCH": "lean"}, processes=2, needs_redis=True,
+               tunes="django-redis-pubsub",
+               about="tuned: django-redis-pubsub, deliveries skip Channels' per-event hop to its database thread"),
         Target("fastapi-redis", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"}, processes=2, needs_redis=True,
                about="FastAPI receive loop on uvicorn, queued fan-out, rooms shared through Redis pub/sub, "
                      "2 processes"),
@@ -155,5 +162,6 @@ LOCAL_TARGETS = ["django", "fastapi", "fastapi-seed"]
 BENCH_TARGETS = LOCAL_TARGETS + ["django-app", "fastapi-app", "django-browser", "fastapi-browser"]
 # `make bench-quick`: the headline's four in under five minutes, each capacity held once
 QUICK_TARGETS = ["django", "fastapi", "django-app", "fastapi-app"]
-# the Redis targets compose deploys and the Redis tests run (a one-process twin runs the same servers, fewer)
-REDIS_TARGETS = [name for name, t in TARGETS.items() if t.kind == "redis"]
+# the Redis targets compose deploys and the Redis tests run (a one-process twin runs the same servers, fewer; a tuned
+# one holds the conformance suite: tests/servers.py)
+REDIS_TARGETS = [name for name, t in TARGETS.items() if t.kind == "redis" and not t.tunes]

@@ -46,6 +46,11 @@ if CHAT_REDIS_LAYER not in ("core", "pubsub"):
 CHAT_DISPATCH = os.environ.get("CHAT_DISPATCH", "stock")
 if CHAT_DISPATCH not in ("stock", "lean"):
     raise SystemExit(f"CHAT_DISPATCH must be 'stock' or 'lean', not {CHAT_DISPATCH!r}")
+# `direct` (tuned, in-memory layer only): group_send hands a room's message to each member's queue in turn, where
+# stock makes a task and a deepcopy per member; `stock`: as Channels ships it
+CHAT_GROUP_SEND = os.environ.get("CHAT_GROUP_SEND", "stock")
+if CHAT_GROUP_SEND not in ("stock", "direct"):
+    raise SystemExit(f"CHAT_GROUP_SEND must be 'stock' or 'direct', not {CHAT_GROUP_SEND!r}")
 CHAT_APP = os.environ.get("CHAT_APP", "relay")
 if CHAT_APP not in ("relay", "full"):
     raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {CHAT_APP!r}")

@@ -17,10 +17,11 @@ from tests.postgres import bin_dir, external_url, postgres_for_tests
 
 # The Redis targets run this suite too (one process each on a private redis-server; delivery across
 # processes is tests/test_redis.py's) when a redis-server can be started, as in CI.
-REDIS_CONFORMING = ["django-redis", "django-redis-pubsub", "fastapi-redis"]
+REDIS_CONFORMING = ["django-redis", "django-redis-pubsub", "django-redis-pubsub-tuned", "fastapi-redis"]
 # Conforming, not (yet) in the bench's default targets: django on uvicorn, the floor, tuned Channels (~6 s each),
 # and FastAPI on granian (the rules it breaks: tests/test_conformance.py BREAKS).
-EXTRA_CONFORMING = ["django-uvicorn", "reference", "django-tuned", "django-uvicorn-tuned", "fastapi-granian"]
+EXTRA_CONFORMING = ["django-uvicorn", "reference", "django-tuned", "django-tuned-direct", "django-uvicorn-tuned",
+                    "fastapi-granian"]
 TARGET_NAMES = [t.strip() for t in os.environ.get("CHAT_TEST_TARGETS", "").split(",") if t.strip()] \
     or LOCAL_TARGETS + EXTRA_CONFORMING + (REDIS_CONFORMING if redis_server_binary() else [])
 

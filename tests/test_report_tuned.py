@@ -63,3 +63,18 @@ def test_a_tuned_target_that_breaks_the_contract_is_labelled_and_never_the_best(
     assert table.rows[1].change.endswith("breaks the contract, so not a result: no message-size limit")
     words = " ".join("".join(t for t, _ in s) for q in answer(data).questions for s in q.sentences)
     assert "best Channels configuration" not in words
+
+
+def test_a_change_made_over_a_tuned_target_reads_against_that_target_in_the_stock_targets_table():
+    data = with_tuned(capacity_gain=1.5, cost_gain=0.6)
+    for run in [r for r in data.runs if r.target == "django-tuned"]:
+        data.runs.append(run.model_copy(deep=True, update={"target": "django-tuned-direct"}))
+    cap = next(c for c in data.capacities if c.target == "django-tuned")
+    data.capacities.append(cap.model_copy(deep=True, update={"target": "django-tuned-direct"}))
+    data.targets["django-tuned-direct"] = data.targets["django-tuned"].model_copy(deep=True, update={
+        "tunes": "django-tuned", "about": "tuned: and group_send hands each member's queue the message"})
+    (table,) = tuned_view(data)  # one table: django's, with the chain in it
+    assert [(r.target, r.over) for r in table.rows] == [
+        ("django", ""), ("django-tuned", "django"), ("django-tuned-direct", "django-tuned")]
+    assert table.rows[1].capacity_gain == "+50%"
+    assert table.rows[2].capacity_gain == "not significant"  # the same figures as what it is made over

@@ -19,6 +19,7 @@ FIXED = "steady"  # the fixed load the costs are compared at
 class TunedRow:
     target: str
     change: str  # "stock", or what the tuned target changes
+    over: str  # the target it changes, which its gains are measured against ("" for stock)
     capacity: str
     capacity_gain: str
     cost: str
@@ -35,7 +36,13 @@ class Tuned:
 
 
 def tuned_of(data: Results, stock: str) -> list[str]:
-    return [t for t in ran(data) if info(data, t).tunes == stock]
+    """The tuned targets that ran on `stock`: each change on it, and each further change on those (a tuned
+    target may tune another), each followed by what builds on it: one change added at a time."""
+    out = []
+    for t in ran(data):
+        if info(data, t).tunes == stock:
+            out += [t, *tuned_of(data, t)]
+    return out
 
 
 def change_made(data: Results, target: str) -> str:
@@ -70,22 +77,23 @@ def fixed_load(data: Results, target: str) -> str:
 
 
 def tuned_view(data: Results) -> list[Tuned]:
-    """A table per stock target that has tuned targets in this run: stock first, then each tuned target."""
+    """A table per stock target that has tuned targets in this run: stock first, then each tuned target, its
+    figures against the target it changes (stock, or the tuned target it adds a change to)."""
     out = []
-    for stock in ran(data):
+    for stock in (t for t in ran(data) if not info(data, t).tunes):
         tuned = tuned_of(data, stock)
         if not tuned:
             continue
         figures = {t: (capacity_stat(data, t), fold(data.runs_of(FIXED, t), COST), fold(data.runs_of(FIXED, t), P95))
                    for t in [stock, *tuned]}
-        base = figures[stock]
         rows = []
         for t, (cap, cost, p95) in figures.items():
-            first = t == stock
-            rows.append(TunedRow(t, "stock" if first else change_made(data, t),
+            over = info(data, t).tunes if t != stock else ""
+            base = figures[over] if over else (None, None, None)
+            rows.append(TunedRow(t, change_made(data, t) if over else "stock", over,
                                  fmt("rate", cap.median) if cap else "not held",
-                                 "" if first else change(base[0], cap),
-                                 fmt_spread("us", cost) if cost else "—", "" if first else change(base[1], cost),
-                                 fmt_spread("ms", p95) if p95 else "—", "" if first else change(base[2], p95)))
+                                 change(base[0], cap) if over else "",
+                                 fmt_spread("us", cost) if cost else "—", change(base[1], cost) if over else "",
+                                 fmt_spread("ms", p95) if p95 else "—", change(base[2], p95) if over else ""))
         out.append(Tuned(stock, fixed_load(data, stock), rows))
     return out

@@ -1,5 +1,7 @@
 """Channel layers that count what the stock layers drop silently."""
 
+import asyncio
+import contextlib
 import time
 from contextvars import ContextVar
 
@@ -82,9 +84,19 @@ class CountingInMemoryChannelLayer(CountsHandOver, InMemoryChannelLayer):
         self.fanning_out += len(self.groups.get(group, ()))
         token = _in_group_send.set(True)  # the per-member send tasks inherit it
         try:
-            await super().group_send(group, message)
+            await (self._direct_group_send if self._direct else super().group_send)(group, message)
         finally:
             _in_group_send.reset(token)
+
+    async def _direct_group_send(self, group, message):
+        # Tuned (CHAT_GROUP_SEND=direct, CONTRACT.md "Tuned"): stock makes a task per member and awaits them as
+        # they complete, though a send into an in-memory queue never waits; and each send deep-copies the event.
+        # In turn, and one event shared by the members' queues: safe while no handler mutates the event it gets.
+        self.require_valid_group_name(group)
+        self._clean_expired()
+        for channel in list(self.groups.get(group, ())):
+            with contextlib.suppress(ChannelFull):
+                await self.send(channel, message)
 
     async def send(self, channel, message):
         size = message.get("size", 0)
@@ -98,7 +110,7 @@ class CountingInMemoryChannelLayer(CountsHandOver, InMemoryChannelLayer):
                 STATS.drops["backlog_bytes"] += 1
                 raise ChannelFull(channel)
             try:
-                await super().send(channel, message)
+                await (self._put if self._direct and _in_group_send.get() else super().send)(channel, message)
             except ChannelFull:
                 STATS.drops["backlog_full"] += 1
                 raise
@@ -129,6 +141,15 @@ class CountingInMemoryChannelLayer(CountsHandOver, InMemoryChannelLayer):
         super().__init__(*args, **kwargs)
         # read here, once: this module is imported (daphne_fixes) before Django's settings are
         self._clean_every_s = CLEAN_EVERY_S if settings.CHAT_HARDENING else 0.0  # stock: on every receive
+        self._direct = settings.CHAT_GROUP_SEND == "direct"
+
+    async def _put(self, channel, message):
+        """The stock send without its deepcopy (CHAT_GROUP_SEND=direct; the checks are group_send's)."""
+        queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
+        try:
+            queue.put_nowait((time.time() + self.expiry, message))
+        except asyncio.QueueFull:
+            raise ChannelFull(channel) from None
 
     def _clean_expired(self):
         # Stock runs this on every receive, and it walks every channel and every group membership of the process:
