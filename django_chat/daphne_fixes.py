@@ -17,7 +17,7 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from django_chat.chat.layers import OutboundFull
-from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, RETRY_AFTER_S, PendingHandshakes, bytes_waiting
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, PendingHandshakes, bytes_waiting
 from serving.versions import require_versions
 
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
@@ -78,7 +78,8 @@ class HardenedWebSocketProtocol(ContractWebSocketProtocol):
     """The limits stock daphne lacks against one hostile client (CONTRACT.md, "Hostile clients")."""
 
     fragments = 0
-    pending = False  # counted in the factory's pending handshakes, not yet answered
+    admitted_at: float | None = None  # counted in the factory's pending handshakes since, not yet answered
+    retry_after = 1  # seconds a 503 past the pending bound tells the client to wait (PendingHandshakes.retry_after)
 
     @property
     def tcp(self):
@@ -116,14 +117,15 @@ class HardenedWebSocketProtocol(ContractWebSocketProtocol):
         # Stock hands every handshake to the application at once: in a storm of 5,000 they all progressed
         # together and none finished within daphne's own 5 s handshake timeout (403s, resets). Past the bound
         # a handshake is refused at once, before an application instance exists.
-        if not self.factory.pending.admit():
+        self.admitted_at = self.factory.pending.admit()
+        if self.admitted_at is None:
+            self.retry_after = self.factory.pending.retry_after()
             raise ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable")
-        self.pending = True
         return super().onConnect(request)
 
     def failHandshake(self, reason, code=400, responseHeaders=None):
         if code == ConnectionDeny.SERVICE_UNAVAILABLE:
-            responseHeaders = [*(responseHeaders or ()), ("Retry-After", str(RETRY_AFTER_S))]
+            responseHeaders = [*(responseHeaders or ()), ("Retry-After", str(self.retry_after))]
         self.handshake_answered()
         super().failHandshake(reason, code, responseHeaders)
 
@@ -136,9 +138,9 @@ class HardenedWebSocketProtocol(ContractWebSocketProtocol):
         super().connectionLost(reason)
 
     def handshake_answered(self) -> None:
-        if self.pending:
-            self.pending = False
-            self.factory.pending.answered()
+        if self.admitted_at is not None:
+            self.factory.pending.answered(self.admitted_at)
+            self.admitted_at = None
 
     def onMessageBegin(self, isBinary):
         self.fragments = 0

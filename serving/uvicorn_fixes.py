@@ -80,7 +80,8 @@ def serve(app: str, host: str, port: int, max_message_bytes: int, keepalive: flo
                 access_log=False, log_level="warning", lifespan="off")
 
 
-BUSY = b"503 Service Unavailable\r\nretry-after: " + str(process_limits.RETRY_AFTER_S).encode()
+def busy(retry_after: int) -> bytes:
+    return b"503 Service Unavailable\r\nretry-after: " + str(retry_after).encode()
 
 
 def respond(transport, status: bytes) -> None:
@@ -151,8 +152,8 @@ class HttpProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         # Stock hands every handshake to the application at once. Past the bound, refused before it gets there.
-        if not self.handshakes.admit():
-            respond(self.transport, BUSY)
+        if self.handshakes.admit() is None:
+            respond(self.transport, busy(self.handshakes.retry_after()))
             return
         super().handle_websocket_upgrade()  # the WebSocketProtocol it makes answers for it
 
@@ -165,7 +166,11 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     limits: EdgeLimits  # bound by protocols()
     handshakes: PendingHandshakes
     fragments = 0
-    pending = True  # made by HttpProtocol.handle_websocket_upgrade once admitted; until the handshake is answered
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # made by HttpProtocol.handle_websocket_upgrade once admitted; counted until the handshake is answered
+        self.admitted_at: float | None = self.handshakes.clock()
 
     def start_keepalive(self) -> None:  # uvicorn's call at the 101, and there only
         self.handshake_answered()
@@ -176,9 +181,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().connection_lost(exc)
 
     def handshake_answered(self) -> None:
-        if self.pending:
-            self.pending = False
-            self.handshakes.answered()
+        if self.admitted_at is not None:
+            self.handshakes.answered(self.admitted_at)
+            self.admitted_at = None
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

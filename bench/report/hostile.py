@@ -159,6 +159,7 @@ def hostile_view(data: Results, colors: dict[str, str] | None = None) -> dict | 
              "cells": [cell for t in targets for cell in (_cell(value, data.hostile[t].stock),
                                                           _cell(value, data.hostile[t].hardened))]}
             for name, value in ROWS]
+    rows = [r for r in rows if any(c != "—" for c in r["cells"])]  # make bench: the storm alone
     costs = {t: cost_cells(data.hostile[t].cost) for t in targets}
     settings = next((h.settings for h in data.hostile.values() if h.settings), {})
     cost = next((h.cost for h in data.hostile.values() if h.cost), None)
@@ -168,6 +169,7 @@ def hostile_view(data: Results, colors: dict[str, str] | None = None) -> dict | 
             "cost_run": cost.scenario if cost else "", "cost_room_size": cost.room_size if cost else None,
             "stock_fd_limit": f"{fd_limit:,}" if fd_limit else None,
             "storm_chart": storm_chart(data, targets, colors) if colors is not None else None,  # HTML only
+            "signed_in": [t for t in targets if data.targets.get(t) and data.targets[t].env.get("CHAT_APP") == "full"],
             "settings": ", ".join(f"{k}={v}" for k, v in settings.items())}
 
 

@@ -52,6 +52,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="measure what one hostile client does to each in-memory target, as it ships and "
                         "hardened, and what the hardening costs on steady chat (minutes; bench/run/hostile.py); "
                         "on by default with --full")
+    p.add_argument("--storm", type=int, default=None, metavar="N",
+                   help=f"a connection storm of N members at once on each stack's relay and app target that ran "
+                        f"({', '.join(hostile.STORMED)}), stock and hardened; 0: none (default: "
+                        f"{hostile.BENCH_STORM:,} in make bench, none with --quick or --scenarios; --hostile storms "
+                        f"{hostile.STORM_SIZE:,})")
     p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=None,
                    help="a reconnect storm on each stack's relay and app target that ran: 1,000 members chatting, the "
                         "server killed and started again, the members back by immediate retry and by backoff with "
@@ -124,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             backing.redis_url = redis.url if redis and target.needs_redis else None
             TargetRun(target, plan, out, results, args.fault, backing, hosts, workers).run_all(
                 plan_for_target, args.repeats)
+        storm = args.storm if args.storm is not None else 0 if variant or chosen else hostile.BENCH_STORM
         if args.full if args.hostile is None else args.hostile:
             measure_hostile(targets, out, results, plan, all_scenarios.get("steady"))
+        elif storm:
+            measure_storms(targets, out, results, storm)
         if args.full if args.reconnect is None else args.reconnect:
             measure_reconnects(targets, out, results)
         status = "complete"
@@ -157,8 +165,9 @@ def shown(path: Path) -> str:
 def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machine.CpuPlan, steady) -> None:
     """Each in-memory target against one hostile client at a time, stock and hardened (fresh servers), and
     on one target per stack what the hardening costs on steady chat."""
-    for target in (t for t in targets if t.name in hostile.IN_MEMORY or t.tls):
-        # over wss:// the storm alone: what TLS does to a storm's handshakes (CONTRACT.md "As browsers connect")
+    for target in (t for t in targets if t.name in hostile.IN_MEMORY or t.name in hostile.STORMED or t.tls):
+        # an app target's storm alone: sessions looked up under it; over wss:// the storm alone: what TLS does to a
+        # storm's handshakes (CONTRACT.md "As browsers connect")
         only = hostile.FIGURES if target.name in hostile.IN_MEMORY else ("storm",)
         print(f"bench: {target.name:<13} hostile clients, {' and '.join(hostile.modes(target.name))} "
               f"({', '.join(only)})...", flush=True)
@@ -168,6 +177,15 @@ def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machin
             print(f"bench: {target.name:<13} {steady.name} chat, hardening off and on, alternately...", flush=True)
             results.set_hostile(target.name, record.model_copy(
                 update={"cost": hardening_cost.measure(target, steady, plan, out)}))
+
+
+def measure_storms(targets: list, out: Path, results: ResultsFile, size: int) -> None:
+    """A connection storm of `size` on each stack's relay and app target that ran, stock and hardened."""
+    for target in (t for t in targets if t.name in hostile.STORMED):
+        print(f"bench: {target.name:<13} a storm of {size:,} handshakes, {' and '.join(hostile.modes(target.name))}"
+              "...", flush=True)
+        results.set_hostile(target.name, asyncio.run(hostile.measure_target(
+            target.name, out / "logs" / "storm" / target.name, storm_size=size, only=("storm",))))
 
 
 def measure_reconnects(targets: list, out: Path, results: ResultsFile) -> None:

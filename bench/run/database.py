@@ -194,3 +194,15 @@ def prepare(db: Database, users: int, sessions: Path) -> Path:
     manage(db.url, "create_bench_users", str(users), "--output", str(sessions))
     json.loads(sessions.read_text())  # fails here, not in every Locust process, if it is not what we expect
     return sessions
+
+
+def of_target(database: str, folder: Path, name: str) -> Database:
+    """A fresh database for one app target's storm ("postgresql" or "sqlite", its `Target.database`): the bench's
+    own PostgreSQL when it can start one, else an SQLite file in `folder`. Stop it after."""
+    return (postgres() if database == "postgresql" else None) or sqlite(folder, name)
+
+
+def signed_in(db: Database, users: int, folder: Path) -> list[str]:
+    """`users` bench users signed in on `db` (prepare): the Cookie header each member sends, as a browser would."""
+    made = json.loads(prepare(db, users, folder / "sessions.json").read_text())
+    return [f"{made['cookie']}={user['session']}" for user in made["users"]]

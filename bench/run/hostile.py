@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
@@ -46,7 +47,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from bench.load.framing import retry_wait
 from bench.record import Died, Errored, Failed, Fragments, Hostile, HostileFigures, HostileSizes, NonReader, Storm
-from bench.run import certs, machine, serverproc
+from bench.run import certs, database, machine, serverproc
 from bench.targets import TARGETS
 
 MiB = 1 << 20
@@ -208,16 +209,23 @@ def tls_for(url: str) -> dict:
     return {"ssl": certs.for_this_run().client_context} if url.startswith("wss://") else {}
 
 
-async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0):
-    """One member's way in, as a client should take it: a handshake, and after a refusal it may try again
-    (`retry_wait`, as the bench's members: bench/load/wsclient.py `admitted`) another once that wait has passed,
-    until the monotonic time `until`. Each answer (an HTTP status, "timeout" or "reset": closed unanswered)
-    goes to `answers` with when it came after `started`. The connection, or None."""
+def signed_in(cookie: str | None) -> dict:
+    """An app target's member sends its Django session cookie, as a browser does."""
+    return {"additional_headers": {"Cookie": cookie}} if cookie else {}
+
+
+async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0,
+                 cookie: str | None = None):
+    """One member's way in, as a client should take it: a handshake (signed in with `cookie` on an app target),
+    and after a refusal it may try again (`retry_wait`, as the bench's members: bench/load/wsclient.py
+    `admitted`) another once that wait has passed, until the monotonic time `until`. Each answer (an HTTP status,
+    "timeout" or "reset": closed unanswered) goes to `answers` with when it came after `started`. The connection,
+    or None."""
     while (left := until - time.monotonic()) > 0:
         wait = None
         try:
             options: Options = {**OPTIONS, "open_timeout": left}
-            ws = await connect(url, **options, **tls_for(url))
+            ws = await connect(url, **options, **tls_for(url), **signed_in(cookie))
             answer = "101"
         except InvalidStatus as refused:
             status = refused.response.status_code
@@ -236,16 +244,16 @@ async def member(url: str, until: float, answers: list[tuple[str, float]] | None
     return None
 
 
-async def pair_joins(server, cap: float) -> float | None:
-    """Seconds from a pair's first handshake to its first message back, PAIR_AFTER_S into a storm; None: not
-    within `cap`."""
+async def pair_joins(server, cap: float, cookies: list[str | None]) -> float | None:
+    """Seconds from a pair's first handshake (signed in with the two `cookies`) to its first message back,
+    PAIR_AFTER_S into a storm; None: not within `cap`."""
     await asyncio.sleep(PAIR_AFTER_S)
     tried = time.monotonic()
     a = b = None
     try:
         async with asyncio.timeout(cap):
-            a = await member(f"{server.ws_url}/ws/storm-pair", tried + cap)
-            b = await member(f"{server.ws_url}/ws/storm-pair", tried + cap)
+            a = await member(f"{server.ws_url}/ws/storm-pair", tried + cap, cookie=cookies[0])
+            b = await member(f"{server.ws_url}/ws/storm-pair", tried + cap, cookie=cookies[1])
             if a is None or b is None:
                 return None
             await a.send("here")
@@ -258,17 +266,19 @@ async def pair_joins(server, cap: float) -> float | None:
     return round(time.monotonic() - tried, 2)
 
 
-async def storm(server, count: int, cap: float) -> Storm:
+async def storm(server, count: int, cap: float, cookies: list[str] | None = None) -> Storm:
     """`count` handshakes at once, each member given `cap` seconds to get in (a 503 with Retry-After is tried
     again after it: `member`): every answer, second by second, when the last member got in, whether a pair that
-    tries to join meanwhile gets to chat, and the server's CPU seconds and memory at its peak."""
+    tries to join meanwhile gets to chat, and the server's CPU seconds and memory at its peak. On an app target
+    `cookies` signs in each member and then the pair (count + 2), so every handshake is a session looked up."""
+    signed: list[str | None] = list(cookies) if cookies else [None] * (count + 2)
     answers: list[tuple[str, float]] = []  # every handshake's answer, and when into the storm it came
     started = time.monotonic()
     process = psutil.Process(server.pid)
     rss, cpu = [process.memory_info().rss], process.cpu_times()
-    storming = asyncio.gather(*(member(f"{server.ws_url}/ws/storm", started + cap, answers, started)
-                                for _ in range(count)))
-    joined = asyncio.create_task(pair_joins(server, cap))
+    storming = asyncio.gather(*(member(f"{server.ws_url}/ws/storm", started + cap, answers, started, signed[i])
+                                for i in range(count)))
+    joined = asyncio.create_task(pair_joins(server, cap, signed[count:count + 2]))
     while not storming.done():
         await asyncio.wait([storming], timeout=0.1)
         rss.append(process.memory_info().rss)
@@ -301,6 +311,10 @@ def fds_per_idle(server, count: int) -> float:
 
 FIGURES = ("non_reader", "idle_s", "partial_s", "fragments", "storm", "fds_per_idle")
 IN_MEMORY = ("django", "django-uvicorn", "fastapi", "fastapi-seed", "reference")  # one process each
+# Each stack as a relay and with sign-in: the storms `make bench` runs (at BENCH_STORM), and the app targets'
+# storm in `make bench-full` (the in-memory ones there take every figure)
+STORMED = ("django", "fastapi", "django-app", "fastapi-app")
+BENCH_STORM = 1000
 MODES = {"stock": {"CHAT_HARDENING": "off"}, "hardened": {"CHAT_HARDENING": "on"}}
 # Short timers so that what they reap fits the cap and the whole run takes minutes (defaults: 20 s and 10 s);
 # a lifetime scales with them, and a connection that nothing reaps outlives the cap whatever they are.
@@ -353,18 +367,27 @@ class Capped:
         self.server.stop()
 
 
+@dataclass(frozen=True)
+class Site:
+    """An app target's database (its server's environment) and its members' sessions (storm's `cookies`)."""
+
+    env: dict[str, str]
+    cookies: list[str]
+
+
 async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int, cap: float, storm_size: int,
-                       frames: int, only: tuple[str, ...]) -> HostileFigures:
+                       frames: int, only: tuple[str, ...], site: Site | None = None) -> HostileFigures:
     """The figures of one target in one mode, on two fresh servers: what it holds for a non-reader while an
     idle and a partial connection wait beside it; then fds per idle connection, a storm, and fragments
-    (last: a stock server may not survive them)."""
+    (last: a stock server may not survive them). An app target's servers run on `site`'s database."""
     figures: dict[str, HostileFigure] = {}
     logged: Counter[str] | None = None  # exceptions the servers logged; None: no server ran to look at
+    cookies = site.cookies if site else None
     holding: dict[str, TakeFigure] = {"non_reader": lambda s: non_reader(s, owed, cap),
                                    "idle_s": lambda s: connection_lifetime(s, b"", cap),
                                    "partial_s": lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap)}
     loading: dict[str, TakeFigure] = {"fds_per_idle": lambda s: asyncio.to_thread(fds_per_idle, s, 200),
-                                   "storm": lambda s: storm(s, storm_size, STORM_CAPS * cap),
+                                   "storm": lambda s: storm(s, storm_size, STORM_CAPS * cap, cookies),
                                    "fragments": lambda s: fragments(s, frames, cap)}
     # the short timers only for the lifetimes they decide: at a 2 s handshake timeout the storm measured its one
     # client process, which connects all 5,000 before it writes most heads (CONTRACT.md, "Connection storms")
@@ -373,7 +396,7 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
         if not wanted:
             continue
         try:
-            capped = Capped(name, {**settings, **env}, log_dir / next(iter(wanted)))
+            capped = Capped(name, {**settings, **env, **(site.env if site else {})}, log_dir / next(iter(wanted)))
         except serverproc.ServerFailed as failed:
             figures.update(dict.fromkeys(wanted, Errored(error=str(failed)[:300])))
             continue
@@ -395,9 +418,18 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
 
 async def measure_target(name: str, log_dir: Path, owed: int = 128, cap: float = 10.0, storm_size: int = STORM_SIZE,
                          frames: int = 500_000, only: tuple[str, ...] = FIGURES) -> Hostile:
-    """Results.hostile[name]: each figure stock and hardened."""
-    figures = {mode: await measure_mode(name, MODES[mode], log_dir / mode, owed, cap, storm_size, frames, only)
-               for mode in modes(name)}
+    """Results.hostile[name]: each figure stock and hardened; an app target's members signed in, each its own
+    session, on a fresh database."""
+    target = TARGETS[name]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    db = database.of_target(target.database, log_dir, name) if target.database else None
+    try:
+        site = Site({"CHAT_DATABASE_URL": db.url}, database.signed_in(db, storm_size + 2, log_dir)) if db else None
+        figures = {mode: await measure_mode(name, MODES[mode], log_dir / mode, owed, cap, storm_size, frames, only,
+                                            site) for mode in modes(name)}
+    finally:
+        if db is not None:
+            db.stop()
     return Hostile(stock=figures.get("stock"), hardened=figures.get("hardened"), settings=SETTINGS,
                    sizes=HostileSizes(owed_bytes=owed * MiB, frames=frames, storm=storm_size),
                    stock_fd_limit=machine.shipped_fd_limit())

@@ -200,12 +200,11 @@ async def storm(target_name: str, members: int, policy: ReconnectPolicy, log_dir
     log_dir.mkdir(parents=True, exist_ok=True)
     db = None
     if target.database:  # the bench's own PostgreSQL when it can start one, else an SQLite file
-        db = (database.postgres() if target.database == "postgresql" else None) or database.sqlite(log_dir, target_name)
+        db = database.of_target(target.database, log_dir, target_name)
     try:
         cookies: list[str | None] = [None] * members
         if db is not None:
-            made = json.loads(database.prepare(db, members, log_dir / "sessions.json").read_text())
-            cookies = [f"{made['cookie']}={user['session']}" for user in made["users"]]
+            cookies = list(database.signed_in(db, members, log_dir))
         found = await restarted_under(target_name, members, policy, log_dir, cap, chat_s, db, cookies)
     finally:
         if db is not None:
