@@ -111,3 +111,38 @@ def test_the_run_record_says_what_was_negotiated_and_what_went_on_the_wire(tmp_p
     assert run.negotiated == {AGREED[stack]: scenario.users}, run.negotiated
     assert run.ledger.unexplained == 0 and run.ledger.delivered == run.ledger.expected > 0, run.ledger
     assert run.wire_bytes_per_delivery and run.wire_bytes_per_delivery > 0, run.wire_bytes_per_delivery
+
+
+def test_plaintext_read_before_a_broken_tls_record_is_kept_and_the_error_comes_next():
+    """A close frame and a fatal TLS error in one read: the frame is still read (it decides the close code the
+    member records), then the error is raised."""
+    import socket
+    import threading
+
+    import trustme
+
+    from bench.load.tls import Tls
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    ours, theirs = socket.socketpair()
+    served: list[ssl.SSLSocket] = []
+    serving = threading.Thread(target=lambda: served.append(server_context.wrap_socket(theirs, server_side=True)))
+    serving.start()
+    tls = Tls(client_context, "127.0.0.1")
+    tls.handshake(ours)
+    serving.join(5)
+    served[0].sendall(b"before")
+    os.write(served[0].fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # a record that fails to decrypt
+    ours.settimeout(5)
+    plaintext, read = b"", b""
+    while plaintext != b"before":
+        read = ours.recv(65536)
+        plaintext += tls.decrypt(read)
+    with pytest.raises(ssl.SSLError):
+        tls.decrypt(b"" if read.endswith(b"\x00" * 32) else ours.recv(65536))
+    served[0].close()
+    ours.close()

@@ -414,39 +414,6 @@ async def test_a_storm_past_the_pending_bound_is_refused_503_and_retried_in(serv
     assert found.pair_join_s is not None, found
 
 
-def test_a_refused_handshake_is_told_to_wait_behind_those_refused_before_it():
-    """Retry-After spreads a storm's refused members over the time the process needs to answer them (the limit
-    over the mean time a handshake takes; a second until one is answered), from 1 s up to 60 s; and while a
-    handshake takes longer than a second, fewer are taken on at once, in proportion."""
-    from serving.process_limits import PendingHandshakes
-
-    now = [100.0]
-    pending = PendingHandshakes(bound=4, clock=lambda: now[0])
-    taken = [pending.admit() for _ in range(4)]
-    assert taken == [100.0] * 4 and pending.admit() is None
-    assert [pending.retry_after() for _ in range(8)] == [1, 1, 1, 1, 2, 2, 2, 2]  # nothing answered: 4 a second
-    now[0] = 102.0
-    pending.answered(taken[0])  # it took 2 s: 2 at a time now, a second each
-    assert pending.limit() == 2 and pending.admit() is None  # 3 still pending
-    assert [pending.retry_after() for _ in range(3)] == [1, 2, 3]  # after the 2 s promised before (till 102)
-    pending.answered(taken[1])
-    pending.answered(taken[2])
-    assert pending.admit() == 102.0  # 1 pending: under the limit again
-    assert [pending.retry_after() for _ in range(200)][-1] == 60  # never told to wait more than a minute
-
-
-@pytest.mark.parametrize("target", ["django-app-sqlite"])  # a name: the bench starts its own servers and database
-async def test_a_storm_of_signed_in_members_on_an_app_target_gets_every_one_in(target, tmp_path):
-    """App mode's storm (`make bench` and bench-full): each member and the pair sign in with a session of their own
-    (an anonymous one would be refused 403), stock and hardened, on a database made for it."""
-    from bench.run.hostile import measure_target
-
-    found = await measure_target(target, tmp_path, storm_size=200, only=("storm",))
-    for storm in (found.stock.storm, found.hardened.storm):
-        assert storm.answers == {"101": 200}, storm
-        assert storm.pair_join_s is not None, storm
-
-
 @pytest.mark.targets("django", "fastapi", why="one server per edge: daphne's count and uvicorn's")
 async def test_handshakes_refused_or_abandoned_free_their_place(servers):
     """A handshake the application refuses (a wrong Origin: 403), or one whose client leaves before it is

@@ -10,27 +10,29 @@ from pathlib import Path
 from bench.record import Results
 from bench.report import write_report
 from bench.report.answer import answer
+from bench.report.claims import claims
 from bench.report.tuned import tuned_view
 
 BENCH = Path(__file__).parent / "data" / "results_bench_v5.json"
 
 
-def with_tuned(capacity_gain: float, cost_gain: float) -> Results:
-    """The bench's results, plus django-tuned: django's runs and capacity with the gains applied."""
-    data = Results.load(BENCH)
-    for run in [r for r in data.runs if r.target == "django" and r.scenario in ("steady", "ramp")]:
+def with_tuned(capacity_gain: float, cost_gain: float, stock: str = "django", data: Results | None = None) -> Results:
+    """The bench's results, plus `stock`-tuned: its runs and capacity with the gains applied."""
+    data = data or Results.load(BENCH)
+    tuned = f"{stock}-tuned"
+    for run in [r for r in data.runs if r.target == stock and r.scenario in ("steady", "ramp")]:
         copy = run.model_copy(deep=True)
-        copy.target = "django-tuned"
+        copy.target = tuned
         if copy.server.cpu_us_per_delivery:
             copy.server.cpu_us_per_delivery *= cost_gain
         data.runs.append(copy)
-    cap = next(c for c in data.capacities if c.target == "django").model_copy(deep=True)
-    cap.target = "django-tuned"
+    cap = next(c for c in data.capacities if c.target == stock).model_copy(deep=True)
+    cap.target = tuned
     cap.passed *= capacity_gain
     cap.probes = [p.model_copy(update={"rate": p.rate * capacity_gain}) for p in cap.probes]
     data.capacities.append(cap)
-    data.targets["django-tuned"] = data.targets["django"].model_copy(deep=True, update={
-        "tunes": "django", "about": "tuned: deliveries skip Channels' per-event hop to its database thread"})
+    data.targets[tuned] = data.targets[stock].model_copy(deep=True, update={
+        "tunes": stock, "about": "tuned: deliveries skip Channels' per-event hop to its database thread"})
     return data
 
 
@@ -78,3 +80,21 @@ def test_a_change_made_over_a_tuned_target_reads_against_that_target_in_the_stoc
         ("django", ""), ("django-tuned", "django"), ("django-tuned-direct", "django-tuned")]
     assert table.rows[1].capacity_gain == "+50%"
     assert table.rows[2].capacity_gain == "not significant"  # the same figures as what it is made over
+
+
+def test_the_premise_and_the_stored_answer_are_reread_with_each_stack_at_its_best():
+    """Claim 0 and "with sign-in and stored messages" say where each stack's best tuned app target leaves the
+    verdict (CONTRACT.md "Tuned"); here tuned Channels triples and tuned FastAPI stays put."""
+    data = Results.load(BENCH)
+    for cap in data.capacities:
+        cap.held = True  # the sample's app capacities, as if each had been held
+    data = with_tuned(3.0, 0.5, "django-app", with_tuned(1.0, 1.0, "fastapi-app", data))
+    premise = next(c for c in claims(data) if c.number == "0")
+    assert "Each stack at its best measured in app mode, Channels as django-app-tuned takes" in premise.why, \
+        premise.why
+    stock_ch, stock_fa = (next(c.passed for c in data.capacities if c.target == t) for t in ("django-app",
+                                                                                              "fastapi-app"))
+    expected = "FastAPI still takes" if stock_fa > 3.0 * stock_ch * 1.1 else "tuned"
+    assert expected in premise.why.split("Each stack at its best")[1]
+    words = " ".join("".join(t for t, _ in s) for q in answer(data).questions for s in q.sentences)
+    assert "the best Channels configuration measured, django-app-tuned" in words, words

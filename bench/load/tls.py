@@ -15,6 +15,7 @@ class Tls:
     """One connection's TLS session, the certificate checked against `context` for `host`."""
 
     closed = False  # the server sent its close_notify
+    _failed: ssl.SSLError | None = None
 
     def __init__(self, context: ssl.SSLContext, host: str) -> None:
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -46,7 +47,10 @@ class Tls:
 
     def decrypt(self, data: bytes | memoryview) -> bytes:
         """The plaintext in `data` and what came before it (b"" while a record is incomplete). A TLS
-        close_notify reads as the end of the stream: b"" with `closed` set."""
+        close_notify reads as the end of the stream: b"" with `closed` set. A fatal alert or a broken record
+        is raised, after the plaintext that came before it in the same read (a close frame, say) is returned."""
+        if self._failed is not None:
+            raise self._failed
         self._in.write(data)
         chunks = []
         try:
@@ -56,6 +60,10 @@ class Tls:
             pass
         except ssl.SSLZeroReturnError:
             self.closed = True
+        except ssl.SSLError as failed:
+            if not chunks:
+                raise
+            self._failed = failed  # raised at the next read, once what came before it has been read
         return b"".join(chunks)
 
 

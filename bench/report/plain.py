@@ -17,7 +17,7 @@ from bench.report.layers import Column, layers_view
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import differ
 from bench.report.runs import info, ran
-from bench.report.tuned import capacity_stat, change, change_made, tuned_of
+from bench.report.tuned import best_configuration, capacity_stat, change, change_made, tuned_of
 
 CHANNELS, FASTAPI = "Channels", "FastAPI"
 PER_MINUTE = 1.0  # messages a member sends a minute in "when Channels is enough": a busy chat, not a firehose
@@ -122,10 +122,11 @@ def pair(data: Results, rows: dict[str, Row], kind: Callable[[Results, str], lis
     return (one, other) if carried(one) >= carried(other) else (other, one)
 
 
-def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row) -> list[Segment]:
+def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row,
+               kind: Callable[[Results, str], list[str]] = relay_targets) -> list[Segment]:
     """"Tuned (…), the best Channels measured, django-tuned, carries 4,200 deliveries/s, +15% over django;
     fastapi still carries 9.6× that." (CONTRACT.md "Tuned"); [] when no tuned target of the stack held one."""
-    stock = first(relay_targets(data, stack), rows)
+    stock = first(kind(data, stack), rows)
     tuned = [rows[t] for t in tuned_of(data, stock.target) if t in rows] if stock else []
     tuned = [r for r in tuned if r.capacity_value and capacity_stat(data, r.target) and not info(data, r.target).breaks]
     if stock is None or not tuned or against.capacity_value is None:
@@ -135,6 +136,10 @@ def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row) ->
     assert value is not None  # filtered above
     than = (f"{against.target} still carries {ratio(value.median, theirs)} that" if theirs > value.median
             else f"more than {against.target}'s {against.capacity.text}")
+    if (found := best_configuration(data, against.target)) and found[0] != against.target:
+        best_other, most = found
+        than += (f", and {against.stack} tuned, {best_other}, {ratio(value.median, most)}" if most > value.median
+                 else f", and more than {against.stack} tuned, {best_other}'s {fmt('rate', most)}")
     return [(f"Tuned ({change_made(data, best.target)}), the best {stack} configuration "
              f"measured, {best.target}, carries ", ""),
             (f"{best.capacity.text} deliveries/s", "#tuned"),
@@ -159,6 +164,7 @@ def stored(data: Results, rows: dict[str, Row], cols: dict[str, Column]) -> Ques
                                  why(cols, fast, slow)]
     if waits:
         said.append(waits[0] + ([("; ", "")] + waits[1] if len(waits) > 1 else []) + [(".", "")])
+    said.append(best_tuned(data, rows, slow.stack, fast, app_targets))
     return Question("And with sign-in and stored messages?", [s for s in said if s])
 
 

@@ -57,6 +57,14 @@ def capacity_stat(data: Results, target: str) -> Stat | None:
     return Stat(value, value, value, 1) if value is not None else None
 
 
+def best_configuration(data: Results, stock: str) -> tuple[str, float] | None:
+    """Of `stock` and its tuned targets, the one that held the most (not one that breaks the contract), and
+    what it held in deliveries/s; None when none held."""
+    held = [(t, found.median) for t in [stock, *tuned_of(data, stock)]
+            if not info(data, t).breaks and (found := capacity_stat(data, t)) and found.median]
+    return max(held, key=lambda h: h[1]) if held else None
+
+
 def change(stock: Stat | None, tuned: Stat | None) -> str:
     """"+16%", "not significant", or "—" when either side was not measured."""
     if stock is None or tuned is None or not stock.median:

@@ -29,7 +29,7 @@ def speed_outcome(data: Results, scenario: str) -> str | None:
     c = costs(data, scenario)
     cheapest = {}
     for fam in ("Channels", "FastAPI"):
-        have = [t for t in ran(data, fam) if t in c.stats]
+        have = [t for t in ran(data, fam) if t in c.stats and not info(data, t).breaks]  # a result conforms
         if have:
             cheapest[fam] = min(have, key=lambda t: c.stats[t].median)
     if len(cheapest) < 2:
