@@ -436,7 +436,8 @@ class TargetInfo(Record):
 
     stack: Stack = "reference"  # bench.targets.Target.stack
     about: str = ""
-    tunes: str = ""  # a tuned target: the stock target it changes (CONTRACT.md "Tuned"); `about` says how
+    tunes: str = ""  # a tuned target: the target it changes (CONTRACT.md "Tuned"); `about` says how
+    lineage: list[str] = Field(default_factory=list)  # what it is made over, nearest first, down to stock
     breaks: str = ""  # the contract's rules it is known to break: its figures are not a result
     # as browsers connect (CONTRACT.md): its members offered permessage-deflate as Chromium does; over wss://
     browser: bool = False

@@ -98,3 +98,13 @@ def test_the_premise_and_the_stored_answer_are_reread_with_each_stack_at_its_bes
     assert expected in premise.why.split("Each stack at its best")[1]
     words = " ".join("".join(t for t, _ in s) for q in answer(data).questions for s in q.sentences)
     assert "the best Channels configuration measured, django-app-tuned" in words, words
+
+
+def test_a_change_made_over_a_tuned_target_that_did_not_run_reads_against_the_nearest_that_did():
+    """make bench runs django-tuned-direct (made over django-tuned) without django-tuned: it reads against django."""
+    data = with_tuned(capacity_gain=1.5, cost_gain=0.6)
+    data.targets["django-tuned"].about = "tuned: as django-tuned, and group_send hands each member's queue the message"
+    data.targets["django-tuned"].lineage = ["django-tuned-that-did-not-run", "django"]
+    (table,) = tuned_view(data)
+    assert [(r.target, r.over) for r in table.rows] == [("django", ""), ("django-tuned", "django")]
+    assert table.rows[1].capacity_gain == "+50%"

@@ -35,12 +35,24 @@ class Tuned:
     rows: list[TunedRow]
 
 
+def lineage(data: Results, target: str) -> list[str]:
+    """What a tuned target is made over, nearest first (a record from before lineages: its `tunes` alone)."""
+    found = info(data, target)
+    return found.lineage or ([found.tunes] if found.tunes else [])
+
+
+def over(data: Results, target: str) -> str:
+    """The target a tuned one is measured against: the nearest it is made over that ran here."""
+    return next((t for t in lineage(data, target) if t in ran(data)), "")
+
+
 def tuned_of(data: Results, stock: str) -> list[str]:
     """The tuned targets that ran on `stock`: each change on it, and each further change on those (a tuned
-    target may tune another), each followed by what builds on it: one change added at a time."""
+    target may tune another), each followed by what builds on it: one change added at a time. A change made
+    over a tuned target that did not run reads against the nearest that did."""
     out = []
     for t in ran(data):
-        if info(data, t).tunes == stock:
+        if t != stock and over(data, t) == stock:
             out += [t, *tuned_of(data, t)]
     return out
 
@@ -88,7 +100,7 @@ def tuned_view(data: Results) -> list[Tuned]:
     """A table per stock target that has tuned targets in this run: stock first, then each tuned target, its
     figures against the target it changes (stock, or the tuned target it adds a change to)."""
     out = []
-    for stock in (t for t in ran(data) if not info(data, t).tunes):
+    for stock in (t for t in ran(data) if not lineage(data, t)):
         tuned = tuned_of(data, stock)
         if not tuned:
             continue
@@ -96,12 +108,12 @@ def tuned_view(data: Results) -> list[Tuned]:
                    for t in [stock, *tuned]}
         rows = []
         for t, (cap, cost, p95) in figures.items():
-            over = info(data, t).tunes if t != stock else ""
-            base = figures[over] if over else (None, None, None)
-            rows.append(TunedRow(t, change_made(data, t) if over else "stock", over,
+            made_over = over(data, t) if t != stock else ""
+            base = figures[made_over] if made_over else (None, None, None)
+            rows.append(TunedRow(t, change_made(data, t) if made_over else "stock", made_over,
                                  fmt("rate", cap.median) if cap else "not held",
-                                 change(base[0], cap) if over else "",
-                                 fmt_spread("us", cost) if cost else "—", change(base[1], cost) if over else "",
-                                 fmt_spread("ms", p95) if p95 else "—", change(base[2], p95) if over else ""))
+                                 change(base[0], cap) if made_over else "",
+                                 fmt_spread("us", cost) if cost else "—", change(base[1], cost) if made_over else "",
+                                 fmt_spread("ms", p95) if p95 else "—", change(base[2], p95) if made_over else ""))
         out.append(Tuned(stock, fixed_load(data, stock), rows))
     return out

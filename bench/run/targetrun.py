@@ -229,6 +229,7 @@ def describe_target(target: Target, servers: list, redis_url: str | None, env: d
         stack=target.stack,
         about=target.about,
         tunes=target.tunes,
+        lineage=target.lineage,
         breaks=target.breaks,
         browser=target.browser,
         tls=target.tls,
