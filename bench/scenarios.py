@@ -67,7 +67,7 @@ class Scenario:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "about", "steps")}
 
 
-KINDS = ("local", "seed", "floor", "redis", "scale", "app", "browser")  # bench/targets.py Target.kind
+KINDS = ("local", "seed", "floor", "redis", "scale", "app", "browser", "tuned")  # bench/targets.py Target.kind
 
 
 def load(variant: str = "", path: Path = SCENARIO_FILE) -> tuple[dict[str, Scenario], dict[str, list[str]]]:

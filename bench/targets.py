@@ -103,8 +103,7 @@ TARGETS: dict[str, Target] = {
                about="FastAPI receive loop on uvicorn, bounded per-member queues"),
         Target("fastapi-granian", "fastapi_chat.serve", {"CHAT_FANOUT": "queued", "CHAT_SERVER": "granian"},
                tunes="fastapi", about="tuned: the same FastAPI app on granian (a Rust ASGI server) instead of uvicorn",
-               breaks="no message-size limit; bad UTF-8, protocol errors and dropped members close without a "
-                      "status (1005)"),
+               breaks="no message-size limit; bad UTF-8 and protocol errors close without a status (1005)"),
         Target("fastapi-seed", "fastapi_chat.serve", {"CHAT_FANOUT": "seed"}, suite="seed",
                about="FastAPI receive loop on uvicorn, the blog's sequential broadcast"),
         Target("django-redis", "django_chat.serve", {"CHAT_REDIS_LAYER": "core"}, processes=2, needs_redis=True,

@@ -17,7 +17,7 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from django_chat.chat.layers import OutboundFull
-from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, PendingHandshakes, bytes_waiting
+from serving.process_limits import FD_RESERVE, MAX_HEAD_BYTES, RETRY_AFTER_S, PendingHandshakes, bytes_waiting
 from serving.versions import require_versions
 
 require_versions(__name__, {"daphne": "4.2.3", "autobahn": "26.10.2", "twisted": "26.10.0"})
@@ -79,7 +79,7 @@ class HardenedWebSocketProtocol(ContractWebSocketProtocol):
 
     fragments = 0
     admitted_at: float | None = None  # counted in the factory's pending handshakes since, not yet answered
-    retry_after = 1  # seconds a 503 past the pending bound tells the client to wait (PendingHandshakes.retry_after)
+    retry_after = RETRY_AFTER_S  # what a 503 past the pending bound tells the client to wait (PendingHandshakes)
 
     @property
     def tcp(self):

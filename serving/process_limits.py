@@ -96,5 +96,6 @@ class PendingHandshakes:
         law; until one is answered, a second each), from RETRY_AFTER_S up to MAX_RETRY_AFTER_S."""
         now = self.clock()
         each = 1.0 if self.seconds_each is None else max(self.seconds_each, 1e-4)
-        self.told_until = max(self.told_until, now) + each / self.limit()
-        return min(MAX_RETRY_AFTER_S, max(RETRY_AFTER_S, math.ceil(self.told_until - now)))
+        # never promised past the longest wait: the queue of promises drains as time passes, not as they are kept
+        self.told_until = min(max(self.told_until, now) + each / self.limit(), now + MAX_RETRY_AFTER_S)
+        return max(RETRY_AFTER_S, math.ceil(self.told_until - now))

@@ -149,3 +149,12 @@ def test_the_cpu_speed_probe_times_its_loop_against_the_best_it_has_seen():
     cpu = sorted(os.sched_getaffinity(0))[0]
     mask = os.sched_getaffinity(0)
     assert spin_us(cpu) > 0 and os.sched_getaffinity(0) == mask  # the thread gets its CPUs back
+
+
+@pytest.mark.parametrize("variant", ["", "quick", "full"])
+def test_every_target_has_a_suite_in_every_variant(variant):
+    """`make bench`, bench-quick and bench-full look up each target's suite by its kind: none may be missing."""
+    _, suites = scenarios.load(variant)
+    assert {t.kind for t in TARGETS.values()} <= suites.keys()
+    assert all(suites[t.kind] for t in TARGETS.values()), {t.name: t.kind for t in TARGETS.values()
+                                                           if not suites[t.kind]}

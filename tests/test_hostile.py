@@ -414,6 +414,18 @@ async def test_a_storm_past_the_pending_bound_is_refused_503_and_retried_in(serv
     assert found.pair_join_s is not None, found
 
 
+@pytest.mark.parametrize("target", ["django-app-sqlite"])  # a name: the bench starts its own servers and database
+async def test_a_storm_of_signed_in_members_on_an_app_target_gets_every_one_in(target, tmp_path):
+    """App mode's storm (`make bench` and bench-full): each member and the pair sign in with a session of their own
+    (an anonymous one would be refused 403), stock and hardened, on a database made for it."""
+    from bench.run.hostile import measure_target
+
+    found = await measure_target(target, tmp_path, storm_size=200, only=("storm",))
+    for storm in (found.stock.storm, found.hardened.storm):
+        assert storm.answers == {"101": 200}, storm
+        assert storm.pair_join_s is not None, storm
+
+
 @pytest.mark.targets("django", "fastapi", why="one server per edge: daphne's count and uvicorn's")
 async def test_handshakes_refused_or_abandoned_free_their_place(servers):
     """A handshake the application refuses (a wrong Origin: 403), or one whose client leaves before it is

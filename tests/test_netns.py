@@ -58,6 +58,7 @@ def test_a_replica_redis_and_a_worker_on_hosts_of_their_own_close_the_ledger(tmp
                 [sys.executable, "-m", "bench", "--no-harness", "--targets", target.name, "--scenarios", "smoke",
                  "--hosts", replica_url, "--expect-workers", "1", "--master-bind", master,
                  "--out", str(tmp_path / "out")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            processes.append(bench)
             processes.append(started(hosts.command("worker", locust_command(
                 "--worker", "--master-host", hosts.bridge_address, "--master-port", str(MASTER_PORT))),
                 str(tmp_path / "worker.log")))

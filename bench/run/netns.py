@@ -8,7 +8,7 @@ The addresses are in 127.77.0.0/24: loopback's block, routed only between these 
 
 from __future__ import annotations
 
-import os
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -21,15 +21,15 @@ def _ip(*args: str) -> None:
 
 
 def unavailable() -> str | None:
-    """Why namespaces cannot be made here, or None."""
+    """Why hosts cannot be made here (one is made and removed to find out), or None."""
     if not shutil.which("ip"):
         return "no `ip` tool (iproute2) to make network namespaces"
-    name = f"cbprobe{os.getpid() % 100000}"
     try:
-        _ip("netns", "add", name)
-    except subprocess.CalledProcessError as failed:
-        return f"cannot make a network namespace here (`ip netns add`: {failed.stderr.strip()}); it takes CAP_NET_ADMIN"
-    _ip("netns", "del", name)
+        with Hosts(["probe"]):
+            pass
+    except (subprocess.CalledProcessError, OSError) as failed:
+        said = failed.stderr.strip() if isinstance(failed, subprocess.CalledProcessError) and failed.stderr else failed
+        return f"cannot make network namespaces on a bridge here ({said}); it takes CAP_NET_ADMIN"
     return None
 
 
@@ -41,8 +41,9 @@ class Hosts:
 
     names: list[str]
     delay_ms: float = 0.0
-    tag: str = field(default_factory=lambda: f"cb{os.getpid() % 10000}")  # interface names hold 15 characters
+    tag: str = field(default_factory=lambda: f"cb{secrets.token_hex(2)}")  # interface names hold 15 characters
     delayed: bool = False
+    made: list[tuple[str, str]] = field(default_factory=list)  # ("netns" | "link", name), in the order made
 
     @property
     def bridge(self) -> str:
@@ -65,22 +66,29 @@ class Hosts:
     def __enter__(self) -> Hosts:
         try:
             _ip("link", "add", self.bridge, "type", "bridge")
+            self.made.append(("link", self.bridge))
             self._local(self.bridge)
             _ip("addr", "add", f"{self.bridge_address}/24", "dev", self.bridge)
             _ip("link", "set", self.bridge, "up")
             for i, name in enumerate(self.names):
                 ns, outside, inside = self.namespace(name), f"{self.tag}v{i}", f"{self.tag}h{i}"
                 _ip("netns", "add", ns)
+                self.made.append(("netns", ns))
                 _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+                self.made.append(("link", outside))
                 _ip("link", "set", outside, "master", self.bridge)
                 _ip("link", "set", outside, "up")
                 _ip("link", "set", inside, "netns", ns)
                 inns = ["-n", ns]
                 _ip(*inns, "link", "set", "lo", "up")
-                subprocess.run(self.command(name, ["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1",
-                                                   f"net.ipv4.conf.{inside}.route_localnet=1"]), check=True)
+                subprocess.run(self.command(name, ["sh", "-c", "for i in all " + inside + "; do echo 1 > "
+                                                   "/proc/sys/net/ipv4/conf/$i/route_localnet; done"]),
+                               check=True, capture_output=True, text=True)
                 _ip(*inns, "addr", "add", f"{self.address(name)}/24", "dev", inside)
                 _ip(*inns, "link", "set", inside, "up")
+                route = subprocess.run(["ip", "route", "get", self.address(name)], capture_output=True, text=True)
+                if f"dev {self.bridge}" not in route.stdout:  # else it would stay on this namespace's loopback
+                    raise OSError(f"{self.address(name)} is not routed over the bridge: {route.stdout.strip()}")
                 if self.delay_ms:
                     self.delayed = subprocess.run(
                         ["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", inside, "root", "netem", "delay",
@@ -95,6 +103,7 @@ class Hosts:
             f.write("1")
 
     def __exit__(self, *_: object) -> None:
-        for name in self.names:
-            subprocess.run(["ip", "netns", "del", self.namespace(name)], capture_output=True)  # its veth end too
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        """Remove what this made, and nothing else (a veth pair goes with either end; a namespace with its end)."""
+        for kind, name in reversed(self.made):
+            subprocess.run(["ip", kind, "del", name], capture_output=True)
+        self.made.clear()
