@@ -95,8 +95,9 @@ TARGETS: dict[str, Target] = {
         Target("django-tuned", "django_chat.serve", {"CHAT_DISPATCH": "lean"}, tunes="django",
                about="tuned: deliveries skip Channels' per-event hop to its database thread"),
         Target("django-tuned-direct", "django_chat.serve", {"CHAT_DISPATCH": "lean", "CHAT_GROUP_SEND": "direct"},
-               tunes="django-tuned", about="tuned: as django-tuned, and group_send hands a room's message to each "
-                                           "member's queue in turn (no task, no copy per member)"),
+               tunes="django-tuned", about="tuned: deliveries skip Channels' per-event database-thread hop, and "
+                                           "group_send hands a room's message to each member's queue in turn, with "
+                                           "no task or copy per member"),
         Target("django-uvicorn-tuned", "django_chat.serve_uvicorn", {"CHAT_DISPATCH": "lean"}, suite="floor",
                tunes="django-uvicorn", about="tuned: deliveries skip Channels' per-event hop to its database thread"),
         Target("fastapi", "fastapi_chat.serve", {"CHAT_FANOUT": "queued"},
