@@ -51,6 +51,8 @@ if CHAT_DISPATCH not in ("stock", "lean"):
 CHAT_GROUP_SEND = os.environ.get("CHAT_GROUP_SEND", "stock")
 if CHAT_GROUP_SEND not in ("stock", "direct"):
     raise SystemExit(f"CHAT_GROUP_SEND must be 'stock' or 'direct', not {CHAT_GROUP_SEND!r}")
+if CHAT_GROUP_SEND == "direct" and CHAT_REDIS_URL:
+    raise SystemExit("CHAT_GROUP_SEND=direct changes the in-memory layer only: unset it, or CHAT_REDIS_URL")
 CHAT_APP = os.environ.get("CHAT_APP", "relay")
 if CHAT_APP not in ("relay", "full"):
     raise SystemExit(f"CHAT_APP must be 'relay' or 'full', not {CHAT_APP!r}")
