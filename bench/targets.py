@@ -171,6 +171,9 @@ BENCH_TARGETS = LOCAL_TARGETS + ["django-app", "fastapi-app", "django-browser", 
                                  "django-tuned-direct"]
 # `make bench-quick`: the headline's four in under five minutes, each capacity held once
 QUICK_TARGETS = ["django", "fastapi", "django-app", "fastapi-app"]
+# Each stack as a relay and signed in: the connection storms (bench/run/hostile.py; make bench at 1,000, bench-full at
+# 5,000) and the reconnect storms (bench/run/reconnect.py, bench-full)
+STORMED = ["django", "fastapi", "django-app", "fastapi-app"]
 # the Redis targets compose deploys and the Redis tests run (a one-process twin runs the same servers, fewer; a tuned
 # one holds the conformance suite: tests/servers.py)
 REDIS_TARGETS = [name for name, t in TARGETS.items() if t.kind == "redis" and not t.tunes]

@@ -10,7 +10,7 @@ from statistics import median
 from bench.record import Results, Run, Storm, searched
 from bench.report.numbers import fmt
 from bench.report.repeats import Stat, fmt_spread, fold
-from bench.report.runs import COST, P95, info, ran
+from bench.report.runs import COST, CPU_MS_PER_CONNECTION, P95, info, ran
 from bench.report.tuned import FIXED, capacity_stat, change, fixed_load
 
 INCOMPRESSIBLE = "steady-binary"  # the same load of random bytes
@@ -71,11 +71,6 @@ def with_change(text: str, plain: Stat | None, this: Stat | None, first: bool) -
 def per_connection(runs: list[Run], figure) -> float | None:
     values = [v for r in runs if r.ok and r.params.users and (v := figure(r)) is not None]
     return median(values) if values else None
-
-
-def handshake_cpu_ms(run: Run) -> float | None:
-    delta = run.server.delta
-    return 1000 * delta.cpu_seconds / run.params.users if delta else None
 
 
 @dataclass
@@ -152,6 +147,6 @@ def browsers_view(data: Results) -> list[Browsers]:
                 fmt_spread("ms", p95) if p95 else "—",
                 " / ".join(fmt("size", per_connection(runs, lambda r: r.server.rss_per_connection_bytes))
                            for runs in (idle, steady)),
-                fmt("ms", per_connection(idle, handshake_cpu_ms)), storm_words(data, t)))
+                fmt("ms", per_connection(idle, CPU_MS_PER_CONNECTION)), storm_words(data, t)))
         out.append(Browsers(stock, fixed_load(data, stock), rows))
     return out

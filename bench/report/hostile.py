@@ -161,7 +161,10 @@ def hostile_view(data: Results, colors: dict[str, str] | None = None) -> dict | 
             for name, value in ROWS]
     rows = [r for r in rows if any(c != "—" for c in r["cells"])]  # make bench: the storm alone
     costs = {t: cost_cells(data.hostile[t].cost) for t in targets}
-    settings = next((h.settings for h in data.hostile.values() if h.settings), {})
+    # the short timers decide only the lifetimes (bench/run/hostile.py SETTINGS): said when one was measured
+    timed = any(f is not None and (f.non_reader or f.idle_s is not None or f.partial_s is not None)
+                for h in data.hostile.values() for f in (h.stock, h.hardened))
+    settings = next((h.settings for h in data.hostile.values() if h.settings), {}) if timed else {}
     cost = next((h.cost for h in data.hostile.values() if h.cost), None)
     fd_limit = next((h.stock_fd_limit for h in data.hostile.values() if h.stock_fd_limit), None)
     return {"targets": targets, "modes": MODES, "rows": rows,

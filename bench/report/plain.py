@@ -17,7 +17,7 @@ from bench.report.layers import Column, layers_view
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import differ
 from bench.report.runs import info, ran
-from bench.report.tuned import best_configuration, capacity_stat, change, change_made, tuned_of
+from bench.report.tuned import best_configuration, capacity_stat, change, change_made
 
 CHANNELS, FASTAPI = "Channels", "FastAPI"
 PER_MINUTE = 1.0  # messages a member sends a minute in "when Channels is enough": a busy chat, not a firehose
@@ -125,15 +125,16 @@ def pair(data: Results, rows: dict[str, Row], kind: Callable[[Results, str], lis
 def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row,
                kind: Callable[[Results, str], list[str]] = relay_targets) -> list[Segment]:
     """"Tuned (…), the best Channels measured, django-tuned, carries 4,200 deliveries/s, +15% over django;
-    fastapi still carries 9.6× that." (CONTRACT.md "Tuned"); [] when no tuned target of the stack held one."""
+    fastapi still carries 9.6× that." (CONTRACT.md "Tuned"); [] unless a tuned target of the stack held more than
+    its stock one."""
     stock = first(kind(data, stack), rows)
-    tuned = [rows[t] for t in tuned_of(data, stock.target) if t in rows] if stock else []
-    tuned = [r for r in tuned if r.capacity_value and capacity_stat(data, r.target) and not info(data, r.target).breaks]
-    if stock is None or not tuned or against.capacity_value is None:
+    found = best_configuration(data, stock.target) if stock else None
+    if stock is None or found is None or found[0] == stock.target or found[0] not in rows \
+            or against.capacity_value is None:
         return []
-    best = max(tuned, key=lambda r: r.capacity_value.median if r.capacity_value else 0.0)
+    best = rows[found[0]]
     value, theirs = capacity_stat(data, best.target), against.capacity_value.median
-    assert value is not None  # filtered above
+    assert value is not None  # best_configuration found it held
     than = (f"{against.target} still carries {ratio(value.median, theirs)} that" if theirs > value.median
             else f"more than {against.target}'s {against.capacity.text}")
     if (found := best_configuration(data, against.target)) and found[0] != against.target:

@@ -24,6 +24,9 @@ Measure = Callable[[Run], float | None]
 COST: Measure = lambda run: run.server.cpu_us_per_delivery  # noqa: E731
 LOSS: Measure = lambda run: run.ledger.loss_pct  # noqa: E731
 P95: Measure = lambda run: run.rtt_ms.p95  # noqa: E731
+# the servers' CPU over the run per member: with members that only connect and leave, a connection's CPU (ms)
+CPU_MS_PER_CONNECTION: Measure = lambda run: (1e3 * run.server.delta.cpu_seconds / run.params.users  # noqa: E731
+                                              if run.server.delta and run.params.users else None)
 DPS: Measure = delivered_rate  # a rate its servers' cores could not have delivered is never a figure (flag "physics")
 STACKS = ("Channels", "FastAPI", "reference")
 

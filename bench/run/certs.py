@@ -53,4 +53,9 @@ def for_this_run() -> Certs:
     return certs
 
 
+def context_for(url: str) -> ssl.SSLContext | None:
+    """What a client of the bench's own process trusts at `url`: the run's CA for https:// and wss://, else None."""
+    return for_this_run().client_context if url.startswith(("https://", "wss://")) else None
+
+
 _keep: list[tempfile.TemporaryDirectory] = []  # removed at exit, with the process

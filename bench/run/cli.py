@@ -17,7 +17,7 @@ from bench.run import codemetrics, hardening_cost, hostile, machine, reconnect, 
 from bench.run.results import ResultsFile
 from bench.run.runner import Workers
 from bench.run.targetrun import Backing, TargetRun
-from bench.targets import BENCH_TARGETS, QUICK_TARGETS, TARGETS
+from bench.targets import BENCH_TARGETS, QUICK_TARGETS, STORMED, TARGETS
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,7 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "on by default with --full")
     p.add_argument("--storm", type=int, default=None, metavar="N",
                    help=f"a connection storm of N members at once on each stack's relay and app target that ran "
-                        f"({', '.join(hostile.STORMED)}), stock and hardened; 0: none (default: "
+                        f"({', '.join(STORMED)}), stock and hardened; 0: none (default: "
                         f"{hostile.BENCH_STORM:,} in make bench, none with --quick or --scenarios; --hostile storms "
                         f"{hostile.STORM_SIZE:,})")
     p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=None,
@@ -165,7 +165,7 @@ def shown(path: Path) -> str:
 def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machine.CpuPlan, steady) -> None:
     """Each in-memory target against one hostile client at a time, stock and hardened (fresh servers), and
     on one target per stack what the hardening costs on steady chat."""
-    for target in (t for t in targets if t.name in hostile.IN_MEMORY or t.name in hostile.STORMED or t.tls):
+    for target in (t for t in targets if t.name in hostile.IN_MEMORY or t.name in STORMED or t.tls):
         # an app target's storm alone: sessions looked up under it; over wss:// the storm alone: what TLS does to a
         # storm's handshakes (CONTRACT.md "As browsers connect")
         only = hostile.FIGURES if target.name in hostile.IN_MEMORY else ("storm",)
@@ -181,7 +181,7 @@ def measure_hostile(targets: list, out: Path, results: ResultsFile, plan: machin
 
 def measure_storms(targets: list, out: Path, results: ResultsFile, size: int) -> None:
     """A connection storm of `size` on each stack's relay and app target that ran, stock and hardened."""
-    for target in (t for t in targets if t.name in hostile.STORMED):
+    for target in (t for t in targets if t.name in STORMED):
         print(f"bench: {target.name:<13} a storm of {size:,} handshakes, {' and '.join(hostile.modes(target.name))}"
               "...", flush=True)
         results.set_hostile(target.name, asyncio.run(hostile.measure_target(
@@ -191,7 +191,7 @@ def measure_storms(targets: list, out: Path, results: ResultsFile, size: int) ->
 def measure_reconnects(targets: list, out: Path, results: ResultsFile) -> None:
     """A reconnect storm per policy on each stack's plain and app target (bench/run/reconnect.py), fresh servers
     (and database) each."""
-    for target in (t for t in targets if t.name in reconnect.STORMED):
+    for target in (t for t in targets if t.name in STORMED):
         for policy in reconnect.POLICIES:
             print(f"bench: {target.name:<13} reconnect storm, {reconnect.MEMBERS:,} members, {policy}...", flush=True)
             results.add_reconnect(asyncio.run(reconnect.storm(target.name, reconnect.MEMBERS, policy,

@@ -9,7 +9,8 @@ import json
 import os
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ from bench.run.pgctl import HOW_TO_GET_IT, PostgresCluster, bin_dir, external_ur
 
 if TYPE_CHECKING:  # imported where used at run time: only app mode needs the driver
     import psycopg
+
+    from bench.targets import Target
 
 
 @dataclass
@@ -196,13 +199,17 @@ def prepare(db: Database, users: int, sessions: Path) -> Path:
     return sessions
 
 
-def of_target(database: str, folder: Path, name: str) -> Database:
-    """A fresh database for one app target's storm ("postgresql" or "sqlite", its `Target.database`): the bench's
-    own PostgreSQL when it can start one, else an SQLite file in `folder`. Stop it after."""
-    return (postgres() if database == "postgresql" else None) or sqlite(folder, name)
-
-
-def signed_in(db: Database, users: int, folder: Path) -> list[str]:
-    """`users` bench users signed in on `db` (prepare): the Cookie header each member sends, as a browser would."""
-    made = json.loads(prepare(db, users, folder / "sessions.json").read_text())
-    return [f"{made['cookie']}={user['session']}" for user in made["users"]]
+@contextmanager
+def for_storm(target: Target, members: int, folder: Path) -> Iterator[tuple[Database | None, list[str | None]]]:
+    """What a storm's `members` need on `target`. On an app target: a fresh database (the bench's own PostgreSQL
+    when it can start one, else an SQLite file in `folder`; stopped after) and each member's Cookie header, signed
+    in as a browser is. On a relay target: no database, and no cookie (None each)."""
+    if not target.database:
+        yield None, [None] * members
+        return
+    db = (postgres() if target.database == "postgresql" else None) or sqlite(folder, target.name)
+    try:
+        made = json.loads(prepare(db, members, folder / "sessions.json").read_text())
+        yield db, [f"{made['cookie']}={user['session']}" for user in made["users"]]
+    finally:
+        db.stop()

@@ -37,12 +37,11 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
 import psutil
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bench.load.framing import retry_wait
@@ -55,9 +54,9 @@ MEMORY_CAP = 4096 * MiB  # address space a server may add to what it had when re
 
 
 class Options(TypedDict):
-    """The websockets client's `connect` options every hostile client uses."""
+    """The websockets client's `connect` options every hostile client (and storm member) uses."""
 
-    compression: None
+    compression: str | None
     max_size: int | None
     ping_interval: float | None
     open_timeout: float | None
@@ -204,42 +203,39 @@ STORM_CAPS = 3  # a storm's members may take three caps to get in: a refused one
 PAIR_AFTER_S = 1.0  # into a storm, a pair of members tries to join a room and chat: the members it keeps out
 
 
-def tls_for(url: str) -> dict:
-    """A wss:// target's members trust the run's CA (bench/run/certs.py)."""
-    return {"ssl": certs.for_this_run().client_context} if url.startswith("wss://") else {}
-
-
-def signed_in(cookie: str | None) -> dict:
-    """An app target's member sends its Django session cookie, as a browser does."""
-    return {"additional_headers": {"Cookie": cookie}} if cookie else {}
+async def handshake(url: str, options: Options, cookie: str | None = None
+                    ) -> tuple[ClientConnection | None, str, float | None]:
+    """One handshake as a storm's member makes it (the connection storms here, the reconnect storms in
+    bench/run/reconnect.py): over wss:// trusting the run's CA, signed in with `cookie` on an app target. The
+    connection, or None with the answer (an HTTP status, "timeout", "refused (nothing listening)", or "reset":
+    closed unanswered) and the wait a refusal asks for (`retry_wait`; None: do not try again for it)."""
+    context = certs.context_for(url)
+    try:
+        return await connect(url, ssl=context, additional_headers={"Cookie": cookie} if cookie else None,
+                             **options), "101", None
+    except InvalidStatus as refused:
+        status = refused.response.status_code
+        return None, str(status), retry_wait(status, refused.response.headers.get("Retry-After"))
+    except TimeoutError:
+        return None, "timeout", None
+    except ConnectionRefusedError:
+        return None, "refused (nothing listening)", None
+    except (OSError, ConnectionClosed, InvalidHandshake):
+        return None, "reset", None
 
 
 async def member(url: str, until: float, answers: list[tuple[str, float]] | None = None, started: float = 0.0,
-                 cookie: str | None = None):
+                 cookie: str | None = None) -> ClientConnection | None:
     """One member's way in, as a client should take it: a handshake (signed in with `cookie` on an app target),
     and after a refusal it may try again (`retry_wait`, as the bench's members: bench/load/wsclient.py
-    `admitted`) another once that wait has passed, until the monotonic time `until`. Each answer (an HTTP status,
-    "timeout" or "reset": closed unanswered) goes to `answers` with when it came after `started`. The connection,
-    or None."""
+    `admitted`) another once that wait has passed, until the monotonic time `until`. Each answer goes to
+    `answers` with when it came after `started`. The connection, or None."""
     while (left := until - time.monotonic()) > 0:
-        wait = None
-        try:
-            options: Options = {**OPTIONS, "open_timeout": left}
-            ws = await connect(url, **options, **tls_for(url), **signed_in(cookie))
-            answer = "101"
-        except InvalidStatus as refused:
-            status = refused.response.status_code
-            answer, wait = str(status), retry_wait(status, refused.response.headers.get("Retry-After"))
-        except TimeoutError:
-            answer = "timeout"
-        except (OSError, ConnectionClosed, InvalidHandshake):
-            answer = "reset"
+        ws, answer, wait = await handshake(url, {**OPTIONS, "open_timeout": left}, cookie)
         if answers is not None:
             answers.append((answer, time.monotonic() - started))
-        if answer == "101":
+        if ws is not None or wait is None:
             return ws
-        if wait is None:
-            return None
         await asyncio.sleep(min(wait, max(0.0, until - time.monotonic())))
     return None
 
@@ -266,7 +262,7 @@ async def pair_joins(server, cap: float, cookies: list[str | None]) -> float | N
     return round(time.monotonic() - tried, 2)
 
 
-async def storm(server, count: int, cap: float, cookies: list[str] | None = None) -> Storm:
+async def storm(server, count: int, cap: float, cookies: list[str | None] | None = None) -> Storm:
     """`count` handshakes at once, each member given `cap` seconds to get in (a 503 with Retry-After is tried
     again after it: `member`): every answer, second by second, when the last member got in, whether a pair that
     tries to join meanwhile gets to chat, and the server's CPU seconds and memory at its peak. On an app target
@@ -311,10 +307,7 @@ def fds_per_idle(server, count: int) -> float:
 
 FIGURES = ("non_reader", "idle_s", "partial_s", "fragments", "storm", "fds_per_idle")
 IN_MEMORY = ("django", "django-uvicorn", "fastapi", "fastapi-seed", "reference")  # one process each
-# Each stack as a relay and with sign-in: the storms `make bench` runs (at BENCH_STORM), and the app targets'
-# storm in `make bench-full` (the in-memory ones there take every figure)
-STORMED = ("django", "fastapi", "django-app", "fastapi-app")
-BENCH_STORM = 1000
+BENCH_STORM = 1000  # make bench's storm on bench.targets.STORMED (bench-full: STORM_SIZE, with every figure)
 MODES = {"stock": {"CHAT_HARDENING": "off"}, "hardened": {"CHAT_HARDENING": "on"}}
 # Short timers so that what they reap fits the cap and the whole run takes minutes (defaults: 20 s and 10 s);
 # a lifetime scales with them, and a connection that nothing reaps outlives the cap whatever they are.
@@ -367,22 +360,13 @@ class Capped:
         self.server.stop()
 
 
-@dataclass(frozen=True)
-class Site:
-    """An app target's database (its server's environment) and its members' sessions (storm's `cookies`)."""
-
-    env: dict[str, str]
-    cookies: list[str]
-
-
 async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int, cap: float, storm_size: int,
-                       frames: int, only: tuple[str, ...], site: Site | None = None) -> HostileFigures:
+                       frames: int, only: tuple[str, ...], cookies: list[str | None] | None = None) -> HostileFigures:
     """The figures of one target in one mode, on two fresh servers: what it holds for a non-reader while an
-    idle and a partial connection wait beside it; then fds per idle connection, a storm, and fragments
-    (last: a stock server may not survive them). An app target's servers run on `site`'s database."""
+    idle and a partial connection wait beside it; then fds per idle connection, a storm (its members signed in
+    with `cookies` on an app target), and fragments (last: a stock server may not survive them)."""
     figures: dict[str, HostileFigure] = {}
     logged: Counter[str] | None = None  # exceptions the servers logged; None: no server ran to look at
-    cookies = site.cookies if site else None
     holding: dict[str, TakeFigure] = {"non_reader": lambda s: non_reader(s, owed, cap),
                                    "idle_s": lambda s: connection_lifetime(s, b"", cap),
                                    "partial_s": lambda s: connection_lifetime(s, b"GET /ws/r HTT", cap)}
@@ -396,7 +380,7 @@ async def measure_mode(name: str, env: dict[str, str], log_dir: Path, owed: int,
         if not wanted:
             continue
         try:
-            capped = Capped(name, {**settings, **env, **(site.env if site else {})}, log_dir / next(iter(wanted)))
+            capped = Capped(name, {**settings, **env}, log_dir / next(iter(wanted)))
         except serverproc.ServerFailed as failed:
             figures.update(dict.fromkeys(wanted, Errored(error=str(failed)[:300])))
             continue
@@ -420,16 +404,11 @@ async def measure_target(name: str, log_dir: Path, owed: int = 128, cap: float =
                          frames: int = 500_000, only: tuple[str, ...] = FIGURES) -> Hostile:
     """Results.hostile[name]: each figure stock and hardened; an app target's members signed in, each its own
     session, on a fresh database."""
-    target = TARGETS[name]
     log_dir.mkdir(parents=True, exist_ok=True)
-    db = database.of_target(target.database, log_dir, name) if target.database else None
-    try:
-        site = Site({"CHAT_DATABASE_URL": db.url}, database.signed_in(db, storm_size + 2, log_dir)) if db else None
-        figures = {mode: await measure_mode(name, MODES[mode], log_dir / mode, owed, cap, storm_size, frames, only,
-                                            site) for mode in modes(name)}
-    finally:
-        if db is not None:
-            db.stop()
+    with database.for_storm(TARGETS[name], storm_size + 2, log_dir) as (db, cookies):  # + the pair
+        on = {"CHAT_DATABASE_URL": db.url} if db else {}
+        figures = {mode: await measure_mode(name, {**MODES[mode], **on}, log_dir / mode, owed, cap, storm_size, frames,
+                                            only, cookies) for mode in modes(name)}
     return Hostile(stock=figures.get("stock"), hardened=figures.get("hardened"), settings=SETTINGS,
                    sizes=HostileSizes(owed_bytes=owed * MiB, frames=frames, storm=storm_size),
                    stock_fd_limit=machine.shipped_fd_limit())

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
-from bench.load.framing import retry_wait
 from bench.record import Reconnect, ReconnectPolicy
-from bench.run import certs, database, machine, serverproc
-from bench.targets import TARGETS
+from bench.run import database, machine, serverproc
+from bench.run.hostile import Options, handshake
+from bench.targets import STORMED, TARGETS
 
 ROOM = 10  # members per room
 RATE = 0.2  # messages per second per member: chat well within either stack's capacity; the storm is the load
@@ -45,7 +45,6 @@ DRAIN_S = 10.0  # then wait at most this long for the last echoes
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 20.0  # centrifuge-js's defaults
 POLICIES: tuple[ReconnectPolicy, ...] = ("immediate", "backoff")
 MEMBERS = 1000  # make bench-full's storm: a server restarted behind a thousand members
-STORMED = ("django", "fastapi", "django-app", "fastapi-app")  # make bench-full's: each stack, relay and app mode
 
 
 def backoff_s(attempt: int) -> float:
@@ -86,35 +85,20 @@ class Member:
     """One member: chats on its connection; when the connection dies, counts what it sent that never came back,
     and reconnects by its policy."""
 
-    def __init__(self, name: str, url: str, options: dict, ledger: Ledger, end: End, cookie: str | None = None
+    def __init__(self, name: str, url: str, options: Options, ledger: Ledger, end: End, cookie: str | None = None
                  ) -> None:
-        self.name, self.url, self.ledger, self.end = name, url, ledger, end
-        # app mode: signed in, as a browser is, with its Django session cookie
-        self.options = {**options, "additional_headers": {"Cookie": cookie}} if cookie else options
+        self.name, self.url, self.options, self.ledger, self.end = name, url, options, ledger, end
+        self.cookie = cookie  # app mode: signed in, as a browser is, with its Django session cookie
         self.pending: set[int] = set()  # sent on this connection, not echoed yet
         self.answered = asyncio.Event()  # set while nothing is pending
         self.seq = 0
-
-    async def attempt(self) -> tuple[ClientConnection | None, str, float | None]:
-        """One handshake: the connection, or None with the failure's cause and the wait a 503 asks for."""
-        try:
-            return await connect(self.url, **self.options), "101", None
-        except InvalidStatus as refused:
-            status = refused.response.status_code
-            return None, str(status), retry_wait(status, refused.response.headers.get("Retry-After"))
-        except ConnectionRefusedError:
-            return None, "refused (nothing listening)", None
-        except TimeoutError:
-            return None, "timeout", None
-        except (OSError, ConnectionClosed, InvalidHandshake):
-            return None, "reset", None
 
     async def reconnect(self, policy: ReconnectPolicy, until: float) -> ClientConnection | None:
         attempt = 0
         while time.monotonic() < until:
             if policy == "backoff":
                 await asyncio.sleep(backoff_s(attempt))
-            ws, answer, wait = await self.attempt()
+            ws, answer, wait = await handshake(self.url, self.options, self.cookie)
             if ws is not None:
                 return ws
             self.ledger.failures[answer] += 1
@@ -178,12 +162,11 @@ class Member:
                 self.ledger.back_at.setdefault(self.name, time.monotonic())
 
 
-def client_options(target_name: str) -> dict:
-    """What every member's connect gets: a browser's compression and the run's CA for the browser-like targets."""
-    target = TARGETS[target_name]
-    return {"compression": "deflate" if target.browser else None, "max_size": None, "ping_interval": None,
-            "open_timeout": 10, "close_timeout": 2,
-            **({"ssl": certs.for_this_run().client_context} if target.tls else {})}
+def client_options(target_name: str) -> Options:
+    """What every member's connect gets (over wss://, `handshake` adds the run's CA): a browser's compression for
+    the browser-like targets."""
+    return Options(compression="deflate" if TARGETS[target_name].browser else None, max_size=None,
+                   ping_interval=None, open_timeout=10, close_timeout=2)
 
 
 def room_prefix() -> str:
@@ -196,20 +179,9 @@ async def storm(target_name: str, members: int, policy: ReconnectPolicy, log_dir
     """Members chatting on a fresh server of `target_name` for `chat_s`; the server killed and started again; each
     member back by `policy`, within `cap` seconds of the kill, then chatting `chat_s` more. An app target's members
     sign in (each its own Django session), on the bench's own PostgreSQL or an SQLite file (bench/run/database.py)."""
-    target = TARGETS[target_name]
     log_dir.mkdir(parents=True, exist_ok=True)
-    db = None
-    if target.database:  # the bench's own PostgreSQL when it can start one, else an SQLite file
-        db = database.of_target(target.database, log_dir, target_name)
-    try:
-        cookies: list[str | None] = [None] * members
-        if db is not None:
-            cookies = list(database.signed_in(db, members, log_dir))
-        found = await restarted_under(target_name, members, policy, log_dir, cap, chat_s, db, cookies)
-    finally:
-        if db is not None:
-            db.stop()
-    return found
+    with database.for_storm(TARGETS[target_name], members, log_dir) as (db, cookies):
+        return await restarted_under(target_name, members, policy, log_dir, cap, chat_s, db, cookies)
 
 
 async def restarted_under(target_name: str, members: int, policy: ReconnectPolicy, log_dir: Path, cap: float,

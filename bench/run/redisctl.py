@@ -100,7 +100,7 @@ class RedisServer:
     """
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_dir: Path | None = None,
-                 cpus: set[int] | None = None):
+                 cpus: set[int] | None = None, on: list[str] | None = None):
         binary = redis_server_binary()
         if binary is None:
             raise RedisUnavailable("`redis-server` is not on PATH: install it (`sudo apt-get install redis-server`)")
@@ -109,6 +109,7 @@ class RedisServer:
         self.port = port or free_port(host)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chat-redis-"))
         self.cpus = cpus  # kept across restarts (an outage starts a new process)
+        self.on = on or []  # a command prefix that runs it on another host (bench/run/netns.py Hosts.command)
         self.popen: subprocess.Popen | None = None
 
     @property
@@ -139,9 +140,11 @@ class RedisServer:
         if self.alive():
             return self
         command = [
-            self.binary, "--bind", self.host, "--port", str(self.port),
+            *self.on, self.binary, "--bind", self.host, "--port", str(self.port),
             "--save", "", "--appendonly", "no", "--daemonize", "no",
             "--dir", str(self.log_dir), "--logfile", "",
+            # on another host its clients come over a bridge only it and they are on, not loopback
+            *(["--protected-mode", "no"] if self.on else []),
         ]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         cpus = self.cpus

@@ -102,7 +102,7 @@ SETTLE_S = 8.0  # servers still busy this long after a run are overloaded and re
 
 def trust(servers: Sequence[Server]) -> ssl.SSLContext | None:
     """What the servers' https:// readings trust: the run's CA for a wss:// target (bench/run/certs.py)."""
-    return certs.for_this_run().client_context if servers and servers[0].target.tls else None
+    return certs.context_for(servers[0].base_url) if servers else None
 
 
 def quiescent_stats(servers: Sequence[Server], timeout: float = SETTLE_S) -> tuple[dict | None, bool]:

@@ -48,8 +48,7 @@ def child_setup(cpus: set[int] | None, env: dict[str, str]):
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
     """GET `url`; an https:// one (a wss:// target's) trusting only this run's CA."""
-    context = certs.for_this_run().client_context if url.startswith("https://") else None
-    with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
+    with urllib.request.urlopen(url, timeout=timeout, context=certs.context_for(url)) as r:
         return r.read()
 
 
@@ -71,7 +70,7 @@ class ServerProcess:
 
     @property
     def ws_url(self) -> str:
-        return f"{'wss' if self.target.tls else 'ws'}://{self.host}:{self.port}"
+        return self.base_url.replace("http", "ws", 1)  # https:// -> wss://
 
     @property
     def pid(self) -> int:
@@ -208,9 +207,11 @@ def start(
     cpus: set[int] | None = None,
     redis_url: str | None = None,
     port: int | None = None,
+    on: list[str] | None = None,
 ) -> list[ServerProcess]:
     """Start every process of `target`, each on its own free port (or a one-process target on `port`: a server
-    started again where its members knew it), and wait until all are ready.
+    started again where its members knew it), and wait until all are ready. `on`: a command prefix that runs them
+    on another host (bench/run/netns.py Hosts.command), reached from here at `host`.
 
     A target that needs Redis gets CHAT_REDIS_URL = `redis_url`, else bench.run.redisctl.redis_url()
     (`python -m bench` runs its own Redis; `make ui` checks with bench.run.redisctl.check); the others
@@ -230,7 +231,7 @@ def start(
             if port is not None and target.processes > 1:
                 raise ValueError(f"{target.name} runs {target.processes} processes: they cannot share port {port}")
             listen = port or free_port(host)
-            command = target.command(host, listen)
+            command = [*(on or []), *target.command(host, listen)]
             log_path = log_dir / f"{target.name}-{index}.log"
             full_env = {**inherited, **target_env, **(env or {}), "PYTHONUNBUFFERED": "1"}
             with open(log_path, "wb") as log:

@@ -8,7 +8,7 @@ from bench.record import Results, Run
 from bench.report.appmode import app_targets, on_postgres
 from bench.report.claims.base import FAILS, HOLDS, UNMEASURED, UNSETTLED, Claim, Table, Verdict
 from bench.report.numbers import codes_text, fmt
-from bench.report.runs import cautions, sampled, stack_of
+from bench.report.runs import CPU_MS_PER_CONNECTION, cautions, sampled, stack_of
 
 PART = "sign-in and storage"
 SIGN_IN = "signin"
@@ -144,8 +144,7 @@ def claim_auth(data: Results) -> Claim:
 
 
 def handshake_cpu_ms(runs: list[Run]) -> float | None:
-    r = runs[-1]
-    return 1e3 * r.server.delta.cpu_seconds / r.params.users if r.server.delta and r.params.users else None
+    return CPU_MS_PER_CONNECTION(runs[-1])
 
 
 def auth_verdict(data: Results, storms: dict[str, list[Run]]) -> tuple[Verdict, str]:
