@@ -1042,6 +1042,12 @@ def delivered_rate(run: Run) -> float | None:
     return run.deliveries_per_s if physical(run) else None
 
 
+def measures_capacity(run: Run) -> bool:
+    """A run that measures a capacity, a stepped ramp's step or a search's probe: an SLO, at a rate of its own,
+    not at a capacity already found (`rate_at`: the `confirm` scenario holds that capacity again)."""
+    return run.params.slo_p95_ms is not None and not run.params.rate_at
+
+
 class RampEdge(NamedTuple):
     """Where a stepped ramp crossed the SLO: the runs of the largest step all within it ([]: not even the first
     step), and of the first step that was not ([]: the ramp never crossed it)."""
@@ -1058,7 +1064,7 @@ def ramp_edge(data: Results, scenario: str, target: str) -> RampEdge:
     for step in data.steps_of(scenario, target):
         runs = data.runs_of(scenario, target, step)
         slo = runs[0].params.slo_p95_ms
-        if slo is None:
+        if slo is None or not measures_capacity(runs[0]):
             return RampEdge([], [])
         if not all(within_slo(r, slo) for r in runs):
             return RampEdge(held, runs)
@@ -1074,17 +1080,38 @@ def stack_of(data: Results, target: str) -> Stack:
 
 
 # Queries on a searched capacity, for the report and compare alike.
+def searches_of(data: Results, target: str, scenario: str | None = None) -> list[Capacity]:
+    """Every search of the target's capacity in `scenario` (else in the first scenario it was searched in), in
+    the order they ran: bench-full searches an ablation's capacities several times, for their spread."""
+    first = next((c.scenario for c in data.capacities if c.target == target and scenario in (None, c.scenario)), None)
+    return [c for c in data.capacities if c.target == target and c.scenario == first]
+
+
 def searched(data: Results, target: str, scenario: str | None = None) -> Capacity | None:
-    """The target's searched capacity (in `scenario`, else the first one searched)."""
-    return next((c for c in data.capacities if c.target == target and scenario in (None, c.scenario)), None)
+    """The target's searched capacity (in `scenario`, else the first one searched): of several searches, the
+    median of those that held (the lower of the middle two), so every figure quoted is one search's own."""
+    searches = searches_of(data, target, scenario)
+    held = sorted((c for c in searches if c.held and c.passed is not None), key=lambda c: c.passed or 0.0)
+    return held[(len(held) - 1) // 2] if held else next(iter(searches), None)
+
+
+def held_again(data: Results, cap: Capacity) -> list[Run]:
+    """The runs that held `cap` again at its load, each a run of its own under the capacity rule (the `confirm`
+    scenario: `rate_at` the searched scenario, with an SLO)."""
+    return [r for r in data.runs_of(target=cap.target) if r.params.rate_at == cap.scenario
+            and r.params.slo_p95_ms is not None and cap.passed is not None and r.params.rate == cap.passed]
 
 
 def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:
-    """The run of each probe: the ramp's runs at the probe's rate, taken in the order they ran."""
+    """The run of each probe: the ramp's runs at the probe's rate, taken in the order they ran (the searches
+    before `cap` of the same capacity take theirs first)."""
     left: dict[float, list[Run]] = {}
     for r in data.runs_of(cap.scenario, cap.target):
         left.setdefault(round(r.params.rate, 6), []).append(r)
-    return [runs.pop(0) if (runs := left.get(round(p.rate, 6))) else None for p in cap.probes]
+    searches = searches_of(data, cap.target, cap.scenario)
+    before = searches[:next((i for i, c in enumerate(searches) if c is cap), 0)]
+    return [[runs.pop(0) if (runs := left.get(round(p.rate, 6))) else None for p in search.probes]
+            for search in [*before, cap]][-1]
 
 
 def edge_runs(data: Results, cap: Capacity) -> list[Run]:

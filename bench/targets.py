@@ -174,6 +174,16 @@ QUICK_TARGETS = ["django", "fastapi", "django-app", "fastapi-app"]
 # Each stack as a relay and signed in: the connection storms (bench/run/hostile.py; make bench at 1,000, bench-full at
 # 5,000) and the reconnect storms (bench/run/reconnect.py, bench-full)
 STORMED = ["django", "fastapi", "django-app", "fastapi-app"]
+# bench-full searches each capacity an ablation table compares (`ablated`) this many times: the gains' spread
+ABLATION_SEARCHES = 3
+
+
+def ablated(names: list[str]) -> list[str]:
+    """Of `names`, the targets an ablation table compares (CONTRACT.md "Tuned"): each tuned one, and the ones
+    it is made over."""
+    return [n for n in names if TARGETS[n].tunes or any(n in TARGETS[m].lineage for m in names)]
+
+
 # the Redis targets compose deploys and the Redis tests run (a one-process twin runs the same servers, fewer; a tuned
 # one holds the conformance suite: tests/servers.py)
 REDIS_TARGETS = [name for name, t in TARGETS.items() if t.kind == "redis" and not t.tunes]

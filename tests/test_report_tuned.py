@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench.record import Results
+from bench.record import Results, probe_runs, searched
 from bench.report import write_report
 from bench.report.answer import answer
 from bench.report.claims import claims
@@ -108,3 +108,43 @@ def test_a_change_made_over_a_tuned_target_that_did_not_run_reads_against_the_ne
     (table,) = tuned_view(data)
     assert [(r.target, r.over) for r in table.rows] == [("django", ""), ("django-tuned", "django")]
     assert table.rows[1].capacity_gain == "+50%"
+
+
+def searched_again(data: Results, target: str, *gains: float) -> Results:
+    """`target`'s capacity searched once more per gain: a copy of its search, and of that search's runs, at its
+    rates × the gain (bench-full searches each capacity an ablation compares several times)."""
+    first = next(c for c in data.capacities if c.target == target)
+    runs = [r for r in data.runs if r.target == target and r.scenario == first.scenario]
+    for gain in gains:
+        again = first.model_copy(deep=True, update={"passed": first.passed * gain})
+        again.probes = [p.model_copy(update={"rate": p.rate * gain}) for p in first.probes]
+        data.capacities.append(again)
+        for run in runs:
+            copy = run.model_copy(deep=True)
+            copy.params.rate *= gain
+            data.runs.append(copy)
+    return data
+
+
+def test_a_capacity_searched_three_times_shows_its_range_and_the_gain_is_read_against_it():
+    data = searched_again(with_tuned(capacity_gain=1.5, cost_gain=0.6), "django", 0.9, 1.1)
+    data = searched_again(data, "django-tuned", 0.95, 1.1)
+    first = next(c for c in data.capacities if c.target == "django")
+    assert searched(data, "django") is first  # of 0.9, 1 and 1.1 times its capacity, the median is the one quoted
+    (table,) = tuned_view(data)
+    stock, tuned = table.rows
+    assert re.fullmatch(r"[\d,]+ \[[\d,]+–[\d,]+\]", stock.capacity), stock.capacity
+    assert tuned.capacity_gain == "+50%"  # ranges apart: 1.43–1.65 against 0.9–1.1
+    close = searched_again(with_tuned(capacity_gain=1.2, cost_gain=0.6), "django", 0.9, 1.3)
+    close = searched_again(close, "django-tuned", 0.8, 1.1)
+    assert tuned_view(close)[0].rows[1].capacity_gain == "not significant"  # +20%, but the ranges overlap
+
+
+def test_each_search_of_a_capacity_reads_its_own_runs():
+    data = searched_again(Results.load(BENCH), "django", 1.0)  # the same rates again: only the order tells them apart
+    first, second = [c for c in data.capacities if c.target == "django"]
+    one, two = probe_runs(data, first), probe_runs(data, second)
+    assert len(one) == len(two) == len(first.probes) and all(r is not None for r in one + two)
+    assert not {id(r) for r in one} & {id(r) for r in two}
+    at = {id(r): i for i, r in enumerate(data.runs)}
+    assert all(at[id(a)] < at[id(b)] for a, b in zip(one, two, strict=True))

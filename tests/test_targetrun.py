@@ -8,6 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from bench.record import Capacity
+from bench.run import targetrun
+from bench.run.capacity_search import Outcome
 from bench.run.targetrun import TargetRun
 from bench.scenarios import load
 from bench.targets import TARGETS
@@ -23,15 +25,36 @@ def sweep_on(*capacities: Capacity) -> tuple[TargetRun, list]:
 
 def ramp(passed: float | None, target: str = "django-app", users: int = 200, room_size: int = 10) -> Capacity:
     return Capacity(target=target, scenario="ramp", users=users, room_size=room_size, slo_p95_ms=250.0,
-                    passed=passed)
+                    passed=passed, held=passed is not None)
 
 
 def test_the_sweep_runs_at_the_capacity_its_ramp_found():
-    run, steps = sweep_on(ramp(2.0), ramp(3.5))
+    run, steps = sweep_on(ramp(2.0), ramp(3.5), ramp(3.0))  # searched three times: the report quotes the median
     assert len(steps) == 3
     for step in steps:
         step = run.at_capacity(step)
-        assert step.rate == 3.5 and step.rate_at == "ramp" and run.cannot(step) == ""
+        assert step.rate == 3.0 and step.rate_at == "ramp" and run.cannot(step) == ""
+
+
+def test_a_capacity_searched_three_times_is_three_searches_each_run_its_own_files(monkeypatch):
+    """bench-full searches an ablation's capacities ABLATION_SEARCHES times: each search is recorded, and no run
+    of a later one takes the name (and so the files) of an earlier one's at the same load."""
+    edge = 3.0  # the fake server carries up to here
+    names: list[tuple[str, int]] = []
+
+    def run(self, scenario, step, overrides, repeat=0, profile_s=0):
+        names.append((str(sorted(overrides.items())), repeat))
+        return step.rate
+    monkeypatch.setattr(TargetRun, "run", run)
+    monkeypatch.setattr(targetrun, "outcome_of", lambda rate, slo: Outcome(passed=rate <= edge, p95_ms=100.0))
+    results = SimpleNamespace(data=SimpleNamespace(capacities=[]))
+    results.add_capacity = results.data.capacities.append
+    scenarios, _ = load("")
+    TargetRun(TARGETS["django"], plan=SimpleNamespace(server={0}), out=None, results=results, fault=None, backing=None,
+              searches=3).run_all([scenarios["ramp"]], repeats=None)
+    assert [c.target for c in results.data.capacities] == ["django"] * 3
+    assert all(c.held and edge / 1.15 <= c.passed <= edge for c in results.data.capacities)
+    assert len(names) == len(set(names)) > 3 * 2
 
 
 @pytest.mark.parametrize("capacities, why", [
@@ -45,3 +68,16 @@ def test_without_a_capacity_for_the_same_rooms_the_sweep_is_refused(capacities, 
     run, steps = sweep_on(*capacities)
     for step in steps:
         assert why in run.cannot(run.at_capacity(step))
+
+
+def test_confirm_holds_an_earlier_benchs_capacity_when_told_to():
+    """`--at-capacities`: the steps set at a searched capacity run at the one an earlier bench found."""
+    earlier = SimpleNamespace(capacities=[ramp(3.5, target="django")])
+    results = SimpleNamespace(data=SimpleNamespace(capacities=[ramp(2.0, target="django")]))
+    scenarios, _ = load("full")
+    confirm = scenarios["confirm"]
+    assert (confirm.rate_at, confirm.window, confirm.slo_p95_ms) == ("ramp", 20.0, 250)
+    here = TargetRun(TARGETS["django"], plan=None, out=None, results=results, fault=None, backing=None)
+    there = TargetRun(TARGETS["django"], plan=None, out=None, results=results, fault=None, backing=None,
+                      found_in=earlier)
+    assert here.at_capacity(confirm).rate == 2.0 and there.at_capacity(confirm).rate == 3.5

@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.record import Results, Run, delivered_rate, edge_runs, ramp_edge, searched
-from bench.report.repeats import Stat, differ
+from bench.record import Results, Run, delivered_rate, edge_runs, measures_capacity, ramp_edge, searched
+from bench.report.repeats import Stat, differ, held_capacity
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ def capacity(data: Results, scenario: str, target: str) -> Stat:
     """Deliveries/s at the SLO: the searched capacity's highest held pass (or its indicative edge), else (a
     stepped ramp, an older results file) the largest step before the first one over the SLO; 0 when even the
     first failed."""
+    if held := held_capacity(data, target, scenario):
+        return held
     found = searched(data, target, scenario)
     if found is not None:
         value = found.deliveries_per_s(found.passed) or 0.0
@@ -106,7 +108,7 @@ def figures(data: Results) -> dict[tuple[str, str, str, str], Figure]:
                 for metric in METRICS.values():
                     if stat := fold(runs, metric):
                         out[target, scenario, step, metric.name] = Figure(target, scenario, step, metric, stat)
-            if data.runs_of(scenario, target)[0].params.slo_p95_ms is not None:
+            if measures_capacity(data.runs_of(scenario, target)[0]):
                 out[target, scenario, "", "capacity"] = capacity_figure(data, target, scenario)
     return out
 

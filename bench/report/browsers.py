@@ -9,9 +9,9 @@ from statistics import median
 
 from bench.record import Results, Run, Storm, searched
 from bench.report.numbers import fmt
-from bench.report.repeats import Stat, fmt_spread, fold
+from bench.report.repeats import Stat, fmt_spread, fold, held_capacity
 from bench.report.runs import COST, CPU_MS_PER_CONNECTION, P95, info, ran
-from bench.report.tuned import FIXED, capacity_stat, change, fixed_load
+from bench.report.tuned import FIXED, change, fixed_load
 
 INCOMPRESSIBLE = "steady-binary"  # the same load of random bytes
 CONNECTIONS = "idle"  # 1,000 members connect, stay quiet, leave: what a connection costs
@@ -128,7 +128,7 @@ def browsers_view(data: Results) -> list[Browsers]:
         variants = [t for t in ran(data) if info(data, t).base == stock]
         if not variants:
             continue
-        figures = {t: (capacity_stat(data, t), fold(data.runs_of(FIXED, t), COST),
+        figures = {t: (held_capacity(data, t), fold(data.runs_of(FIXED, t), COST),
                        fold(data.runs_of(INCOMPRESSIBLE, t), COST)) for t in [stock, *variants]}
         base = figures[stock]
         rows = []
@@ -138,7 +138,7 @@ def browsers_view(data: Results) -> list[Browsers]:
             p95: Stat | None = fold(steady, P95)
             rows.append(BrowserRow(
                 t, connects(data, t), agreed(data.runs_of(target=t)),
-                with_change(fmt("rate", cap.median) if cap else "not held" if searched(data, t) else "—", base[0], cap,
+                with_change(fmt_spread("rate", cap) if cap else "not held" if searched(data, t) else "—", base[0], cap,
                             plain),
                 with_change(fmt_spread("us", cost) if cost else "—", base[1], cost, plain),
                 with_change(fmt_spread("us", cost_binary) if cost_binary else "—", base[2], cost_binary, plain),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bench.record import Results, Run, claimed_cores, ramp_edge, slo_failures
+from bench.record import Results, Run, claimed_cores, measures_capacity, ramp_edge, slo_failures
 from bench.report.loss import causes
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import Stat, differ, fmt_spread, fmt_stat, fold, usable
@@ -87,7 +87,7 @@ def ramp_capacity(data: Results, scenario: str, target: str) -> RampCapacity:
 
 
 def ramp_scenarios(data: Results) -> list[str]:
-    return [s for s in scenario_names(data) if param(data, s, "slo_p95_ms") is not None]
+    return [s for s in scenario_names(data) if any(measures_capacity(r) for r in data.runs_of(s))]
 
 
 def capacity_text(cap: RampCapacity) -> str:

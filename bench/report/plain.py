@@ -15,9 +15,9 @@ from bench.report.browsers import agreed
 from bench.report.headline import Row, Segment
 from bench.report.layers import Column, layers_view
 from bench.report.numbers import fmt, ratio
-from bench.report.repeats import differ
+from bench.report.repeats import differ, held_capacity
 from bench.report.runs import info, ran
-from bench.report.tuned import best_configuration, capacity_stat, change, change_made
+from bench.report.tuned import best_configuration, change, change_made
 
 CHANNELS, FASTAPI = "Channels", "FastAPI"
 PER_MINUTE = 1.0  # messages a member sends a minute in "when Channels is enough": a busy chat, not a firehose
@@ -133,7 +133,7 @@ def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row,
             or against.capacity_value is None:
         return []
     best = rows[found[0]]
-    value, theirs = capacity_stat(data, best.target), against.capacity_value.median
+    value, theirs = held_capacity(data, best.target), against.capacity_value.median
     assert value is not None  # best_configuration found it held
     than = (f"{against.target} still carries {ratio(value.median, theirs)} that" if theirs > value.median
             else f"more than {against.target}'s {against.capacity.text}")
@@ -144,7 +144,7 @@ def best_tuned(data: Results, rows: dict[str, Row], stack: str, against: Row,
     return [(f"Tuned ({change_made(data, best.target)}), the best {stack} configuration "
              f"measured, {best.target}, carries ", ""),
             (f"{best.capacity.text} deliveries/s", "#tuned"),
-            (f", {change(capacity_stat(data, stock.target), value)} against stock {stock.target}; {than}.", "")]
+            (f", {change(held_capacity(data, stock.target), value)} against stock {stock.target}; {than}.", "")]
 
 
 def relay(data: Results, rows: dict[str, Row], cols: dict[str, Column]) -> Question | None:

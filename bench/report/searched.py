@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.record import Capacity, Results, edge_runs, probe_runs, searched
+from bench.record import Capacity, Results, edge_runs, held_again, probe_runs, searched, searches_of, slo_failures
 from bench.report.numbers import fmt
-from bench.report.repeats import fmt_stat, fold
+from bench.report.repeats import fmt_stat, fold, held_capacity
 from bench.report.runs import COST, P95, flag_notes
 
 
@@ -42,10 +42,33 @@ def bracket(cap: Capacity) -> str:
             f"[{edge(cap.passed, per_member, '0')}, {edge(cap.failed, per_member, '∞')}) msg/s per member")
 
 
-def state(cap: Capacity) -> str:
-    """Whether the number is the server's: converged within the tolerance, and not set by the load generator."""
+def again_note(data: Results, cap: Capacity) -> str:
+    """Whether the capacity held again in a run of its own: "held again for 20 s (p95 57 ms, nothing lost)"."""
+    notes = []
+    for run in held_again(data, cap):
+        failed = slo_failures(run, cap.slo_p95_ms)
+        seen = f"p95 {fmt('ms', run.rtt_ms.p95)} ms, {fmt('pct', run.ledger.loss_pct)}% lost"
+        notes.append(f"failed when held again for {run.params.window:g} s ({seen}; {', '.join(failed)})" if failed
+                     else f"held again for {run.params.window:g} s ({seen})")
+    return "; ".join(notes)
+
+
+def searches_note(data: Results, cap: Capacity) -> str:
+    """"the median of 3 searches (held 4,100–4,600)" when the capacity was searched more than once."""
+    searches = searches_of(data, cap.target, cap.scenario)
+    if len(searches) < 2:
+        return ""
+    held = held_capacity(data, cap.target, cap.scenario)
+    ranged = f" (they held {fmt('rate', held.lo)}–{fmt('rate', held.hi)}, {held.n} of them)" if held else ""
+    return f"the median of {len(searches)} searches{ranged}"
+
+
+def state(data: Results, cap: Capacity) -> str:
+    """Whether the number is the server's: converged within the tolerance, and not set by the load generator;
+    whether it held again in a run of its own, and the searches it is the median of."""
     bits = [held_note(cap), f"converged within ±{cap.tolerance:.0%}" if cap.converged else
             f"not converged within ±{cap.tolerance:.0%}"]
+    bits += [note for note in (again_note(data, cap), searches_note(data, cap)) if note]
     if cap.client_bound:
         bits.append("client-bound at the edge: the load generator ran out of CPU first, so this is a floor, "
                     "not the server's capacity")
@@ -86,7 +109,7 @@ def search_row(data: Results, cap: Capacity) -> SearchRow:
     if cap.client_bound and not any(name == "client-bound" for name, _ in flags):
         flags.insert(0, ("client-bound", "at the edge"))
     return SearchRow(cap.target, capacity_number(cap), bracket(cap), ", ".join(cap.failed_first) or "—",
-                     state(cap), flags, fmt_stat("ms", fold(edge, P95)), fmt_stat("us", fold(edge, COST)), probes,
+                     state(data, cap), flags, fmt_stat("ms", fold(edge, P95)), fmt_stat("us", fold(edge, COST)), probes,
                      cap.verdict)
 
 

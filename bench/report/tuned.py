@@ -1,15 +1,16 @@
 """Each stack tuned (CONTRACT.md "Tuned"): per stock target that ran, its tuned targets (their record's
 `tunes`), each a documented change a team could copy, with its sustained capacity and its server µs per
 delivery and RTT p95 at a fixed load (the `steady` scenario, the same offered load for all), and each
-figure's change over stock, "not significant" inside the runs' spread (bench.report.repeats.differ)."""
+figure's change over stock, "not significant" inside the runs' spread (bench.report.repeats.differ): bench-full
+searches each capacity here several times (bench.targets.ABLATION_SEARCHES), so a capacity has a range too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.record import Results, searched
+from bench.record import Results
 from bench.report.numbers import fmt
-from bench.report.repeats import Stat, differ, fmt_spread, fold
+from bench.report.repeats import Stat, differ, fmt_spread, fold, held_capacity
 from bench.report.runs import COST, P95, info, offered_deliveries, ran
 
 FIXED = "steady"  # the fixed load the costs are compared at
@@ -63,17 +64,11 @@ def change_made(data: Results, target: str) -> str:
     return f"{made}; breaks the contract, so not a result: {breaks}" if breaks else made
 
 
-def capacity_stat(data: Results, target: str) -> Stat | None:
-    cap = searched(data, target)
-    value = cap.deliveries_per_s(cap.passed) if cap and cap.held else None
-    return Stat(value, value, value, 1) if value is not None else None
-
-
 def best_configuration(data: Results, stock: str) -> tuple[str, float] | None:
     """Of `stock` and its tuned targets, the one that held the most (not one that breaks the contract), and
     what it held in deliveries/s; None when none held."""
     held = [(t, found.median) for t in [stock, *tuned_of(data, stock)]
-            if not info(data, t).breaks and (found := capacity_stat(data, t)) and found.median]
+            if not info(data, t).breaks and (found := held_capacity(data, t)) and found.median]
     return max(held, key=lambda h: h[1]) if held else None
 
 
@@ -104,14 +99,14 @@ def tuned_view(data: Results) -> list[Tuned]:
         tuned = tuned_of(data, stock)
         if not tuned:
             continue
-        figures = {t: (capacity_stat(data, t), fold(data.runs_of(FIXED, t), COST), fold(data.runs_of(FIXED, t), P95))
+        figures = {t: (held_capacity(data, t), fold(data.runs_of(FIXED, t), COST), fold(data.runs_of(FIXED, t), P95))
                    for t in [stock, *tuned]}
         rows = []
         for t, (cap, cost, p95) in figures.items():
             made_over = over(data, t) if t != stock else ""
             base = figures[made_over] if made_over else (None, None, None)
             rows.append(TunedRow(t, change_made(data, t) if made_over else "stock", made_over,
-                                 fmt("rate", cap.median) if cap else "not held",
+                                 fmt_spread("rate", cap) if cap else "not held",
                                  change(base[0], cap) if made_over else "",
                                  fmt_spread("us", cost) if cost else "—", change(base[1], cost) if made_over else "",
                                  fmt_spread("ms", p95) if p95 else "—", change(base[2], p95) if made_over else ""))

@@ -17,7 +17,7 @@ from bench.run import codemetrics, hardening_cost, hostile, machine, reconnect, 
 from bench.run.results import ResultsFile
 from bench.run.runner import Workers
 from bench.run.targetrun import Backing, TargetRun
-from bench.targets import BENCH_TARGETS, QUICK_TARGETS, STORMED, TARGETS
+from bench.targets import ABLATION_SEARCHES, BENCH_TARGETS, QUICK_TARGETS, STORMED, TARGETS, ablated
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -61,6 +61,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="a reconnect storm on each stack's relay and app target that ran: 1,000 members chatting, the "
                         "server killed and started again, the members back by immediate retry and by backoff with "
                         "jitter (about a minute each; bench/run/reconnect.py); on by default with --full")
+    p.add_argument("--searches", type=int, default=None, metavar="N",
+                   help="search each capacity N times, for its spread (default: with --full, "
+                        f"{ABLATION_SEARCHES} for each target an ablation table compares, else once)")
+    p.add_argument("--at-capacities", type=Path, default=None, metavar="RESULTS",
+                   help="run the steps set at a searched capacity (confirm, threads) at the capacities an earlier "
+                        "bench's results.json found, not this run's: e.g. --scenarios confirm holds make bench's "
+                        "capacities again for 20 s each")
     p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                    help="a threshold that fails the run (exit 1) once it is measured, e.g. loss>0.5, steady.p95>250, "
                         "capacity<4000, regression>10 with --baseline (bench/compare/thresholds.py); repeatable")
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # a bad threshold or baseline is refused before anything runs
         gates = [Threshold.parse(t) for t in args.fail_on]
         baseline = Results.load(args.baseline) if args.baseline else None
+        found_in = Results.load(args.at_capacities) if args.at_capacities else None
     except (OSError, ValueError) as e:
         sys.exit(f"bench: {e}")
     variant = "quick" if args.quick else "full" if args.full else ""
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"unknown {unknown}; scenarios: {sorted(all_scenarios)}; targets: {sorted(TARGETS)}")
     targets = [TARGETS[t] for t in names]
+    ablation = ablated(names)
     hosts = [url for h in args.hosts.split(",") if h.strip() for url in serverproc.replicas(h.strip())]
     if hosts and len(targets) != 1:
         sys.exit("bench: --hosts are the replicas of one target: name it with --targets")
@@ -127,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                                if all_scenarios[n].fault != "redis-outage" or can_stop_redis]
             redis = results.environment.redis
             backing.redis_url = redis.url if redis and target.needs_redis else None
-            TargetRun(target, plan, out, results, args.fault, backing, hosts, workers).run_all(
+            searches = args.searches or (ABLATION_SEARCHES if args.full and target.name in ablation else 1)
+            TargetRun(target, plan, out, results, args.fault, backing, hosts, workers, searches, found_in).run_all(
                 plan_for_target, args.repeats)
         storm = args.storm if args.storm is not None else 0 if variant or chosen else hostile.BENCH_STORM
         if args.full if args.hostile is None else args.hostile:

@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.record import SATURATED_PCT, Capacity, CapacityProbe, Run, SecurityCheck, TargetInfo, ramp_edge
+from bench.record import (
+    SATURATED_PCT,
+    Capacity,
+    CapacityProbe,
+    Results,
+    Run,
+    SecurityCheck,
+    TargetInfo,
+    ramp_edge,
+    searched,
+)
 from bench.run import database, redisctl, security, serverproc
 from bench.run.capacity_search import Outcome, outcome_of, search, start_rate_from_cost
 from bench.run.machine import CpuPlan
@@ -50,11 +60,15 @@ class TargetRun:
     database in app mode, each scenario's steps and repeats, and capacity searches."""
 
     def __init__(self, target: Target, plan: CpuPlan, out: Path, results: ResultsFile, fault: str | None,
-                 backing: Backing, hosts: list[str] | None = None, workers: Workers | None = None) -> None:
+                 backing: Backing, hosts: list[str] | None = None, workers: Workers | None = None,
+                 searches: int = 1, found_in: Results | None = None) -> None:
         self.target, self.plan, self.out, self.results, self.fault, self.backing = \
             target, plan, out, results, fault, backing
         self.hosts = hosts or []  # servers started elsewhere: measured, never started or stopped here
         self.workers = workers
+        self.searches = searches  # times each capacity is searched: more than once, its spread (an ablation's)
+        self.found_in = found_in  # an earlier bench whose capacities the `rate_at` steps run at (else this one's)
+        self.tried: Counter[tuple[str, float, bool]] = Counter()  # runs per (scenario, rate, hold): file names
         self.servers: Sequence[serverproc.Server] | None = None
         self.db: database.Database | None = None
         self.sessions: Path | None = None
@@ -70,7 +84,8 @@ class TargetRun:
         try:
             for scenario in scenarios:
                 if scenario.search:
-                    self.search(scenario)
+                    for nth in range(self.searches):
+                        self.search(scenario, nth)
                     continue
                 for overrides, step in scenario.expand():
                     step = self.at_capacity(step)
@@ -126,7 +141,7 @@ class TargetRun:
             self.stop()
         return run
 
-    def search(self, scenario: Scenario) -> Capacity:
+    def search(self, scenario: Scenario, nth: int = 0) -> Capacity:
         """The capacity at the scenario's SLO: the first run, at its `rate`, measures the target's server cost
         per delivery, and the short probes go from there to what that cost allows, then grow and bisect; every
         pass or fail proposes its own next rate the same way. Holds of `scenario.hold` seconds then decide the
@@ -137,16 +152,15 @@ class TargetRun:
             raise ValueError(f"scenario {scenario.name!r} searches a capacity but sets no slo_p95_ms")
 
         def measure(rate: float) -> Outcome:
-            run = self.run(scenario, replace(scenario, rate=rate), {"rate": rate})
+            run = self.run(scenario, replace(scenario, rate=rate), {"rate": rate}, repeat=self.tried_again(
+                scenario, rate, held=False))
             return outcome_of(run, slo)
-
-        held_at: Counter[float] = Counter()  # a recheck is the same step again: its files get the next repeat
 
         def hold(rate: float) -> Outcome:  # sampled by py-spy too: the held pass is where the CPU goes at capacity
             held = replace(scenario, rate=rate, window=scenario.hold)
-            run = self.run(scenario, held, {"rate": rate, "hold": scenario.hold}, repeat=held_at[rate],
+            run = self.run(scenario, held, {"rate": rate, "hold": scenario.hold},
+                           repeat=self.tried_again(scenario, rate, held=True),
                            profile_s=0 if self.hosts else max(1, int(scenario.hold) - PROFILE_MARGIN_S))
-            held_at[rate] += 1
             return outcome_of(run, slo)
 
         def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
@@ -167,13 +181,20 @@ class TargetRun:
             probes=[CapacityProbe(rate=p.rate, role=p.role, passed=p.outcome.passed, why=list(p.outcome.why))
                     for p in bracket.probes])
         self.results.add_capacity(found)
-        print(f"bench: {self.target.name:<13} capacity: {found.verdict}", flush=True)
+        print(f"bench: {self.target.name:<13} capacity"
+              f"{f' (search {nth + 1} of {self.searches})' * (self.searches > 1)}: {found.verdict}", flush=True)
         if bracket.passed and not self.hosts and not bracket.held:  # no held pass was sampled: one more run
             profiled = replace(scenario, name=f"{scenario.name}-profile", rate=bracket.passed, slo_p95_ms=None,
                                search=0, hold=0.0, holds=0,
                                about=f"the run at {scenario.name}'s capacity, its stacks sampled")
             self.run(profiled, profiled, {"rate": bracket.passed}, profile_s=max(1, int(scenario.window) - 1))
         return found
+
+    def tried_again(self, scenario: Scenario, rate: float, held: bool) -> int:
+        """How many runs of this step ran before (a recheck, another search): the next one's files are its own."""
+        key = (scenario.name, rate, held)
+        self.tried[key] += 1
+        return self.tried[key] - 1
 
     def cannot(self, step: Scenario) -> str:
         """Why this target cannot run `step` as it means ("" when it can)."""
@@ -191,9 +212,9 @@ class TargetRun:
         return ""
 
     def capacity_of(self, scenario: str) -> Capacity | None:
-        """This target's latest capacity search of `scenario`."""
-        found = [c for c in self.results.data.capacities if c.target == self.target.name and c.scenario == scenario]
-        return found[-1] if found else None
+        """This target's capacity in `scenario`, as the report quotes it (of several searches, the median held), in
+        this bench or the earlier one it was told to run at."""
+        return searched(self.found_in or self.results.data, self.target.name, scenario)
 
     def at_capacity(self, step: Scenario) -> Scenario:
         """A step with `rate_at` runs at the capacity this target's search of that scenario confirmed (`cannot`

@@ -1,0 +1,43 @@
+"""The capacity as the report quotes it, checked again: a `confirm` run holds the searched capacity once more in
+a run of its own (its verdict beside the capacity, a flag when it broke the rule), and is no ramp itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.record import Results, edge_runs, searched
+from bench.report.capacity import ramp_scenarios
+from bench.report.runs import flag_names
+from bench.report.searched import search_view
+
+BENCH = Path(__file__).parent / "data" / "results_bench_v5.json"
+
+
+def confirmed(p95_ms: float) -> Results:
+    """The bench's results, and django's capacity held again for 20 s with this round-trip p95."""
+    data = Results.load(BENCH)
+    cap = searched(data, "django")
+    run = edge_runs(data, cap)[0].model_copy(deep=True)
+    run.scenario, run.step = "confirm", ""
+    run.params.rate_at, run.params.window, run.params.hold = "ramp", 20.0, 0.0
+    run.rtt_ms.p95 = p95_ms
+    data.runs.append(run)
+    return data
+
+
+def django_state(data: Results) -> str:
+    (_, _, rows), = search_view(data, ["django"])
+    return rows[0].state
+
+
+def test_a_capacity_held_again_says_so_beside_it_and_is_no_ramp_of_its_own():
+    data = confirmed(p95_ms=60.0)
+    assert "held again for 20 s (p95 60.0 ms, 0% lost)" in django_state(data)
+    assert "confirm" not in ramp_scenarios(data) and "ramp" in ramp_scenarios(data)
+    assert "not held" not in flag_names(data.runs_of("confirm"))  # (that run was noisy: flagged so)
+
+
+def test_a_capacity_that_failed_when_held_again_says_why_and_is_flagged():
+    data = confirmed(p95_ms=300.0)
+    assert "failed when held again for 20 s (p95 300 ms, 0% lost; p95)" in django_state(data)
+    assert "not held" in flag_names(data.runs_of("confirm"))
