@@ -1042,10 +1042,20 @@ def delivered_rate(run: Run) -> float | None:
     return run.deliveries_per_s if physical(run) else None
 
 
+def at_a_capacity(run: Run) -> bool:
+    """A run at the capacity its target's search found (`rate_at`: `confirm`, the ASGI_THREADS sweep, a search's
+    profiled run): each target at a load of its own, so no comparison of targets at one load."""
+    return bool(run.params.rate_at)
+
+
 def measures_capacity(run: Run) -> bool:
-    """A run that measures a capacity, a stepped ramp's step or a search's probe: an SLO, at a rate of its own,
-    not at a capacity already found (`rate_at`: the `confirm` scenario holds that capacity again)."""
-    return run.params.slo_p95_ms is not None and not run.params.rate_at
+    """A run that measures a capacity, a stepped ramp's step or a search's probe: an SLO, at a rate of its own."""
+    return run.params.slo_p95_ms is not None and not at_a_capacity(run)
+
+
+def holds_again(run: Run) -> bool:
+    """A run that holds a capacity already found again, under the capacity rule (the `confirm` scenario)."""
+    return run.params.slo_p95_ms is not None and at_a_capacity(run)
 
 
 class RampEdge(NamedTuple):
@@ -1087,19 +1097,24 @@ def searches_of(data: Results, target: str, scenario: str | None = None) -> list
     return [c for c in data.capacities if c.target == target and c.scenario == first]
 
 
+def held_searches(data: Results, target: str, scenario: str | None = None) -> list[Capacity]:
+    """The searches of `searches_of` whose pass was held, lowest capacity first."""
+    return sorted((c for c in searches_of(data, target, scenario) if c.held and c.passed is not None),
+                  key=lambda c: c.passed or 0.0)
+
+
 def searched(data: Results, target: str, scenario: str | None = None) -> Capacity | None:
     """The target's searched capacity (in `scenario`, else the first one searched): of several searches, the
-    median of those that held (the lower of the middle two), so every figure quoted is one search's own."""
-    searches = searches_of(data, target, scenario)
-    held = sorted((c for c in searches if c.held and c.passed is not None), key=lambda c: c.passed or 0.0)
-    return held[(len(held) - 1) // 2] if held else next(iter(searches), None)
+    median of those that held (the lower of the middle two), so every figure quoted is one search's own; when
+    none held, the first search."""
+    held = held_searches(data, target, scenario)
+    return held[(len(held) - 1) // 2] if held else next(iter(searches_of(data, target, scenario)), None)
 
 
 def held_again(data: Results, cap: Capacity) -> list[Run]:
-    """The runs that held `cap` again at its load, each a run of its own under the capacity rule (the `confirm`
-    scenario: `rate_at` the searched scenario, with an SLO)."""
-    return [r for r in data.runs_of(target=cap.target) if r.params.rate_at == cap.scenario
-            and r.params.slo_p95_ms is not None and cap.passed is not None and r.params.rate == cap.passed]
+    """The runs that held `cap` again at its load (`holds_again`, `rate_at` its scenario)."""
+    return [r for r in data.runs_of(target=cap.target) if holds_again(r) and r.params.rate_at == cap.scenario
+            and cap.passed is not None and r.params.rate == cap.passed]
 
 
 def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:

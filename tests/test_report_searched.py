@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.record import Results, edge_runs, searched
-from bench.report.capacity import ramp_scenarios
+from bench.report import print_summary
+from bench.report.capacity import costs, ramp_scenarios
+from bench.report.claims import claims
+from bench.report.headline import capacity_cell
 from bench.report.runs import flag_names
 from bench.report.searched import search_view
 
@@ -34,10 +37,25 @@ def test_a_capacity_held_again_says_so_beside_it_and_is_no_ramp_of_its_own():
     data = confirmed(p95_ms=60.0)
     assert "held again for 20 s (p95 60.0 ms, 0% lost)" in django_state(data)
     assert "confirm" not in ramp_scenarios(data) and "ramp" in ramp_scenarios(data)
-    assert "not held" not in flag_names(data.runs_of("confirm"))  # (that run was noisy: flagged so)
+    assert "failed again" not in flag_names(data.runs_of("confirm"))  # (that run was noisy: flagged so)
 
 
 def test_a_capacity_that_failed_when_held_again_says_why_and_is_flagged():
     data = confirmed(p95_ms=300.0)
     assert "failed when held again for 20 s (p95 300 ms, 0% lost; p95)" in django_state(data)
-    assert "not held" in flag_names(data.runs_of("confirm"))
+    assert "failed again" in flag_names(data.runs_of("confirm"))
+    cell, _ = capacity_cell(data, "django")
+    assert "failed again" in cell.flags and "failed when held again" in cell.note
+
+
+def test_a_capacity_held_again_is_no_comparison_at_one_load_and_sums_up_as_its_own_run(capsys):
+    """Each target's confirm runs at its own capacity: no claim or table compares targets there."""
+    data = confirmed(p95_ms=60.0)
+    fast = edge_runs(data, searched(data, "fastapi"))[0].model_copy(deep=True)
+    fast.scenario, fast.step, fast.params.rate_at = "confirm", "", "ramp"
+    data.runs.append(fast)
+    assert costs(data, "confirm").stats == {}
+    assert not any("confirm" in f for c in claims(data) for f in c.figures)
+    print_summary(data)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("confirm")]
+    assert len(lines) == 2 and not any("SLO capacity" in line for line in lines), lines

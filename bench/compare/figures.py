@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.record import Results, Run, delivered_rate, edge_runs, measures_capacity, ramp_edge, searched
+from bench.record import Results, Run, delivered_rate, edge_runs, measures_capacity, ramp_edge, searched, searches_of
 from bench.report.repeats import Stat, differ, held_capacity
 
 
@@ -65,7 +65,9 @@ def capacity_figure(data: Results, target: str, scenario: str) -> Figure:
     runs = data.runs_of(scenario, target) if found else []
     noisy = [r for r in runs if r.noise.noisy]
     speeds = [r.noise.server_cpu_speed_pct for r in noisy if r.noise.server_cpu_speed_pct is not None]
-    note = f"{len(noisy)} of its search's {len(runs)} runs noisy" + \
+    searches = len(searches_of(data, target, scenario))
+    of = f"its {searches} searches'" if searches > 1 else "its search's"
+    note = f"{len(noisy)} of {of} {len(runs)} runs noisy" + \
         (f" (the servers' CPU down to {min(speeds):.0f}% of its speed)" if speeds else "") if noisy else ""
     edge_speeds = [s for r in edge_runs(data, found) if (s := r.noise.server_cpu_speed_pct)] if found else []
     return Figure(target, scenario, "", CAPACITY, capacity(data, scenario, target),

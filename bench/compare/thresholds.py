@@ -4,7 +4,7 @@
 
 A rule names what FAILS the gate. Metrics: `loss` (%), `p95` (RTT ms), `cost` (server µs per
 delivery), `dps` (deliveries/s) apply to every target and step of the scenario named (default:
-`steady`); `capacity` (deliveries/s at the SLO) to every scenario with an SLO (or the one named);
+`steady`); `capacity` (deliveries/s at the SLO) to every scenario that measures one (or the one named);
 `regression` (%) to every figure a baseline also holds: one that got worse by more than the limit,
 beyond the runs' spread, fails.
 """
@@ -77,5 +77,5 @@ def _in_scope(rule: Threshold, scenario: str) -> bool:
     if rule.scope:
         return scenario == rule.scope
     if rule.metric == "capacity":
-        return True  # figures() gives a capacity only to scenarios with an SLO
+        return True  # figures() gives a capacity only to scenarios that measure one (record.measures_capacity)
     return scenario == DEFAULT_SCENARIO

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bench.record import Results, Run, claimed_cores, measures_capacity, ramp_edge, slo_failures
+from bench.record import Results, Run, at_a_capacity, claimed_cores, measures_capacity, ramp_edge, slo_failures
 from bench.report.loss import causes
 from bench.report.numbers import fmt, ratio
 from bench.report.repeats import Stat, differ, fmt_spread, fmt_stat, fold, usable
@@ -120,7 +120,7 @@ def costs(data: Results, scenario: str) -> Costs:
     the targets whose runs there are `timed`."""
     ran = [t for t in target_names(data) if data.runs_of(scenario, t)]
     common = [s for s in data.steps_of(scenario) if all(data.runs_of(scenario, t, s) for t in ran)]
-    if not ran or not common:
+    if not ran or not common or any(at_a_capacity(r) for r in data.runs_of(scenario)):  # each at its own load
         return Costs("", {}, {})
     runs = {t: data.runs_of(scenario, t, common[0]) for t in ran}
     stats = {t: s for t in ran if timed(runs[t]) and (s := fold(runs[t], COST))}

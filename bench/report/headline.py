@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
-from bench.record import Results, Run, edge_runs, searched
+from bench.record import Results, Run, edge_runs, held_again, searched
 from bench.report.capacity import costs, ramp_capacity, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
 from bench.report.numbers import fmt, fmt_bytes
-from bench.report.repeats import Stat, fmt_stat, fold
+from bench.report.repeats import Stat, fmt_stat, fold, held_capacity
 from bench.report.runs import (
     COST,
     DPS,
@@ -24,7 +24,7 @@ from bench.report.runs import (
     stack_of,
     timeline,
 )
-from bench.report.searched import bracket, capacity_number, held_note, per_member
+from bench.report.searched import again_note, bracket, capacity_number, held_note, per_member, searches_note
 from bench.report.steps import describe_step, sweep_axis
 
 STALLED = 0.5  # a room delivering less than this share of what was offered, with a slow member, is stalled
@@ -92,8 +92,11 @@ def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | No
     note = f"{cap.scenario}: {held_note(cap)}; {bracket(cap)}; failed first: {', '.join(cap.failed_first) or '—'}"
     if cap.passed and cap.failed and not cap.converged:  # wider than asked, or its pass did not hold on a repeat
         note += f"; not converged within ±{cap.tolerance:.0%}"
-    return Cell(capacity_number(cap).removesuffix(" deliveries/s"), note, "#capacity", flags), Stat(value, value,
-                                                                                                     value, 1)
+    note += "".join(f"; {more}" for more in (again_note(data, cap), searches_note(data, cap)) if more)
+    if any(name == "failed again" for name, _ in flag_notes(held_again(data, cap))):
+        flags.insert(0, "failed again")
+    return (Cell(capacity_number(cap).removesuffix(" deliveries/s"), note, "#capacity", flags),
+            held_capacity(data, cap.target, cap.scenario) or Stat(value, value, value, 1))
 
 
 def cost_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:

@@ -28,7 +28,8 @@ def colors(data: Results) -> dict[str, str]:
     return out
 
 
-FLAG_CLASS = {"client-bound": "cb", "noisy": "noisy", "failed": "failed", "physics": "failed", "not held": "cb"}
+FLAG_CLASS = {"client-bound": "cb", "noisy": "noisy", "failed": "failed", "physics": "failed", "not held": "cb",
+              "failed again": "failed"}
 
 
 def labelled(text: str) -> Markup:

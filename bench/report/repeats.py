@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bench.record import Results, Run, searched, searches_of
+from bench.record import Results, Run, held_searches, searched
 from bench.report.numbers import FmtKind, fmt
 from bench.report.runs import Measure
 
@@ -47,8 +47,7 @@ def held_capacity(data: Results, target: str, scenario: str | None = None) -> St
     """The capacity held, in deliveries/s: the one the report quotes (`searched`), within the range of every
     search that held (bench-full searches an ablation's capacities several times); None when none held."""
     cap = searched(data, target, scenario)
-    held = [c.deliveries_per_s(c.passed) for c in searches_of(data, target, scenario)
-            if c.held and c.passed is not None]
+    held = [c.deliveries_per_s(c.passed) for c in held_searches(data, target, scenario) if c.passed is not None]
     if not (cap and cap.held and cap.passed is not None):
         return None
     return Stat(cap.deliveries_per_s(cap.passed), min(held), max(held), len(held))

@@ -58,9 +58,9 @@ def searches_note(data: Results, cap: Capacity) -> str:
     searches = searches_of(data, cap.target, cap.scenario)
     if len(searches) < 2:
         return ""
-    held = held_capacity(data, cap.target, cap.scenario)
-    ranged = f" (they held {fmt('rate', held.lo)}–{fmt('rate', held.hi)}, {held.n} of them)" if held else ""
-    return f"the median of {len(searches)} searches{ranged}"
+    if not (held := held_capacity(data, cap.target, cap.scenario)):
+        return f"the first of {len(searches)} searches, none of which held"
+    return f"the median of {len(searches)} searches ({held.n} held, {fmt('rate', held.lo)}–{fmt('rate', held.hi)})"
 
 
 def state(data: Results, cap: Capacity) -> str:

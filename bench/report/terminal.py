@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bench.record import Results, Run, edge_runs, searched
+from bench.record import Results, Run, edge_runs, measures_capacity, searched
 from bench.report.answer import answer
 from bench.report.capacity import ramp_capacity
 from bench.report.numbers import FmtKind
@@ -17,7 +17,6 @@ from bench.report.runs import (
     P95,
     Measure,
     flag_names,
-    param,
     scenario_names,
     target_names,
 )
@@ -36,7 +35,7 @@ def summary_group(data: Results, scenario: str, target: str) -> tuple[list[Run],
     if found := searched(data, target, scenario):
         edge = "below the first probe" if found.passed is None else f"{per_member(found.passed)} msg/s per member"
         return edge_runs(data, found), f"searched SLO capacity {edge} ({held_note(found)})"
-    if param(data, scenario, "slo_p95_ms") is not None:
+    if any(measures_capacity(r) for r in data.runs_of(scenario, target)):
         cap = ramp_capacity(data, scenario, target)
         if cap.state in ("at", "beyond"):
             return cap.runs, f"SLO capacity at {cap.label}"

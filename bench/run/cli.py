@@ -61,7 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="a reconnect storm on each stack's relay and app target that ran: 1,000 members chatting, the "
                         "server killed and started again, the members back by immediate retry and by backoff with "
                         "jitter (about a minute each; bench/run/reconnect.py); on by default with --full")
-    p.add_argument("--searches", type=int, default=None, metavar="N",
+    p.add_argument("--searches", type=at_least_one, default=None, metavar="N",
                    help="search each capacity N times, for its spread (default: with --full, "
                         f"{ABLATION_SEARCHES} for each target an ablation table compares, else once)")
     p.add_argument("--at-capacities", type=Path, default=None, metavar="RESULTS",
@@ -75,6 +75,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="an earlier results.json for regression thresholds and the report's 'Repeated' table "
                         "(default: the previous bench of the same targets in reports/)")
     return p.parse_args(argv)
+
+
+def at_least_one(text: str) -> int:
+    if (n := int(text)) < 1:
+        raise argparse.ArgumentTypeError(f"{n}: at least 1")
+    return n
 
 
 def main(argv: list[str] | None = None) -> int:

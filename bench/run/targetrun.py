@@ -185,9 +185,10 @@ class TargetRun:
               f"{f' (search {nth + 1} of {self.searches})' * (self.searches > 1)}: {found.verdict}", flush=True)
         if bracket.passed and not self.hosts and not bracket.held:  # no held pass was sampled: one more run
             profiled = replace(scenario, name=f"{scenario.name}-profile", rate=bracket.passed, slo_p95_ms=None,
-                               search=0, hold=0.0, holds=0,
+                               search=0, hold=0.0, holds=0, rate_at=scenario.name,
                                about=f"the run at {scenario.name}'s capacity, its stacks sampled")
-            self.run(profiled, profiled, {"rate": bracket.passed}, profile_s=max(1, int(scenario.window) - 1))
+            self.run(profiled, profiled, {"rate": bracket.passed}, profile_s=max(1, int(scenario.window) - 1),
+                     repeat=self.tried_again(profiled, bracket.passed, held=False))
         return found
 
     def tried_again(self, scenario: Scenario, rate: float, held: bool) -> int:
