@@ -383,7 +383,7 @@ async def test_a_storm_admits_every_member_while_a_pair_joins_and_chats(servers)
 # reads the next head, so only a bound of a few is reached at all; on daphne, 5 at a time answer a storm of 300 in
 # longer than the test gives it (its refused members are told to come back over that time)
 PENDING_BOUND = {"django": 25, "django-uvicorn": 5}
-SLOWED_STORM = 300
+SLOWED_STORM = 150  # six times django's bound: most are refused and queue behind each other's Retry-After
 
 
 @pytest.mark.targets("django", "django-uvicorn", why="both edges' bound, under a connect path that awaits: "
@@ -409,7 +409,7 @@ async def test_a_storm_past_the_pending_bound_is_refused_503_and_retried_in(serv
     assert set(found.answers) == {"101", "503"}, found  # no 403, 408, reset or timeout
     assert found.answers["101"] == SLOWED_STORM, found  # each refused member got in after its Retry-After
     # the bound held: many were refused at first (how many depends on how fast the server answers once resumed:
-    # usually half of the 300, 136 in one run on uvicorn)
+    # usually half of them, 136 of 300 in one run on uvicorn)
     assert found.answers["503"] >= SLOWED_STORM // 10, found
     assert found.pair_join_s is not None, found
 

@@ -20,8 +20,8 @@ kind = "text"
 size = 128
 rate = 5.0
 warmup = 0.3
-window = 1.5
-drain = 1.0
+window = 1.0
+drain = 0.5
 repeats = 1
 
 [scenario.payload]
