@@ -28,8 +28,8 @@ kind = "text"
 size = 128
 rate = 2.0
 warmup = 0.5
-window = 2.0
-drain = 1.5
+window = 1.0
+drain = 1.0
 repeats = 1
 
 [scenario.stored]
