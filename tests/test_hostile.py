@@ -380,7 +380,7 @@ async def test_a_storm_admits_every_member_while_a_pair_joins_and_chats(servers)
 
 
 # Handshakes a server takes on at once in the test below (default 500): uvicorn answers each handshake before it
-# reads the next head, so only a bound of a few is reached at all; on daphne, 5 at a time answer a storm of 300 in
+# reads the next head, so only a bound of a few is reached at all; on daphne, 5 at a time answered a storm of 300 in
 # longer than the test gives it (its refused members are told to come back over that time)
 PENDING_BOUND = {"django": 25, "django-uvicorn": 5}
 SLOWED_STORM = 150  # six times django's bound: most are refused and queue behind each other's Retry-After

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.record import Results, Run, delivered_rate, edge_runs, measures_capacity, ramp_edge, searched, searches_of
-from bench.report.repeats import Stat, differ, held_capacity
+from bench.report.repeats import Stat, capacity_stat, differ
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,8 @@ def capacity(data: Results, scenario: str, target: str) -> Stat:
     """Deliveries/s at the SLO: the searched capacity's highest held pass (or its indicative edge), else (a
     stepped ramp, an older results file) the largest step before the first one over the SLO; 0 when even the
     first failed."""
-    if held := held_capacity(data, target, scenario):
-        return held
-    found = searched(data, target, scenario)
-    if found is not None:
-        value = found.deliveries_per_s(found.passed) or 0.0
-        return Stat(value, value, value, 1)
+    if found := capacity_stat(data, target, scenario):
+        return found
     return fold(ramp_edge(data, scenario, target).held, CAPACITY) or Stat(0.0, 0.0, 0.0, 1)
 
 

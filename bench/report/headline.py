@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
-from bench.record import Results, Run, edge_runs, held_again, searched
+from bench.record import Results, Run, edge_runs, held_again, searched, slo_failures
 from bench.report.capacity import costs, ramp_capacity, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
 from bench.report.numbers import fmt, fmt_bytes
-from bench.report.repeats import Stat, fmt_stat, fold, held_capacity
+from bench.report.repeats import Stat, capacity_stat, fmt_stat, fold
 from bench.report.runs import (
     COST,
     DPS,
@@ -83,7 +83,6 @@ def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
 
 def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | None]:
     """The confirmed pass, its bracket, what failed first; client-bound marks a floor, not the server's."""
-    value = cap.deliveries_per_s(cap.passed) or 0.0
     flags = caution(edge_runs(data, cap))
     if cap.client_bound and "client-bound" not in flags:
         flags.insert(0, "client-bound")
@@ -93,10 +92,10 @@ def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | No
     if cap.passed and cap.failed and not cap.converged:  # wider than asked, or its pass did not hold on a repeat
         note += f"; not converged within ±{cap.tolerance:.0%}"
     note += "".join(f"; {more}" for more in (again_note(data, cap), searches_note(data, cap)) if more)
-    if any(name == "failed again" for name, _ in flag_notes(held_again(data, cap))):
+    if any(slo_failures(run, cap.slo_p95_ms) for run in held_again(data, cap)):
         flags.insert(0, "failed again")
     return (Cell(capacity_number(cap).removesuffix(" deliveries/s"), note, "#capacity", flags),
-            held_capacity(data, cap.target, cap.scenario) or Stat(value, value, value, 1))
+            capacity_stat(data, cap.target, cap.scenario))
 
 
 def cost_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:

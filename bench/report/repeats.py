@@ -53,6 +53,17 @@ def held_capacity(data: Results, target: str, scenario: str | None = None) -> St
     return Stat(cap.deliveries_per_s(cap.passed), min(held), max(held), len(held))
 
 
+def capacity_stat(data: Results, target: str, scenario: str | None = None) -> Stat | None:
+    """The searched capacity as a figure, deliveries/s: `held_capacity`, else the search's indicative edge alone (0
+    when nothing passed); None when the target's capacity was not searched."""
+    if held := held_capacity(data, target, scenario):
+        return held
+    if (cap := searched(data, target, scenario)) is None:
+        return None
+    value = cap.deliveries_per_s(cap.passed) or 0.0
+    return Stat(value, value, value, 1)
+
+
 def differ(a: Stat, b: Stat) -> str | None:
     """None when a and b differ beyond run-to-run spread, else the rule that calls it not significant."""
     if a.n > 1 and b.n > 1:

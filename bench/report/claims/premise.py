@@ -22,6 +22,7 @@ from bench.report.claims.base import FAILS, HOLDS, OTHER, UNMEASURED, UNSETTLED,
 from bench.report.claims.knob import knob_line, sweep_effect, sweep_table
 from bench.report.layers import profiled
 from bench.report.numbers import FmtKind, fmt
+from bench.report.repeats import differ, held_capacity
 from bench.report.runs import cautions, sampled
 from bench.report.steps import where
 from bench.report.tuned import best_configuration
@@ -216,15 +217,14 @@ def tuned_reading(data: Results) -> str:
     if ch_best is None or fa_best is None or (ch_best[0], fa_best[0]) == (STACK_APP["Channels"], STACK_APP["FastAPI"]):
         return ""
     (ch_target, ch), (fa_target, fa) = ch_best, fa_best
-    cap = searched(data, STACK_APP["Channels"])
-    tolerance = cap.tolerance if cap else 0.1
     said = (f"Each stack at its best measured in app mode, Channels as {ch_target} takes {fmt('rate', ch)} and "
             f"FastAPI as {fa_target} {fmt('rate', fa)} deliveries/s: ")
-    if fa > ch * (1 + tolerance):
+    ch_stat, fa_stat = held_capacity(data, ch_target), held_capacity(data, fa_target)
+    if ch_stat and fa_stat and (rule := differ(ch_stat, fa_stat)):  # the report's one rule for "not significant"
+        return said + f"not significantly apart ({rule}): tuned, the gap closes."
+    if fa > ch:
         return said + f"FastAPI still takes {fa / ch:.1f}× as much."
-    if ch > fa * (1 + tolerance):
-        return said + "tuned, Channels takes more: the verdict on stock does not survive tuning."
-    return said + f"within ±{tolerance:.0%} of each other: tuned, the gap closes."
+    return said + "tuned, Channels takes more: the verdict on stock does not survive tuning."
 
 
 def premise_verdict(data: Results, found: dict[str, tuple[str, str]]) -> tuple[Verdict, str]:
