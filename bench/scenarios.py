@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from bench.record import CPU_CEILING_PCT
+
 SCENARIO_FILE = Path(__file__).with_name("scenarios.toml")
 SLOW_READ_RATE = 512 * 1024  # bytes/s a slow reader reads unless told otherwise: a 4 Mbit/s link
 
@@ -42,6 +44,7 @@ class Scenario:
     restart: bool = False  # restart the target's servers right before the run: cold processes, no database connection
     asgi_threads: int | None = None  # daphne targets: ASGI_THREADS for the run's servers (0: unset, daphne's default)
     rate_at: str = ""  # a searched scenario: run at the capacity this target found there (skipped if none)
+    cpu_ceiling_pct: float = CPU_CEILING_PCT  # with slo_p95_ms: the servers' mean CPU (% of cores) that fails a run
 
     def expand(self) -> list[tuple[dict, Scenario]]:
         """The runs this scenario is made of, each with what its step overrides: itself, or one per step."""

@@ -29,7 +29,7 @@ def confirmed(p95_ms: float) -> Results:
 
 
 def django_state(data: Results) -> str:
-    (_, _, rows), = search_view(data, ["django"])
+    (_, _, _, rows), = search_view(data, ["django"])
     return rows[0].state
 
 

@@ -64,7 +64,8 @@ def why_over_slo(run: Run, slo: float) -> str | None:
         "fell behind": f"{fmt('rate', run.arrived_deliveries_per_s)} deliveries/s arrived of "
                        f"{fmt('rate', run.owed_deliveries_per_s)} due",
         "latency grew": "the round trip grew through the window",
-        "server cpu": f"the servers' CPU at {fmt('pct1', run.server.cpu_pct_mean)}% of {run.server.cores} core(s)",
+        "server cpu": f"the servers' CPU at {fmt('pct1', run.server.cpu_pct_mean)}% of {run.server.cores} core(s), "
+                      f"its ceiling {fmt('int', run.params.cpu_ceiling_pct)}%",
         "physics": f"{claimed_cores(run) or 0:.2f} cores claimed of {run.server.cores}: not delivered as measured",
     }
     return "; ".join(said[f] for f in failures if f in said)

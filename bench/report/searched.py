@@ -113,11 +113,14 @@ def search_row(data: Results, cap: Capacity) -> SearchRow:
                      cap.verdict)
 
 
-def search_view(data: Results, targets: list[str]) -> list[tuple[str, str, list[SearchRow]]]:
-    """Per searched scenario: its SLO and a row per target, in the report's target order."""
+def search_view(data: Results, targets: list[str]) -> list[tuple[str, str, str, list[SearchRow]]]:
+    """Per searched scenario: its SLO, its runs' CPU ceiling (% of the servers' cores) and a row per target,
+    in the report's target order."""
     scenarios = list(dict.fromkeys(c.scenario for c in data.capacities))
     out = []
     for sc in scenarios:
         caps = [c for t in targets if (c := searched(data, t, sc))]
-        out.append((sc, fmt("ms", caps[0].slo_p95_ms), [search_row(data, c) for c in caps]))
+        runs = data.runs_of(sc)
+        ceiling = fmt("int", runs[0].params.cpu_ceiling_pct) if runs else "—"
+        out.append((sc, fmt("ms", caps[0].slo_p95_ms), ceiling, [search_row(data, c) for c in caps]))
     return out

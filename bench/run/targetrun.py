@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.record import (
-    SATURATED_PCT,
     Capacity,
     CapacityProbe,
     Results,
@@ -165,7 +164,7 @@ class TargetRun:
 
         def estimate(rate: float, outcome: Outcome) -> float | None:  # near saturation at the cost just measured
             return start_rate_from_cost(outcome.cost_us, cores, scenario.room_size, users=scenario.users,
-                                        utilisation=SATURATED_PCT / 100 - 0.05) if outcome.cost_us else None
+                                        utilisation=scenario.cpu_ceiling_pct / 100 - 0.05) if outcome.cost_us else None
 
         start = scenario.rate
         holding = scenario.hold > 0 and scenario.holds > 0
