@@ -37,12 +37,14 @@ from bench.run.capacity_search import (
     Outcome,
     Probe,
     aim,
+    cpu_aim,
     deliveries_per_s,
     grown,
     outcome_of,
     search,
     start_rate_from_cost,
 )
+from bench.scenarios import load as load_scenarios
 from bench.targets import Target
 from tests.paced_load import paced_load
 
@@ -249,18 +251,20 @@ def test_a_client_bound_edge_is_flagged_as_not_a_server_capacity():
 def run_record(p95: float | None = 10.0, loss: float = 0.0, status: str = "ok", server_pct: float = 50.0,
                client_bound: bool = False, cores: int = 1, dps: float = 10_000.0, owed: float = 10_000.0,
                cost_us: float | None = 50.0, in_flight: int = 0, rtt_timeline: list[float | None] | None = None,
-               window: float = 15.0, users: int = 200, noisy: bool = False) -> Run:
+               window: float = 15.0, users: int = 200, noisy: bool = False, ceiling: float = 85.0) -> Run:
     """A run record (bench/record.py) with the fields the capacity rule reads."""
     return Run(status=status, rtt_ms=Percentiles(p95=p95), ledger=Ledger(loss_pct=loss, in_flight=in_flight),
                deliveries_per_s=dps, arrived_deliveries_per_s=dps, owed_deliveries_per_s=owed,
                rtt_timeline_ms=rtt_timeline or [],
-               params=Params(users=users, room_size=10, window=window), noise=Noise(noisy=noisy),
+               params=Params(users=users, room_size=10, window=window, cpu_ceiling_pct=ceiling),
+               noise=Noise(noisy=noisy),
                server=ServerCost(cpu_pct_mean=server_pct, cores=cores, cpu_us_per_delivery=cost_us),
                client=ClientCost(client_bound=client_bound))
 
 
 def test_an_outcome_reads_the_capacity_rule_and_what_was_at_its_limit():
-    assert outcome_of(run_record(), 250) == Outcome(True, (), 10.0, 0.0, cost_us=50.0, kept_up=1.0)
+    assert outcome_of(run_record(), 250) == Outcome(True, (), 10.0, 0.0, cost_us=50.0, kept_up=1.0,
+                                                    cpu_load=pytest.approx(50 / 85))  # 50% of a core, ceiling 85%
     assert outcome_of(run_record(p95=300), 250).failed_on == (P95,)
     assert outcome_of(run_record(loss=0.5), 250).failed_on == (LOSS,)
     assert outcome_of(run_record(p95=None, status="failed"), 250).failed_on == (RUN_FAILED,)
@@ -270,6 +274,18 @@ def test_an_outcome_reads_the_capacity_rule_and_what_was_at_its_limit():
     assert outcome_of(run_record(p95=900, client_bound=True), 250).why == (P95, CLIENT_CPU)
     assert outcome_of(run_record(in_flight=3), 250).failed_on == ("in flight",)
     assert outcome_of(run_record(noisy=True), 250).noisy
+
+
+def test_the_search_keeps_the_headroom_a_capacity_needs_to_hold_again():
+    """A run is judged by the CPU ceiling its scenario recorded: the search's (bench/scenarios.toml `ramp`) sits
+    below the one a capacity is held again under (`confirm`), so a load found at the search's edge can cost more
+    per delivery when held again and still hold. 80% of a core fails the first and passes the second."""
+    scenarios, _ = load_scenarios()
+    ramp, again = scenarios["ramp"].cpu_ceiling_pct, scenarios["confirm"].cpu_ceiling_pct
+    assert ramp < 80 < again
+    assert outcome_of(run_record(server_pct=80, ceiling=ramp), 250).failed_on == (SERVER_CPU,)
+    assert outcome_of(run_record(server_pct=80, ceiling=again), 250).passed
+    assert Params().cpu_ceiling_pct == again  # a record from before runs recorded their ceiling ran under 85%
 
 
 def test_a_backlog_growing_under_the_slo_fails_the_rule():
@@ -394,6 +410,40 @@ def test_a_narrow_pass_held_twice_ends_the_search():
                      hold=coin_flip_edge(20.0, False, calls), max_holds=2)
     assert calls == [bracket.passed] * 2 and bracket.held and bracket.rechecked and bracket.converged
     assert "held twice" in bracket.verdict()
+
+
+def cpu_bound(ceiling_rate: float) -> Callable[[float], Outcome]:
+    """A server whose CPU grows in proportion to its load and reaches the ceiling at `ceiling_rate`."""
+    def measure(rate: float) -> Outcome:
+        load = rate / ceiling_rate
+        return Outcome(True, cpu_load=load) if load < 1.0 else Outcome(False, (SERVER_CPU,), cpu_load=load)
+    return measure
+
+
+def test_a_hold_bound_by_the_cpu_aims_where_its_cpu_reaches_the_ceiling():
+    """Short probes leave [8, 16) around a ceiling at 10; the bracket's middle (11.3) would fail and quote 8, 20%
+    under it. Aimed where the CPU the first hold read reaches 97% of the ceiling, the second hold passes at
+    9.7, and the search stops there: a load 10% higher would pass the ceiling."""
+    calls: list[float] = []
+    measure = cpu_bound(10.0)
+    bracket = search(measure, 2.0, max_rate=1000, min_rate=0.1, max_steps=4,  # 2, 4, 8, then 16 fails
+                     hold=lambda rate: calls.append(rate) or measure(rate), max_holds=3)
+    assert calls == [8.0, 9.7], bracket
+    assert bracket.passed == 9.7 and bracket.failed == 16.0 and bracket.at_ceiling and bracket.converged
+    assert "a load 10% higher would pass it" in bracket.verdict()
+
+
+def test_the_cpu_aim_follows_a_cost_that_falls_with_the_load_within_bounds():
+    """uvicorn's cost per delivery falls as its load grows: its CPU climbs slower than the load, and the aim
+    reaches further; one reading that says the CPU climbs ×8 for ×2 the load is kept to a slope of 1.5."""
+    def probes(low_load: float) -> list[Probe]:
+        return [Probe(10.0, Outcome(True, cpu_load=low_load), "grow"), Probe(20.0, Outcome(True, cpu_load=0.7), "hold")]
+    assert cpu_aim(probes(0.35), 20.0) == pytest.approx(20.0 * 0.97 / 0.7)  # linear: twice the load, twice the CPU
+    assert cpu_aim(probes(0.5), 20.0) == pytest.approx(20.0 * (0.97 / 0.7) ** 2)  # slope 0.49, kept to 0.5
+    assert cpu_aim(probes(0.0875), 20.0) == pytest.approx(20.0 * (0.97 / 0.7) ** (1 / 1.5))  # slope 3, kept to 1.5
+    assert cpu_aim([Probe(20.0, Outcome(True), "hold")], 20.0) is None  # no CPU read: the bracket's middle
+    slow = [Probe(20.0, Outcome(True, cpu_load=0.98, noisy=True), "hold")]  # a slow CPU reads more than it costs
+    assert cpu_aim(slow, 20.0) is None and not Bracket(20.0, 40.0, 0.1, slow, held=True, holding=True).at_ceiling
 
 
 def slow_once_at(rate_failing_slow: float, capacity: float) -> Callable[[float], Outcome]:

@@ -18,7 +18,10 @@ to ±10% 81% of the time in 8.2 runs on average, where ×2-and-bisect held it 68
 
 A short probe is not a capacity: a load a little past it builds its backlog too slowly to show in a 1.5 s
 window. So holds decide (`hold_edge`): the short edge is held for the sustained window; a hold that fails
-steps below itself, one that passes narrows towards the lowest fail. A hold that passes narrowly (its p95
+steps below itself, one that passes narrows towards the lowest fail, but no further than where the CPU it read
+reaches 97% of the run's ceiling (`cpu_aim`): where the servers' CPU bounds the capacity, as it mostly does
+here, that hold passes near the edge or fails leaving a narrow bracket, and a pass at the ceiling ends the
+search, a load a tolerance higher being past it. A hold that passes narrowly (its p95
 above half the SLO) is held again before it counts: near its edge a load's p95 swings ×2 from one hold to
 the next, and the first pass of several is not a load the servers carry. Only a held pass is the capacity;
 without one the short edge is reported as indicative, not held.
@@ -51,6 +54,7 @@ class Outcome:
     kept_up: float | None = None  # deliveries that arrived in the window ÷ those the members were due
     noisy: bool = False  # steal, other processes or a slow CPU under the servers (bench.record.Noise)
     narrow: bool = False  # passed with its p95 near the SLO (bench.record.near_slo): a hold's such pass is rechecked
+    cpu_load: float | None = None  # the servers' mean CPU ÷ the run's ceiling of their cores: 1.0 at the ceiling
 
     @property
     def why(self) -> tuple[str, ...]:
@@ -66,6 +70,8 @@ def outcome_of(run: Run, slo_p95_ms: float) -> Outcome:
         client_bound=run.client.client_bound, cost_us=run.server.cpu_us_per_delivery,
         kept_up=run.arrived_deliveries_per_s / run.owed_deliveries_per_s if run.owed_deliveries_per_s else None,
         noisy=run.noise.noisy, narrow=not failed_on and near_slo(run.rtt_ms.p95, slo_p95_ms),
+        cpu_load=cpu / (run.params.cpu_ceiling_pct * cores)
+        if (cpu := run.server.cpu_pct_mean) is not None and (cores := run.server.cores) else None,
     )
 
 
@@ -102,9 +108,18 @@ class Bracket:
         return any(p.role == "recheck" and p.rate == self.passed and p.outcome.passed for p in self.probes)
 
     @property
+    def at_ceiling(self) -> bool:
+        """`passed` held with the servers' CPU within CPU_AIM of the run's ceiling: a load a tolerance above it
+        would pass the ceiling at the cost it measured (unless its cost per delivery fell by a third), so the
+        capacity is known within the tolerance however wide the bracket."""
+        return self.holding and any(p.role in HOLDS and p.rate == self.passed and p.outcome.passed
+                                    and (cpu_read(p.outcome) or 0.0) >= CPU_AIM for p in self.probes)
+
+    @property
     def converged(self) -> bool:
         within = self.width is not None and self.width <= self.tolerance
-        return (self.held and (within or self.rechecked)) if self.holding else (within and self.confirmed)
+        return (self.held and (within or self.rechecked or self.at_ceiling)) if self.holding \
+            else (within and self.confirmed)
 
     @property
     def edge(self) -> Outcome | None:
@@ -133,6 +148,9 @@ class Bracket:
             text += "; indicative, not held: no hold at or below it passed"
         elif self.rechecked:
             text += "; held twice, its p95 above half the SLO"
+        elif self.at_ceiling and not (self.width is not None and self.width <= self.tolerance):
+            text += f"; held at {CPU_AIM:.0%} of its CPU ceiling or more: a load {self.tolerance:.0%} higher " \
+                "would pass it"
         elif not self.converged:
             text += f"; not within ±{self.tolerance:.0%} and {'held' if self.holding else 'confirmed'}: " \
                 "the search ran out of steps"
@@ -259,7 +277,31 @@ def said_nothing(rate: float, probes: list[Probe]) -> bool:
 
 
 HOLDS = ("hold", "recheck")  # the roles of runs of the sustained window
+CPU_AIM = 0.97  # of the CPU ceiling: where a hold narrowing a bracket bound by the servers' CPU aims
+CPU_SLOPE = (0.5, 1.5)  # how the servers' CPU grows with the load (log-log), at most this far from linear
 STEP_DOWN = 0.85  # a failed hold's next rate, at most: far enough below to hold, near enough to stay within ±15%
+
+
+def cpu_read(outcome: Outcome) -> float | None:
+    """A run's CPU load (share of its ceiling) where it says what the load costs: not on a slow or taken CPU."""
+    return None if outcome.noisy else outcome.cpu_load
+
+
+def cpu_aim(probes: list[Probe], held: float) -> float | None:
+    """The load at which the servers' CPU reaches CPU_AIM of its ceiling, from the hold that passed at `held`:
+    on the log-log line through it and the highest-rate run below it that read a CPU (its slope kept within
+    CPU_SLOPE: uvicorn's cost per delivery falls as its load grows, Channels' barely moves, and one odd
+    reading may not swing the aim), linear without such a run. None: no CPU read (`cpu_read`) at `held`."""
+    at = next((load for p in reversed(probes) if p.role in HOLDS and p.rate == held and p.outcome.passed
+               and (load := cpu_read(p.outcome))), None)
+    if at is None:
+        return None
+    below = [(p.rate, load) for p in probes if p.rate < held and (load := cpu_read(p.outcome))]
+    slope = 1.0
+    if below:
+        rate, load = max(below)
+        slope = min(max(math.log(at / load) / math.log(held / rate), CPU_SLOPE[0]), CPU_SLOPE[1])
+    return held * (CPU_AIM / at) ** (1 / slope)
 
 
 def below_failed_hold(rate: float, outcome: Outcome, estimate: Callable[[float, Outcome], float | None] | None,
@@ -281,12 +323,13 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
     slowly to show in it, so only a load carried for the whole hold is the capacity. From the short edge,
     each failed hold steps below itself; once one passes, the rest narrow the bracket towards the lowest
     fail (a short probe that failed on a slow CPU, with no budget left to run it again, does not count as
-    that fail). A narrow pass is held again (at most `max_rechecks` times, outside `max_holds`): it counts once
-    that passes, and then ends the search, its p95 already near the SLO; a narrow pass with no recheck left
-    counts as it is. A hold, or a short probe, that fails while the servers' CPU ran slow or was taken
-    (noisy) runs once more, in its budget: the budget is what keeps `make bench` within its minutes. A hold runs
-    again only when one more is left after it: a machine slow for minutes fails the same hold twice, and a
-    step down is then what gets a held capacity at all."""
+    that fail), no further than `cpu_aim`; a pass at the CPU ceiling ends the search. A narrow pass is held
+    again (at most `max_rechecks` times, outside `max_holds`): it counts once that passes, and then ends the
+    search, its p95 already near the SLO; a narrow pass with no recheck left counts as it is. A hold, or a
+    short probe, that fails while the servers' CPU ran slow or was taken (noisy) runs once more, in its
+    budget: the budget is what keeps `make bench` within its minutes. A hold runs again only when one more is
+    left after it: a machine slow for minutes fails the same hold twice, and a step down is then what gets a
+    held capacity at all."""
     short_passes = [p.rate for p in bracket.probes if p.outcome.passed]
     if (fail := bracket.failed) is not None and said_nothing(fail, bracket.probes):  # the budget ran out first
         bracket.failed = min((p.rate for p in bracket.probes if not p.outcome.passed and p.rate > fail
@@ -315,7 +358,10 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
         if held is not None:
             if (rechecked and outcome.passed) or top is None or (top - held) / held <= bracket.tolerance:
                 break
-            rate = round_rate(math.sqrt(held * top))
+            # the bracket's middle, or lower where the CPU just measured reaches its ceiling: a hold there passes
+            # with the capacity near its edge, or fails and leaves a narrow bracket; at the ceiling already, done
+            mid = math.sqrt(held * top)
+            rate = round_rate(min(mid, at_cpu) if (at_cpu := cpu_aim(bracket.probes, held)) else mid)
             rate = rate if held < rate < top else None
         else:
             assert top is not None  # no hold has passed, so this one failed
