@@ -3,11 +3,12 @@ the same members and rooms, or not at all: never at its fallback `rate` recorded
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from bench.record import Capacity
+from bench.record import Capacity, Results
 from bench.run import targetrun
 from bench.run.capacity_search import Outcome
 from bench.run.targetrun import TargetRun
@@ -81,3 +82,25 @@ def test_confirm_holds_an_earlier_benchs_capacity_when_told_to():
     there = TargetRun(TARGETS["django"], plan=None, out=None, results=results, fault=None, backing=None,
                       found_in=earlier)
     assert here.at_capacity(confirm).rate == 2.0 and there.at_capacity(confirm).rate == 3.5
+
+
+@pytest.mark.parametrize("noisy, runs", [(True, [0, 1]), (False, [0])])
+def test_a_capacity_held_again_that_broke_on_a_slow_cpu_runs_once_more(monkeypatch, noisy: bool, runs: list[int]):
+    """The search's rule for its probes and holds, for `confirm` too: a run that broke the capacity rule while the
+    servers' CPU ran slow or was taken runs once more, under a name of its own; one on a machine running true
+    does not."""
+    data = Results.load(Path(__file__).parent / "data" / "results_bench_v5.json")
+    failing = next(r for r in data.runs if r.params.slo_p95_ms).model_copy(deep=True)
+    failing.params.rate_at, failing.rtt_ms.p95, failing.noise.noisy = "ramp", 900.0, noisy
+    repeats: list[int] = []
+
+    def run(self, scenario, step, overrides, repeat=0, profile_s=0):
+        repeats.append(repeat)
+        return failing
+    monkeypatch.setattr(TargetRun, "run", run)
+    scenarios, _ = load("full")
+    data.capacities = [ramp(2.0, target="django")]
+    TargetRun(TARGETS["django"], plan=None, out=None, results=SimpleNamespace(data=data), fault=None,
+              backing=None).run_all(
+        [scenarios["confirm"]], repeats=None)
+    assert repeats == runs

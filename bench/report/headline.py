@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
-from bench.record import Results, Run, edge_runs, held_again, searched, slo_failures
+from bench.record import Results, Run, broke_again, edge_runs, held_again, searched
 from bench.report.capacity import costs, ramp_capacity, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
@@ -92,7 +92,7 @@ def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | No
     if cap.passed and cap.failed and not cap.converged:  # wider than asked, or its pass did not hold on a repeat
         note += f"; not converged within ±{cap.tolerance:.0%}"
     note += "".join(f"; {more}" for more in (again_note(data, cap), searches_note(data, cap)) if more)
-    if any(slo_failures(run, cap.slo_p95_ms) for run in held_again(data, cap)):
+    if broke_again(held_again(data, cap)):
         flags.insert(0, "failed again")
     return (Cell(capacity_number(cap).removesuffix(" deliveries/s"), note, "#capacity", flags),
             capacity_stat(data, cap.target, cap.scenario))

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.record import Capacity, Results, edge_runs, held_again, probe_runs, searched, searches_of, slo_failures
+from bench.record import (
+    Capacity,
+    Results,
+    broke_again,
+    edge_runs,
+    held_again,
+    probe_runs,
+    searched,
+    searches_of,
+    slo_failures,
+)
 from bench.report.numbers import fmt
 from bench.report.repeats import fmt_stat, fold, held_capacity
 from bench.report.runs import COST, P95, flag_notes
@@ -45,11 +55,15 @@ def bracket(cap: Capacity) -> str:
 def again_note(data: Results, cap: Capacity) -> str:
     """Whether the capacity held again in a run of its own: "held again for 20 s (p95 57.0 ms, 0% lost)"."""
     notes = []
-    for run in held_again(data, cap):
+    runs = held_again(data, cap)
+    broke = [id(r) for r in broke_again(runs)]
+    for run in runs:
         failed = slo_failures(run, cap.slo_p95_ms)
         seen = f"p95 {fmt('ms', run.rtt_ms.p95)} ms, {fmt('pct', run.ledger.loss_pct)}% lost"
-        notes.append(f"failed when held again for {run.params.window:g} s ({seen}; {', '.join(failed)})" if failed
-                     else f"held again for {run.params.window:g} s ({seen})")
+        notes.append(f"held again for {run.params.window:g} s ({seen})" if not failed else
+                     f"failed when held again for {run.params.window:g} s ({seen}; {', '.join(failed)})"
+                     if id(run) in broke else f"failed on a slow or taken CPU when held again ({seen}; "
+                     f"{', '.join(failed)}), so it ran once more")
     return "; ".join(notes)
 
 

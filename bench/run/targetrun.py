@@ -15,6 +15,7 @@ from bench.record import (
     SecurityCheck,
     TargetInfo,
     ramp_edge,
+    runs_again,
     searched,
 )
 from bench.run import database, redisctl, security, serverproc
@@ -92,8 +93,12 @@ class TargetRun:
                         print(f"bench: {self.target.name:<13} {scenario.name} {step_label(overrides)}: skipped, "
                               f"{skip}", flush=True)
                         continue
-                    for repeat in range(repeats or scenario.repeats):
-                        self.run(scenario, step, overrides, repeat)
+                    times = repeats or scenario.repeats
+                    for repeat in range(times):
+                        if runs_again(self.run(scenario, step, overrides, repeat)):
+                            print("bench:   it broke the rule while the servers' CPU ran slow or was taken: "
+                                  "once more", flush=True)
+                            self.run(scenario, step, overrides, times + repeat)
                     if ramp_edge(self.results.data, scenario.name, self.target.name).stopped:
                         break  # the ramp found this target's capacity
         finally:
