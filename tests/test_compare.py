@@ -147,6 +147,14 @@ def test_a_capacity_that_moved_says_whether_its_cost_per_delivery_moved_with_it(
     assert "the code changed (abc1234 → def5678), or the machine's speed moved" in code.verdict
     search = by(changes(base, slower_machine(base, "django", 0.8, 1.0)))[("django", "capacity")]
     assert "the search held a different load" in search.verdict and "×0.80" in search.verdict
+    both = by(changes(base, slower_machine(base, "django", 0.7, 1.28)))[("django", "capacity")]  # ×0.90 the share
+    assert "(×1.28: the machine's speed moved, not the stack), and a share of the servers' cores ×0.90 the old: " \
+        "the search held a different load too" in both.verdict
+    lower = base.model_copy(deep=True)
+    for run in lower.runs_of("ramp", "django"):
+        run.params.cpu_ceiling_pct = 75.0
+    assert "searched with the servers' CPU under 85% → 75% of their cores" in \
+        by(changes(base, lower))[("django", "capacity")].verdict
     assert "old not held; new not held" in machine.verdict  # format 2: never held
     slow = slower_machine(base, "django", 0.5, 2.0)
     for run in slow.runs_of("ramp", "django"):

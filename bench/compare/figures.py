@@ -69,7 +69,8 @@ def capacity_figure(data: Results, target: str, scenario: str) -> Figure:
     return Figure(target, scenario, "", CAPACITY, capacity(data, scenario, target),
                   edge_cost_us=cost.median if cost else None, held=found.held if found else None, noisy=note,
                   code=data.environment.code,
-                  edge_speed_pct=statistics.median(edge_speeds) if edge_speeds else None)
+                  edge_speed_pct=statistics.median(edge_speeds) if edge_speeds else None,
+                  ceiling_pct=runs[0].params.cpu_ceiling_pct if runs else None)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Figure:
     noisy: str = ""  # a searched capacity: how many of its search's runs had their servers' CPU slow or taken
     code: str | None = None  # the code measured (Environment.code): a move across two commits may be the code's
     edge_speed_pct: float | None = None  # a searched capacity: its servers' CPU speed in the held pass (% of full)
+    ceiling_pct: float | None = None  # a searched capacity: the CPU ceiling its search ran under (% of the cores)
 
     @property
     def at_full_speed(self) -> float | None:
@@ -147,6 +149,9 @@ class Change:
         its bracket); "" otherwise."""
         old, new = self.old, self.new
         bits = [f"{name} not held" for name, f in (("old", old), ("new", new)) if f.held is False]
+        if old.ceiling_pct != new.ceiling_pct and old.ceiling_pct and new.ceiling_pct:
+            bits.append(f"searched with the servers' CPU under {old.ceiling_pct:g}% → {new.ceiling_pct:g}% of "
+                        "their cores")
         if self.not_significant is None:  # a move: was either search run on a machine that was not itself?
             bits += [f"{name}: {f.noisy}" for name, f in (("old", old), ("new", new)) if f.noisy]
             if (at_full := self.full_speed_pct) is not None and old.edge_speed_pct != new.edge_speed_pct:
@@ -154,11 +159,17 @@ class Change:
                             f"servers' full CPU speed: at full speed {at_full:+.0f}%")
         if self.not_significant is None and old.edge_cost_us and new.edge_cost_us and old.stat.median:
             share = (new.stat.median * new.edge_cost_us) / (old.stat.median * old.edge_cost_us)
+            cost = new.edge_cost_us / old.edge_cost_us
             moved = f"µs per delivery at the edge {number(old.edge_cost_us)} → {number(new.edge_cost_us)}"
-            bits.append(f"{moved}, the same share of the servers' cores at both edges (×{share:.2f}): "
-                        f"{what_moved(old.code, new.code)}" if abs(share - 1) <= MACHINE_SHARE else
-                        f"{moved}, a share of the servers' cores ×{share:.2f} the old: the search held a "
-                        "different load (see its bracket)")
+            other = f"a share of the servers' cores ×{share:.2f} the old: the search held a different load"
+            if abs(share - 1) <= MACHINE_SHARE:
+                bits.append(f"{moved}, the same share of the servers' cores at both edges (×{share:.2f}): "
+                            f"{what_moved(old.code, new.code)}")
+            elif abs(cost - 1) <= MACHINE_SHARE:
+                bits.append(f"{moved}, {other} (see its bracket)")
+            else:  # both: the cost moved, and the load held took another share of the cores at it
+                bits.append(f"{moved} (×{cost:.2f}: {what_moved(old.code, new.code)}), and {other} too (see its "
+                            "bracket)")
         return "; ".join(bits)
 
     @property
