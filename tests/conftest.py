@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from bench.run.serverproc import ServerProcess
 from bench.targets import TARGETS
+from tests.bench_runs import TinyBenches
 from tests.clients import Members
 from tests.servers import TARGET_NAMES, ServerPool
 
@@ -55,6 +56,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def argnames(parametrize: pytest.Mark) -> list[str]:
     names = parametrize.args[0] if parametrize.args else parametrize.kwargs["argnames"]
     return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+
+
+@pytest.fixture(scope="session")
+def tiny_benches(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny suites' bench runs (tests/bench_runs.py), all started when a module first asks for its own."""
+    benches = TinyBenches(tmp_path_factory.mktemp("tiny-benches"))
+    yield benches
+    benches.stop()
 
 
 @pytest.fixture(scope="session")

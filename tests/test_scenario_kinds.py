@@ -8,7 +8,7 @@ import pytest
 
 from bench.record import Results, Run
 from bench.report.claims import claims
-from tests.bench_runs import BenchRuns
+from tests.bench_runs import TinyBenches, suite
 
 pytestmark = pytest.mark.server
 
@@ -88,18 +88,14 @@ local = ["payload", "slow", "slow-reader", "burst", "burst-mid", "churn", "idle"
 """
 
 
-@pytest.fixture(scope="module")
-def bench_runs(tmp_path_factory) -> BenchRuns:
-    """The tiny suite on both backends at once: one bench run per target, so one's failure hides nothing
-    of the other's."""
-    runs = BenchRuns(["django", "fastapi"], TINY, tmp_path_factory.mktemp("scenario-kinds"))
-    yield runs
-    runs.stop()
+STORM = 100  # members: the connection storm make bench runs after its targets, small
+# the tiny suite on both backends at once: one bench run per target, so one's failure hides nothing of the other's
+SUITE = suite("scenario-kinds", ["django", "fastapi"], TINY, args=("--storm", str(STORM)))
 
 
 @pytest.fixture(scope="module", params=["django", "fastapi"])
-def results(request, bench_runs: BenchRuns) -> Results:
-    return bench_runs.results(request.param)
+def results(request, tiny_benches: TinyBenches) -> Results:
+    return tiny_benches.of(SUITE).results(request.param)
 
 
 def runs(results: Results, scenario: str) -> list[Run]:
@@ -187,3 +183,14 @@ def test_the_claims_answer_with_these_runs(results):
     assert any(f.startswith(f"{target}, one member per room reads 64 KiB/s:") for f in found["4"].figures)
     assert any(f.startswith(f"{target}, one member per room never reads:") for f in found["4"].figures)
     assert any(f.startswith(f"{target} (burst-mid)") for f in found["3"].figures)
+
+
+def test_the_bench_storms_each_stack_after_its_runs_and_lets_every_member_in(results):
+    """make bench's connection storm (bench/run/cli.py `measure_storms`), as the stack ships and hardened: every
+    member of it was answered and got in."""
+    target = results.runs[0].target
+    hostile = results.hostile[target]
+    for storm in (figures.storm for figures in (hostile.stock, hostile.hardened) if figures):
+        assert storm is not None and storm.connections == STORM and storm.last_admitted_s is not None, storm
+        assert storm.answers.get("101", 0) >= STORM, storm.answers
+    assert hostile.stock and hostile.hardened

@@ -17,7 +17,7 @@ from bench.report import write_report
 from bench.report.claims import claims
 from bench.report.claims.premise import connections_table
 from bench.run.pgctl import counts_statements
-from tests.bench_runs import BenchRuns
+from tests.bench_runs import TinyBenches, suite
 from tests.postgres import bin_dir, external_url
 
 pytestmark = pytest.mark.server
@@ -73,16 +73,13 @@ SCENARIOS = {"stored": 1, "signin": 2, "history": 1}  # runs of each (the sign-i
 TARGETS = ["django-app", "fastapi-app"] if POSTGRES else ["django-app-sqlite", "fastapi-app-sqlite"]
 
 
-@pytest.fixture(scope="module")
-def bench_runs(tmp_path_factory) -> BenchRuns:
-    runs = BenchRuns(TARGETS, TINY, tmp_path_factory.mktemp("app-scenarios"), together=not SHARED_DATABASE)
-    yield runs
-    runs.stop()
+# no connection storm after the runs (make bench's): tests/test_scenario_kinds.py checks the bench's own
+SUITE = suite("app-scenarios", TARGETS, TINY, together=not SHARED_DATABASE, args=("--storm", "0"))
 
 
 @pytest.fixture(scope="module", params=TARGETS)
-def results(request, bench_runs: BenchRuns) -> Results:
-    return bench_runs.results(request.param)
+def results(request, tiny_benches: TinyBenches) -> Results:
+    return tiny_benches.of(SUITE).results(request.param)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
