@@ -545,7 +545,7 @@ def test_the_search_finds_a_throttled_servers_capacity(throttled: serverproc.Ser
         return lambda rate: outcome_of(measured(throttled, rate, window, f"probe{next(tags)}"), SLO_MS)
 
     started = time.monotonic()
-    bracket = search(probe(1.5), 10.5, max_rate=200, min_rate=1.0, max_steps=7, slo_p95_ms=SLO_MS,
+    bracket = search(probe(1.5), 10.5, max_rate=200, min_rate=1.0, max_steps=5, slo_p95_ms=SLO_MS,
                      hold=probe(HOLD_S), max_holds=3)
     in_deliveries = [deliveries_per_s(r, ROOMS * ROOM_SIZE, ROOM_SIZE) for r in (bracket.passed, bracket.failed)]
     note = f"{bracket.verdict()}; probes {[(p.rate, p.role, p.outcome.why, p.outcome.p95_ms) for p in bracket.probes]}"
