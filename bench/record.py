@@ -304,9 +304,11 @@ class Fault(Record):
     fired_at: float | None = None
 
 
-# A run under an SLO whose servers' mean CPU reaches this share of their cores fails it, unless its scenario
-# sets a ceiling of its own (the capacity search's is lower: bench/scenarios.toml `ramp`); a record from
-# before runs recorded their ceiling ran under this one.
+# A run under an SLO whose servers' mean CPU reaches this share of their cores fails it: no headroom left. Not
+# 95%: on this machine a stack's CPU per delivery moves 10-15% within minutes at constant code (django 206-266 µs
+# in six benches), and a load held at 92% of a core then failed a second hold at 96-99%. A scenario may set a
+# ceiling of its own (the capacity search's is lower: bench/scenarios.toml `ramp`); a record from before runs
+# recorded their ceiling ran under this one.
 CPU_CEILING_PCT = 85.0
 
 
@@ -956,9 +958,6 @@ def stack_v4(name: str, described: dict) -> Stack:
 
 
 # The capacity rule: one home, read by the runner's search, the report and `compare`.
-# The servers' mean CPU at or above this share of their cores: no headroom left. Not 95%: on this machine a
-# stack's CPU per delivery moves 10-15% within minutes at constant code (django 206-266 µs in six benches), and
-# a load held at 92% of a core then fails a second hold at 96-99% (CONTRACT.md, "the hold").
 PHYSICS_TOLERANCE = 1.05  # CPU time is counted in clock ticks, and a short window has few of them
 BEHIND_PCT = 5.0  # deliveries arriving this far below what the members were due: the backlog grew
 GREW = (2.0, 0.2)  # the round trip's last third ×2 its first third, and by a fifth of the SLO: it grew
