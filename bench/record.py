@@ -1122,18 +1122,22 @@ def held_again(data: Results, cap: Capacity) -> list[Run]:
             and cap.passed is not None and r.params.rate == cap.passed]
 
 
+def broke_holding_again(run: Run) -> bool:
+    """A run holding a capacity again (`holds_again`) that broke the capacity rule."""
+    return holds_again(run) and run.params.slo_p95_ms is not None and bool(slo_failures(run, run.params.slo_p95_ms))
+
+
 def broke_again(runs: list[Run]) -> list[Run]:
-    """Of runs holding a capacity again (`holds_again`, in the order they ran), those that broke the rule; but
-    not one that broke it while the servers' CPU ran slow or was taken and so ran once more (the search's rule
-    for its probes and holds): the run after it decides."""
-    return [r for i, r in enumerate(runs) if holds_again(r) and r.params.slo_p95_ms is not None
-            and slo_failures(r, r.params.slo_p95_ms) and not (r.noise.noisy and i + 1 < len(runs))]
+    """Of runs holding a capacity again (in the order they ran), those that broke the rule; but not one that
+    broke it while the servers' CPU ran slow or was taken and so ran once more (the search's rule for its
+    probes and holds): the run after it decides."""
+    return [r for i, r in enumerate(runs) if broke_holding_again(r) and not (r.noise.noisy and i + 1 < len(runs))]
 
 
 def runs_again(run: Run) -> bool:
     """A run holding a capacity again that broke the rule while the servers' CPU ran slow or was taken: it says
     nothing of the capacity yet, and runs once more (bench/run/targetrun.py)."""
-    return holds_again(run) and run.noise.noisy and bool(broke_again([run]))
+    return run.noise.noisy and broke_holding_again(run)
 
 
 def probe_runs(data: Results, cap: Capacity) -> list[Run | None]:

@@ -29,8 +29,8 @@ def confirmed(p95_ms: float) -> Results:
 
 
 def django_state(data: Results) -> str:
-    (_, _, _, rows), = search_view(data, ["django"])
-    return rows[0].state
+    (found,) = search_view(data, ["django"])
+    return found.rows[0].state
 
 
 def test_a_capacity_held_again_says_so_beside_it_and_is_no_ramp_of_its_own():
@@ -38,6 +38,10 @@ def test_a_capacity_held_again_says_so_beside_it_and_is_no_ramp_of_its_own():
     assert "held again for 20 s (p95 60.0 ms, 0% lost)" in django_state(data)
     assert "confirm" not in ramp_scenarios(data) and "ramp" in ramp_scenarios(data)
     assert "failed again" not in flag_names(data.runs_of("confirm"))  # (that run was noisy: flagged so)
+    # the ceilings the text names are the runs' own: the search's, and the one it was held again under
+    (found,) = search_view(data, ["django"])
+    assert (found.ceiling, found.again_ceiling) == ("85", "85")  # a record from before the search's own ceiling
+    assert search_view(Results.load(BENCH), ["django"])[0].again_ceiling == ""  # held again in no run
 
 
 def test_a_capacity_that_failed_when_held_again_says_why_and_is_flagged():

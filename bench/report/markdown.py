@@ -151,9 +151,9 @@ def markdown_report(data: Results) -> str:
                 "| scenario | target | capacity | RTT p95 ms | server µs/delivery |",
                 "|---|---|---|---:|---:|"]
         searched = {c.scenario for c in data.capacities}
-        for sc, _, _, rows in search_view(data, targets):
-            out += [f"| {sc} | {md_cell(r.target)} | {md_cell(f'{r.number} {r.bracket}; failed first: ')}"
-                    f"{md_cell(f'{r.failed_first}; {r.state}')} | {r.p95} | {r.cost} |" for r in rows]
+        for view in search_view(data, targets):
+            out += [f"| {view.name} | {md_cell(r.target)} | {md_cell(f'{r.number} {r.bracket}; failed first: ')}"
+                    f"{md_cell(f'{r.failed_first}; {r.state}')} | {r.p95} | {r.cost} |" for r in view.rows]
         for sc in [s for s in ramp_scenarios(data) if s not in searched]:
             for t in targets:
                 cap = ramp_capacity(data, sc, t)

@@ -12,6 +12,7 @@ from bench.record import (
     broke_again,
     edge_runs,
     held_again,
+    holds_again,
     probe_runs,
     searched,
     searches_of,
@@ -127,14 +128,24 @@ def search_row(data: Results, cap: Capacity) -> SearchRow:
                      cap.verdict)
 
 
-def search_view(data: Results, targets: list[str]) -> list[tuple[str, str, str, list[SearchRow]]]:
-    """Per searched scenario: its SLO, its runs' CPU ceiling (% of the servers' cores) and a row per target,
-    in the report's target order."""
-    scenarios = list(dict.fromkeys(c.scenario for c in data.capacities))
+@dataclass
+class SearchedScenario:
+    name: str
+    slo: str  # ms
+    ceiling: str  # the search's CPU ceiling, % of the servers' cores
+    again_ceiling: str  # the ceiling its capacities were held again under ("": none held again in this run)
+    rows: list[SearchRow]
+
+
+def search_view(data: Results, targets: list[str]) -> list[SearchedScenario]:
+    """Per searched scenario: its SLO, its runs' CPU ceilings and a row per target, in the report's target order."""
     out = []
-    for sc in scenarios:
+    for sc in dict.fromkeys(c.scenario for c in data.capacities):
         caps = [c for t in targets if (c := searched(data, t, sc))]
         runs = data.runs_of(sc)
-        ceiling = fmt("int", runs[0].params.cpu_ceiling_pct) if runs else "—"
-        out.append((sc, fmt("ms", caps[0].slo_p95_ms), ceiling, [search_row(data, c) for c in caps]))
+        again = {r.params.cpu_ceiling_pct for r in data.runs if holds_again(r) and r.params.rate_at == sc}
+        out.append(SearchedScenario(sc, fmt("ms", caps[0].slo_p95_ms),
+                                    fmt("int", runs[0].params.cpu_ceiling_pct) if runs else "—",
+                                    "–".join(fmt("int", c) for c in sorted(again)),
+                                    [search_row(data, c) for c in caps]))
     return out

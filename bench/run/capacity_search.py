@@ -103,6 +103,11 @@ class Bracket:
         return (self.failed - self.passed) / self.passed if self.passed and self.failed else None
 
     @property
+    def within(self) -> bool:
+        """The bracket is no wider than the tolerance."""
+        return self.width is not None and self.width <= self.tolerance
+
+    @property
     def rechecked(self) -> bool:
         """`passed` was held twice, its first hold a narrow pass: the edge is near it, however wide the bracket."""
         return any(p.role == "recheck" and p.rate == self.passed and p.outcome.passed for p in self.probes)
@@ -117,9 +122,8 @@ class Bracket:
 
     @property
     def converged(self) -> bool:
-        within = self.width is not None and self.width <= self.tolerance
-        return (self.held and (within or self.rechecked or self.at_ceiling)) if self.holding \
-            else (within and self.confirmed)
+        return (self.held and (self.within or self.rechecked or self.at_ceiling)) if self.holding \
+            else (self.within and self.confirmed)
 
     @property
     def edge(self) -> Outcome | None:
@@ -148,7 +152,7 @@ class Bracket:
             text += "; indicative, not held: no hold at or below it passed"
         elif self.rechecked:
             text += "; held twice, its p95 above half the SLO"
-        elif self.at_ceiling and not (self.width is not None and self.width <= self.tolerance):
+        elif self.at_ceiling and not self.within:
             text += f"; held at {CPU_AIM:.0%} of its CPU ceiling or more: a load {self.tolerance:.0%} higher " \
                 "would pass it"
         elif not self.converged:
