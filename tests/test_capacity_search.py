@@ -433,6 +433,22 @@ def test_a_hold_bound_by_the_cpu_aims_where_its_cpu_reaches_the_ceiling():
     assert "a load 10% higher would pass it" in bracket.verdict()
 
 
+def test_a_held_pass_with_nothing_failed_above_it_grows_to_its_cpu_ceiling():
+    """The short probes ran out before any failed (a fail on a slow CPU passed when run again, in one bench):
+    the holds do not quote "at least 8" but grow to where the CPU the first read reaches the ceiling."""
+    calls: list[float] = []
+    measure = cpu_bound(10.0)
+    bracket = search(measure, 2.0, max_rate=1000, min_rate=0.1, max_steps=3,  # 2, 4, 8: nothing fails
+                     hold=lambda rate: calls.append(rate) or measure(rate), max_holds=3)
+    assert calls == [8.0, 9.7], bracket
+    assert bracket.passed == 9.7 and bracket.failed is None and bracket.at_ceiling and bracket.converged
+    assert bracket.verdict().startswith("9.7 msg/s per member, held near its CPU ceiling")
+    capped = search(measure, 2.0, max_rate=9.0, min_rate=0.1, max_steps=3, hold=measure, max_holds=3)
+    assert [p.rate for p in capped.probes if p.role == "hold"] == [8.0, 9.0]  # never past the search's cap
+    unread = search(capacity(1e9), 2.0, max_rate=1000, min_rate=0.1, max_steps=3, hold=capacity(1e9), max_holds=3)
+    assert [p.rate for p in unread.probes if p.role == "hold"] == [8.0] and unread.verdict().startswith("at least")
+
+
 def test_the_cpu_aim_follows_a_cost_that_falls_with_the_load_within_bounds():
     """uvicorn's cost per delivery falls as its load grows: its CPU climbs slower than the load, and the aim
     reaches further; one reading that says the CPU climbs ×8 for ×2 the load is kept to a slope of 1.5."""
@@ -444,6 +460,17 @@ def test_the_cpu_aim_follows_a_cost_that_falls_with_the_load_within_bounds():
     assert cpu_aim([Probe(20.0, Outcome(True), "hold")], 20.0) is None  # no CPU read: the bracket's middle
     slow = [Probe(20.0, Outcome(True, cpu_load=0.98, noisy=True), "hold")]  # a slow CPU reads more than it costs
     assert cpu_aim(slow, 20.0) is None and not Bracket(20.0, 40.0, 0.1, slow, held=True, holding=True).at_ceiling
+
+
+def test_a_hold_is_at_its_cpu_ceiling_when_a_load_a_tolerance_higher_would_cross_it():
+    """An aim at 97% reads a little under it as often as over: 93% still ends the search (+10% crosses 100%);
+    88% does not (+10% reads 97%)."""
+    def held_at(load: float) -> Bracket:
+        probes = [Probe(10.0, Outcome(True, cpu_load=load / 2), "grow"),
+                  Probe(20.0, Outcome(True, cpu_load=load), "hold")]
+        return Bracket(20.0, 40.0, 0.1, probes, held=True, holding=True)
+    assert held_at(0.93).at_ceiling and held_at(0.93).converged
+    assert not held_at(0.88).at_ceiling and "ran out of steps" in held_at(0.88).verdict()
 
 
 def slow_once_at(rate_failing_slow: float, capacity: float) -> Callable[[float], Outcome]:

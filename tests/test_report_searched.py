@@ -11,7 +11,7 @@ from bench.report.capacity import costs, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.headline import capacity_cell
 from bench.report.runs import flag_names
-from bench.report.searched import search_view
+from bench.report.searched import capacity_number, search_view
 
 BENCH = Path(__file__).parent / "data" / "results_bench_v5.json"
 
@@ -82,3 +82,9 @@ def test_a_capacity_held_again_is_no_comparison_at_one_load_and_sums_up_as_its_o
     print_summary(data)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("confirm")]
     assert len(lines) == 2 and not any("SLO capacity" in line for line in lines), lines
+
+
+def test_a_capacity_with_nothing_failed_above_it_is_a_floor_unless_it_held_at_its_cpu_ceiling():
+    found = searched(Results.load(BENCH), "django").model_copy(update={"failed": None})
+    assert capacity_number(found.model_copy(update={"converged": False})).startswith("≥ ")
+    assert capacity_number(found.model_copy(update={"converged": True}))[0].isdigit()  # a load 10% up passes it

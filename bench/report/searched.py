@@ -33,10 +33,11 @@ def held_note(cap: Capacity) -> str:
 
 
 def capacity_number(cap: Capacity) -> str:
-    """"≈ 1,200 deliveries/s" (the confirmed pass), "≥ …" when nothing failed up to the search's cap."""
+    """"≈ 1,200 deliveries/s" (the confirmed pass), "≥ …" when nothing failed up to the search's cap (and it
+    did not hold at its CPU ceiling: converged)."""
     if cap.passed is None:
         return "below the first probe"
-    more = "≥ " if cap.failed is None else ""
+    more = "≥ " if cap.failed is None and not cap.converged else ""
     return f"{more}{fmt('rate', cap.deliveries_per_s(cap.passed))} deliveries/s"
 
 

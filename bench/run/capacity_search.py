@@ -20,8 +20,8 @@ A short probe is not a capacity: a load a little past it builds its backlog too 
 window. So holds decide (`hold_edge`): the short edge is held for the sustained window; a hold that fails
 steps below itself, one that passes narrows towards the lowest fail, but no further than where the CPU it read
 reaches 97% of the run's ceiling (`cpu_aim`): where the servers' CPU bounds the capacity, as it mostly does
-here, that hold passes near the edge or fails leaving a narrow bracket, and a pass at the ceiling ends the
-search, a load a tolerance higher being past it. A hold that passes narrowly (its p95
+here, that hold passes near the edge or fails leaving a narrow bracket, and a pass so near the ceiling that
+a load a tolerance higher would cross it (`Bracket.at_ceiling`) ends the search. A hold that passes narrowly (its p95
 above half the SLO) is held again before it counts: near its edge a load's p95 swings ×2 from one hold to
 the next, and the first pass of several is not a load the servers carry. Only a held pass is the capacity;
 without one the short edge is reported as indicative, not held.
@@ -114,11 +114,12 @@ class Bracket:
 
     @property
     def at_ceiling(self) -> bool:
-        """`passed` held with the servers' CPU within CPU_AIM of the run's ceiling: a load a tolerance above it
-        would pass the ceiling at the cost it measured (unless its cost per delivery fell by a third), so the
-        capacity is known within the tolerance however wide the bracket."""
-        return self.holding and any(p.role in HOLDS and p.rate == self.passed and p.outcome.passed
-                                    and (cpu_read(p.outcome) or 0.0) >= CPU_AIM for p in self.probes)
+        """`passed` held with the servers' CPU so near the run's ceiling that a load a tolerance above it would
+        pass it (on `cpu_aim`'s line): the capacity is known within the tolerance however wide the bracket."""
+        if not (self.holding and self.passed):
+            return False
+        full = cpu_aim(self.probes, self.passed, share=1.0)
+        return full is not None and full <= self.passed * (1 + self.tolerance)
 
     @property
     def converged(self) -> bool:
@@ -145,6 +146,9 @@ class Bracket:
         if self.passed is None:
             return f"below {self.failed:g} {unit}: the lowest load tried failed ({', '.join(self.failed_first)})"
         if self.failed is None:
+            if self.at_ceiling:
+                return f"{self.passed:g} {unit}, held near its CPU ceiling: a load {self.tolerance:.0%} higher " \
+                    "would pass it"
             return f"at least {self.passed:g} {unit}: nothing up to the highest load tried failed"
         text = f"{self.passed:g} {unit} [{self.passed:g}, {self.failed:g}), failed first on " + \
             ", ".join(self.failed_first)
@@ -153,8 +157,7 @@ class Bracket:
         elif self.rechecked:
             text += "; held twice, its p95 above half the SLO"
         elif self.at_ceiling and not self.within:
-            text += f"; held at {CPU_AIM:.0%} of its CPU ceiling or more: a load {self.tolerance:.0%} higher " \
-                "would pass it"
+            text += f"; held near its CPU ceiling: a load {self.tolerance:.0%} higher would pass it"
         elif not self.converged:
             text += f"; not within ±{self.tolerance:.0%} and {'held' if self.holding else 'confirmed'}: " \
                 "the search ran out of steps"
@@ -263,7 +266,7 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
             if role == "confirm":
                 bracket.passed = max((r for r in lower_passes if r < rate), default=None)
     if hold is not None and bracket.passed is not None:
-        hold_edge(bracket, hold, max_holds, estimate, min_rate)
+        hold_edge(bracket, hold, max_holds, estimate, min_rate, max_rate)
     return bracket
 
 
@@ -291,8 +294,8 @@ def cpu_read(outcome: Outcome) -> float | None:
     return None if outcome.noisy else outcome.cpu_load
 
 
-def cpu_aim(probes: list[Probe], held: float) -> float | None:
-    """The load at which the servers' CPU reaches CPU_AIM of its ceiling, from the hold that passed at `held`:
+def cpu_aim(probes: list[Probe], held: float, share: float = CPU_AIM) -> float | None:
+    """The load at which the servers' CPU reaches `share` of its ceiling, from the hold that passed at `held`:
     on the log-log line through it and the highest-rate run below it that read a CPU (its slope kept within
     CPU_SLOPE: uvicorn's cost per delivery falls as its load grows, Channels' barely moves, and one odd
     reading may not swing the aim), linear without such a run. None: no CPU read (`cpu_read`) at `held`."""
@@ -305,7 +308,7 @@ def cpu_aim(probes: list[Probe], held: float) -> float | None:
     if below:
         rate, load = max(below)
         slope = min(max(math.log(at / load) / math.log(held / rate), CPU_SLOPE[0]), CPU_SLOPE[1])
-    return held * (CPU_AIM / at) ** (1 / slope)
+    return held * (share / at) ** (1 / slope)
 
 
 def below_failed_hold(rate: float, outcome: Outcome, estimate: Callable[[float, Outcome], float | None] | None,
@@ -322,12 +325,13 @@ def below_failed_hold(rate: float, outcome: Outcome, estimate: Callable[[float, 
 
 def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int,
               estimate: Callable[[float, Outcome], float | None] | None, min_rate: float,
-              max_rechecks: int = 1) -> None:
+              max_rate: float = math.inf, max_rechecks: int = 1) -> None:
     """Decide the short probes' edge with holds: a short probe can pass a load whose backlog grows too
     slowly to show in it, so only a load carried for the whole hold is the capacity. From the short edge,
     each failed hold steps below itself; once one passes, the rest narrow the bracket towards the lowest
     fail (a short probe that failed on a slow CPU, with no budget left to run it again, does not count as
-    that fail), no further than `cpu_aim`; a pass at the CPU ceiling ends the search. A narrow pass is held
+    that fail), no further than `cpu_aim`, or grow to `cpu_aim` when nothing failed above it; a pass at the
+    CPU ceiling ends the search. A narrow pass is held
     again (at most `max_rechecks` times, outside `max_holds`): it counts once that passes, and then ends the
     search, its p95 already near the SLO; a narrow pass with no recheck left counts as it is. A hold, or a
     short probe, that fails while the servers' CPU ran slow or was taken (noisy) runs once more, in its
@@ -360,13 +364,21 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
             bracket.failed = rate if bracket.failed is None else min(bracket.failed, rate)
         top = bracket.failed
         if held is not None:
-            if (rechecked and outcome.passed) or top is None or (top - held) / held <= bracket.tolerance:
+            if (rechecked and outcome.passed) or (top is not None and (top - held) / held <= bracket.tolerance):
                 break
-            # the bracket's middle, or lower where the CPU just measured reaches its ceiling: a hold there passes
-            # with the capacity near its edge, or fails and leaves a narrow bracket; at the ceiling already, done
-            mid = math.sqrt(held * top)
-            rate = round_rate(min(mid, at_cpu) if (at_cpu := cpu_aim(bracket.probes, held)) else mid)
-            rate = rate if held < rate < top else None
+            at_cpu = cpu_aim(bracket.probes, held)
+            if top is None:  # nothing failed above it (a short fail on a slow CPU passed when run again): unless a
+                # load a tolerance up would cross the CPU ceiling, grow to where it reaches it; unread, "at least"
+                up = held * (1 + bracket.tolerance)
+                far = (full := cpu_aim(bracket.probes, held, share=1.0)) is not None and full > up
+                rate = round_rate(min(max(at_cpu or up, up), held * 2, max_rate)) if far else None
+                rate = rate if rate and rate > held else None
+            else:
+                # the bracket's middle, or lower where the CPU just measured reaches its ceiling: a hold there passes
+                # with the capacity near its edge, or fails and leaves a narrow bracket; at the ceiling already, done
+                mid = math.sqrt(held * top)
+                rate = round_rate(min(mid, at_cpu) if at_cpu else mid)
+                rate = rate if held < rate < top else None
         else:
             assert top is not None  # no hold has passed, so this one failed
             rate = below_failed_hold(rate, outcome, estimate, min_rate)
