@@ -471,6 +471,11 @@ def test_a_hold_is_at_its_cpu_ceiling_when_a_load_a_tolerance_higher_would_cross
         return Bracket(20.0, 40.0, 0.1, probes, held=True, holding=True)
     assert held_at(0.93).at_ceiling and held_at(0.93).converged
     assert not held_at(0.88).at_ceiling and "ran out of steps" in held_at(0.88).verdict()
+    calls: list[float] = []
+    measure = cpu_bound(10.75)  # 10 reads 93% of the ceiling
+    bracket = search(measure, 2.5, max_rate=1000, min_rate=0.1, max_steps=4,  # 2.5, 5, 10, then 20 fails
+                     hold=lambda rate: calls.append(rate) or measure(rate), max_holds=3)
+    assert calls == [10.0] and bracket.converged, "no hold spent 4% above it"
 
 
 def slow_once_at(rate_failing_slow: float, capacity: float) -> Callable[[float], Outcome]:

@@ -330,8 +330,8 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
     slowly to show in it, so only a load carried for the whole hold is the capacity. From the short edge,
     each failed hold steps below itself; once one passes, the rest narrow the bracket towards the lowest
     fail (a short probe that failed on a slow CPU, with no budget left to run it again, does not count as
-    that fail), no further than `cpu_aim`, or grow to `cpu_aim` when nothing failed above it; a pass at the
-    CPU ceiling ends the search. A narrow pass is held
+    that fail), no further than `cpu_aim`, or grow to `cpu_aim` when nothing failed above it; a pass where a
+    load a tolerance higher would cross the CPU ceiling ends the search. A narrow pass is held
     again (at most `max_rechecks` times, outside `max_holds`): it counts once that passes, and then ends the
     search, its p95 already near the SLO; a narrow pass with no recheck left counts as it is. A hold, or a
     short probe, that fails while the servers' CPU ran slow or was taken (noisy) runs once more, in its
@@ -364,14 +364,14 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
             bracket.failed = rate if bracket.failed is None else min(bracket.failed, rate)
         top = bracket.failed
         if held is not None:
-            if (rechecked and outcome.passed) or (top is not None and (top - held) / held <= bracket.tolerance):
-                break
+            up = held * (1 + bracket.tolerance)
+            full = cpu_aim(bracket.probes, held, share=1.0)  # where its CPU reaches the ceiling
+            if (rechecked and outcome.passed) or (top is not None and top <= up) or (full is not None and full <= up):
+                break  # held twice, within the tolerance, or a load a tolerance up crosses the ceiling (at_ceiling)
             at_cpu = cpu_aim(bracket.probes, held)
-            if top is None:  # nothing failed above it (a short fail on a slow CPU passed when run again): unless a
-                # load a tolerance up would cross the CPU ceiling, grow to where it reaches it; unread, "at least"
-                up = held * (1 + bracket.tolerance)
-                far = (full := cpu_aim(bracket.probes, held, share=1.0)) is not None and full > up
-                rate = round_rate(min(max(at_cpu or up, up), held * 2, max_rate)) if far else None
+            if top is None:  # nothing failed above it (a short fail on a slow CPU passed when run again): grow to
+                # where its CPU reaches the ceiling; with no CPU read, it stays "at least"
+                rate = round_rate(min(max(at_cpu, up), held * 2, max_rate)) if at_cpu else None
                 rate = rate if rate and rate > held else None
             else:
                 # the bracket's middle, or lower where the CPU just measured reaches its ceiling: a hold there passes
