@@ -84,11 +84,11 @@ def test_confirm_holds_an_earlier_benchs_capacity_when_told_to():
     assert here.at_capacity(confirm).rate == 2.0 and there.at_capacity(confirm).rate == 3.5
 
 
-@pytest.mark.parametrize("noisy, runs", [(True, [0, 1]), (False, [0])])
+@pytest.mark.parametrize("noisy, runs", [(True, [0, 1, 2]), (False, [0])])
 def test_a_capacity_held_again_that_broke_on_a_slow_cpu_runs_once_more(monkeypatch, noisy: bool, runs: list[int]):
     """The search's rule for its probes and holds, for `confirm` too: a run that broke the capacity rule while the
-    servers' CPU ran slow or was taken runs once more, under a name of its own; one on a machine running true
-    does not."""
+    servers' CPU ran slow or was taken runs once more, under a name of its own, at most twice (a slow spell here
+    lasted minutes); one on a machine running true does not."""
     data = Results.load(Path(__file__).parent / "data" / "results_bench_v5.json")
     failing = next(r for r in data.runs if r.params.slo_p95_ms).model_copy(deep=True)
     failing.params.rate_at, failing.rtt_ms.p95, failing.noise.noisy = "ramp", 900.0, noisy

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.record import (
+    SLOW_SPEED_PCT,
     Capacity,
     Results,
+    Run,
     broke_again,
     edge_runs,
     held_again,
@@ -59,14 +61,21 @@ def again_note(data: Results, cap: Capacity) -> str:
     notes = []
     runs = held_again(data, cap)
     broke = [id(r) for r in broke_again(runs)]
-    for run in runs:
+    for i, run in enumerate(runs):
         failed = slo_failures(run, cap.slo_p95_ms)
         seen = f"p95 {fmt('ms', run.rtt_ms.p95)} ms, {fmt('pct', run.ledger.loss_pct)}% lost"
+        slow = f"failed on a slow or taken CPU when held again ({seen}; {', '.join(failed)}{speed(run)})"
         notes.append(f"held again for {run.params.window:g} s ({seen})" if not failed else
                      f"failed when held again for {run.params.window:g} s ({seen}; {', '.join(failed)})"
-                     if id(run) in broke else f"failed on a slow or taken CPU when held again ({seen}; "
-                     f"{', '.join(failed)}), so it ran once more")
+                     if id(run) in broke else f"{slow}, so it ran once more" if i + 1 < len(runs) else
+                     f"{slow}: no test of a capacity measured on a CPU running true")
     return "; ".join(notes)
+
+
+def speed(run: Run) -> str:
+    """", its CPU at 61% of its speed" when the speed probe read the servers' CPU slow (else other work took it)."""
+    pct = run.noise.server_cpu_speed_pct
+    return f", its CPU at {fmt('int', pct)}% of its speed" if pct is not None and pct < SLOW_SPEED_PCT else ""
 
 
 def searches_note(data: Results, cap: Capacity) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.record import (
+    RUNS_AGAIN,
     Capacity,
     CapacityProbe,
     Results,
@@ -95,10 +96,13 @@ class TargetRun:
                         continue
                     times = repeats or scenario.repeats
                     for repeat in range(times):
-                        if runs_again(self.run(scenario, step, overrides, repeat)):
+                        run = self.run(scenario, step, overrides, repeat)
+                        for again in range(RUNS_AGAIN):
+                            if not runs_again(run):
+                                break
                             print("bench:   it broke the rule while the servers' CPU ran slow or was taken: "
                                   "once more", flush=True)
-                            self.run(scenario, step, overrides, times + repeat)
+                            run = self.run(scenario, step, overrides, times + repeat * RUNS_AGAIN + again)
                     if ramp_edge(self.results.data, scenario.name, self.target.name).stopped:
                         break  # the ramp found this target's capacity
         finally:
