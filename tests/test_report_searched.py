@@ -107,3 +107,17 @@ def test_a_capacity_with_nothing_failed_above_it_is_a_floor_unless_it_held_at_it
     found = searched(Results.load(BENCH), "django").model_copy(update={"failed": None})
     assert capacity_number(found.model_copy(update={"converged": False})).startswith("≥ ")
     assert capacity_number(found.model_copy(update={"converged": True}))[0].isdigit()  # a load 10% up passes it
+
+
+def test_a_record_that_only_held_an_earlier_benchs_capacities_says_whether_each_held():
+    """`--at-capacities`: no search of its own, so the headline says whether the earlier capacity held."""
+    data = confirmed(p95_ms=300.0)
+    data.runs, data.capacities = data.runs_of("confirm"), []
+    data.runs[0].noise.noisy = False
+    cell, stat = capacity_cell(data, "django")
+    assert stat is None and "failed again" in cell.flags
+    assert cell.note.startswith("an earlier bench's capacity, failed when held again for 20 s (p95 300 ms, 0% "
+                                "lost; p95")
+    data.runs[0].rtt_ms.p95 = 60.0
+    assert capacity_cell(data, "django")[0].note.endswith("held again for 20 s (p95 60.0 ms, 0% lost)")
+    assert capacity_cell(data, "fastapi")[0].text == "not measured"  # not held again here

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
-from bench.record import Results, Run, broke_again, edge_runs, held_again, searched
+from bench.record import Results, Run, broke_again, edge_runs, held_again, holds_again, searched, slo_failures
 from bench.report.capacity import costs, ramp_capacity, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
@@ -69,7 +69,7 @@ def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
         return searched_cell(data, found)
     caps = [cap for sc in ramp_scenarios(data) if (cap := ramp_capacity(data, sc, target)).state != "not run"]
     if not caps:
-        return Cell("not measured", "no ramp ran"), None
+        return held_again_cell(data, target) or Cell("not measured", "no ramp ran"), None
     cap = caps[0]
     if cap.state == "below":
         first = data.runs_of(cap.scenario, target, data.steps_of(cap.scenario, target)[0])
@@ -79,6 +79,23 @@ def capacity_cell(data: Results, target: str) -> tuple[Cell, Stat | None]:
     more = "≥ " if cap.state == "beyond" else ""
     return Cell(f"{more}{fmt_stat('rate', dps)}", f"{cap.scenario} at {cap.label}", "#capacity",
                 caution(cap.runs)), dps
+
+
+def held_again_cell(data: Results, target: str) -> Cell | None:
+    """A record that only held an earlier bench's capacities again (`--at-capacities`): whether each held. No
+    figure to rank by: the capacity is that bench's."""
+    runs = [r for r in data.runs_of(target=target) if holds_again(r)]
+    if not runs:
+        return None
+    broke, held = broke_again(runs), [r for r in runs if not slo_failures(r, r.params.slo_p95_ms or 0.0)]
+    run = (broke or held or runs)[-1]
+    verdict = "failed when held again" if broke else "held again" if held else \
+        "not held again on a CPU running true: every run ran slow or was taken"
+    why = slo_failures(run, run.params.slo_p95_ms or 0.0)
+    seen = f"p95 {fmt('ms', run.rtt_ms.p95)} ms, {fmt('pct', run.ledger.loss_pct)}% lost" + \
+        (f"; {', '.join(why)}" if why else "")
+    return Cell(fmt("rate", run.deliveries_per_s), f"an earlier bench's capacity, {verdict} for "
+                f"{run.params.window:g} s ({seen})", anchor(run.scenario), ["failed again"] if broke else [])
 
 
 def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | None]:
