@@ -116,10 +116,7 @@ class Bracket:
     def at_ceiling(self) -> bool:
         """`passed` held with the servers' CPU so near the run's ceiling that a load a tolerance above it would
         pass it (on `cpu_aim`'s line): the capacity is known within the tolerance however wide the bracket."""
-        if not (self.holding and self.passed):
-            return False
-        full = cpu_aim(self.probes, self.passed, share=1.0)
-        return full is not None and full <= self.passed * (1 + self.tolerance)
+        return self.holding and self.passed is not None and crosses_ceiling(self.probes, self.passed, self.tolerance)
 
     @property
     def converged(self) -> bool:
@@ -311,6 +308,12 @@ def cpu_aim(probes: list[Probe], held: float, share: float = CPU_AIM) -> float |
     return held * (share / at) ** (1 / slope)
 
 
+def crosses_ceiling(probes: list[Probe], held: float, tolerance: float) -> bool:
+    """A load `tolerance` above the hold that passed at `held` would cross the CPU ceiling, on `cpu_aim`'s line."""
+    full = cpu_aim(probes, held, share=1.0)
+    return full is not None and full <= held * (1 + tolerance)
+
+
 def below_failed_hold(rate: float, outcome: Outcome, estimate: Callable[[float, Outcome], float | None] | None,
                       min_rate: float) -> float:
     """The next hold under one that failed: what the servers delivered there (a growing backlog means they
@@ -365,9 +368,9 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
         top = bracket.failed
         if held is not None:
             up = held * (1 + bracket.tolerance)
-            full = cpu_aim(bracket.probes, held, share=1.0)  # where its CPU reaches the ceiling
-            if (rechecked and outcome.passed) or (top is not None and top <= up) or (full is not None and full <= up):
-                break  # held twice, within the tolerance, or a load a tolerance up crosses the ceiling (at_ceiling)
+            if (rechecked and outcome.passed) or (top is not None and top <= up) or \
+                    crosses_ceiling(bracket.probes, held, bracket.tolerance):
+                break  # held twice, within the tolerance, or at its CPU ceiling
             at_cpu = cpu_aim(bracket.probes, held)
             if top is None:  # nothing failed above it (a short fail on a slow CPU passed when run again): grow to
                 # where its CPU reaches the ceiling; with no CPU read, it stays "at least"
