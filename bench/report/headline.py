@@ -24,7 +24,15 @@ from bench.report.runs import (
     stack_of,
     timeline,
 )
-from bench.report.searched import again_note, bracket, capacity_number, held_note, per_member, searches_note
+from bench.report.searched import (
+    again_note,
+    bracket,
+    capacity_number,
+    held_note,
+    per_member,
+    searches_note,
+    seen_again,
+)
 from bench.report.steps import describe_step, sweep_axis
 
 STALLED = 0.5  # a room delivering less than this share of what was offered, with a slow member, is stalled
@@ -92,8 +100,7 @@ def held_again_cell(data: Results, target: str) -> Cell | None:
     verdict = "failed when held again" if broke else "held again" if held else \
         "not held again on a CPU running true: every run ran slow or was taken"
     why = slo_failures(run, run.params.slo_p95_ms or 0.0)
-    seen = f"p95 {fmt('ms', run.rtt_ms.p95)} ms, {fmt('pct', run.ledger.loss_pct)}% lost" + \
-        (f"; {', '.join(why)}" if why else "")
+    seen = seen_again(run) + (f"; {', '.join(why)}" if why else "")
     return Cell(fmt("rate", run.deliveries_per_s), f"an earlier bench's capacity, {verdict} for "
                 f"{run.params.window:g} s ({seen})", anchor(run.scenario), ["failed again"] if broke else [])
 
