@@ -1032,6 +1032,14 @@ def slo_failures(run: Run, slo_p95_ms: float) -> list[SloFailure]:
     return why
 
 
+def within_tolerance(passed: float | None, failed: float | None, tolerance: float) -> bool:
+    """A search's bracket [passed, failed) no wider than `tolerance` of `passed` (a bracket exactly that wide,
+    2.0 to 2.2 at 10%, is within it: the float division reads 0.10000000000000009)."""
+    if not passed or not failed:
+        return False
+    return (failed - passed) / passed <= tolerance + 1e-9
+
+
 def near_slo(p95_ms: float | None, slo_p95_ms: float) -> bool:
     """A p95 within ×1/NARROW_P95 of the SLO: a run that passed with it passed narrowly."""
     return p95_ms is not None and p95_ms > NARROW_P95 * slo_p95_ms

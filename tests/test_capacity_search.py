@@ -609,3 +609,9 @@ def test_a_short_fail_on_a_slow_cpu_with_no_budget_left_does_not_bound_the_holds
     noisy = calls[5]
     assert noisy < 25.0 and bracket.held, (calls, holds_run)
     assert max(holds_run) >= noisy and bracket.passed >= noisy, (calls, holds_run, bracket.passed)
+
+
+def test_a_bracket_exactly_the_tolerance_wide_is_within_it():
+    """(2.2 − 2.0) / 2.0 reads 0.10000000000000009: a bracket the search rounded to 10% is 10%."""
+    assert Bracket(2.0, 2.2, 0.10).within and not Bracket(2.0, 2.21, 0.10).within
+    assert not Bracket(None, 2.2, 0.10).within and not Bracket(2.0, None, 0.10).within

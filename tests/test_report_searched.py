@@ -11,7 +11,7 @@ from bench.report.capacity import costs, ramp_scenarios
 from bench.report.claims import claims
 from bench.report.headline import capacity_cell
 from bench.report.runs import flag_names
-from bench.report.searched import capacity_number, search_view
+from bench.report.searched import capacity_number, converged_note, search_view
 
 BENCH = Path(__file__).parent / "data" / "results_bench_v5.json"
 
@@ -121,3 +121,10 @@ def test_a_record_that_only_held_an_earlier_benchs_capacities_says_whether_each_
     data.runs[0].rtt_ms.p95 = 60.0
     assert capacity_cell(data, "django")[0].note.endswith("held again for 20 s (p95 60.0 ms, 0% lost)")
     assert capacity_cell(data, "fastapi")[0].text == "not measured"  # not held again here
+
+
+def test_a_converged_capacity_says_how_when_its_bracket_is_wider_than_the_tolerance():
+    found = searched(Results.load(BENCH), "django").model_copy(update={"passed": 2.0, "converged": True})
+    assert converged_note(found.model_copy(update={"failed": 2.2})) == "converged within ±10%"
+    assert converged_note(found.model_copy(update={"failed": 4.0})).startswith("converged: held near its CPU ceiling")
+    assert converged_note(found.model_copy(update={"converged": False})) == "not converged within ±10%"

@@ -19,6 +19,7 @@ from bench.record import (
     searched,
     searches_of,
     slo_failures,
+    within_tolerance,
 )
 from bench.report.numbers import fmt
 from bench.report.repeats import fmt_stat, fold, held_capacity
@@ -93,11 +94,23 @@ def searches_note(data: Results, cap: Capacity) -> str:
     return f"the median of {len(searches)} searches ({held.n} held, {fmt('rate', held.lo)}–{fmt('rate', held.hi)})"
 
 
+def converged_note(cap: Capacity) -> str:
+    """Whether the search converged, and how when its bracket is wider than the tolerance
+    (bench/run/capacity_search.py `Bracket.converged`)."""
+    within = f"within ±{cap.tolerance:.0%}"
+    if not cap.converged:
+        return f"not converged {within}"
+    if within_tolerance(cap.passed, cap.failed, cap.tolerance):
+        return f"converged {within}"
+    if any(p.role == "recheck" and p.rate == cap.passed and p.passed for p in cap.probes):
+        return "converged: held twice, its p95 above half the SLO"
+    return f"converged: held near its CPU ceiling, a load {cap.tolerance:.0%} higher would pass it"
+
+
 def state(data: Results, cap: Capacity) -> str:
     """Whether the number is the server's: converged within the tolerance, and not set by the load generator;
     whether it held again in a run of its own, and the searches it is the median of."""
-    bits = [held_note(cap), f"converged within ±{cap.tolerance:.0%}" if cap.converged else
-            f"not converged within ±{cap.tolerance:.0%}"]
+    bits = [held_note(cap), converged_note(cap)]
     bits += [note for note in (again_note(data, cap), searches_note(data, cap)) if note]
     if cap.client_bound:
         bits.append("client-bound at the edge: the load generator ran out of CPU first, so this is a floor, "

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from bench.record import ProbeRole, Run, SloFailure, near_slo, slo_failures
+from bench.record import ProbeRole, Run, SloFailure, near_slo, slo_failures, within_tolerance
 
 # what else was true of a run, after what broke the rule, in the order the report names them
 CLIENT_CPU = "client cpu"
@@ -98,14 +98,9 @@ class Bracket:
         return any(p.role == "confirm" and p.rate == self.passed and p.outcome.passed for p in self.probes)
 
     @property
-    def width(self) -> float | None:
-        """(failed − passed) / passed: the bracket's relative width."""
-        return (self.failed - self.passed) / self.passed if self.passed and self.failed else None
-
-    @property
     def within(self) -> bool:
         """The bracket is no wider than the tolerance."""
-        return self.width is not None and self.width <= self.tolerance
+        return within_tolerance(self.passed, self.failed, self.tolerance)
 
     @property
     def rechecked(self) -> bool:
@@ -243,7 +238,7 @@ def search(measure: Callable[[float], Outcome], start_rate: float, *, tolerance:
             outran = prior_hint is not None and passed > prior_hint
             rate = grown(passed, grow_factor(last.outcome, slo_p95_ms), hint, outran)
             rate, role, prior_hint = min(round_rate(rate), max_rate), "grow", hint
-        elif failed is not None and (width := bracket.width) is not None and width > tolerance:
+        elif failed is not None and not bracket.within:
             mid = aim(bracket, slo_p95_ms)
             rate, role = (round_rate(mid) if passed < round_rate(mid) < failed else mid), "bisect"
         elif hold is None and not bracket.confirmed:
