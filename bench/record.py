@@ -1130,9 +1130,16 @@ def held_again(data: Results, cap: Capacity) -> list[Run]:
             and cap.passed is not None and r.params.rate == cap.passed]
 
 
+def again_failures(run: Run) -> list[SloFailure]:
+    """What a run holding a capacity again (`holds_again`) broke of the capacity rule ([]: it held, or it holds
+    nothing again)."""
+    slo = run.params.slo_p95_ms
+    return slo_failures(run, slo) if holds_again(run) and slo is not None else []
+
+
 def broke_holding_again(run: Run) -> bool:
     """A run holding a capacity again (`holds_again`) that broke the capacity rule."""
-    return holds_again(run) and run.params.slo_p95_ms is not None and bool(slo_failures(run, run.params.slo_p95_ms))
+    return bool(again_failures(run))
 
 
 def broke_again(runs: list[Run]) -> list[Run]:

@@ -116,7 +116,7 @@ def test_a_record_that_only_held_an_earlier_benchs_capacities_says_whether_each_
     data.runs[0].noise.noisy = False
     cell, stat = capacity_cell(data, "django")
     assert stat is None and "failed again" in cell.flags
-    assert cell.note.startswith("an earlier bench's capacity, failed when held again for 20 s (p95 300 ms, 0% "
+    assert cell.note.startswith("an earlier bench's capacity: failed when held again for 20 s (p95 300 ms, 0% "
                                 "lost; p95")
     data.runs[0].rtt_ms.p95 = 60.0
     assert capacity_cell(data, "django")[0].note.endswith("held again for 20 s (p95 60.0 ms, 0% lost)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.record import Capacity as SearchedCapacity
-from bench.record import Results, Run, broke_again, edge_runs, held_again, holds_again, searched, slo_failures
+from bench.record import Results, Run, broke_again, edge_runs, held_again, holds_again, searched
 from bench.report.capacity import costs, ramp_capacity, ramp_scenarios
 from bench.report.claims.buffers import growth_per_slow_member
 from bench.report.loss import causes, first_losses, lossy
@@ -28,10 +28,10 @@ from bench.report.searched import (
     again_note,
     bracket,
     capacity_number,
+    held_again_note,
     held_note,
     per_member,
     searches_note,
-    seen_again,
 )
 from bench.report.steps import describe_step, sweep_axis
 
@@ -95,14 +95,9 @@ def held_again_cell(data: Results, target: str) -> Cell | None:
     runs = [r for r in data.runs_of(target=target) if holds_again(r)]
     if not runs:
         return None
-    broke, held = broke_again(runs), [r for r in runs if not slo_failures(r, r.params.slo_p95_ms or 0.0)]
-    run = (broke or held or runs)[-1]
-    verdict = "failed when held again" if broke else "held again" if held else \
-        "not held again on a CPU running true: every run ran slow or was taken"
-    why = slo_failures(run, run.params.slo_p95_ms or 0.0)
-    seen = seen_again(run) + (f"; {', '.join(why)}" if why else "")
-    return Cell(fmt("rate", run.deliveries_per_s), f"an earlier bench's capacity, {verdict} for "
-                f"{run.params.window:g} s ({seen})", anchor(run.scenario), ["failed again"] if broke else [])
+    broke = broke_again(runs)
+    return Cell(fmt("rate", (broke or runs)[-1].deliveries_per_s), f"an earlier bench's capacity: "
+                f"{held_again_note(runs)}", anchor(runs[-1].scenario), ["failed again"] if broke else [])
 
 
 def searched_cell(data: Results, cap: SearchedCapacity) -> tuple[Cell, Stat | None]:

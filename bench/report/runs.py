@@ -13,11 +13,11 @@ from bench.record import (
     Results,
     Run,
     TargetInfo,
+    again_failures,
     broke_again,
     claimed_cores,
     delivered_rate,
     physical,
-    slo_failures,
     stack_of,
 )
 from bench.report.numbers import fmt
@@ -143,8 +143,7 @@ def flag_notes(runs: list[Run]) -> list[tuple[str, str]]:
         out.append(("physics", f"{fmt('rate', r.deliveries_per_s)} deliveries/s × "
                                f"{fmt('us', r.server.cpu_us_per_delivery)} µs = {claimed_cores(r):.2f} cores, more "
                                f"than the servers' {r.server.cores}: a failed measurement, not a rate{share(bad)}"))
-    if missed := {id(r): slo_failures(r, r.params.slo_p95_ms) for r in broke_again(runs)
-                  if r.params.slo_p95_ms is not None}:
+    if missed := {id(r): again_failures(r) for r in broke_again(runs)}:
         out.append(("failed again", "a capacity held again broke the rule on "
                                 f"{', '.join(dict.fromkeys(w for why in missed.values() for w in why))}"
                                 f"{share(list(missed))}"))

@@ -11,6 +11,7 @@ from bench.record import (
     Capacity,
     Results,
     Run,
+    again_failures,
     broke_again,
     edge_runs,
     held_again,
@@ -18,7 +19,6 @@ from bench.record import (
     probe_runs,
     searched,
     searches_of,
-    slo_failures,
     within_tolerance,
 )
 from bench.report.numbers import fmt
@@ -59,12 +59,16 @@ def bracket(cap: Capacity) -> str:
 
 def again_note(data: Results, cap: Capacity) -> str:
     """Whether the capacity held again in a run of its own: "held again for 20 s (p95 57.0 ms, 0% lost)"."""
+    return held_again_note(held_again(data, cap))
+
+
+def held_again_note(runs: list[Run]) -> str:
+    """What the runs holding one capacity again (in the order they ran) said of it, run by run: held, failed on
+    a machine running true, or failed on a slow or taken CPU (no test of it: it ran once more, if it could)."""
     notes = []
-    runs = held_again(data, cap)
     broke = [id(r) for r in broke_again(runs)]
     for i, run in enumerate(runs):
-        failed = slo_failures(run, cap.slo_p95_ms)
-        seen = seen_again(run)
+        failed, seen = again_failures(run), seen_again(run)
         slow = f"failed on a slow or taken CPU when held again ({seen}; {', '.join(failed)}{speed(run)})"
         notes.append(f"held again for {run.params.window:g} s ({seen})" if not failed else
                      f"failed when held again for {run.params.window:g} s ({seen}; {', '.join(failed)})"

@@ -362,14 +362,14 @@ def hold_edge(bracket: Bracket, hold: Callable[[float], Outcome], max_holds: int
             bracket.failed = rate if bracket.failed is None else min(bracket.failed, rate)
         top = bracket.failed
         if held is not None:
-            up = held * (1 + bracket.tolerance)
-            if (rechecked and outcome.passed) or (top is not None and top <= up) or \
+            if (rechecked and outcome.passed) or within_tolerance(held, top, bracket.tolerance) or \
                     crosses_ceiling(bracket.probes, held, bracket.tolerance):
                 break  # held twice, within the tolerance, or at its CPU ceiling
             at_cpu = cpu_aim(bracket.probes, held)
             if top is None:  # nothing failed above it (a short fail on a slow CPU passed when run again): grow to
                 # where its CPU reaches the ceiling; with no CPU read, it stays "at least"
-                rate = round_rate(min(max(at_cpu, up), held * 2, max_rate)) if at_cpu else None
+                rate = round_rate(min(max(at_cpu, held * (1 + bracket.tolerance)), held * 2, max_rate)) if at_cpu \
+                    else None
                 rate = rate if rate and rate > held else None
             else:
                 # the bracket's middle, or lower where the CPU just measured reaches its ceiling: a hold there passes
