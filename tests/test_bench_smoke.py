@@ -146,6 +146,10 @@ def test_the_cpu_speed_probe_times_its_loop_against_the_best_it_has_seen():
     assert speed.pct([500.0] * 9 + [400.0]) == 100.0  # one fluke faster probe does not set full speed
     assert speed.pct([1000.0] * 3) == pytest.approx(50.0, abs=1)  # against every run so far, not its own
     assert 0 < CpuSpeed().pct([300.0, 1600.0]) <= 100 and CpuSpeed().pct([500.0, 800.0]) >= 75  # two probes
+    bursts = CpuSpeed()
+    assert bursts.pct([220.0] * 40) == 100.0
+    assert bursts.pct([220.0] * 6 + [440.0] * 4) == pytest.approx(71, abs=1)  # slow 40% of the window: slow
+    assert bursts.pct([220.0] * 19 + [3000.0]) > 90  # one interrupted probe counts as SLOWEST × full speed
     cpu = sorted(os.sched_getaffinity(0))[0]
     mask = os.sched_getaffinity(0)
     assert spin_us(cpu) > 0 and os.sched_getaffinity(0) == mask  # the thread gets its CPUs back
