@@ -14,6 +14,7 @@ from typing import Literal, NamedTuple, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bench.scenarios import CPU_CEILING_PCT
 from bench.targets import TARGETS, Stack
 
 FORMAT_VERSION = 5
@@ -302,14 +303,6 @@ class Handshakes(Record):
 class Fault(Record):
     kind: str
     fired_at: float | None = None
-
-
-# A run under an SLO whose servers' mean CPU reaches this share of their cores fails it: no headroom left. Not
-# 95%: on this machine a stack's CPU per delivery moves 10-15% within minutes at constant code (django 206-266 µs
-# in six benches), and a load held at 92% of a core then failed a second hold at 96-99%. A scenario may set a
-# ceiling of its own (the capacity search's is lower: bench/scenarios.toml `ramp`); a record from before runs
-# recorded their ceiling ran under this one.
-CPU_CEILING_PCT = 85.0
 
 
 class Params(Record):

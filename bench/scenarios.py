@@ -7,7 +7,12 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from bench.record import CPU_CEILING_PCT
+# A run under an SLO whose servers' mean CPU reaches this share of their cores fails it: no headroom left. Not
+# 95%: on this machine a stack's CPU per delivery moves 10-15% within minutes at constant code (django 206-266 µs
+# in six benches), and a load held at 92% of a core then failed a second hold at 96-99%. A scenario may set a
+# ceiling of its own (the capacity search's is lower: scenarios.toml `ramp`); a record from before runs
+# recorded their ceiling ran under this one.
+CPU_CEILING_PCT = 85.0
 
 SCENARIO_FILE = Path(__file__).with_name("scenarios.toml")
 SLOW_READ_RATE = 512 * 1024  # bytes/s a slow reader reads unless told otherwise: a 4 Mbit/s link
