@@ -168,8 +168,8 @@ class CpuSpeed:
     The mean, not the median: the servers' work spreads over the window, so the share of it their CPU could do
     is time-weighted. Here a probe reads either full speed or about half (a shared core's other thread busy in
     bursts), and a median reads a CPU slow for 40% of a window at full speed. Over 25 sets of three or more
-    holds at one load, the cost per delivery spread 11% (its median set), 11% scaled by the median's speed and
-    5% by the mean's."""
+    holds of one target at one load, the cost per delivery's coefficient of variation (the sets' median) was 11%
+    raw, 11% scaled by the median's speed and 5% by the mean's."""
 
     def __init__(self) -> None:
         self.seen: list[float] = []
