@@ -168,6 +168,16 @@ class Noise(Record):
     server_cpu_speed_pct: float | None = None
     noisy: bool = False
 
+    @property
+    def slow(self) -> bool:
+        """The servers' CPU ran below SLOW_SPEED_PCT of its full speed (one of the ways a run is noisy)."""
+        return slow_cpu(self.server_cpu_speed_pct)
+
+
+def slow_cpu(speed_pct: float | None) -> bool:
+    """A CPU speed (% of full) that makes a run noisy: the same load is that much more work for it."""
+    return speed_pct is not None and speed_pct < SLOW_SPEED_PCT
+
 
 class Membership(Record):
     """Churn: members that left on their own, the new members that took their seats, failed connects."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.record import (
-    SLOW_SPEED_PCT,
     Capacity,
     Results,
     Run,
@@ -65,16 +64,19 @@ def again_note(data: Results, cap: Capacity) -> str:
 def held_again_note(runs: list[Run]) -> str:
     """What the runs holding one capacity again (in the order they ran) said of it, run by run: held, failed on
     a machine running true, or failed on a slow or taken CPU (no test of it: it ran once more, if it could)."""
-    notes = []
-    broke = [id(r) for r in broke_again(runs)]
-    for i, run in enumerate(runs):
-        failed, seen = again_failures(run), seen_again(run)
-        slow = f"failed on a slow or taken CPU when held again ({seen}; {', '.join(failed)}{speed(run)})"
-        notes.append(f"held again for {run.params.window:g} s ({seen})" if not failed else
-                     f"failed when held again for {run.params.window:g} s ({seen}; {', '.join(failed)})"
-                     if id(run) in broke else f"{slow}, so it ran once more" if i + 1 < len(runs) else
-                     f"{slow}: no test of a capacity measured on a CPU running true")
-    return "; ".join(notes)
+    broke = {id(r) for r in broke_again(runs)}
+    return "; ".join(run_again_note(run, id(run) in broke, last=i + 1 == len(runs)) for i, run in enumerate(runs))
+
+
+def run_again_note(run: Run, broke: bool, last: bool) -> str:
+    """One run's part of `held_again_note`; `broke`: it failed the capacity (on a machine running true)."""
+    failed, seen = again_failures(run), seen_again(run)
+    if not failed:
+        return f"held again for {run.params.window:g} s ({seen})"
+    if broke:
+        return f"failed when held again for {run.params.window:g} s ({seen}; {', '.join(failed)})"
+    slow = f"failed on a slow or taken CPU when held again ({seen}; {', '.join(failed)}{speed(run)})"
+    return f"{slow}: no test of a capacity measured on a CPU running true" if last else f"{slow}, so it ran once more"
 
 
 def seen_again(run: Run) -> str:
@@ -84,8 +86,7 @@ def seen_again(run: Run) -> str:
 
 def speed(run: Run) -> str:
     """", its CPU at 61% of its speed" when the speed probe read the servers' CPU slow (else other work took it)."""
-    pct = run.noise.server_cpu_speed_pct
-    return f", its CPU at {fmt('int', pct)}% of its speed" if pct is not None and pct < SLOW_SPEED_PCT else ""
+    return f", its CPU at {fmt('int', run.noise.server_cpu_speed_pct)}% of its speed" if run.noise.slow else ""
 
 
 def searches_note(data: Results, cap: Capacity) -> str:

@@ -18,7 +18,7 @@ import psutil
 from bench import ROOT, locust_command
 from bench.ledger import settle
 from bench.load.tally import Tally, family, percentiles
-from bench.record import NOISY_PCT, SLOW_SPEED_PCT, CostOver, Evidence, Fault, LayerProfile, Run
+from bench.record import NOISY_PCT, CostOver, Evidence, Fault, LayerProfile, Run, slow_cpu
 from bench.run import certs, profiler
 from bench.run.appsamples import app_probes, db_connections, handshake_rate, statements_delta
 from bench.run.database import Database
@@ -521,7 +521,7 @@ def summarize(scenario: Scenario, tally: Tally, before: dict, server: dict | Non
         # CPUs ran slow (what steal does not show: a shared core's other thread busy, a lower clock)
         "noise": {"other_on_server_cpus_pct": mean("server_cpus_other_pct"), "server_cpu_speed_pct": speed,
                   "noisy": (mean("steal_pct") or 0) >= NOISY_PCT or (mean("server_cpus_other_pct") or 0) >= NOISY_PCT
-                  or (speed is not None and speed < SLOW_SPEED_PCT)},
+                  or slow_cpu(speed)},
         "samples": samples,
         "locust_command": command,
     })
